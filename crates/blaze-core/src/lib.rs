@@ -1,0 +1,24 @@
+//! Blaze's document engine: documents and versions, writes (set, JSON Patch,
+//! merge patch) with preconditions and atomic batches, queries with
+//! Firestore's semantics, and the indexes that make them fast.
+//!
+//! Architecture Invariant: this crate never touches a socket, a clock or a
+//! disk. Storage is the [`Storage`] trait; time is an argument. It derives no
+//! serde: wire types come from `blaze-protocol`.
+
+mod error;
+mod field_path;
+mod json_patch;
+mod json_size;
+mod key_encoding;
+mod merge_patch;
+mod value_order;
+
+pub use blaze_protocol::Limits;
+pub use error::{Error, Rejection, StorageError};
+pub use field_path::FieldPath;
+pub use json_patch::apply_json_patch;
+pub use json_size::{check_document, json_depth, serialized_len};
+pub use key_encoding::{encode_key, encode_value};
+pub use merge_patch::apply_merge_patch;
+pub use value_order::{compare_values, values_equal, TypeClass};

@@ -1,0 +1,29 @@
+//! Blaze wire protocol, version 1: the message types of `spec/protocol.md`,
+//! their limits, document paths and the error codes of `spec/errors.md`.
+//!
+//! Architecture Invariant: this crate does no I/O and is the only crate that
+//! derives serde for wire types. Decoding untrusted text returns an error and
+//! never panics.
+
+mod code;
+mod codec;
+mod depth;
+mod limits;
+mod message;
+mod path;
+mod query;
+mod write;
+
+pub use code::ErrorCode;
+pub use codec::{decode_client, decode_server, encode, DecodeError};
+pub use depth::json_depth;
+pub use limits::Limits;
+pub use message::{
+    ClientMessage, CommitResult, DocSnapshot, ErrorBody, ServerMessage, WriteResult,
+};
+pub use path::{CollectionPath, DocPath, PathError};
+pub use query::{Cursor, Direction, FieldFilter, Filter, Op, OrderBy, Query};
+pub use write::{Precondition, Write, WriteKind};
+
+/// The protocol version this crate speaks; a `hello` must name it.
+pub const PROTOCOL_VERSION: u32 = 1;

@@ -1,0 +1,42 @@
+//! Hard limits, checked before anything is stored. The server sends them in `welcome`.
+
+use serde::{Deserialize, Serialize};
+
+/// The limits a server enforces; every one has its own error code.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Longest frame (UTF-8 bytes) the server decodes: `frame_too_large`.
+    pub max_frame_bytes: usize,
+    /// Deepest nesting of arrays and objects in a frame: `frame_too_deep`.
+    pub max_frame_depth: usize,
+    /// Largest document, as compact JSON bytes: `document_too_large`.
+    pub max_document_bytes: usize,
+    /// Deepest nesting of a document (the document object is depth 1): `document_too_deep`.
+    pub max_document_depth: usize,
+    /// Most operations in one JSON Patch: `too_many_patch_ops`.
+    pub max_patch_ops: usize,
+    /// Most writes in one batch: `batch_too_large`.
+    pub max_batch_writes: usize,
+    /// Most values in an `in` or `array-contains-any` list: `too_many_filter_values`.
+    pub max_in_values: usize,
+    /// Most values in a `not-in` list: `too_many_filter_values`.
+    pub max_not_in_values: usize,
+    /// Most disjunctions of a filter in disjunctive normal form: `too_many_disjunctions`.
+    pub max_disjunctions: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_frame_bytes: 4 * 1024 * 1024,
+            max_frame_depth: 64,
+            max_document_bytes: 1024 * 1024,
+            max_document_depth: 32,
+            max_patch_ops: 500,
+            max_batch_writes: 500,
+            max_in_values: 30,
+            max_not_in_values: 10,
+            max_disjunctions: 30,
+        }
+    }
+}

@@ -1,0 +1,1 @@
+//! The Durable Object wiring for Blaze. It is an empty shell until the worker issue fills it.
