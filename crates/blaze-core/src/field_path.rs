@@ -9,6 +9,8 @@ pub struct FieldPath { segments: Vec<String> }
 impl FieldPath {
     /// Parses a field path; `invalid_field_path` when malformed.
     pub fn parse(text: &str) -> Result<Self, Rejection> { let _ = text; todo!() }
+    /// The path made of these keys, outermost first (KEEP: used by indexing).
+    pub fn from_segments(segments: Vec<String>) -> Self { Self { segments } }
     /// The keys, outermost first.
     pub fn segments(&self) -> &[String] { &self.segments }
     /// True for `__name__`, the document id.

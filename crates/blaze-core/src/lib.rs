@@ -6,19 +6,28 @@
 //! disk. Storage is the [`Storage`] trait; time is an argument. It derives no
 //! serde: wire types come from `blaze-protocol`.
 
+mod database;
 mod error;
 mod field_path;
+mod indexing;
 mod json_patch;
 mod json_size;
 mod key_encoding;
+mod memory_storage;
 mod merge_patch;
+mod query;
+mod storage;
 mod value_order;
 
 pub use blaze_protocol::Limits;
+pub use database::{collection_contents, Database, QueryOutput};
 pub use error::{Error, Rejection, StorageError};
 pub use field_path::FieldPath;
 pub use json_patch::apply_json_patch;
 pub use json_size::{check_document, json_depth, serialized_len};
 pub use key_encoding::{encode_key, encode_value};
+pub use memory_storage::MemoryStorage;
 pub use merge_patch::apply_merge_patch;
+pub use query::{CompiledQuery, Limit};
+pub use storage::{DocIter, EntryIter, IndexEntry, KeyRange, Storage, StorageCommit, StoredDoc};
 pub use value_order::{compare_values, values_equal, TypeClass};

@@ -1,0 +1,203 @@
+//! [`Database`]: documents, atomic batches and queries over a [`Storage`].
+
+use std::collections::HashMap;
+
+use blaze_protocol::{
+    CollectionPath, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition, Query,
+    Write, WriteKind, WriteResult,
+};
+use serde_json::{Map, Value};
+
+use crate::query::{run_query, CompiledQuery};
+use crate::storage::{Storage, StorageCommit, StoredDoc};
+use crate::{apply_json_patch, apply_merge_patch, check_document, indexing, Error, Rejection};
+
+/// A query's answer: the matching documents and the sequence number they are consistent with.
+#[derive(Clone, Debug, PartialEq)]
+pub struct QueryOutput {
+    /// The collection's commit sequence number at the time of the query.
+    pub seq: u64,
+    /// The matching documents, in query order.
+    pub docs: Vec<StoredDoc>,
+}
+
+/// The document engine over one storage backend.
+pub struct Database<S> {
+    storage: S,
+    limits: Limits,
+}
+
+impl<S: Storage> Database<S> {
+    /// An engine over `storage` enforcing `limits`.
+    pub fn new(storage: S, limits: Limits) -> Self {
+        Self { storage, limits }
+    }
+
+    /// The limits this engine enforces.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The storage backend.
+    pub fn storage(&self) -> &S {
+        &self.storage
+    }
+
+    /// Reads one document by path.
+    pub fn get(&self, path: &str) -> Result<DocSnapshot, Error> {
+        let path = DocPath::parse(path).map_err(invalid_path)?;
+        let collection = path.collection();
+        Ok(match self.storage.get(&collection, path.id())? {
+            Some(doc) => doc.snapshot(&collection),
+            None => DocSnapshot {
+                path: path.to_string(),
+                exists: false,
+                data: None,
+                version: None,
+                create_time: None,
+                update_time: None,
+            },
+        })
+    }
+
+    /// Applies `writes` to documents of `collection` atomically at time `now`
+    /// (milliseconds since the Unix epoch): all of them under one new sequence
+    /// number, or none of them.
+    pub fn commit(&mut self, collection: &str, writes: &[Write], now: u64) -> Result<CommitResult, Error> {
+        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
+        if writes.is_empty() {
+            return Err(Rejection::new(ErrorCode::EmptyBatch, "a batch needs at least one write").into());
+        }
+        if writes.len() > self.limits.max_batch_writes {
+            let msg = format!("{} writes, limit {}", writes.len(), self.limits.max_batch_writes);
+            return Err(Rejection::new(ErrorCode::BatchTooLarge, msg).into());
+        }
+        let seq = self.storage.seq(&collection)? + 1;
+        let mut staged = Staged::default();
+        let mut results = Vec::with_capacity(writes.len());
+        for (index, write) in writes.iter().enumerate() {
+            let exists = self
+                .stage(&collection, write, seq, now, &mut staged)
+                .map_err(|e| match e {
+                    Error::Rejected(r) => Error::Rejected(r.at_write(index)),
+                    other => other,
+                })?;
+            results.push(WriteResult { id: write.id.clone(), exists });
+        }
+        self.storage.commit(&collection, staged.into_commit(seq))?;
+        Ok(CommitResult { seq, time: now, writes: results })
+    }
+
+    /// Checks one write against the staged state and stages its result; returns whether the document exists after it.
+    fn stage(&self, collection: &CollectionPath, write: &Write, seq: u64, now: u64, staged: &mut Staged) -> Result<bool, Error> {
+        collection.doc(&write.id).map_err(invalid_path)?;
+        let current = staged.current(&self.storage, collection, &write.id)?;
+        check_precondition(current, &write.precondition)?;
+        let data = match &write.kind {
+            WriteKind::Create { data } => {
+                if current.is_some() {
+                    return Err(Rejection::new(ErrorCode::AlreadyExists, format!("{} exists", write.id)).into());
+                }
+                Some(check_document(data.clone(), &self.limits)?)
+            }
+            WriteKind::Set { data } => Some(check_document(data.clone(), &self.limits)?),
+            WriteKind::Patch { patch } => Some(apply_json_patch(&existing(current, &write.id)?.data, patch, &self.limits)?),
+            WriteKind::Merge { patch } => Some(apply_merge_patch(&existing(current, &write.id)?.data, patch, &self.limits)?),
+            WriteKind::Delete => None,
+        };
+        let next = data.map(|data| StoredDoc {
+            id: write.id.clone(),
+            data,
+            version: seq,
+            create_time: current.map_or(now, |d| d.create_time),
+            update_time: now,
+        });
+        let exists = next.is_some();
+        staged.docs.insert(write.id.clone(), next);
+        Ok(exists)
+    }
+
+    /// Runs a query.
+    pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
+        let compiled = CompiledQuery::compile(query, &self.limits)?;
+        let seq = self.storage.seq(&compiled.collection)?;
+        let docs = run_query(&self.storage, &compiled)?;
+        Ok(QueryOutput { seq, docs })
+    }
+
+    /// Counts a query's results; returns `(seq, count)`.
+    pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
+        let out = self.query(query)?;
+        Ok((out.seq, out.docs.len() as u64))
+    }
+}
+
+/// The batch's view of the documents it touched: their state before the batch and now.
+#[derive(Default)]
+struct Staged {
+    before: HashMap<String, Option<StoredDoc>>,
+    docs: HashMap<String, Option<StoredDoc>>,
+}
+
+impl Staged {
+    fn current<S: Storage>(&mut self, storage: &S, collection: &CollectionPath, id: &str) -> Result<Option<&StoredDoc>, Error> {
+        if !self.docs.contains_key(id) {
+            let doc = storage.get(collection, id)?;
+            self.before.insert(id.to_owned(), doc.clone());
+            self.docs.insert(id.to_owned(), doc);
+        }
+        Ok(self.docs.get(id).and_then(Option::as_ref))
+    }
+
+    fn into_commit(mut self, seq: u64) -> StorageCommit {
+        let mut commit = StorageCommit { seq, ..StorageCommit::default() };
+        let mut ids: Vec<String> = self.docs.keys().cloned().collect();
+        ids.sort();
+        for id in ids {
+            let before = self.before.remove(&id).flatten();
+            let after = self.docs.remove(&id).flatten();
+            indexing::diff_into(&id, before.as_ref().map(|d| &d.data), after.as_ref().map(|d| &d.data), &mut commit);
+            match after {
+                Some(doc) => commit.puts.push(doc),
+                None if before.is_some() => commit.deletes.push(id),
+                None => {}
+            }
+        }
+        commit
+    }
+}
+
+fn existing<'a>(current: Option<&'a StoredDoc>, id: &str) -> Result<&'a StoredDoc, Rejection> {
+    current.ok_or_else(|| Rejection::new(ErrorCode::NotFound, format!("{id} does not exist")))
+}
+
+fn check_precondition(current: Option<&StoredDoc>, pre: &Precondition) -> Result<(), Rejection> {
+    let failed = |msg: String| Err(Rejection::new(ErrorCode::PreconditionFailed, msg));
+    if let Some(want) = pre.exists {
+        if want != current.is_some() {
+            return failed(format!("expected exists={want}"));
+        }
+    }
+    if let Some(want) = pre.version {
+        match current {
+            Some(doc) if doc.version == want => {}
+            Some(doc) => return failed(format!("expected version {want}, found {}", doc.version)),
+            None => return failed(format!("expected version {want}, document does not exist")),
+        }
+    }
+    Ok(())
+}
+
+fn invalid_path(e: blaze_protocol::PathError) -> Rejection {
+    Rejection::new(ErrorCode::InvalidPath, e.to_string())
+}
+
+/// The stored contents of every document of `collection`, keyed by id (for tests and tools).
+pub fn collection_contents<S: Storage>(storage: &S, collection: &CollectionPath) -> Result<Map<String, Value>, Error> {
+    let mut out = Map::new();
+    for doc in storage.scan(collection, (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded), false)? {
+        let doc = doc?;
+        out.insert(doc.id, Value::Object(doc.data));
+    }
+    Ok(out)
+}

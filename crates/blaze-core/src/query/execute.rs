@@ -1,0 +1,296 @@
+//! Running a compiled query against storage, from the indexes.
+//!
+//! Two kinds of plan race each other, one index entry per step each:
+//! - the ordered scan walks the value index of the first `order_by` key (or
+//!   the documents in id order) in result order, filters each document and
+//!   stops once it has `limit` results or passes the end cursor;
+//! - a candidate scan per indexable conjunct of the filter (`==`, `in`,
+//!   `array-contains(-any)`, ranges) collects the ids that conjunct allows,
+//!   then filters, sorts and limits them.
+//!
+//! The first plan to finish answers, so a query costs at most (plans) times
+//! its cheapest plan: O(log n + k) when a selective conjunct or a limit bounds
+//! the work, whichever of the two it is.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use blaze_protocol::{Direction, Op};
+use serde_json::{Map, Value};
+
+use super::compile::{CompiledQuery, Limit};
+use super::filter::CompiledFilter;
+use super::position::Position;
+use crate::indexing::{contains_index, value_index};
+use crate::storage::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
+use crate::{encode_key, Error, FieldPath, TypeClass};
+
+/// Runs `query` and returns its results in query order.
+pub fn run_query<S: Storage>(storage: &S, query: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
+    let mut ordered = OrderedScan::new(storage, query)?;
+    let mut candidates = candidate_scans(storage, query)?;
+    loop {
+        if let Some(done) = ordered.step()? {
+            return Ok(done);
+        }
+        for i in 0..candidates.len() {
+            if candidates[i].step()? {
+                return candidates.swap_remove(i).finish(storage, query);
+            }
+        }
+    }
+}
+
+/// Whether the ordered scan runs in result order (`true`) or backwards, for `limit_to_last`.
+fn forward(query: &CompiledQuery) -> bool {
+    !matches!(query.limit, Some(Limit::Last(_)))
+}
+
+fn wanted(query: &CompiledQuery) -> Option<usize> {
+    query.limit.map(|(Limit::First(n) | Limit::Last(n))| n)
+}
+
+enum Source<'a> {
+    Docs(DocIter<'a>),
+    Entries(EntryIter<'a>),
+}
+
+struct OrderedScan<'a, S> {
+    storage: &'a S,
+    query: &'a CompiledQuery,
+    source: Source<'a>,
+    forward: bool,
+    grouped: bool,
+    group_key: Option<Vec<u8>>,
+    group: Vec<(Position, StoredDoc)>,
+    results: Vec<StoredDoc>,
+}
+
+impl<'a, S: Storage> OrderedScan<'a, S> {
+    fn new(storage: &'a S, query: &'a CompiledQuery) -> Result<Self, Error> {
+        let forward = forward(query);
+        let seek_cursor = if forward { &query.start } else { &query.end };
+        let seek = seek_cursor.as_ref().and_then(|c| c.values.first());
+        let first = query.order.first().filter(|(f, _)| !f.is_document_id());
+        let direction = query.order.first().map_or(query.id_direction, |(_, d)| *d);
+        let reverse = (direction == Direction::Desc) == forward;
+        let source = match first {
+            Some((field, _)) => {
+                let range = seek_range(seek.map(encode_key), reverse);
+                Source::Entries(storage.scan_index(&query.collection, &value_index(field), range, reverse)?)
+            }
+            None => {
+                let range = seek_range(seek.and_then(Value::as_str), reverse);
+                Source::Docs(storage.scan(&query.collection, range, reverse)?)
+            }
+        };
+        Ok(Self {
+            storage,
+            query,
+            source,
+            forward,
+            grouped: first.is_some() && query.order.len() > 1,
+            group_key: None,
+            group: Vec::new(),
+            results: Vec::new(),
+        })
+    }
+
+    /// Takes one entry; returns the results once the scan is done.
+    fn step(&mut self) -> Result<Option<Vec<StoredDoc>>, Error> {
+        let done = match &mut self.source {
+            Source::Docs(docs) => match docs.next().transpose()? {
+                Some(doc) => self.consider(doc),
+                None => true,
+            },
+            Source::Entries(entries) => match entries.next().transpose()? {
+                Some((key, id)) => self.take_entry(key, id)?,
+                None => self.flush_group(),
+            },
+        };
+        Ok(done.then(|| {
+            let mut results = std::mem::take(&mut self.results);
+            if !self.forward {
+                results.reverse();
+            }
+            results
+        }))
+    }
+
+    fn take_entry(&mut self, key: Vec<u8>, id: String) -> Result<bool, Error> {
+        let Some(doc) = self.storage.get(&self.query.collection, &id)? else {
+            return Ok(false);
+        };
+        if !self.grouped {
+            return Ok(self.consider(doc));
+        }
+        if self.group_key.as_ref() != Some(&key) {
+            if self.flush_group() {
+                return Ok(true);
+            }
+            self.group_key = Some(key);
+        }
+        if let Some(position) = self.query.position(&doc.id, &doc.data) {
+            self.group.push((position, doc));
+        }
+        Ok(false)
+    }
+
+    /// Sorts the documents that share one first-key value and considers them in order.
+    fn flush_group(&mut self) -> bool {
+        let mut group = std::mem::take(&mut self.group);
+        group.sort_by(|(a, _), (b, _)| {
+            let o = self.query.compare(a, b);
+            if self.forward { o } else { o.reverse() }
+        });
+        group.into_iter().any(|(_, doc)| self.consider(doc))
+    }
+
+    /// Filters one document in scan order; returns true once the scan is done.
+    fn consider(&mut self, doc: StoredDoc) -> bool {
+        let q = self.query;
+        if !q.filter.as_ref().is_none_or(|f| f.matches(&doc.id, &doc.data)) {
+            return false;
+        }
+        let Some(p) = q.position(&doc.id, &doc.data) else { return false };
+        let (before_first, past_last) = if self.forward {
+            (!q.after_start(&p), !q.before_end(&p))
+        } else {
+            (!q.before_end(&p), !q.after_start(&p))
+        };
+        if past_last {
+            return true;
+        }
+        if !before_first {
+            self.results.push(doc);
+        }
+        wanted(q).is_some_and(|n| self.results.len() >= n)
+    }
+}
+
+/// The scan range that starts at `seek` (inclusive) in the scan's direction.
+fn seek_range<K>(seek: Option<K>, reverse: bool) -> (Bound<K>, Bound<K>) {
+    match (seek, reverse) {
+        (None, _) => (Bound::Unbounded, Bound::Unbounded),
+        (Some(k), false) => (Bound::Included(k), Bound::Unbounded),
+        (Some(k), true) => (Bound::Unbounded, Bound::Included(k)),
+    }
+}
+
+/// Ids allowed by one conjunct, gathered from index ranges.
+struct CandidateScan<'a> {
+    sources: Vec<EntryIter<'a>>,
+    ids: BTreeSet<String>,
+}
+
+impl CandidateScan<'_> {
+    /// Takes one entry; returns true once every source is exhausted.
+    fn step(&mut self) -> Result<bool, Error> {
+        while let Some(source) = self.sources.last_mut() {
+            match source.next().transpose()? {
+                Some((_, id)) => {
+                    self.ids.insert(id);
+                    return Ok(false);
+                }
+                None => {
+                    self.sources.pop();
+                }
+            }
+        }
+        Ok(true)
+    }
+
+    fn finish<S: Storage>(self, storage: &S, q: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
+        let mut hits = Vec::new();
+        for id in self.ids {
+            let Some(doc) = storage.get(&q.collection, &id)? else { continue };
+            if !q.filter.as_ref().is_none_or(|f| f.matches(&doc.id, &doc.data)) {
+                continue;
+            }
+            if let Some(p) = q.position(&doc.id, &doc.data) {
+                if q.after_start(&p) && q.before_end(&p) {
+                    hits.push((p, doc));
+                }
+            }
+        }
+        hits.sort_by(|(a, _), (b, _)| q.compare(a, b));
+        let mut docs: Vec<StoredDoc> = hits.into_iter().map(|(_, d)| d).collect();
+        match q.limit {
+            Some(Limit::First(n)) => docs.truncate(n),
+            Some(Limit::Last(n)) => {
+                docs.drain(..docs.len().saturating_sub(n));
+            }
+            None => {}
+        }
+        Ok(docs)
+    }
+}
+
+/// The conjuncts every result must match: the filter's top-level `and` members, flattened.
+fn conjuncts(filter: &CompiledFilter, out: &mut Vec<(FieldPath, Op, Value)>) {
+    match filter {
+        CompiledFilter::And(all) => all.iter().for_each(|f| conjuncts(f, out)),
+        CompiledFilter::Or(_) => {}
+        CompiledFilter::Field { field, op, value } => out.push((field.clone(), *op, value.clone())),
+    }
+}
+
+fn candidate_scans<'a, S: Storage>(storage: &'a S, q: &CompiledQuery) -> Result<Vec<CandidateScan<'a>>, Error> {
+    let mut leaves = Vec::new();
+    if let Some(f) = &q.filter {
+        conjuncts(f, &mut leaves);
+    }
+    let mut scans = Vec::new();
+    for (field, op, value) in leaves {
+        if field.is_document_id() {
+            continue;
+        }
+        let values = || value.as_array().map_or(&[][..], Vec::as_slice).iter();
+        let ranges: Vec<(String, KeyRange)> = match op {
+            Op::Eq => vec![(value_index(&field), exact(&value))],
+            Op::In => values().map(|v| (value_index(&field), exact(v))).collect(),
+            Op::ArrayContains => vec![(contains_index(&field), exact(&value))],
+            Op::ArrayContainsAny => values().map(|v| (contains_index(&field), exact(v))).collect(),
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(&field), range(op, &value))],
+            Op::Ne | Op::NotIn => continue,
+        };
+        let sources = ranges
+            .into_iter()
+            .map(|(index, r)| storage.scan_index(&q.collection, &index, r, false))
+            .collect::<Result<_, _>>()?;
+        scans.push(CandidateScan { sources, ids: BTreeSet::new() });
+    }
+    Ok(scans)
+}
+
+fn exact(v: &Value) -> KeyRange {
+    let key = encode_key(v);
+    (Bound::Included(key.clone()), Bound::Included(key))
+}
+
+/// The key range of a range filter: from the operand to the edge of its type class.
+fn range(op: Op, v: &Value) -> KeyRange {
+    let (low, high) = class_bounds(TypeClass::of(v));
+    let key = encode_key(v);
+    match op {
+        Op::Gt => (Bound::Excluded(key), Bound::Excluded(high)),
+        Op::Ge => (Bound::Included(key), Bound::Excluded(high)),
+        Op::Lt => (Bound::Included(low), Bound::Excluded(key)),
+        _ => (Bound::Included(low), Bound::Included(key)),
+    }
+}
+
+/// Keys of every value of `class` lie in `[low, high)`: each class's encodings
+/// start with their own tag bytes, and classes are contiguous in tag order.
+fn class_bounds(class: TypeClass) -> (Vec<u8>, Vec<u8>) {
+    let (first, last) = match class {
+        TypeClass::Null => (Value::Null, Value::Null),
+        TypeClass::Bool => (Value::Bool(false), Value::Bool(true)),
+        TypeClass::Number => (Value::from(0), Value::from(0)),
+        TypeClass::String => (Value::from(""), Value::from("")),
+        TypeClass::Array => (Value::Array(vec![]), Value::Array(vec![])),
+        TypeClass::Object => (Value::Object(Map::new()), Value::Object(Map::new())),
+    };
+    let tag = |v: &Value| encode_key(v).first().copied().unwrap_or(0);
+    (vec![tag(&first)], vec![tag(&last).saturating_add(1)])
+}

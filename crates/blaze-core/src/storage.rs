@@ -1,0 +1,108 @@
+//! The storage trait the engine runs on: a dumb ordered key-value store.
+//!
+//! The engine decides what to write (documents and index entries, computed
+//! from the key encoding) and hands each commit over whole, so a backend can
+//! apply it in one transaction. Reads are point gets and ordered scans.
+
+use std::ops::Bound;
+
+use blaze_protocol::{CollectionPath, DocSnapshot};
+use serde_json::{Map, Value};
+
+use crate::StorageError;
+
+/// A stored document with its server metadata.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoredDoc {
+    /// The document id within its collection.
+    pub id: String,
+    /// The contents.
+    pub data: Map<String, Value>,
+    /// The sequence number of the commit that last wrote it.
+    pub version: u64,
+    /// Creation time, milliseconds since the Unix epoch.
+    pub create_time: u64,
+    /// Last write time, milliseconds since the Unix epoch.
+    pub update_time: u64,
+}
+
+impl StoredDoc {
+    /// The wire form of this document, which lives in `collection`.
+    pub fn snapshot(&self, collection: &CollectionPath) -> DocSnapshot {
+        DocSnapshot {
+            path: format!("{collection}/{}", self.id),
+            exists: true,
+            data: Some(self.data.clone()),
+            version: Some(self.version),
+            create_time: Some(self.create_time),
+            update_time: Some(self.update_time),
+        }
+    }
+}
+
+/// One index entry: in index `index`, the value key `key` points at document `id`.
+/// Entries of one index are ordered by `(key, id)`, both compared as bytes.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct IndexEntry {
+    /// The index name (see `indexing`).
+    pub index: String,
+    /// The order-preserving encoding of the indexed value.
+    pub key: Vec<u8>,
+    /// The document id.
+    pub id: String,
+}
+
+/// Everything one commit changes in one collection, applied all at once.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct StorageCommit {
+    /// The collection's new commit sequence number.
+    pub seq: u64,
+    /// Documents to insert or replace.
+    pub puts: Vec<StoredDoc>,
+    /// Ids of documents to delete.
+    pub deletes: Vec<String>,
+    /// Index entries to remove.
+    pub index_removes: Vec<IndexEntry>,
+    /// Index entries to add.
+    pub index_adds: Vec<IndexEntry>,
+}
+
+/// A range of value keys, both ends as bounds on the key bytes.
+pub type KeyRange = (Bound<Vec<u8>>, Bound<Vec<u8>>);
+
+/// Documents in id order.
+pub type DocIter<'a> = Box<dyn Iterator<Item = Result<StoredDoc, StorageError>> + 'a>;
+
+/// Index entries in `(key, id)` order.
+pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, String), StorageError>> + 'a>;
+
+/// An ordered store of documents and index entries, per collection.
+pub trait Storage {
+    /// The collection's latest commit sequence number (0 if never written).
+    fn seq(&self, collection: &CollectionPath) -> Result<u64, StorageError>;
+
+    /// The document `id` of `collection`, if it exists.
+    fn get(&self, collection: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError>;
+
+    /// The collection's documents whose ids lie in `range`, in id byte order
+    /// (descending when `reverse`).
+    fn scan(
+        &self,
+        collection: &CollectionPath,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+    ) -> Result<DocIter<'_>, StorageError>;
+
+    /// The entries of index `index` whose keys lie in `range`, ordered by
+    /// `(key, id)` (descending when `reverse`).
+    fn scan_index(
+        &self,
+        collection: &CollectionPath,
+        index: &str,
+        range: KeyRange,
+        reverse: bool,
+    ) -> Result<EntryIter<'_>, StorageError>;
+
+    /// Applies a commit atomically: all of it or, on error, none of it.
+    fn commit(&mut self, collection: &CollectionPath, commit: StorageCommit) -> Result<(), StorageError>;
+}
