@@ -1,6 +1,8 @@
 //! Runs every conformance vector of `spec/vectors/` against the Rust code.
 
-use blaze_core::{apply_json_patch, apply_merge_patch, collection_contents, Database, Error, MemoryStorage};
+use blaze_core::{
+    apply_json_patch, apply_merge_patch, collection_contents, Database, Error, MemoryStorage,
+};
 use blaze_protocol::{decode_client, encode, CollectionPath, Query, Write, WriteKind};
 use blaze_tests::{case_limits, expect, object, run_all};
 use serde_json::{json, Value};
@@ -16,7 +18,8 @@ fn codec_vectors() {
         let frame = case["frame"].as_str().ok_or("frame must be a string")?;
         match decode_client(frame, &case_limits(case)) {
             Ok(msg) => {
-                let encoded: Value = serde_json::from_str(&encode(&msg)).map_err(|e| e.to_string())?;
+                let encoded: Value =
+                    serde_json::from_str(&encode(&msg)).map_err(|e| e.to_string())?;
                 expect(case, "type", Ok(encoded["type"].clone()))
             }
             Err(e) => {
@@ -41,7 +44,13 @@ fn patch_vectors() {
             Some("merge") => apply_merge_patch(&doc, &case["patch"], &limits),
             other => return Err(format!("unknown kind {other:?}")),
         };
-        expect(case, "doc", outcome.map(Value::Object).map_err(|r| (r.code.as_str().to_owned(), None)))
+        expect(
+            case,
+            "doc",
+            outcome
+                .map(Value::Object)
+                .map_err(|r| (r.code.as_str().to_owned(), None)),
+        )
     });
 }
 
@@ -49,8 +58,13 @@ fn patch_vectors() {
 fn seeded(case: &Value) -> Result<Database<MemoryStorage>, String> {
     let mut db = Database::new(MemoryStorage::new(), case_limits(case));
     for (id, data) in object(case, "docs") {
-        let write = Write { id, kind: WriteKind::Set { data }, precondition: Default::default() };
-        db.commit("c", &[write], 1).map_err(|e| format!("seeding failed: {e}"))?;
+        let write = Write {
+            id,
+            kind: WriteKind::Set { data },
+            precondition: Default::default(),
+        };
+        db.commit("c", &[write], 1)
+            .map_err(|e| format!("seeding failed: {e}"))?;
     }
     Ok(db)
 }
@@ -59,12 +73,15 @@ fn seeded(case: &Value) -> Result<Database<MemoryStorage>, String> {
 fn query_vectors() {
     run_all("query.json", |case| {
         let db = seeded(case)?;
-        let query: Query = serde_json::from_value(case["query"].clone()).map_err(|e| format!("bad query: {e}"))?;
+        let query: Query =
+            serde_json::from_value(case["query"].clone()).map_err(|e| format!("bad query: {e}"))?;
         if case["count"] == json!(true) {
             let outcome = db.count(&query).map(|(_, n)| json!(n));
             return expect(case, "count", outcome.map_err(|e| code(&e)));
         }
-        let outcome = db.query(&query).map(|out| out.docs.into_iter().map(|d| json!(d.id)).collect());
+        let outcome = db
+            .query(&query)
+            .map(|out| out.docs.into_iter().map(|d| json!(d.id)).collect());
         expect(case, "ids", outcome.map_err(|e| code(&e)))
     });
 }
@@ -72,17 +89,25 @@ fn query_vectors() {
 #[test]
 fn write_vectors() {
     run_all("write.json", |case| {
-        let collection = case["collection"].as_str().ok_or("collection must be a string")?;
+        let collection = case["collection"]
+            .as_str()
+            .ok_or("collection must be a string")?;
         let mut db = Database::new(MemoryStorage::new(), case_limits(case));
         let before = object(case, "before");
         if !before.is_empty() {
             let sets: Vec<Write> = before
                 .iter()
-                .map(|(id, data)| Write { id: id.clone(), kind: WriteKind::Set { data: data.clone() }, precondition: Default::default() })
+                .map(|(id, data)| Write {
+                    id: id.clone(),
+                    kind: WriteKind::Set { data: data.clone() },
+                    precondition: Default::default(),
+                })
                 .collect();
-            db.commit(collection, &sets, 1).map_err(|e| format!("before failed: {e}"))?;
+            db.commit(collection, &sets, 1)
+                .map_err(|e| format!("before failed: {e}"))?;
         }
-        let writes: Vec<Write> = serde_json::from_value(case["writes"].clone()).map_err(|e| format!("bad writes: {e}"))?;
+        let writes: Vec<Write> = serde_json::from_value(case["writes"].clone())
+            .map_err(|e| format!("bad writes: {e}"))?;
         let outcome = db.commit(collection, &writes, 2);
         let path = CollectionPath::parse(collection).ok();
         let contents = |db: &Database<MemoryStorage>| match &path {
@@ -93,11 +118,15 @@ fn write_vectors() {
             Ok(_) => {
                 let after = contents(&db)?;
                 expect(case, "after", Ok(Value::Object(after)))?;
-                let Some(versions) = case["expect"].get("versions").and_then(Value::as_object) else {
+                let Some(versions) = case["expect"].get("versions").and_then(Value::as_object)
+                else {
                     return Ok(());
                 };
                 for (id, want) in versions {
-                    let got = db.get(&format!("{collection}/{id}")).map_err(|e| e.to_string())?.version;
+                    let got = db
+                        .get(&format!("{collection}/{id}"))
+                        .map_err(|e| e.to_string())?
+                        .version;
                     if got != want.as_u64() {
                         return Err(format!("{id}: version {got:?}, expected {want}"));
                     }

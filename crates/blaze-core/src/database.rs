@@ -63,13 +63,24 @@ impl<S: Storage> Database<S> {
     /// Applies `writes` to documents of `collection` atomically at time `now`
     /// (milliseconds since the Unix epoch): all of them under one new sequence
     /// number, or none of them.
-    pub fn commit(&mut self, collection: &str, writes: &[Write], now: u64) -> Result<CommitResult, Error> {
+    pub fn commit(
+        &mut self,
+        collection: &str,
+        writes: &[Write],
+        now: u64,
+    ) -> Result<CommitResult, Error> {
         let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
         if writes.is_empty() {
-            return Err(Rejection::new(ErrorCode::EmptyBatch, "a batch needs at least one write").into());
+            return Err(
+                Rejection::new(ErrorCode::EmptyBatch, "a batch needs at least one write").into(),
+            );
         }
         if writes.len() > self.limits.max_batch_writes {
-            let msg = format!("{} writes, limit {}", writes.len(), self.limits.max_batch_writes);
+            let msg = format!(
+                "{} writes, limit {}",
+                writes.len(),
+                self.limits.max_batch_writes
+            );
             return Err(Rejection::new(ErrorCode::BatchTooLarge, msg).into());
         }
         let seq = self.storage.seq(&collection)? + 1;
@@ -82,27 +93,53 @@ impl<S: Storage> Database<S> {
                     Error::Rejected(r) => Error::Rejected(r.at_write(index)),
                     other => other,
                 })?;
-            results.push(WriteResult { id: write.id.clone(), exists });
+            results.push(WriteResult {
+                id: write.id.clone(),
+                exists,
+            });
         }
         self.storage.commit(&collection, staged.into_commit(seq))?;
-        Ok(CommitResult { seq, time: now, writes: results })
+        Ok(CommitResult {
+            seq,
+            time: now,
+            writes: results,
+        })
     }
 
     /// Checks one write against the staged state and stages its result; returns whether the document exists after it.
-    fn stage(&self, collection: &CollectionPath, write: &Write, seq: u64, now: u64, staged: &mut Staged) -> Result<bool, Error> {
+    fn stage(
+        &self,
+        collection: &CollectionPath,
+        write: &Write,
+        seq: u64,
+        now: u64,
+        staged: &mut Staged,
+    ) -> Result<bool, Error> {
         collection.doc(&write.id).map_err(invalid_path)?;
         let current = staged.current(&self.storage, collection, &write.id)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
             WriteKind::Create { data } => {
                 if current.is_some() {
-                    return Err(Rejection::new(ErrorCode::AlreadyExists, format!("{} exists", write.id)).into());
+                    return Err(Rejection::new(
+                        ErrorCode::AlreadyExists,
+                        format!("{} exists", write.id),
+                    )
+                    .into());
                 }
                 Some(check_document(data.clone(), &self.limits)?)
             }
             WriteKind::Set { data } => Some(check_document(data.clone(), &self.limits)?),
-            WriteKind::Patch { patch } => Some(apply_json_patch(&existing(current, &write.id)?.data, patch, &self.limits)?),
-            WriteKind::Merge { patch } => Some(apply_merge_patch(&existing(current, &write.id)?.data, patch, &self.limits)?),
+            WriteKind::Patch { patch } => Some(apply_json_patch(
+                &existing(current, &write.id)?.data,
+                patch,
+                &self.limits,
+            )?),
+            WriteKind::Merge { patch } => Some(apply_merge_patch(
+                &existing(current, &write.id)?.data,
+                patch,
+                &self.limits,
+            )?),
             WriteKind::Delete => None,
         };
         let next = data.map(|data| StoredDoc {
@@ -140,7 +177,12 @@ struct Staged {
 }
 
 impl Staged {
-    fn current<S: Storage>(&mut self, storage: &S, collection: &CollectionPath, id: &str) -> Result<Option<&StoredDoc>, Error> {
+    fn current<S: Storage>(
+        &mut self,
+        storage: &S,
+        collection: &CollectionPath,
+        id: &str,
+    ) -> Result<Option<&StoredDoc>, Error> {
         if !self.docs.contains_key(id) {
             let doc = storage.get(collection, id)?;
             self.before.insert(id.to_owned(), doc.clone());
@@ -150,13 +192,21 @@ impl Staged {
     }
 
     fn into_commit(mut self, seq: u64) -> StorageCommit {
-        let mut commit = StorageCommit { seq, ..StorageCommit::default() };
+        let mut commit = StorageCommit {
+            seq,
+            ..StorageCommit::default()
+        };
         let mut ids: Vec<String> = self.docs.keys().cloned().collect();
         ids.sort();
         for id in ids {
             let before = self.before.remove(&id).flatten();
             let after = self.docs.remove(&id).flatten();
-            indexing::diff_into(&id, before.as_ref().map(|d| &d.data), after.as_ref().map(|d| &d.data), &mut commit);
+            indexing::diff_into(
+                &id,
+                before.as_ref().map(|d| &d.data),
+                after.as_ref().map(|d| &d.data),
+                &mut commit,
+            );
             match after {
                 Some(doc) => commit.puts.push(doc),
                 None if before.is_some() => commit.deletes.push(id),
@@ -193,11 +243,116 @@ fn invalid_path(e: blaze_protocol::PathError) -> Rejection {
 }
 
 /// The stored contents of every document of `collection`, keyed by id (for tests and tools).
-pub fn collection_contents<S: Storage>(storage: &S, collection: &CollectionPath) -> Result<Map<String, Value>, Error> {
+pub fn collection_contents<S: Storage>(
+    storage: &S,
+    collection: &CollectionPath,
+) -> Result<Map<String, Value>, Error> {
     let mut out = Map::new();
-    for doc in storage.scan(collection, (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded), false)? {
+    for doc in storage.scan(
+        collection,
+        (std::ops::Bound::Unbounded, std::ops::Bound::Unbounded),
+        false,
+    )? {
         let doc = doc?;
         out.insert(doc.id, Value::Object(doc.data));
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryStorage;
+    use serde_json::json;
+
+    fn write(id: &str, kind: WriteKind) -> Write {
+        Write {
+            id: id.into(),
+            kind,
+            precondition: Precondition::default(),
+        }
+    }
+
+    fn set(id: &str, data: Value) -> Write {
+        write(id, WriteKind::Set { data })
+    }
+
+    #[test]
+    fn versions_and_times_follow_commits() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        assert_eq!(
+            db.commit("c", &[set("a", json!({"n": 1})), set("b", json!({}))], 10)
+                .unwrap()
+                .seq,
+            1
+        );
+        let r = db.commit("c", &[set("a", json!({"n": 2}))], 20).unwrap();
+        assert_eq!((r.seq, r.time), (2, 20));
+        let a = db.get("c/a").unwrap();
+        assert_eq!(
+            (a.version, a.create_time, a.update_time),
+            (Some(2), Some(10), Some(20))
+        );
+        assert_eq!(db.get("c/b").unwrap().version, Some(1));
+        // Another collection has its own sequence.
+        assert_eq!(
+            db.commit("c/a/sub", &[set("x", json!({}))], 30)
+                .unwrap()
+                .seq,
+            1
+        );
+    }
+
+    #[test]
+    fn a_missing_document_reads_as_not_existing() {
+        let db = Database::new(MemoryStorage::new(), Limits::default());
+        let snap = db.get("c/nope").unwrap();
+        assert!(!snap.exists && snap.data.is_none() && snap.version.is_none());
+        assert_eq!(db.get("c").unwrap_err().code(), ErrorCode::InvalidPath);
+    }
+
+    #[test]
+    fn delete_then_set_in_one_batch_recreates_with_a_new_create_time() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        db.commit("c", &[set("a", json!({}))], 1).unwrap();
+        let r = db
+            .commit(
+                "c",
+                &[write("a", WriteKind::Delete), set("a", json!({"v": 1}))],
+                5,
+            )
+            .unwrap();
+        assert_eq!(
+            r.writes.iter().map(|w| w.exists).collect::<Vec<_>>(),
+            [false, true]
+        );
+        assert_eq!(db.get("c/a").unwrap().create_time, Some(5));
+    }
+
+    #[test]
+    fn a_failed_batch_reports_its_write_and_changes_nothing() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        db.commit("c", &[set("a", json!({"n": 1}))], 1).unwrap();
+        let bad = [
+            set("b", json!({})),
+            write(
+                "a",
+                WriteKind::Patch {
+                    patch: json!([{"op": "test", "path": "/n", "value": 2}]),
+                },
+            ),
+        ];
+        let err = db.commit("c", &bad, 2).unwrap_err();
+        assert_eq!(
+            (err.code(), err.to_body().write_index),
+            (ErrorCode::PatchTestFailed, Some(1))
+        );
+        assert!(!db.get("c/b").unwrap().exists);
+        assert_eq!(
+            db.storage()
+                .seq(&CollectionPath::parse("c").unwrap())
+                .unwrap(),
+            1
+        );
+    }
 }

@@ -31,16 +31,29 @@ pub fn entries(id: &str, data: &Map<String, Value>) -> BTreeSet<IndexEntry> {
     out
 }
 
-fn walk(id: &str, object: &Map<String, Value>, path: &mut Vec<String>, out: &mut BTreeSet<IndexEntry>) {
+fn walk(
+    id: &str,
+    object: &Map<String, Value>,
+    path: &mut Vec<String>,
+    out: &mut BTreeSet<IndexEntry>,
+) {
     for (key, value) in object {
         path.push(key.clone());
         let field = FieldPath::from_segments(path.clone());
-        out.insert(IndexEntry { index: value_index(&field), key: encode_key(value), id: id.to_owned() });
+        out.insert(IndexEntry {
+            index: value_index(&field),
+            key: encode_key(value),
+            id: id.to_owned(),
+        });
         match value {
             Value::Array(items) => {
                 let index = contains_index(&field);
                 for item in items {
-                    out.insert(IndexEntry { index: index.clone(), key: encode_key(item), id: id.to_owned() });
+                    out.insert(IndexEntry {
+                        index: index.clone(),
+                        key: encode_key(item),
+                        id: id.to_owned(),
+                    });
                 }
             }
             Value::Object(inner) => walk(id, inner, path, out),
@@ -51,7 +64,12 @@ fn walk(id: &str, object: &Map<String, Value>, path: &mut Vec<String>, out: &mut
 }
 
 /// Adds to `commit` the index changes that take a document from `old` to `new` contents.
-pub fn diff_into(id: &str, old: Option<&Map<String, Value>>, new: Option<&Map<String, Value>>, commit: &mut StorageCommit) {
+pub fn diff_into(
+    id: &str,
+    old: Option<&Map<String, Value>>,
+    new: Option<&Map<String, Value>>,
+    commit: &mut StorageCommit,
+) {
     let old = old.map(|d| entries(id, d)).unwrap_or_default();
     let new = new.map(|d| entries(id, d)).unwrap_or_default();
     commit.index_removes.extend(old.difference(&new).cloned());

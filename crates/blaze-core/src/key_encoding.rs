@@ -1,8 +1,109 @@
-//! Order-preserving byte encoding of JSON values.
+//! An order-preserving, prefix-free byte encoding of JSON values: for all
+//! values `a`, `b`, `encode_key(a).cmp(&encode_key(b)) == compare_values(a, b)`,
+//! and no encoding is a proper prefix of another, so a key can be followed by
+//! more key parts (a document id) and still sort correctly.
+//!
+//! Scheme (copied in `spec/protocol.md`, "Index key encoding"):
+//! - null: `0x10`; false: `0x20`; true: `0x21`;
+//! - number: `0x30` + the 8 big-endian bytes of the f64 (`-0.0` as `0.0`),
+//!   with every bit flipped if negative, else only the sign bit flipped;
+//! - string: `0x40` + its UTF-8 bytes with `0x00` written `0x00 0xFF`, then `0x00 0x01`;
+//! - array: `0x50` + each element's encoding, then `0x00`;
+//! - object: `0x60` + for each entry in key order `0x01` + the key escaped and
+//!   terminated as a string's bytes + the value's encoding, then `0x00`.
+
 use serde_json::Value;
 
+use crate::value_order::number_key;
+
 /// Appends the encoding of `v` to `out`.
-pub fn encode_value(v: &Value, out: &mut Vec<u8>) { let _ = (v, out); todo!() }
+pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+    match v {
+        Value::Null => out.push(0x10),
+        Value::Bool(b) => out.push(if *b { 0x21 } else { 0x20 }),
+        Value::Number(n) => {
+            let bits = number_key(n).to_bits();
+            let ordered = if bits >> 63 == 1 {
+                !bits
+            } else {
+                bits ^ (1 << 63)
+            };
+            out.push(0x30);
+            out.extend_from_slice(&ordered.to_be_bytes());
+        }
+        Value::String(s) => {
+            out.push(0x40);
+            encode_str(s, out);
+        }
+        Value::Array(items) => {
+            out.push(0x50);
+            items.iter().for_each(|item| encode_value(item, out));
+            out.push(0x00);
+        }
+        Value::Object(entries) => {
+            out.push(0x60);
+            for (key, value) in entries {
+                out.push(0x01);
+                encode_str(key, out);
+                encode_value(value, out);
+            }
+            out.push(0x00);
+        }
+    }
+}
+
+fn encode_str(s: &str, out: &mut Vec<u8>) {
+    for &b in s.as_bytes() {
+        out.push(b);
+        if b == 0 {
+            out.push(0xFF);
+        }
+    }
+    out.extend_from_slice(&[0x00, 0x01]);
+}
 
 /// The encoding of `v`.
-pub fn encode_key(v: &Value) -> Vec<u8> { let mut out = Vec::new(); encode_value(v, &mut out); out }
+pub fn encode_key(v: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    encode_value(v, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compare_values;
+    use crate::value_order::tests::any_value;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn byte_order_equals_value_order(a in any_value(), b in any_value()) {
+            prop_assert_eq!(encode_key(&a).cmp(&encode_key(&b)), compare_values(&a, &b));
+        }
+
+        #[test]
+        fn keys_are_prefix_free(a in any_value(), b in any_value(), s1 in prop::collection::vec(any::<u8>(), 0..3), s2 in prop::collection::vec(any::<u8>(), 0..3)) {
+            let order = compare_values(&a, &b);
+            prop_assume!(order.is_ne());
+            let (mut ka, mut kb) = (encode_key(&a), encode_key(&b));
+            ka.extend(s1);
+            kb.extend(s2);
+            prop_assert_eq!(ka.cmp(&kb), order);
+        }
+    }
+
+    #[test]
+    fn equal_numbers_encode_equally() {
+        assert_eq!(
+            encode_key(&serde_json::json!(1)),
+            encode_key(&serde_json::json!(1.0))
+        );
+        assert_eq!(
+            encode_key(&serde_json::json!(-0.0)),
+            encode_key(&serde_json::json!(0))
+        );
+    }
+}

@@ -32,7 +32,11 @@ impl MemoryStorage {
     /// How many index entries `collection` holds, over all its indexes.
     pub fn index_entry_count(&self, collection: &CollectionPath) -> usize {
         self.collections.get(collection).map_or(0, |c| {
-            c.indexes.values().flat_map(|i| i.values()).map(BTreeSet::len).sum()
+            c.indexes
+                .values()
+                .flat_map(|i| i.values())
+                .map(BTreeSet::len)
+                .sum()
         })
     }
 }
@@ -46,8 +50,16 @@ impl Storage for MemoryStorage {
         Ok(self.collections.get(collection).map_or(0, |c| c.seq))
     }
 
-    fn get(&self, collection: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError> {
-        Ok(self.collections.get(collection).and_then(|c| c.docs.get(id)).cloned())
+    fn get(
+        &self,
+        collection: &CollectionPath,
+        id: &str,
+    ) -> Result<Option<StoredDoc>, StorageError> {
+        Ok(self
+            .collections
+            .get(collection)
+            .and_then(|c| c.docs.get(id))
+            .cloned())
     }
 
     fn scan(
@@ -64,7 +76,11 @@ impl Storage for MemoryStorage {
         }
         let docs = c.docs.range::<String, _>((owned(range.0), owned(range.1)));
         let docs = docs.map(|(_, d)| Ok(d.clone()));
-        Ok(if reverse { Box::new(docs.rev()) } else { Box::new(docs) })
+        Ok(if reverse {
+            Box::new(docs.rev())
+        } else {
+            Box::new(docs)
+        })
     }
 
     fn scan_index(
@@ -74,7 +90,11 @@ impl Storage for MemoryStorage {
         range: KeyRange,
         reverse: bool,
     ) -> Result<EntryIter<'_>, StorageError> {
-        let Some(index) = self.collections.get(collection).and_then(|c| c.indexes.get(index)) else {
+        let Some(index) = self
+            .collections
+            .get(collection)
+            .and_then(|c| c.indexes.get(index))
+        else {
             return Ok(Box::new(std::iter::empty()));
         };
         if range_is_empty::<Vec<u8>, _>(&range) {
@@ -82,13 +102,23 @@ impl Storage for MemoryStorage {
         }
         let keys = index.range(range);
         Ok(if reverse {
-            Box::new(keys.rev().flat_map(|(k, ids)| ids.iter().rev().map(move |id| Ok((k.clone(), id.clone())))))
+            Box::new(
+                keys.rev().flat_map(|(k, ids)| {
+                    ids.iter().rev().map(move |id| Ok((k.clone(), id.clone())))
+                }),
+            )
         } else {
-            Box::new(keys.flat_map(|(k, ids)| ids.iter().map(move |id| Ok((k.clone(), id.clone())))))
+            Box::new(
+                keys.flat_map(|(k, ids)| ids.iter().map(move |id| Ok((k.clone(), id.clone())))),
+            )
         })
     }
 
-    fn commit(&mut self, collection: &CollectionPath, commit: StorageCommit) -> Result<(), StorageError> {
+    fn commit(
+        &mut self,
+        collection: &CollectionPath,
+        commit: StorageCommit,
+    ) -> Result<(), StorageError> {
         let c = self.collections.entry(collection.clone()).or_default();
         c.seq = commit.seq;
         for id in commit.deletes {
@@ -108,7 +138,12 @@ impl Storage for MemoryStorage {
             }
         }
         for e in commit.index_adds {
-            c.indexes.entry(e.index).or_default().entry(e.key).or_default().insert(e.id);
+            c.indexes
+                .entry(e.index)
+                .or_default()
+                .entry(e.key)
+                .or_default()
+                .insert(e.id);
         }
         Ok(())
     }
@@ -116,7 +151,9 @@ impl Storage for MemoryStorage {
 
 /// `BTreeMap::range` panics on a range whose start is after its end (or equal
 /// and both excluded); such a range is simply empty here.
-fn range_is_empty<T: Ord + ?Sized, B: std::borrow::Borrow<T>>(range: &(Bound<B>, Bound<B>)) -> bool {
+fn range_is_empty<T: Ord + ?Sized, B: std::borrow::Borrow<T>>(
+    range: &(Bound<B>, Bound<B>),
+) -> bool {
     use Bound::*;
     match (&range.0, &range.1) {
         (Included(a), Included(b)) => a.borrow() > b.borrow(),

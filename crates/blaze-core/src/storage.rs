@@ -82,7 +82,8 @@ pub trait Storage {
     fn seq(&self, collection: &CollectionPath) -> Result<u64, StorageError>;
 
     /// The document `id` of `collection`, if it exists.
-    fn get(&self, collection: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError>;
+    fn get(&self, collection: &CollectionPath, id: &str)
+        -> Result<Option<StoredDoc>, StorageError>;
 
     /// The collection's documents whose ids lie in `range`, in id byte order
     /// (descending when `reverse`).
@@ -104,5 +105,9 @@ pub trait Storage {
     ) -> Result<EntryIter<'_>, StorageError>;
 
     /// Applies a commit atomically: all of it or, on error, none of it.
-    fn commit(&mut self, collection: &CollectionPath, commit: StorageCommit) -> Result<(), StorageError>;
+    fn commit(
+        &mut self,
+        collection: &CollectionPath,
+        commit: StorageCommit,
+    ) -> Result<(), StorageError>;
 }

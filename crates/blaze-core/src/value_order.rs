@@ -1,24 +1,159 @@
-//! The total order over JSON values.
-use serde_json::Value;
+//! The total order over JSON values (`spec/protocol.md`, "Value order"):
+//! null < false < true < numbers < strings < arrays < objects.
+
 use std::cmp::Ordering;
 
-/// The type classes, in their order.
+use serde_json::{Map, Value};
+
+/// The type classes, in their order. Range filters only match within one class.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum TypeClass { /// null
- Null, /// booleans
- Bool, /// numbers
- Number, /// strings
- String, /// arrays
- Array, /// objects
- Object }
+pub enum TypeClass {
+    /// `null`.
+    Null,
+    /// `false` and `true`.
+    Bool,
+    /// Every number, integer or not.
+    Number,
+    /// Strings.
+    String,
+    /// Arrays.
+    Array,
+    /// Objects.
+    Object,
+}
 
 impl TypeClass {
     /// The class of `v`.
-    pub fn of(v: &Value) -> Self { let _ = v; todo!() }
+    pub fn of(v: &Value) -> Self {
+        match v {
+            Value::Null => Self::Null,
+            Value::Bool(_) => Self::Bool,
+            Value::Number(_) => Self::Number,
+            Value::String(_) => Self::String,
+            Value::Array(_) => Self::Array,
+            Value::Object(_) => Self::Object,
+        }
+    }
+}
+
+/// A number as the f64 it orders as; `-0.0` is `0.0`.
+pub(crate) fn number_key(n: &serde_json::Number) -> f64 {
+    let f = n.as_f64().unwrap_or(0.0);
+    if f == 0.0 {
+        0.0
+    } else {
+        f
+    }
 }
 
 /// Compares two values in the spec's total order.
-pub fn compare_values(a: &Value, b: &Value) -> Ordering { let _ = (a, b); todo!() }
+pub fn compare_values(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Bool(x), Value::Bool(y)) => x.cmp(y),
+        (Value::Number(x), Value::Number(y)) => number_key(x).total_cmp(&number_key(y)),
+        (Value::String(x), Value::String(y)) => x.as_bytes().cmp(y.as_bytes()),
+        (Value::Array(x), Value::Array(y)) => compare_arrays(x, y),
+        (Value::Object(x), Value::Object(y)) => compare_objects(x, y),
+        _ => TypeClass::of(a).cmp(&TypeClass::of(b)),
+    }
+}
 
-/// Equality under the total order (`1 == 1.0`).
-pub fn values_equal(a: &Value, b: &Value) -> bool { compare_values(a, b) == Ordering::Equal }
+fn compare_arrays(x: &[Value], y: &[Value]) -> Ordering {
+    x.iter()
+        .zip(y)
+        .map(|(a, b)| compare_values(a, b))
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| x.len().cmp(&y.len()))
+}
+
+fn compare_objects(x: &Map<String, Value>, y: &Map<String, Value>) -> Ordering {
+    x.iter()
+        .zip(y)
+        .map(|((ka, va), (kb, vb))| {
+            ka.as_bytes()
+                .cmp(kb.as_bytes())
+                .then_with(|| compare_values(va, vb))
+        })
+        .find(|o| o.is_ne())
+        .unwrap_or_else(|| x.len().cmp(&y.len()))
+}
+
+/// Equality under the total order (`1 == 1.0`, deep for arrays and objects).
+pub fn values_equal(a: &Value, b: &Value) -> bool {
+    compare_values(a, b) == Ordering::Equal
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use serde_json::json;
+    use Ordering::*;
+
+    fn check(a: Value, b: Value, want: Ordering) {
+        assert_eq!(compare_values(&a, &b), want, "{a} vs {b}");
+        assert_eq!(compare_values(&b, &a), want.reverse(), "{b} vs {a}");
+    }
+
+    #[test]
+    fn orders_classes_and_values() {
+        let ladder = [
+            json!(null),
+            json!(false),
+            json!(true),
+            json!(-5),
+            json!(0.5),
+            json!(2),
+            json!(""),
+            json!("a"),
+            json!("é"),
+            json!([]),
+            json!([1]),
+            json!([1, 0]),
+            json!([2]),
+            json!({}),
+            json!({"a": 2}),
+            json!({"a": 2, "b": 0}),
+            json!({"b": 0}),
+        ];
+        for (i, a) in ladder.iter().enumerate() {
+            for (j, b) in ladder.iter().enumerate() {
+                check(a.clone(), b.clone(), i.cmp(&j));
+            }
+        }
+        check(json!(1), json!(1.0), Equal);
+        check(json!(-0.0), json!(0), Equal);
+        check(json!([1, {"x": 1.0}]), json!([1.0, {"x": 1}]), Equal);
+        check(json!("Z"), json!("a"), Less);
+    }
+
+    /// Random nested JSON values, for property tests across the crate.
+    pub(crate) fn any_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::from),
+            any::<i64>().prop_map(Value::from),
+            (-1e6f64..1e6).prop_map(Value::from),
+            prop_oneof![Just(0.0), Just(-0.0), Just(1.5), Just(1.0)].prop_map(Value::from),
+            "[a-b\u{0}\u{1}é~/]{0,4}".prop_map(Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+                prop::collection::btree_map("[a-b\u{0}.]{0,2}", inner, 0..4)
+                    .prop_map(|m| Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    proptest! {
+        #[test]
+        fn is_a_total_order(a in any_value(), b in any_value(), c in any_value()) {
+            prop_assert_eq!(compare_values(&a, &a), Equal);
+            prop_assert_eq!(compare_values(&a, &b), compare_values(&b, &a).reverse());
+            if compare_values(&a, &b).is_le() && compare_values(&b, &c).is_le() {
+                prop_assert!(compare_values(&a, &c).is_le());
+            }
+        }
+    }
+}

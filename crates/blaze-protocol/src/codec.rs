@@ -50,7 +50,11 @@ fn decode<T: DeserializeOwned>(
     if text.len() > limits.max_frame_bytes {
         return Err(fail(
             ErrorCode::FrameTooLarge,
-            format!("frame has {} bytes, limit {}", text.len(), limits.max_frame_bytes),
+            format!(
+                "frame has {} bytes, limit {}",
+                text.len(),
+                limits.max_frame_bytes
+            ),
             None,
         ));
     }
@@ -65,13 +69,21 @@ fn decode<T: DeserializeOwned>(
     let value: Value = serde_json::from_str(text)
         .map_err(|e| fail(ErrorCode::InvalidFrame, format!("not JSON: {e}"), None))?;
     let Value::Object(object) = &value else {
-        return Err(fail(ErrorCode::InvalidFrame, "frame is not a JSON object".into(), None));
+        return Err(fail(
+            ErrorCode::InvalidFrame,
+            "frame is not a JSON object".into(),
+            None,
+        ));
     };
     let rid = object.get("rid").and_then(Value::as_u64);
     let kind = match object.get("type") {
         Some(Value::String(kind)) => kind,
         _ => {
-            return Err(fail(ErrorCode::InvalidFrame, "frame has no string `type`".into(), rid))
+            return Err(fail(
+                ErrorCode::InvalidFrame,
+                "frame has no string `type`".into(),
+                rid,
+            ))
         }
     };
     if !types.contains(&kind.as_str()) {

@@ -80,7 +80,11 @@ impl CollectionPath {
     pub fn parse(path: &str) -> Result<Self, PathError> {
         match check_path(path)? % 2 {
             1 => Ok(Self(path.to_owned())),
-            _ => Err(PathError::WrongKind(path.to_owned(), "document", "collection")),
+            _ => Err(PathError::WrongKind(
+                path.to_owned(),
+                "document",
+                "collection",
+            )),
         }
     }
 
@@ -124,7 +128,11 @@ impl DocPath {
                 split: path.rfind('/').unwrap_or(0),
                 full: path.to_owned(),
             }),
-            _ => Err(PathError::WrongKind(path.to_owned(), "collection", "document")),
+            _ => Err(PathError::WrongKind(
+                path.to_owned(),
+                "collection",
+                "document",
+            )),
         }
     }
 
@@ -159,16 +167,38 @@ mod tests {
         let d = DocPath::parse("rooms/r1/messages/m7").unwrap();
         assert_eq!(d.id(), "m7");
         assert_eq!(d.collection().as_str(), "rooms/r1/messages");
-        assert_eq!(CollectionPath::parse("rooms").unwrap().doc("a.b").unwrap(), DocPath::parse("rooms/a.b").unwrap());
+        assert_eq!(
+            CollectionPath::parse("rooms").unwrap().doc("a.b").unwrap(),
+            DocPath::parse("rooms/a.b").unwrap()
+        );
     }
 
     #[test]
     fn refuses_invalid_paths() {
         let long = "a".repeat(MAX_SEGMENT_BYTES + 1);
-        for bad in ["", "/rooms", "rooms/", "rooms//x", "rooms/r 1", "rooms/..", "rooms/__x__", "rooms/é", long.as_str()] {
-            assert!(DocPath::parse(bad).is_err() && CollectionPath::parse(bad).is_err(), "{bad}");
+        for bad in [
+            "",
+            "/rooms",
+            "rooms/",
+            "rooms//x",
+            "rooms/r 1",
+            "rooms/..",
+            "rooms/__x__",
+            "rooms/é",
+            long.as_str(),
+        ] {
+            assert!(
+                DocPath::parse(bad).is_err() && CollectionPath::parse(bad).is_err(),
+                "{bad}"
+            );
         }
-        assert!(matches!(DocPath::parse("rooms"), Err(PathError::WrongKind(..))));
-        assert!(matches!(CollectionPath::parse("rooms/r1"), Err(PathError::WrongKind(..))));
+        assert!(matches!(
+            DocPath::parse("rooms"),
+            Err(PathError::WrongKind(..))
+        ));
+        assert!(matches!(
+            CollectionPath::parse("rooms/r1"),
+            Err(PathError::WrongKind(..))
+        ));
     }
 }

@@ -48,7 +48,10 @@ impl CompiledQuery {
                 let compiled = compile_filter(f, limits)?;
                 let disjunctions = compiled.disjunction_count();
                 if disjunctions > limits.max_disjunctions as u64 {
-                    let msg = format!("{disjunctions} disjunctions, limit {}", limits.max_disjunctions);
+                    let msg = format!(
+                        "{disjunctions} disjunctions, limit {}",
+                        limits.max_disjunctions
+                    );
                     return Err(Rejection::new(ErrorCode::TooManyDisjunctions, msg));
                 }
                 Some(compiled)
@@ -72,7 +75,15 @@ impl CompiledQuery {
         };
         let start = cursor(&order, &query.start_at, &query.start_after, "start")?;
         let end = cursor(&order, &query.end_at, &query.end_before, "end")?;
-        Ok(Self { collection, filter, order, id_direction, limit, start, end })
+        Ok(Self {
+            collection,
+            filter,
+            order,
+            id_direction,
+            limit,
+            start,
+            end,
+        })
     }
 }
 
@@ -96,15 +107,23 @@ fn cursor(
         (None, None) => return Ok(None),
     };
     if values.is_empty() || values.len() > order.len() + 1 {
-        return Err(invalid(format!("{which} cursor needs 1 to {} values", order.len() + 1)));
+        return Err(invalid(format!(
+            "{which} cursor needs 1 to {} values",
+            order.len() + 1
+        )));
     }
     for (i, value) in values.iter().enumerate() {
         let is_id = order.get(i).is_none_or(|(f, _)| f.is_document_id());
         if is_id && !value.is_string() {
-            return Err(invalid(format!("{which} cursor value {i} must be a document id string")));
+            return Err(invalid(format!(
+                "{which} cursor value {i} must be a document id string"
+            )));
         }
     }
-    Ok(Some(Cursor { values: values.clone(), inclusive }))
+    Ok(Some(Cursor {
+        values: values.clone(),
+        inclusive,
+    }))
 }
 
 fn compile_filter(filter: &Filter, limits: &Limits) -> Result<CompiledFilter, Rejection> {
@@ -120,12 +139,21 @@ fn compile_filter(filter: &Filter, limits: &Limits) -> Result<CompiledFilter, Re
         Filter::Field(f) => {
             let field = FieldPath::parse(&f.field)?;
             check_operand(&field, f.op, &f.value, limits)?;
-            CompiledFilter::Field { field, op: f.op, value: f.value.clone() }
+            CompiledFilter::Field {
+                field,
+                op: f.op,
+                value: f.value.clone(),
+            }
         }
     })
 }
 
-fn check_operand(field: &FieldPath, op: Op, value: &Value, limits: &Limits) -> Result<(), Rejection> {
+fn check_operand(
+    field: &FieldPath,
+    op: Op,
+    value: &Value,
+    limits: &Limits,
+) -> Result<(), Rejection> {
     let max = match op {
         Op::In | Op::ArrayContainsAny => Some(limits.max_in_values),
         Op::NotIn => Some(limits.max_not_in_values),
@@ -137,7 +165,11 @@ fn check_operand(field: &FieldPath, op: Op, value: &Value, limits: &Limits) -> R
             return Err(Rejection::new(ErrorCode::TooManyFilterValues, msg));
         }
         (Some(_), Value::Array(items)) if !items.is_empty() => items,
-        (Some(_), _) => return Err(invalid("in, not-in and array-contains-any need a non-empty list")),
+        (Some(_), _) => {
+            return Err(invalid(
+                "in, not-in and array-contains-any need a non-empty list",
+            ))
+        }
         (None, v) => std::slice::from_ref(v),
     };
     if matches!(op, Op::Lt | Op::Le | Op::Gt | Op::Ge) && value.is_null() {

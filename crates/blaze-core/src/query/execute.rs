@@ -77,7 +77,12 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
         let source = match first {
             Some((field, _)) => {
                 let range = seek_range(seek.map(encode_key), reverse);
-                Source::Entries(storage.scan_index(&query.collection, &value_index(field), range, reverse)?)
+                Source::Entries(storage.scan_index(
+                    &query.collection,
+                    &value_index(field),
+                    range,
+                    reverse,
+                )?)
             }
             None => {
                 let range = seek_range(seek.and_then(Value::as_str), reverse);
@@ -105,7 +110,10 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
             },
             Source::Entries(entries) => match entries.next().transpose()? {
                 Some((key, id)) => self.take_entry(key, id)?,
-                None => self.flush_group(),
+                None => {
+                    self.flush_group();
+                    true
+                }
             },
         };
         Ok(done.then(|| {
@@ -141,7 +149,11 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
         let mut group = std::mem::take(&mut self.group);
         group.sort_by(|(a, _), (b, _)| {
             let o = self.query.compare(a, b);
-            if self.forward { o } else { o.reverse() }
+            if self.forward {
+                o
+            } else {
+                o.reverse()
+            }
         });
         group.into_iter().any(|(_, doc)| self.consider(doc))
     }
@@ -149,10 +161,16 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
     /// Filters one document in scan order; returns true once the scan is done.
     fn consider(&mut self, doc: StoredDoc) -> bool {
         let q = self.query;
-        if !q.filter.as_ref().is_none_or(|f| f.matches(&doc.id, &doc.data)) {
+        if !q
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&doc.id, &doc.data))
+        {
             return false;
         }
-        let Some(p) = q.position(&doc.id, &doc.data) else { return false };
+        let Some(p) = q.position(&doc.id, &doc.data) else {
+            return false;
+        };
         let (before_first, past_last) = if self.forward {
             (!q.after_start(&p), !q.before_end(&p))
         } else {
@@ -203,8 +221,14 @@ impl CandidateScan<'_> {
     fn finish<S: Storage>(self, storage: &S, q: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
         let mut hits = Vec::new();
         for id in self.ids {
-            let Some(doc) = storage.get(&q.collection, &id)? else { continue };
-            if !q.filter.as_ref().is_none_or(|f| f.matches(&doc.id, &doc.data)) {
+            let Some(doc) = storage.get(&q.collection, &id)? else {
+                continue;
+            };
+            if !q
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&doc.id, &doc.data))
+            {
                 continue;
             }
             if let Some(p) = q.position(&doc.id, &doc.data) {
@@ -235,7 +259,10 @@ fn conjuncts(filter: &CompiledFilter, out: &mut Vec<(FieldPath, Op, Value)>) {
     }
 }
 
-fn candidate_scans<'a, S: Storage>(storage: &'a S, q: &CompiledQuery) -> Result<Vec<CandidateScan<'a>>, Error> {
+fn candidate_scans<'a, S: Storage>(
+    storage: &'a S,
+    q: &CompiledQuery,
+) -> Result<Vec<CandidateScan<'a>>, Error> {
     let mut leaves = Vec::new();
     if let Some(f) = &q.filter {
         conjuncts(f, &mut leaves);
@@ -250,7 +277,9 @@ fn candidate_scans<'a, S: Storage>(storage: &'a S, q: &CompiledQuery) -> Result<
             Op::Eq => vec![(value_index(&field), exact(&value))],
             Op::In => values().map(|v| (value_index(&field), exact(v))).collect(),
             Op::ArrayContains => vec![(contains_index(&field), exact(&value))],
-            Op::ArrayContainsAny => values().map(|v| (contains_index(&field), exact(v))).collect(),
+            Op::ArrayContainsAny => values()
+                .map(|v| (contains_index(&field), exact(v)))
+                .collect(),
             Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(&field), range(op, &value))],
             Op::Ne | Op::NotIn => continue,
         };
@@ -258,7 +287,10 @@ fn candidate_scans<'a, S: Storage>(storage: &'a S, q: &CompiledQuery) -> Result<
             .into_iter()
             .map(|(index, r)| storage.scan_index(&q.collection, &index, r, false))
             .collect::<Result<_, _>>()?;
-        scans.push(CandidateScan { sources, ids: BTreeSet::new() });
+        scans.push(CandidateScan {
+            sources,
+            ids: BTreeSet::new(),
+        });
     }
     Ok(scans)
 }

@@ -26,7 +26,11 @@ pub enum CompiledFilter {
 }
 
 /// The value of `field` in a document: its id for `__name__`, else the field's value.
-pub fn field_value<'a>(field: &FieldPath, id: &'a str, data: &'a Map<String, Value>) -> Option<Cow<'a, Value>> {
+pub fn field_value<'a>(
+    field: &FieldPath,
+    id: &'a str,
+    data: &'a Map<String, Value>,
+) -> Option<Cow<'a, Value>> {
     if field.is_document_id() {
         Some(Cow::Owned(Value::String(id.to_owned())))
     } else {
@@ -50,11 +54,17 @@ impl CompiledFilter {
     /// The number of disjunctions in disjunctive normal form (saturating).
     pub fn disjunction_count(&self) -> u64 {
         match self {
-            Self::And(all) => all.iter().fold(1u64, |n, f| n.saturating_mul(f.disjunction_count())),
-            Self::Or(any) => any.iter().fold(0u64, |n, f| n.saturating_add(f.disjunction_count())),
-            Self::Field { op: Op::In | Op::ArrayContainsAny, value, .. } => {
-                value.as_array().map_or(1, |items| items.len() as u64)
-            }
+            Self::And(all) => all
+                .iter()
+                .fold(1u64, |n, f| n.saturating_mul(f.disjunction_count())),
+            Self::Or(any) => any
+                .iter()
+                .fold(0u64, |n, f| n.saturating_add(f.disjunction_count())),
+            Self::Field {
+                op: Op::In | Op::ArrayContainsAny,
+                value,
+                ..
+            } => value.as_array().map_or(1, |items| items.len() as u64),
             Self::Field { .. } => 1,
         }
     }
@@ -77,7 +87,9 @@ fn leaf_matches(found: &Value, op: Op, operand: &Value) -> bool {
         Op::Ge => same_class() && order().is_ge(),
         Op::In => in_list(found),
         Op::NotIn => !found.is_null() && !in_list(found),
-        Op::ArrayContains => found.as_array().is_some_and(|a| a.iter().any(|v| values_equal(v, operand))),
+        Op::ArrayContains => found
+            .as_array()
+            .is_some_and(|a| a.iter().any(|v| values_equal(v, operand))),
         Op::ArrayContainsAny => found.as_array().is_some_and(|a| a.iter().any(in_list)),
     }
 }

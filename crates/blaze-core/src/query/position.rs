@@ -33,7 +33,10 @@ impl CompiledQuery {
             .iter()
             .map(|(field, _)| field_value(field, id, data).map(|v| v.into_owned()))
             .collect::<Option<Vec<_>>>()?;
-        Some(Position { values, id: id.to_owned() })
+        Some(Position {
+            values,
+            id: id.to_owned(),
+        })
     }
 
     /// Compares two positions in query order.
@@ -66,19 +69,23 @@ impl CompiledQuery {
 
     /// Whether a position is at or after the start cursor.
     pub fn after_start(&self, p: &Position) -> bool {
-        self.start.as_ref().is_none_or(|c| match self.compare_to_cursor(p, c) {
-            Ordering::Greater => true,
-            Ordering::Equal => c.inclusive,
-            Ordering::Less => false,
-        })
+        self.start
+            .as_ref()
+            .is_none_or(|c| match self.compare_to_cursor(p, c) {
+                Ordering::Greater => true,
+                Ordering::Equal => c.inclusive,
+                Ordering::Less => false,
+            })
     }
 
     /// Whether a position is at or before the end cursor.
     pub fn before_end(&self, p: &Position) -> bool {
-        self.end.as_ref().is_none_or(|c| match self.compare_to_cursor(p, c) {
-            Ordering::Less => true,
-            Ordering::Equal => c.inclusive,
-            Ordering::Greater => false,
-        })
+        self.end
+            .as_ref()
+            .is_none_or(|c| match self.compare_to_cursor(p, c) {
+                Ordering::Less => true,
+                Ordering::Equal => c.inclusive,
+                Ordering::Greater => false,
+            })
     }
 }
