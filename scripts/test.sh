@@ -20,8 +20,12 @@ cargo clippy --workspace --all-targets -- -D warnings
 step "blaze-protocol and blaze-core build for wasm32-unknown-unknown"
 cargo build -p blaze-protocol -p blaze-core --target wasm32-unknown-unknown
 
-step "cargo test (unit, property, conformance vectors, architecture invariants)"
-cargo test --workspace
-
 step "benchmarks compile"
 cargo bench --workspace --no-run
+
+step "cargo test (unit, property, conformance vectors, architecture invariants)"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+cargo test --workspace 2>&1 | tee "$log"
+# One closing line with the totals over every test binary (doc-test runs print "0 passed").
+awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' "$log"
