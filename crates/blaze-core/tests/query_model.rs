@@ -4,7 +4,7 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use blaze_core::{compare_values, values_equal, Database, MemoryStorage, TypeClass};
+use blaze_core::{compare_values, values_equal, Database, Limits, MemoryStorage, TypeClass};
 use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -276,7 +276,9 @@ proptest! {
 
     #[test]
     fn indexed_queries_equal_the_reference(steps in history(), queries in prop::collection::vec(query(), 1..6)) {
-        let mut db = Database::new(MemoryStorage::new(), Default::default());
+        // Random trees can exceed the disjunction limit; this test is about plans, not limits.
+        let limits = Limits { max_disjunctions: 100_000, ..Limits::default() };
+        let mut db = Database::new(MemoryStorage::new(), limits);
         let mut model = BTreeMap::new();
         for (t, (n, doc)) in steps.into_iter().enumerate() {
             let id = format!("d{n}");
