@@ -1,0 +1,71 @@
+//! The spec and the code agree: every error code of `ErrorCode` is in
+//! `spec/errors.md` with the same HTTP status, and every code is exercised by
+//! a conformance vector or has a stated reason why no vector can.
+
+use blaze_protocol::ErrorCode;
+use blaze_tests::{load_cases, vectors_dir};
+
+/// Codes no file of `spec/vectors/` can exercise, and why.
+const NOT_IN_VECTORS: [(ErrorCode, &str); 5] = [
+    (
+        ErrorCode::HandshakeRequired,
+        "connection state: needs a live WebSocket session, not one frame",
+    ),
+    (
+        ErrorCode::UnsupportedProtocol,
+        "connection state: decided when a session handles hello",
+    ),
+    (
+        ErrorCode::UnsupportedMediaType,
+        "HTTP only: a Content-Type header, tested against the worker",
+    ),
+    (
+        ErrorCode::MethodNotAllowed,
+        "HTTP only: a request method, tested against the worker",
+    ),
+    (
+        ErrorCode::Internal,
+        "a storage failure, which no input can cause",
+    ),
+];
+
+#[test]
+fn errors_md_lists_every_code_with_its_status() {
+    let text = std::fs::read_to_string(vectors_dir().join("../errors.md")).unwrap();
+    let rows: Vec<(String, u16)> = text
+        .lines()
+        .filter_map(|line| {
+            let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+            let code = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+            Some((code.to_owned(), cells.get(2)?.parse().ok()?))
+        })
+        .collect();
+    let want: Vec<(String, u16)> = ErrorCode::ALL
+        .iter()
+        .map(|c| (c.as_str().to_owned(), c.http_status()))
+        .collect();
+    assert_eq!(
+        rows, want,
+        "spec/errors.md must list ErrorCode::ALL, in order, with each code's status"
+    );
+}
+
+#[test]
+fn every_code_is_exercised_by_a_vector_or_excused() {
+    let mut seen = std::collections::HashSet::new();
+    for file in ["codec.json", "patch.json", "query.json", "write.json"] {
+        for case in load_cases(file) {
+            if let Some(code) = case["expect"]["error"].as_str() {
+                seen.insert(code.to_owned());
+            }
+        }
+    }
+    for code in ErrorCode::ALL {
+        let excused = NOT_IN_VECTORS.iter().any(|(c, _)| *c == code);
+        assert!(
+            seen.contains(code.as_str()) != excused,
+            "{code}: in vectors = {}, excused = {excused}",
+            seen.contains(code.as_str())
+        );
+    }
+}
