@@ -23,7 +23,7 @@ use super::filter::CompiledFilter;
 use super::position::Position;
 use crate::indexing::{contains_index, value_index};
 use crate::storage::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
-use crate::{encode_key, Error, FieldPath, TypeClass};
+use crate::{encode_key, Error, TypeClass};
 
 /// Runs `query` and returns its results in query order.
 pub fn run_query<S: Storage>(storage: &S, query: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
@@ -250,23 +250,15 @@ impl CandidateScan<'_> {
     }
 }
 
-/// The conjuncts every result must match: the filter's top-level `and` members, flattened.
-fn conjuncts(filter: &CompiledFilter, out: &mut Vec<(FieldPath, Op, Value)>) {
-    match filter {
-        CompiledFilter::And(all) => all.iter().for_each(|f| conjuncts(f, out)),
-        CompiledFilter::Or(_) => {}
-        CompiledFilter::Field { field, op, value } => out.push((field.clone(), *op, value.clone())),
-    }
-}
-
 fn candidate_scans<'a, S: Storage>(
     storage: &'a S,
     q: &CompiledQuery,
 ) -> Result<Vec<CandidateScan<'a>>, Error> {
-    let mut leaves = Vec::new();
-    if let Some(f) = &q.filter {
-        conjuncts(f, &mut leaves);
-    }
+    let leaves = q
+        .filter
+        .as_ref()
+        .map(CompiledFilter::conjuncts)
+        .unwrap_or_default();
     let mut scans = Vec::new();
     for (field, op, value) in leaves {
         if field.is_document_id() {
@@ -274,13 +266,13 @@ fn candidate_scans<'a, S: Storage>(
         }
         let values = || value.as_array().map_or(&[][..], Vec::as_slice).iter();
         let ranges: Vec<(String, KeyRange)> = match op {
-            Op::Eq => vec![(value_index(&field), exact(&value))],
-            Op::In => values().map(|v| (value_index(&field), exact(v))).collect(),
-            Op::ArrayContains => vec![(contains_index(&field), exact(&value))],
+            Op::Eq => vec![(value_index(field), exact(value))],
+            Op::In => values().map(|v| (value_index(field), exact(v))).collect(),
+            Op::ArrayContains => vec![(contains_index(field), exact(value))],
             Op::ArrayContainsAny => values()
-                .map(|v| (contains_index(&field), exact(v)))
+                .map(|v| (contains_index(field), exact(v)))
                 .collect(),
-            Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(&field), range(op, &value))],
+            Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(field), range(op, value))],
             Op::Ne | Op::NotIn => continue,
         };
         let sources = ranges

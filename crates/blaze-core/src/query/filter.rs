@@ -51,6 +51,15 @@ impl CompiledFilter {
         }
     }
 
+    /// The field filters every match must pass: the top-level `and` members, flattened.
+    pub fn conjuncts(&self) -> Vec<(&FieldPath, Op, &Value)> {
+        match self {
+            Self::And(all) => all.iter().flat_map(Self::conjuncts).collect(),
+            Self::Or(_) => Vec::new(),
+            Self::Field { field, op, value } => vec![(field, *op, value)],
+        }
+    }
+
     /// The number of disjunctions in disjunctive normal form (saturating).
     pub fn disjunction_count(&self) -> u64 {
         match self {

@@ -8,3 +8,4 @@ mod position;
 
 pub use compile::{CompiledQuery, Limit};
 pub use execute::run_query;
+pub use filter::field_value;
