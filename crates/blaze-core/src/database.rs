@@ -9,7 +9,7 @@ use blaze_protocol::{
 use serde_json::{Map, Value};
 
 use crate::query::{run_query, CompiledQuery};
-use crate::storage::{Storage, StorageCommit, StoredDoc};
+use crate::storage::{ChangeRecord, DocChange, Storage, StorageCommit, StoredDoc};
 use crate::{apply_json_patch, apply_merge_patch, check_document, indexing, Error, Rejection};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
@@ -21,16 +21,54 @@ pub struct QueryOutput {
     pub docs: Vec<StoredDoc>,
 }
 
+/// How far back each collection's change log reaches: entries beyond either bound are dropped.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ChangeLogLimits {
+    /// Most entries kept per collection.
+    pub max_entries: u64,
+    /// Oldest entry kept, in milliseconds before the latest commit's time.
+    pub max_age_ms: u64,
+}
+
+impl Default for ChangeLogLimits {
+    /// 10,000 commits and one hour, whichever is shorter.
+    fn default() -> Self {
+        Self {
+            max_entries: 10_000,
+            max_age_ms: 60 * 60 * 1000,
+        }
+    }
+}
+
+/// A successful commit: the wire answer and the change log entry it wrote.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Committed {
+    /// The answer for the writer.
+    pub result: CommitResult,
+    /// Every document the commit wrote, before and after.
+    pub changes: ChangeRecord,
+}
+
 /// The document engine over one storage backend.
 pub struct Database<S> {
     storage: S,
     limits: Limits,
+    log_limits: ChangeLogLimits,
 }
 
 impl<S: Storage> Database<S> {
     /// An engine over `storage` enforcing `limits`.
     pub fn new(storage: S, limits: Limits) -> Self {
-        Self { storage, limits }
+        Self {
+            storage,
+            limits,
+            log_limits: ChangeLogLimits::default(),
+        }
+    }
+
+    /// The same engine keeping change logs within `log_limits`.
+    pub fn with_change_log(self, log_limits: ChangeLogLimits) -> Self {
+        Self { log_limits, ..self }
     }
 
     /// The limits this engine enforces.
@@ -68,7 +106,7 @@ impl<S: Storage> Database<S> {
         collection: &str,
         writes: &[Write],
         now: u64,
-    ) -> Result<CommitResult, Error> {
+    ) -> Result<Committed, Error> {
         let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
         if writes.is_empty() {
             return Err(
@@ -98,12 +136,62 @@ impl<S: Storage> Database<S> {
                 exists,
             });
         }
-        self.storage.commit(&collection, staged.into_commit(seq))?;
-        Ok(CommitResult {
-            seq,
-            time: now,
-            writes: results,
+        let trim = self.log_trim_below(&collection, seq, now)?;
+        let commit = staged.into_commit(seq, now, trim);
+        let changes = commit.record.clone();
+        self.storage.commit(&collection, commit)?;
+        Ok(Committed {
+            result: CommitResult {
+                seq,
+                time: now,
+                writes: results,
+            },
+            changes,
         })
+    }
+
+    /// The lowest sequence number the change log keeps once commit `seq` at time `now` is in it.
+    fn log_trim_below(
+        &self,
+        collection: &CollectionPath,
+        seq: u64,
+        now: u64,
+    ) -> Result<u64, Error> {
+        let by_count = (seq + 1).saturating_sub(self.log_limits.max_entries.max(1));
+        let cutoff = now.saturating_sub(self.log_limits.max_age_ms);
+        let mut below = by_count;
+        for record in self
+            .storage
+            .changes(collection, by_count.saturating_sub(1))?
+        {
+            let record = record?;
+            if record.time >= cutoff {
+                break;
+            }
+            below = record.seq + 1;
+        }
+        Ok(below.min(seq))
+    }
+
+    /// The change log entries of `collection` after sequence number `after`, oldest
+    /// first; `None` when the log no longer reaches back that far (a reader must
+    /// start again from a fresh snapshot).
+    pub fn changes_since(
+        &self,
+        collection: &str,
+        after: u64,
+    ) -> Result<Option<Vec<ChangeRecord>>, Error> {
+        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
+        let records = self
+            .storage
+            .changes(&collection, after)?
+            .collect::<Result<Vec<_>, _>>()?;
+        let current = self.storage.seq(&collection)?;
+        let reaches = match records.first() {
+            Some(first) => first.seq == after + 1,
+            None => after == current,
+        };
+        Ok(reaches.then_some(records))
     }
 
     /// Checks one write against the staged state and stages its result; returns whether the document exists after it.
@@ -191,9 +279,14 @@ impl Staged {
         Ok(self.docs.get(id).and_then(Option::as_ref))
     }
 
-    fn into_commit(mut self, seq: u64) -> StorageCommit {
+    fn into_commit(mut self, seq: u64, time: u64, log_trim_below: u64) -> StorageCommit {
         let mut commit = StorageCommit {
-            seq,
+            record: ChangeRecord {
+                seq,
+                time,
+                changes: Vec::new(),
+            },
+            log_trim_below,
             ..StorageCommit::default()
         };
         let mut ids: Vec<String> = self.docs.keys().cloned().collect();
@@ -207,11 +300,12 @@ impl Staged {
                 after.as_ref().map(|d| &d.data),
                 &mut commit,
             );
-            match after {
-                Some(doc) => commit.puts.push(doc),
-                None if before.is_some() => commit.deletes.push(id),
+            match &after {
+                Some(doc) => commit.puts.push(doc.clone()),
+                None if before.is_some() => commit.deletes.push(id.clone()),
                 None => {}
             }
+            commit.record.changes.push(DocChange { id, before, after });
         }
         commit
     }
@@ -283,11 +377,12 @@ mod tests {
         assert_eq!(
             db.commit("c", &[set("a", json!({"n": 1})), set("b", json!({}))], 10)
                 .unwrap()
+                .result
                 .seq,
             1
         );
         let r = db.commit("c", &[set("a", json!({"n": 2}))], 20).unwrap();
-        assert_eq!((r.seq, r.time), (2, 20));
+        assert_eq!((r.result.seq, r.result.time), (2, 20));
         let a = db.get("c/a").unwrap();
         assert_eq!(
             (a.version, a.create_time, a.update_time),
@@ -298,6 +393,7 @@ mod tests {
         assert_eq!(
             db.commit("c/a/sub", &[set("x", json!({}))], 30)
                 .unwrap()
+                .result
                 .seq,
             1
         );
@@ -323,7 +419,7 @@ mod tests {
             )
             .unwrap();
         assert_eq!(
-            r.writes.iter().map(|w| w.exists).collect::<Vec<_>>(),
+            r.result.writes.iter().map(|w| w.exists).collect::<Vec<_>>(),
             [false, true]
         );
         assert_eq!(db.get("c/a").unwrap().create_time, Some(5));
@@ -354,5 +450,48 @@ mod tests {
                 .unwrap(),
             1
         );
+    }
+
+    fn seqs(db: &Database<MemoryStorage>, after: u64) -> Option<Vec<u64>> {
+        db.changes_since("c", after)
+            .unwrap()
+            .map(|l| l.iter().map(|r| r.seq).collect())
+    }
+
+    #[test]
+    fn the_change_log_is_bounded_by_count() {
+        let log = ChangeLogLimits {
+            max_entries: 3,
+            max_age_ms: u64::MAX,
+        };
+        let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
+        assert_eq!(seqs(&db, 0), Some(vec![]));
+        for t in 1..=5 {
+            db.commit("c", &[set("a", json!({ "t": t }))], t).unwrap();
+        }
+        assert_eq!(seqs(&db, 2), Some(vec![3, 4, 5]));
+        assert_eq!(seqs(&db, 4), Some(vec![5]));
+        assert_eq!(seqs(&db, 5), Some(vec![]));
+        // Seq 2 is gone: a reader at 1 cannot catch up and must reset.
+        assert_eq!(seqs(&db, 1), None);
+        assert_eq!(seqs(&db, 0), None);
+    }
+
+    #[test]
+    fn the_change_log_is_bounded_by_age_but_keeps_the_latest_commit() {
+        let log = ChangeLogLimits {
+            max_entries: 100,
+            max_age_ms: 10,
+        };
+        let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
+        for t in [0, 5, 12, 14] {
+            db.commit("c", &[set("a", json!({}))], t).unwrap();
+        }
+        // At time 14 entries older than 4 are dropped: seq 1 (time 0) goes, seq 2 (time 5) stays.
+        assert_eq!(seqs(&db, 1), Some(vec![2, 3, 4]));
+        assert_eq!(seqs(&db, 0), None);
+        db.commit("c", &[set("a", json!({}))], 1_000).unwrap();
+        assert_eq!(seqs(&db, 4), Some(vec![5]));
+        assert_eq!(seqs(&db, 3), None);
     }
 }

@@ -22,7 +22,7 @@ mod storage;
 mod value_order;
 
 pub use blaze_protocol::Limits;
-pub use database::{collection_contents, Database, QueryOutput};
+pub use database::{collection_contents, ChangeLogLimits, Committed, Database, QueryOutput};
 pub use error::{Error, Rejection, StorageError};
 pub use field_path::FieldPath;
 pub use json_diff::diff;
@@ -33,5 +33,8 @@ pub use listener_index::ListenerIndex;
 pub use memory_storage::MemoryStorage;
 pub use merge_patch::apply_merge_patch;
 pub use query::{CompiledQuery, Limit};
-pub use storage::{DocIter, EntryIter, IndexEntry, KeyRange, Storage, StorageCommit, StoredDoc};
+pub use storage::{
+    ChangeIter, ChangeRecord, DocChange, DocIter, EntryIter, IndexEntry, KeyRange, Storage,
+    StorageCommit, StoredDoc,
+};
 pub use value_order::{compare_values, values_equal, TypeClass};

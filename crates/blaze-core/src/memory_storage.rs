@@ -5,7 +5,9 @@ use std::ops::Bound;
 
 use blaze_protocol::CollectionPath;
 
-use crate::storage::{DocIter, EntryIter, KeyRange, Storage, StorageCommit, StoredDoc};
+use crate::storage::{
+    ChangeIter, ChangeRecord, DocIter, EntryIter, KeyRange, Storage, StorageCommit, StoredDoc,
+};
 use crate::StorageError;
 
 type Index = BTreeMap<Vec<u8>, BTreeSet<String>>;
@@ -15,6 +17,7 @@ struct Collection {
     seq: u64,
     docs: BTreeMap<String, StoredDoc>,
     indexes: HashMap<String, Index>,
+    log: BTreeMap<u64, ChangeRecord>,
 }
 
 /// An in-memory [`Storage`]; nothing it holds outlives the process.
@@ -114,13 +117,30 @@ impl Storage for MemoryStorage {
         })
     }
 
+    fn changes(
+        &self,
+        collection: &CollectionPath,
+        after: u64,
+    ) -> Result<ChangeIter<'_>, StorageError> {
+        let Some(c) = self.collections.get(collection) else {
+            return Ok(Box::new(std::iter::empty()));
+        };
+        let records = c
+            .log
+            .range(after.saturating_add(1)..)
+            .map(|(_, r)| Ok(r.clone()));
+        Ok(Box::new(records))
+    }
+
     fn commit(
         &mut self,
         collection: &CollectionPath,
         commit: StorageCommit,
     ) -> Result<(), StorageError> {
         let c = self.collections.entry(collection.clone()).or_default();
-        c.seq = commit.seq;
+        c.seq = commit.record.seq;
+        c.log.insert(commit.record.seq, commit.record);
+        c.log = c.log.split_off(&commit.log_trim_below);
         for id in commit.deletes {
             c.docs.remove(&id);
         }

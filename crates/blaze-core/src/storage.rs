@@ -52,11 +52,35 @@ pub struct IndexEntry {
     pub id: String,
 }
 
+/// One document's change in a commit: its state before and after.
+#[derive(Clone, Debug, PartialEq)]
+pub struct DocChange {
+    /// The document id.
+    pub id: String,
+    /// The document before the commit (`None`: it did not exist).
+    pub before: Option<StoredDoc>,
+    /// The document after the commit (`None`: it does not exist).
+    pub after: Option<StoredDoc>,
+}
+
+/// What one commit changed in one collection: an entry of the change log.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct ChangeRecord {
+    /// The commit's sequence number.
+    pub seq: u64,
+    /// The commit time, milliseconds since the Unix epoch.
+    pub time: u64,
+    /// Every document the commit wrote, in id order.
+    pub changes: Vec<DocChange>,
+}
+
 /// Everything one commit changes in one collection, applied all at once.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StorageCommit {
-    /// The collection's new commit sequence number.
-    pub seq: u64,
+    /// The change log entry to append; its `seq` is the collection's new sequence number.
+    pub record: ChangeRecord,
+    /// Change log entries with a sequence number below this are dropped.
+    pub log_trim_below: u64,
     /// Documents to insert or replace.
     pub puts: Vec<StoredDoc>,
     /// Ids of documents to delete.
@@ -75,6 +99,9 @@ pub type DocIter<'a> = Box<dyn Iterator<Item = Result<StoredDoc, StorageError>> 
 
 /// Index entries in `(key, id)` order.
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, String), StorageError>> + 'a>;
+
+/// Change log entries in sequence order.
+pub type ChangeIter<'a> = Box<dyn Iterator<Item = Result<ChangeRecord, StorageError>> + 'a>;
 
 /// An ordered store of documents and index entries, per collection.
 pub trait Storage {
@@ -103,6 +130,13 @@ pub trait Storage {
         range: KeyRange,
         reverse: bool,
     ) -> Result<EntryIter<'_>, StorageError>;
+
+    /// The collection's change log entries with a sequence number above `after`, oldest first.
+    fn changes(
+        &self,
+        collection: &CollectionPath,
+        after: u64,
+    ) -> Result<ChangeIter<'_>, StorageError>;
 
     /// Applies a commit atomically: all of it or, on error, none of it.
     fn commit(

@@ -105,17 +105,22 @@ fn model_write(model: &mut Model, w: &Write, seq: u64, limits: &Limits) -> Resul
     Ok(())
 }
 
-fn snapshot(db: &Database<MemoryStorage>, c: &CollectionPath) -> (String, u64, usize) {
+fn snapshot(db: &Database<MemoryStorage>, c: &CollectionPath) -> (String, u64, usize, usize) {
     let contents = collection_contents(db.storage(), c).unwrap();
     let versions: Vec<_> = contents
         .keys()
         .map(|id| db.get(&format!("c/{id}")).unwrap().version)
         .collect();
     let text = format!("{}{versions:?}", serde_json::to_string(&contents).unwrap());
+    let log = db
+        .changes_since(c.as_str(), 0)
+        .unwrap()
+        .map_or(0, |l| l.len());
     (
         text,
         db.storage().seq(c).unwrap(),
         db.storage().index_entry_count(c),
+        log,
     )
 }
 
@@ -133,8 +138,16 @@ proptest! {
             let mut staged = model.clone();
             let want = batch.iter().enumerate().try_for_each(|(i, w)| model_write(&mut staged, w, seq, db.limits()).map_err(|code| (code, i)));
             match (db.commit("c", batch, t as u64), want) {
-                (Ok(result), Ok(())) => {
-                    prop_assert_eq!(result.seq, seq);
+                (Ok(done), Ok(())) => {
+                    prop_assert_eq!((done.result.seq, done.changes.seq), (seq, seq));
+                    // The change log entry says what each written document was and became.
+                    let written: std::collections::BTreeSet<&str> = batch.iter().map(|w| w.id.as_str()).collect();
+                    prop_assert_eq!(done.changes.changes.iter().map(|c| c.id.as_str()).collect::<std::collections::BTreeSet<_>>(), written);
+                    for change in &done.changes.changes {
+                        prop_assert_eq!(change.before.as_ref().map(|d| &d.data), model.get(&change.id).map(|(d, _)| d));
+                        prop_assert_eq!(change.after.as_ref().map(|d| &d.data), staged.get(&change.id).map(|(d, _)| d));
+                    }
+                    prop_assert_eq!(db.changes_since("c", seq - 1).unwrap(), Some(vec![done.changes]));
                     model = staged;
                 }
                 (Err(e), Err((code, index))) => {
