@@ -34,7 +34,7 @@ pub use listener_index::ListenerIndex;
 pub use memory_storage::MemoryStorage;
 pub use merge_patch::apply_merge_patch;
 pub use query::{CompiledQuery, Limit};
-pub use query_view::{diff_results, QueryView, ViewChange};
+pub use query_view::{diff_results, results_at, QueryView, ViewChange};
 pub use storage::{
     ChangeIter, ChangeRecord, DocChange, DocIter, EntryIter, IndexEntry, KeyRange, Storage,
     StorageCommit, StoredDoc,

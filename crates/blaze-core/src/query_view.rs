@@ -9,13 +9,13 @@
 //! `new_index`). A `limit` window is recomputed from the indexes, so a
 //! document leaving it pulls the next one in, as Firestore does.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::query::run_query;
+use crate::query::{run_query, Position};
 use crate::storage::{ChangeRecord, Storage, StoredDoc};
-use crate::{diff, CompiledQuery, Error};
+use crate::{diff, CompiledQuery, Error, Limit};
 
 /// One entry of a change event.
 #[derive(Clone, Debug, PartialEq)]
@@ -107,6 +107,63 @@ impl QueryView {
         self.docs = new;
         Ok(changes)
     }
+}
+
+/// The results `query` had at an earlier sequence number N, rebuilt from the
+/// current state of `storage` and `log`: the change log entries after N,
+/// oldest first (as `Database::changes_since(N)` gives them).
+///
+/// Only documents the log touched can differ from their state at N, and at
+/// most `touched` of them can rank ahead of an untouched result, so the query
+/// run now with its limit widened by that count holds every untouched result
+/// the window had at N. The touched documents' states at N (each one's
+/// `before` in the first entry that touched it) are added, and the window is
+/// cut again.
+pub fn results_at<S: Storage>(
+    storage: &S,
+    query: &CompiledQuery,
+    log: &[ChangeRecord],
+) -> Result<Vec<StoredDoc>, Error> {
+    let mut then: HashMap<&str, Option<&StoredDoc>> = HashMap::new();
+    for change in log.iter().flat_map(|r| &r.changes) {
+        then.entry(change.id.as_str())
+            .or_insert(change.before.as_ref());
+    }
+    let widened = CompiledQuery {
+        limit: query.limit.map(|limit| match limit {
+            Limit::First(n) => Limit::First(n.saturating_add(then.len())),
+            Limit::Last(n) => Limit::Last(n.saturating_add(then.len())),
+        }),
+        ..query.clone()
+    };
+    let mut hits: Vec<(Position, StoredDoc)> = Vec::new();
+    let untouched = run_query(storage, &widened)?
+        .into_iter()
+        .filter(|d| !then.contains_key(d.id.as_str()));
+    for doc in untouched.chain(then.values().flatten().map(|d| (*d).clone())) {
+        if !query
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&doc.id, &doc.data))
+        {
+            continue;
+        }
+        if let Some(p) = query.position(&doc.id, &doc.data) {
+            if query.after_start(&p) && query.before_end(&p) {
+                hits.push((p, doc));
+            }
+        }
+    }
+    hits.sort_by(|(a, _), (b, _)| query.compare(a, b));
+    let mut docs: Vec<StoredDoc> = hits.into_iter().map(|(_, d)| d).collect();
+    match query.limit {
+        Some(Limit::First(n)) => docs.truncate(n),
+        Some(Limit::Last(n)) => {
+            docs.drain(..docs.len().saturating_sub(n));
+        }
+        None => {}
+    }
+    Ok(docs)
 }
 
 /// The changes that turn the result list `old` into `new`.
@@ -272,6 +329,25 @@ mod tests {
                 let fresh = run_query(db.storage(), &compiled).unwrap();
                 prop_assert_eq!(view.docs(), &fresh[..]);
                 prop_assert_eq!(replay(&before, &changes), fresh);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(512))]
+
+        #[test]
+        fn results_at_an_earlier_seq_are_rebuilt_exactly(q in query(), batches in prop::collection::vec(prop::collection::vec(write(), 1..3), 1..25)) {
+            let mut db = Database::new(MemoryStorage::new(), Limits::default());
+            let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
+            let mut history = vec![run_query(db.storage(), &compiled).unwrap()];
+            for (t, batch) in batches.iter().enumerate() {
+                db.commit("c", batch, t as u64).unwrap();
+                history.push(run_query(db.storage(), &compiled).unwrap());
+            }
+            for (n, want) in history.iter().enumerate() {
+                let log = db.changes_since("c", n as u64).unwrap().unwrap();
+                prop_assert_eq!(&results_at(db.storage(), &compiled, &log).unwrap(), want, "at seq {}", n);
             }
         }
     }

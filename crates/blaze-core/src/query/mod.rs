@@ -9,3 +9,4 @@ mod position;
 pub use compile::{CompiledQuery, Limit};
 pub use execute::run_query;
 pub use filter::field_value;
+pub use position::Position;
