@@ -13,7 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
 
-use crate::query::{run_query, Position};
+use crate::query::{run_query, select};
 use crate::storage::{ChangeRecord, Storage, StoredDoc};
 use crate::{diff, CompiledQuery, Error, Limit};
 
@@ -136,34 +136,11 @@ pub fn results_at<S: Storage>(
         }),
         ..query.clone()
     };
-    let mut hits: Vec<(Position, StoredDoc)> = Vec::new();
     let untouched = run_query(storage, &widened)?
         .into_iter()
         .filter(|d| !then.contains_key(d.id.as_str()));
-    for doc in untouched.chain(then.values().flatten().map(|d| (*d).clone())) {
-        if !query
-            .filter
-            .as_ref()
-            .is_none_or(|f| f.matches(&doc.id, &doc.data))
-        {
-            continue;
-        }
-        if let Some(p) = query.position(&doc.id, &doc.data) {
-            if query.after_start(&p) && query.before_end(&p) {
-                hits.push((p, doc));
-            }
-        }
-    }
-    hits.sort_by(|(a, _), (b, _)| query.compare(a, b));
-    let mut docs: Vec<StoredDoc> = hits.into_iter().map(|(_, d)| d).collect();
-    match query.limit {
-        Some(Limit::First(n)) => docs.truncate(n),
-        Some(Limit::Last(n)) => {
-            docs.drain(..docs.len().saturating_sub(n));
-        }
-        None => {}
-    }
-    Ok(docs)
+    let touched = then.values().flatten().map(|d| (*d).clone());
+    Ok(select(query, untouched.chain(touched)))
 }
 
 /// The changes that turn the result list `old` into `new`.

@@ -219,35 +219,37 @@ impl CandidateScan<'_> {
     }
 
     fn finish<S: Storage>(self, storage: &S, q: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
-        let mut hits = Vec::new();
+        let mut docs = Vec::with_capacity(self.ids.len());
         for id in self.ids {
-            let Some(doc) = storage.get(&q.collection, &id)? else {
-                continue;
-            };
-            if !q
-                .filter
+            docs.extend(storage.get(&q.collection, &id)?);
+        }
+        Ok(select(q, docs))
+    }
+}
+
+/// The results `q` gives from `docs` (each document once, in any order):
+/// filtered, cut by the cursors, sorted and cut by the limit.
+pub fn select(q: &CompiledQuery, docs: impl IntoIterator<Item = StoredDoc>) -> Vec<StoredDoc> {
+    let mut hits: Vec<(Position, StoredDoc)> = docs
+        .into_iter()
+        .filter(|doc| {
+            q.filter
                 .as_ref()
                 .is_none_or(|f| f.matches(&doc.id, &doc.data))
-            {
-                continue;
-            }
-            if let Some(p) = q.position(&doc.id, &doc.data) {
-                if q.after_start(&p) && q.before_end(&p) {
-                    hits.push((p, doc));
-                }
-            }
+        })
+        .filter_map(|doc| q.position(&doc.id, &doc.data).map(|p| (p, doc)))
+        .filter(|(p, _)| q.after_start(p) && q.before_end(p))
+        .collect();
+    hits.sort_by(|(a, _), (b, _)| q.compare(a, b));
+    let mut docs: Vec<StoredDoc> = hits.into_iter().map(|(_, d)| d).collect();
+    match q.limit {
+        Some(Limit::First(n)) => docs.truncate(n),
+        Some(Limit::Last(n)) => {
+            docs.drain(..docs.len().saturating_sub(n));
         }
-        hits.sort_by(|(a, _), (b, _)| q.compare(a, b));
-        let mut docs: Vec<StoredDoc> = hits.into_iter().map(|(_, d)| d).collect();
-        match q.limit {
-            Some(Limit::First(n)) => docs.truncate(n),
-            Some(Limit::Last(n)) => {
-                docs.drain(..docs.len().saturating_sub(n));
-            }
-            None => {}
-        }
-        Ok(docs)
+        None => {}
     }
+    docs
 }
 
 fn candidate_scans<'a, S: Storage>(

@@ -7,6 +7,5 @@ mod filter;
 mod position;
 
 pub use compile::{CompiledQuery, Limit};
-pub use execute::run_query;
+pub use execute::{run_query, select};
 pub use filter::field_value;
-pub use position::Position;
