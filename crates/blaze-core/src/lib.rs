@@ -5,6 +5,25 @@
 //! Architecture Invariant: this crate never touches a socket, a clock or a
 //! disk. Storage is the [`Storage`] trait; time is an argument. It derives no
 //! serde: wire types come from `blaze-protocol`.
+//!
+//! ```
+//! use blaze_core::{Database, Limits, MemoryStorage};
+//! use blaze_protocol::{Query, Write, WriteKind};
+//! use serde_json::json;
+//!
+//! let mut db = Database::new(MemoryStorage::new(), Limits::default());
+//! let write = Write {
+//!     id: "r1".into(),
+//!     kind: WriteKind::Set { data: json!({"name": "lobby"}) },
+//!     precondition: Default::default(),
+//! };
+//! let now_ms = 1_700_000_000_000; // time is passed in; the engine never reads a clock
+//! let committed = db.commit("rooms", &[write], now_ms)?;
+//! assert_eq!(committed.result.seq, 1);
+//! let rooms = db.query(&Query::all("rooms"))?;
+//! assert_eq!(rooms.docs[0].data["name"], "lobby");
+//! # Ok::<(), blaze_core::Error>(())
+//! ```
 
 mod database;
 mod error;
