@@ -172,6 +172,61 @@ mod tests {
     }
 
     #[test]
+    fn accepts_more_valid_forms() {
+        check("`a`.b", Some(&["a", "b"]));
+        check("a.`b`", Some(&["a", "b"]));
+        check("`a.b`", Some(&["a.b"]));
+        check("` `", Some(&[" "]));
+        check("a b.c", Some(&["a b", "c"]));
+        check(r"`\a\.`", Some(&["a."]));
+        check("`中文 🙂`.x", Some(&["中文 🙂", "x"]));
+        check(r"`\\`", Some(&["\\"]));
+        check("`__name__`", Some(&["__name__"]));
+        assert!(FieldPath::parse("`__name__`").unwrap().is_document_id());
+        assert!(!FieldPath::parse("__name__.x").unwrap().is_document_id());
+        for bad in ["a.`b", "`a`.", "a.``", r"`a\`", "`a`.`", "a.b`c`", "a.`b`c"] {
+            check(bad, None);
+        }
+    }
+
+    #[test]
+    fn enforces_limits_with_the_right_code() {
+        check(
+            &vec!["k"; MAX_SEGMENTS].join("."),
+            Some(&["k"; MAX_SEGMENTS]),
+        );
+        check(&"a".repeat(MAX_BYTES), Some(&[&*"a".repeat(MAX_BYTES)]));
+        check(&"a".repeat(MAX_BYTES + 1), None);
+        check(&format!("`{}`", "é".repeat(MAX_BYTES / 2)), None);
+        for bad in [
+            "",
+            "a..b",
+            "`a",
+            "`a`b",
+            "a`b",
+            r"`a\",
+            &"a".repeat(MAX_BYTES + 1),
+        ] {
+            let err = FieldPath::parse(bad).unwrap_err();
+            assert_eq!(err.code, ErrorCode::InvalidFieldPath, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn canonical_quotes_only_non_identifiers() {
+        let canon = |keys: &[&str]| {
+            FieldPath::from_segments(keys.iter().map(|k| k.to_string()).collect()).canonical()
+        };
+        assert_eq!(canon(&["a", "_b9", "C"]), "a._b9.C");
+        assert_eq!(canon(&["a", "b.c", "d"]), "a.`b.c`.d");
+        assert_eq!(canon(&["x`y\\z"]), r"`x\`y\\z`");
+        assert_eq!(canon(&["é-1", "9a", " "]), "`é-1`.`9a`.` `");
+        assert_eq!(canon(&["__name__"]), "__name__");
+        let path = FieldPath::parse("a.`b.c`").unwrap();
+        assert_eq!(path.to_string(), path.canonical());
+    }
+
+    #[test]
     fn gets_nested_object_values_only() {
         let data = json!({"a": {"b": 1}, "l": [{"b": 2}], "d.e": 3});
         let data = data.as_object().unwrap();
@@ -187,6 +242,16 @@ mod tests {
         fn canonical_form_parses_back(keys in prop::collection::vec("[a-z_.`\\\\ é0-9]{1,5}", 1..5)) {
             let path = FieldPath::from_segments(keys);
             prop_assert_eq!(FieldPath::parse(&path.canonical()).unwrap(), path);
+        }
+
+        #[test]
+        fn canonical_form_of_any_keys_parses_back(
+            keys in prop::collection::vec("[A-Za-z_.`\\\\ \u{0}\t\"'é中🙂0-9-]{1,8}", 1..=MAX_SEGMENTS),
+        ) {
+            let path = FieldPath::from_segments(keys);
+            let text = path.canonical();
+            prop_assert_eq!(FieldPath::parse(&text).unwrap(), path.clone());
+            prop_assert_eq!(FieldPath::parse(&text).unwrap().canonical(), text);
         }
     }
 }

@@ -76,8 +76,54 @@ mod tests {
     use crate::value_order::tests::any_value;
     use proptest::prelude::*;
 
+    /// Any finite number, from every corner of the f64, i64 and u64 ranges.
+    fn any_number() -> impl Strategy<Value = Value> {
+        prop_oneof![
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            prop::num::f64::ANY
+                .prop_filter("JSON numbers are finite", |f| f.is_finite())
+                .prop_map(Value::from),
+            (-1000i64..1000).prop_map(|i| Value::from(i as f64 / 8.0)),
+        ]
+    }
+
+    /// Nested values mixing [`any_value`] with numbers of any size.
+    fn wide_value() -> impl Strategy<Value = Value> {
+        let item = prop_oneof![any_number(), any_value()];
+        prop_oneof![
+            any_number(),
+            any_value(),
+            prop::collection::vec(item.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a\u{0}\u{1}é]{0,2}", item, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(2048))]
+
+        #[test]
+        fn number_bytes_order_equals_value_order(a in any_number(), b in any_number()) {
+            prop_assert_eq!(encode_key(&a).cmp(&encode_key(&b)), compare_values(&a, &b));
+        }
+
+        #[test]
+        fn wide_values_order_and_are_prefix_free(
+            a in wide_value(),
+            b in wide_value(),
+            s1 in prop::collection::vec(any::<u8>(), 0..3),
+            s2 in prop::collection::vec(any::<u8>(), 0..3),
+        ) {
+            let order = compare_values(&a, &b);
+            let (mut ka, mut kb) = (encode_key(&a), encode_key(&b));
+            prop_assert_eq!(ka.cmp(&kb), order);
+            if order.is_ne() {
+                ka.extend(s1);
+                kb.extend(s2);
+                prop_assert_eq!(ka.cmp(&kb), order);
+            }
+        }
 
         #[test]
         fn byte_order_equals_value_order(a in any_value(), b in any_value()) {
@@ -93,6 +139,35 @@ mod tests {
             kb.extend(s2);
             prop_assert_eq!(ka.cmp(&kb), order);
         }
+    }
+
+    #[test]
+    fn matches_the_spec_examples() {
+        use serde_json::json;
+        let hex = |v: Value| {
+            encode_key(&v)
+                .iter()
+                .map(|b| format!("{b:02X}"))
+                .collect::<Vec<_>>()
+                .join(" ")
+        };
+        assert_eq!(hex(json!(null)), "10");
+        assert_eq!(hex(json!(false)), "20");
+        assert_eq!(hex(json!(true)), "21");
+        assert_eq!(hex(json!("a")), "40 61 00 01");
+        assert_eq!(hex(json!("\u{0}")), "40 00 FF 00 01");
+        assert_eq!(hex(json!([true])), "50 21 00");
+        assert_eq!(hex(json!({"k": null})), "60 01 6B 00 01 10 00");
+        assert_eq!(hex(json!(1)), "30 BF F0 00 00 00 00 00 00");
+        assert_eq!(hex(json!(0)), "30 80 00 00 00 00 00 00 00");
+        assert_eq!(hex(json!(-1.0)), "30 40 0F FF FF FF FF FF FF");
+    }
+
+    #[test]
+    fn appends_to_existing_bytes() {
+        let mut out = vec![0xAA];
+        encode_value(&serde_json::json!([null]), &mut out);
+        assert_eq!(out, [0xAA, 0x50, 0x10, 0x00]);
     }
 
     #[test]

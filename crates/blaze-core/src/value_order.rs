@@ -127,6 +127,39 @@ pub(crate) mod tests {
         check(json!("Z"), json!("a"), Less);
     }
 
+    #[test]
+    fn orders_within_classes() {
+        // Numbers: numerically as f64, whatever their JSON spelling.
+        check(json!(-1e300), json!(i64::MIN), Less);
+        check(json!(i64::MIN), json!(-1), Less);
+        check(json!(-1), json!(-1e-300), Less);
+        check(json!(-1e-300), json!(-0.0), Less);
+        check(json!(0.0), json!(5e-324), Less);
+        check(json!(1), json!(1.5), Less);
+        check(json!(u64::MAX), json!(1e300), Less);
+        check(json!(u64::MAX), json!(u64::MAX as f64), Equal);
+        check(json!(i64::MIN), json!(i64::MIN as f64), Equal);
+        check(json!(-0.0), json!(0.0), Equal);
+        // Strings: UTF-8 bytes, not UTF-16 units nor chars' case.
+        check(json!("B"), json!("a"), Less);
+        check(json!("a"), json!("ab"), Less);
+        check(json!("ab"), json!("é"), Less);
+        check(json!("z"), json!("é"), Less);
+        check(json!("\u{ffff}"), json!("\u{1F600}"), Less);
+        check(json!(""), json!("\u{0}"), Less);
+        check(json!("a\u{0}"), json!("a\u{1}"), Less);
+        // Arrays: element by element, a prefix first.
+        check(json!([1, 0]), json!([1, "a"]), Less);
+        check(json!([null]), json!([[]]), Less);
+        check(json!([1, 2]), json!([1.0, 2.0]), Equal);
+        // Objects: key, then value, entry by entry; a prefix first.
+        check(json!({"a": 1}), json!({"a": 2}), Less);
+        check(json!({"a": 9}), json!({"b": 0}), Less);
+        check(json!({"a": null, "c": 0}), json!({"b": null}), Less);
+        check(json!({"a": 1, "b": 9}), json!({"a": 2}), Less);
+        check(json!({"x": {"y": 1}}), json!({"x": {"y": 1.0}}), Equal);
+    }
+
     /// Random nested JSON values, for property tests across the crate.
     pub(crate) fn any_value() -> impl Strategy<Value = Value> {
         let leaf = prop_oneof![
