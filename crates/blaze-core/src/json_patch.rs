@@ -65,14 +65,15 @@ fn unescape(token: &str) -> Result<String, Rejection> {
     let mut out = String::with_capacity(token.len());
     let mut chars = token.chars();
     while let Some(c) = chars.next() {
-        match (c, c == '~') {
-            (_, false) => out.push(c),
-            (_, true) => match chars.next() {
-                Some('0') => out.push('~'),
-                Some('1') => out.push('/'),
+        let c = match c {
+            '~' => match chars.next() {
+                Some('0') => '~',
+                Some('1') => '/',
                 _ => return Err(invalid(format!("bad escape in pointer token {token:?}"))),
             },
-        }
+            c => c,
+        };
+        out.push(c);
     }
     Ok(out)
 }
@@ -122,7 +123,8 @@ fn parse_operation(op: &Value) -> Result<Operation, Rejection> {
     })
 }
 
-/// An array index token: decimal without leading zeros; `-` (one past the end) only where `end_ok`.
+/// An array index token: decimal without leading zeros, below `len` (or equal to it
+/// where `end_ok`, an insertion point); `-` (one past the end) only where `end_ok`.
 fn array_index(token: &str, len: usize, end_ok: bool) -> Option<usize> {
     if token == "-" {
         return end_ok.then_some(len);
@@ -132,8 +134,7 @@ fn array_index(token: &str, len: usize, end_ok: bool) -> Option<usize> {
         return None;
     }
     let index: usize = token.parse().ok()?;
-    let limit = if end_ok { len } else { len.saturating_sub(1) };
-    (index <= limit && (end_ok || len > 0)).then_some(index)
+    (index < len + usize::from(end_ok)).then_some(index)
 }
 
 fn get<'a>(root: &'a Value, tokens: &[String]) -> Option<&'a Value> {
@@ -163,6 +164,7 @@ struct Patched<'l> {
 }
 
 impl Patched<'_> {
+    /// Applies one operation; on error the document may be half-changed (it is a copy).
     fn apply(&mut self, op: Operation) -> Result<(), Rejection> {
         match op.kind {
             Kind::Add => self.add(&op.path, op.value),
@@ -202,46 +204,50 @@ impl Patched<'_> {
         }
     }
 
-    /// Inserts `value` at `path` (replacing an object member), then checks the limits.
+    /// Inserts `value` at `path` (replacing an object member), unless that
+    /// would break the limits.
     fn add(&mut self, path: &[String], value: Value) -> Result<(), Rejection> {
+        // The document object is depth 1, so a value under k tokens reaches k + its own depth.
         let depth = path.len() + json_depth(&value);
         let Some((last, parent)) = path.split_last() else {
-            if !value.is_object() {
-                return Err(Rejection::new(
-                    ErrorCode::InvalidDocument,
-                    "the document must stay a JSON object",
-                ));
-            }
-            check_limits(depth, serialized_len(&value), self.limits)?;
-            self.size = serialized_len(&value);
-            self.root = value;
-            return Ok(());
+            return self.replace_root(value, depth);
         };
         let added = serialized_len(&value);
-        let (grow, shrink) = match get(&self.root, parent) {
-            Some(Value::Object(m)) => match m.get(last) {
-                Some(old) => (added, serialized_len(old)),
-                None => (member_len(last, &value) + usize::from(!m.is_empty()), 0),
-            },
-            Some(Value::Array(a)) => {
-                array_index(last, a.len(), true).ok_or_else(|| not_found(path))?;
-                (added + usize::from(!a.is_empty()), 0)
-            }
-            _ => return Err(not_found(path)),
-        };
-        let size = (self.size + grow).saturating_sub(shrink);
-        check_limits(depth, size, self.limits)?;
-        match get_mut(&mut self.root, parent) {
+        let size = match get_mut(&mut self.root, parent) {
             Some(Value::Object(m)) => {
+                let size = match m.get(last) {
+                    Some(old) => (self.size + added).saturating_sub(serialized_len(old)),
+                    None => self.size + member_len(last, &value) + usize::from(!m.is_empty()),
+                };
+                check_limits(depth, size, self.limits)?;
                 m.insert(last.clone(), value);
+                size
             }
             Some(Value::Array(a)) => {
                 let index = array_index(last, a.len(), true).ok_or_else(|| not_found(path))?;
+                let size = self.size + added + usize::from(!a.is_empty());
+                check_limits(depth, size, self.limits)?;
                 a.insert(index, value);
+                size
             }
             _ => return Err(not_found(path)),
-        }
+        };
         self.size = size;
+        Ok(())
+    }
+
+    /// Replaces the whole document, which must stay an object within the limits.
+    fn replace_root(&mut self, value: Value, depth: usize) -> Result<(), Rejection> {
+        if !value.is_object() {
+            return Err(Rejection::new(
+                ErrorCode::InvalidDocument,
+                "the document must stay a JSON object",
+            ));
+        }
+        let size = serialized_len(&value);
+        check_limits(depth, size, self.limits)?;
+        self.size = size;
+        self.root = value;
         Ok(())
     }
 
@@ -302,7 +308,9 @@ pub fn apply_json_patch(
     for (i, op) in ops.into_iter().enumerate() {
         patched.apply(op).map_err(at(i))?;
     }
-    // The running checks cover what each operation inserted; this covers the rest.
+    // Every operation that grows the document was checked above, which is
+    // enough for a document that came in within the limits; this catches one
+    // that did not (stored before the limits were lowered).
     check_limits(json_depth(&patched.root), patched.size, limits)?;
     match patched.root {
         Value::Object(out) => Ok(out),

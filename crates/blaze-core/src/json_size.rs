@@ -96,13 +96,75 @@ mod tests {
     use proptest::prelude::*;
     use serde_json::json;
 
+    /// Strings full of what JSON escapes: quotes, backslashes, control characters, and non-ASCII.
+    fn awkward_string() -> impl Strategy<Value = String> {
+        "[\u{0}-\u{1f}\"\\\\a\u{e9}\u{7f}\u{2028}\u{1F600}/]{0,8}"
+    }
+
     proptest! {
         #[test]
-        fn size_equals_serde_json_length(v in any_value(), s in "[\u{0}-\u{1f}\"\\\\aé\u{7f}]{0,8}") {
-            prop_assert_eq!(serialized_len(&v), serde_json::to_string(&v).unwrap().len());
+        fn size_equals_serde_json_length(v in any_value(), s in awkward_string(), k in awkward_string()) {
             let s = Value::String(s);
-            prop_assert_eq!(serialized_len(&s), serde_json::to_string(&s).unwrap().len());
+            let wrapped = json!({k: [s.clone(), v.clone()]});
+            for v in [v, s, wrapped] {
+                prop_assert_eq!(serialized_len(&v), serde_json::to_string(&v).unwrap().len());
+            }
         }
+
+        #[test]
+        fn depth_is_the_nesting_of_the_value(v in any_value()) {
+            let wrapped = json!({"a": [v.clone()]});
+            prop_assert_eq!(json_depth(&wrapped), json_depth(&v) + 2);
+            prop_assert_eq!(json_depth(&json!([v.clone(), 1])), json_depth(&v) + 1);
+        }
+    }
+
+    #[test]
+    fn sizes_of_escapes_and_numbers() {
+        let len = |v: Value| serialized_len(&v);
+        assert_eq!(len(json!("\"\\\n\u{8}\u{c}\r\t")), 2 + 7 * 2);
+        assert_eq!(len(json!("\u{0}\u{1f}")), 2 + 2 * 6);
+        assert_eq!(len(json!("\u{7f}\u{e9}\u{1F600}")), 2 + 1 + 2 + 4);
+        assert_eq!(len(json!([1.5, -0.0, 1e300, u64::MAX, i64::MIN])), 59); // 1e+300
+        assert_eq!(len(json!({"": null, "a": [true, false, {}, []]})), 32);
+        assert_eq!(json_depth(&json!(1)), 0);
+        assert_eq!(json_depth(&json!([])), 1);
+        assert_eq!(json_depth(&json!([[1], {"a": {}}])), 3);
+    }
+
+    #[test]
+    fn limits_are_inclusive() {
+        let doc = json!({"a": {"b": "xyz"}});
+        let exact = Limits {
+            max_document_bytes: serialized_len(&doc),
+            max_document_depth: 2,
+            ..Limits::default()
+        };
+        assert!(check_document(doc.clone(), &exact).is_ok());
+        let code = |limits: Limits| check_document(doc.clone(), &limits).err().map(|r| r.code);
+        assert_eq!(
+            code(Limits {
+                max_document_bytes: exact.max_document_bytes - 1,
+                ..exact.clone()
+            }),
+            Some(ErrorCode::DocumentTooLarge)
+        );
+        assert_eq!(
+            code(Limits {
+                max_document_depth: 1,
+                ..exact.clone()
+            }),
+            Some(ErrorCode::DocumentTooDeep)
+        );
+        // Depth is checked before size.
+        assert_eq!(
+            code(Limits {
+                max_document_depth: 1,
+                max_document_bytes: 0,
+                ..exact
+            }),
+            Some(ErrorCode::DocumentTooDeep)
+        );
     }
 
     #[test]

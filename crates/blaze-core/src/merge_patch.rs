@@ -53,6 +53,7 @@ fn merge_into(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::serialized_len;
     use crate::value_order::tests::any_value;
     use proptest::prelude::*;
     use serde_json::json;
@@ -165,16 +166,55 @@ mod tests {
         );
     }
 
+    fn any_object() -> impl Strategy<Value = Map<String, Value>> {
+        prop::collection::btree_map("[a-b\u{0}.]{0,2}", any_value(), 0..4)
+            .prop_map(|m| m.into_iter().collect())
+    }
+
+    fn any_patch() -> impl Strategy<Value = Value> {
+        prop_oneof![3 => any_object().prop_map(Value::Object), 1 => any_value()]
+    }
+
     proptest! {
         #[test]
-        fn equals_the_rfc_reference(doc in any_value(), patch in any_value()) {
-            let Value::Object(doc) = doc else { return Ok(()) };
+        fn equals_the_rfc_reference(doc in any_object(), patch in any_patch()) {
             let before = doc.clone();
+            let want = patch
+                .is_object()
+                .then(|| reference(Value::Object(doc.clone()), &patch));
             match apply_merge_patch(&doc, &patch, &Limits::default()) {
-                Ok(out) => prop_assert_eq!(Value::Object(out), reference(Value::Object(doc.clone()), &patch)),
-                Err(r) => prop_assert_eq!(r.code, ErrorCode::InvalidPatch),
+                Ok(out) => prop_assert_eq!(Some(Value::Object(out)), want),
+                Err(r) => {
+                    prop_assert_eq!(r.code, ErrorCode::InvalidPatch);
+                    prop_assert!(want.is_none());
+                }
             }
             prop_assert_eq!(doc, before);
+        }
+
+        #[test]
+        fn limits_are_checked_on_the_reference_result(
+            doc in any_object(),
+            patch in any_object(),
+            max_document_bytes in 2usize..120,
+            max_document_depth in 1usize..5,
+        ) {
+            let limits = Limits { max_document_bytes, max_document_depth, ..Limits::default() };
+            let want = reference(Value::Object(doc.clone()), &Value::Object(patch.clone()));
+            let code = if json_depth(&want) > max_document_depth {
+                Some(ErrorCode::DocumentTooDeep)
+            } else if serialized_len(&want) > max_document_bytes {
+                Some(ErrorCode::DocumentTooLarge)
+            } else {
+                None
+            };
+            match apply_merge_patch(&doc, &Value::Object(patch), &limits) {
+                Ok(out) => {
+                    prop_assert_eq!(code, None);
+                    prop_assert_eq!(Value::Object(out), want);
+                }
+                Err(r) => prop_assert_eq!(Some(r.code), code),
+            }
         }
     }
 }
