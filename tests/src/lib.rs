@@ -11,6 +11,21 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
 }
 
+/// The session transcript files, as paths relative to the vectors directory, in name order.
+pub fn session_files() -> Vec<String> {
+    let dir = vectors_dir().join("session");
+    let mut files: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let name = entry.ok()?.file_name().into_string().ok()?;
+            name.ends_with(".json").then(|| format!("session/{name}"))
+        })
+        .collect();
+    files.sort();
+    assert!(!files.is_empty(), "no session vectors");
+    files
+}
+
 /// The cases of one vector file (`{"description", "cases": [...]}`).
 pub fn load_cases(file: &str) -> Vec<Value> {
     let path = vectors_dir().join(file);

@@ -52,6 +52,12 @@ pub enum ErrorCode {
     TooManyFilterValues,
     /// A filter has more disjunctions than `Limits::max_disjunctions`.
     TooManyDisjunctions,
+    /// `listen` used a `rid` that names a live listener of the connection.
+    ListenerExists,
+    /// `unlisten` named no live listener of the connection.
+    ListenerNotFound,
+    /// The connection already holds `Limits::max_listeners` listeners.
+    TooManyListeners,
     /// HTTP only: the request's content type is not accepted at that route.
     UnsupportedMediaType,
     /// HTTP only: the method is not allowed at that route.
@@ -62,7 +68,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 26] = [
+    pub const ALL: [ErrorCode; 29] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -86,6 +92,9 @@ impl ErrorCode {
         Self::InvalidFieldPath,
         Self::TooManyFilterValues,
         Self::TooManyDisjunctions,
+        Self::ListenerExists,
+        Self::ListenerNotFound,
+        Self::TooManyListeners,
         Self::UnsupportedMediaType,
         Self::MethodNotAllowed,
         Self::Internal,
@@ -117,6 +126,9 @@ impl ErrorCode {
             Self::InvalidFieldPath => "invalid_field_path",
             Self::TooManyFilterValues => "too_many_filter_values",
             Self::TooManyDisjunctions => "too_many_disjunctions",
+            Self::ListenerExists => "listener_exists",
+            Self::ListenerNotFound => "listener_not_found",
+            Self::TooManyListeners => "too_many_listeners",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
@@ -140,9 +152,9 @@ impl ErrorCode {
             | Self::InvalidFieldPath
             | Self::TooManyFilterValues
             | Self::TooManyDisjunctions => 400,
-            Self::NotFound => 404,
+            Self::NotFound | Self::ListenerNotFound => 404,
             Self::MethodNotAllowed => 405,
-            Self::AlreadyExists | Self::PatchTestFailed => 409,
+            Self::AlreadyExists | Self::PatchTestFailed | Self::ListenerExists => 409,
             Self::PreconditionFailed => 412,
             Self::FrameTooLarge
             | Self::DocumentTooLarge
@@ -150,6 +162,7 @@ impl ErrorCode {
             | Self::BatchTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
+            Self::TooManyListeners => 429,
             Self::Internal => 500,
         }
     }

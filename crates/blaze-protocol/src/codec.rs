@@ -24,12 +24,16 @@ pub fn decode_client(text: &str, limits: &Limits) -> Result<ClientMessage, Decod
 
 /// Decodes a server frame (for clients), enforcing the same limits.
 pub fn decode_server(text: &str, limits: &Limits) -> Result<ServerMessage, DecodeError> {
-    const TYPES: [&str; 6] = [
+    const TYPES: [&str; 10] = [
         "welcome",
         "doc",
         "committed",
         "query_result",
         "count_result",
+        "snapshot",
+        "resumed",
+        "change",
+        "unlistened",
         "error",
     ];
     decode(text, limits, &TYPES)

@@ -19,7 +19,7 @@ pub use codec::{decode_client, decode_server, encode, DecodeError};
 pub use depth::json_depth;
 pub use limits::Limits;
 pub use message::{
-    ClientMessage, CommitResult, DocSnapshot, ErrorBody, ServerMessage, WriteResult,
+    Change, ClientMessage, CommitResult, DocSnapshot, ErrorBody, ServerMessage, WriteResult,
 };
 pub use path::{CollectionPath, DocPath, PathError};
 pub use query::{Cursor, Direction, FieldFilter, Filter, Op, OrderBy, Query};
@@ -27,3 +27,9 @@ pub use write::{Precondition, Write, WriteKind};
 
 /// The protocol version this crate speaks; a `hello` must name it.
 pub const PROTOCOL_VERSION: u32 = 1;
+
+/// WebSocket close code: the handshake failed (`handshake_required` or `unsupported_protocol`).
+pub const CLOSE_HANDSHAKE: u16 = 4002;
+
+/// WebSocket close code: the client fell too far behind reading its frames (reason `slow_consumer`).
+pub const CLOSE_SLOW_CONSUMER: u16 = 4008;

@@ -23,6 +23,8 @@ pub struct Limits {
     pub max_not_in_values: usize,
     /// Most disjunctions of a filter in disjunctive normal form: `too_many_disjunctions`.
     pub max_disjunctions: usize,
+    /// Most listeners one connection holds at once: `too_many_listeners`.
+    pub max_listeners: usize,
 }
 
 impl Default for Limits {
@@ -37,6 +39,7 @@ impl Default for Limits {
             max_in_values: 30,
             max_not_in_values: 10,
             max_disjunctions: 30,
+            max_listeners: 1000,
         }
     }
 }

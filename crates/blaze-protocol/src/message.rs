@@ -47,11 +47,35 @@ pub enum ClientMessage {
         /// The query.
         query: Query,
     },
+    /// Start a listener on one document (`doc`) or one query (`query`); exactly one of the two.
+    /// The listen's `rid` names the listener on this connection until `unlisten`.
+    Listen {
+        /// Request id, echoed in the answer; also the listener's id.
+        rid: u64,
+        /// A document path to listen to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        doc: Option<String>,
+        /// A query to listen to.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        query: Option<Query>,
+        /// Resume: the last sequence number the client saw for this listen target.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        since: Option<u64>,
+    },
+    /// Stop a listener of this connection.
+    Unlisten {
+        /// Request id, echoed in the answer.
+        rid: u64,
+        /// The `rid` of the `listen` that started the listener.
+        listener: u64,
+    },
 }
 
 impl ClientMessage {
     /// The `type` names of every client message.
-    pub const TYPES: [&'static str; 5] = ["hello", "get", "commit", "query", "count"];
+    pub const TYPES: [&'static str; 7] = [
+        "hello", "get", "commit", "query", "count", "listen", "unlisten",
+    ];
 }
 
 /// A frame from server to client, tagged by `type`.
@@ -98,6 +122,46 @@ pub enum ServerMessage {
         /// How many documents the query returns.
         count: u64,
     },
+    /// Answers `listen` with the listener's full state.
+    Snapshot {
+        /// The request id (the listener's id).
+        rid: u64,
+        /// The target whose `change` frames this listener follows.
+        target: u64,
+        /// The collection's commit sequence number the state is consistent with.
+        seq: u64,
+        /// True when the `listen` asked to resume but the change log no longer
+        /// reaches back to `since`: the client must drop what it held.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        reset: bool,
+        /// The matching documents, in query order.
+        docs: Vec<DocSnapshot>,
+    },
+    /// Answers a `listen` with `since` that the change log could serve.
+    Resumed {
+        /// The request id (the listener's id).
+        rid: u64,
+        /// The target whose `change` frames this listener follows.
+        target: u64,
+        /// The sequence number the listener is at after applying `changes`.
+        seq: u64,
+        /// The changes from the results at `since` to the results at `seq`.
+        changes: Vec<Change>,
+    },
+    /// A commit changed the results of a listen target.
+    Change {
+        /// The target: every listener of this connection that follows it applies the change.
+        target: u64,
+        /// The commit's sequence number.
+        seq: u64,
+        /// The changes, to apply in order.
+        changes: Vec<Change>,
+    },
+    /// Answers `unlisten`.
+    Unlistened {
+        /// The request id.
+        rid: u64,
+    },
     /// Answers any request that failed; nothing was changed.
     Error {
         /// The request id, when the failed frame had a readable one.
@@ -127,6 +191,43 @@ pub struct DocSnapshot {
     /// When it was last written (milliseconds since the Unix epoch, server time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<u64>,
+}
+
+/// One entry of a listener's changes, as Firestore's `docChanges`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case")]
+pub enum Change {
+    /// A document entered the results.
+    Added {
+        /// The document.
+        doc: DocSnapshot,
+        /// Its index in the results after this change.
+        new_index: usize,
+    },
+    /// A document in the results was written, and may have moved.
+    Modified {
+        /// The full document path.
+        path: String,
+        /// A JSON Patch (RFC 6902) from the previous data to the new data.
+        patch: Vec<Value>,
+        /// The new version.
+        version: u64,
+        /// The creation time.
+        create_time: u64,
+        /// The new update time.
+        update_time: u64,
+        /// Its index before this change.
+        old_index: usize,
+        /// Its index after this change.
+        new_index: usize,
+    },
+    /// A document left the results: deleted, or no longer matching or in the window.
+    Removed {
+        /// The full document path.
+        path: String,
+        /// Its index before this change.
+        old_index: usize,
+    },
 }
 
 /// The outcome of a committed batch.

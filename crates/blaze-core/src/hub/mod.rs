@@ -1,0 +1,551 @@
+//! The realtime hub: a sans-IO state machine that serves the WebSocket
+//! protocol of `spec/protocol.md` section 10 over a [`Database`].
+//!
+//! Input goes in through `handle_*` (a connection opened, a frame arrived,
+//! frames were written, a connection closed), with the time as an argument;
+//! output comes out of [`Hub::poll_output`] until it returns `None`: frames to
+//! send and connections to close. Writes are persisted through the
+//! [`Storage`] trait before any frame about them is produced.
+//!
+//! Listeners of the same document or query share one *target*: one view,
+//! refreshed once per commit, whose `change` frame is encoded once and handed
+//! to every subscribed connection as a pointer ([`Frame`] is an `Arc<str>`).
+//! Targets are filed in a [`ListenerIndex`] by their equality conjuncts, so a
+//! commit visits only the targets it can affect.
+
+mod connection;
+mod target;
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::sync::Arc;
+
+use blaze_protocol::{
+    decode_client, encode, ClientMessage, CommitResult, ErrorBody, ErrorCode, Query, ServerMessage,
+    Write, CLOSE_HANDSHAKE, CLOSE_SLOW_CONSUMER, PROTOCOL_VERSION,
+};
+
+use crate::storage::{ChangeRecord, Storage};
+use crate::{diff_results, results_at, Database, Error, ListenerIndex, QueryView, Rejection};
+use connection::Connection;
+use target::{wire_changes, ListenSpec, Target};
+
+/// A connection id, chosen by the driver; unique among open connections.
+pub type ConnId = u64;
+
+/// An encoded text frame, shared by every connection it goes to.
+pub type Frame = Arc<str>;
+
+/// What the driver must do next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Output {
+    /// Send `frame` as one text message on `conn`.
+    Send {
+        /// The connection.
+        conn: ConnId,
+        /// The frame.
+        frame: Frame,
+    },
+    /// Close `conn` with a WebSocket close code and reason; the hub has forgotten it.
+    Close {
+        /// The connection.
+        conn: ConnId,
+        /// The close code (section 10.1 of the spec).
+        code: u16,
+        /// The close reason.
+        reason: &'static str,
+    },
+}
+
+/// The hub's bounds on each connection's unwritten frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Most frames handed out to a connection and not yet reported written.
+    pub max_pending_frames: usize,
+    /// Most bytes of such frames.
+    pub max_pending_bytes: usize,
+}
+
+impl Default for HubConfig {
+    /// 4,096 frames or 16 MiB, whichever comes first.
+    fn default() -> Self {
+        Self {
+            max_pending_frames: 4096,
+            max_pending_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+/// How much the hub holds (for tests and monitoring).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HubStats {
+    /// Open connections.
+    pub connections: usize,
+    /// Live listeners, over all connections.
+    pub listeners: usize,
+    /// Distinct targets those listeners follow.
+    pub targets: usize,
+}
+
+/// The realtime state machine over one database.
+pub struct Hub<S> {
+    db: Database<S>,
+    config: HubConfig,
+    conns: HashMap<ConnId, Connection>,
+    targets: HashMap<u64, Target>,
+    target_by_key: HashMap<String, u64>,
+    target_index: HashMap<String, ListenerIndex<u64>>,
+    next_target: u64,
+    outputs: VecDeque<Output>,
+}
+
+impl<S: Storage> Hub<S> {
+    /// A hub serving `db`.
+    pub fn new(db: Database<S>, config: HubConfig) -> Self {
+        Self {
+            db,
+            config,
+            conns: HashMap::new(),
+            targets: HashMap::new(),
+            target_by_key: HashMap::new(),
+            target_index: HashMap::new(),
+            next_target: 1,
+            outputs: VecDeque::new(),
+        }
+    }
+
+    /// The database, for reads that need no connection (such as HTTP `GET`).
+    pub fn database(&self) -> &Database<S> {
+        &self.db
+    }
+
+    /// What the hub holds now.
+    pub fn stats(&self) -> HubStats {
+        HubStats {
+            connections: self.conns.len(),
+            listeners: self.conns.values().map(|c| c.listeners.len()).sum(),
+            targets: self.targets.len(),
+        }
+    }
+
+    /// The next thing the driver must do; call until `None` after every `handle_*`.
+    pub fn poll_output(&mut self) -> Option<Output> {
+        self.outputs.pop_front()
+    }
+
+    /// A connection opened; it must send `hello` first. Reusing the id of an
+    /// open connection drops that connection's state.
+    pub fn handle_open(&mut self, conn: ConnId) {
+        self.forget(conn);
+        self.conns.insert(conn, Connection::default());
+    }
+
+    /// A connection closed (by the peer or the transport): its listeners are freed.
+    pub fn handle_close(&mut self, conn: ConnId) {
+        self.forget(conn);
+    }
+
+    /// The driver wrote the `frames` oldest frames it was handed for `conn`.
+    pub fn handle_written(&mut self, conn: ConnId, frames: usize) {
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.written(frames);
+        }
+    }
+
+    /// A binary frame arrived on `conn`: the protocol speaks text only.
+    pub fn handle_binary(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let error = Rejection::new(ErrorCode::InvalidFrame, "binary frames are not accepted");
+        if c.open {
+            self.send_error(conn, None, &error.into());
+        } else {
+            self.refuse_handshake(conn, ErrorCode::HandshakeRequired, "expected hello");
+        }
+    }
+
+    /// A text frame arrived on `conn` at time `now` (milliseconds since the Unix epoch).
+    pub fn handle_frame(&mut self, conn: ConnId, text: &str, now: u64) {
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let open = c.open;
+        let decoded = decode_client(text, self.db.limits());
+        if !open {
+            return self.handshake(conn, decoded.ok());
+        }
+        let message = match decoded {
+            Ok(message) => message,
+            Err(e) => {
+                let error = Rejection::new(e.code, e.message).into();
+                return self.send_error(conn, e.rid, &error);
+            }
+        };
+        let rid = request_id(&message);
+        if let Err(error) = self.request(conn, message, now) {
+            self.send_error(conn, rid, &error);
+        }
+    }
+
+    /// Commits `writes` to `collection` at `now` and delivers the changes to
+    /// every affected listener, for drivers that take writes outside a
+    /// connection (such as HTTP).
+    pub fn commit(
+        &mut self,
+        collection: &str,
+        writes: &[Write],
+        now: u64,
+    ) -> Result<CommitResult, Error> {
+        let committed = self.db.commit(collection, writes, now)?;
+        self.fan_out(collection, &committed.changes);
+        Ok(committed.result)
+    }
+
+    fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
+        match message {
+            Some(ClientMessage::Hello { protocol, .. }) if protocol == PROTOCOL_VERSION => {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.open = true;
+                }
+                let welcome = ServerMessage::Welcome {
+                    protocol: PROTOCOL_VERSION,
+                    limits: self.db.limits().clone(),
+                };
+                self.send(conn, frame(&welcome));
+            }
+            Some(ClientMessage::Hello { protocol, .. }) => self.refuse_handshake(
+                conn,
+                ErrorCode::UnsupportedProtocol,
+                &format!(
+                    "protocol {protocol} is not spoken; this server speaks {PROTOCOL_VERSION}"
+                ),
+            ),
+            _ => self.refuse_handshake(
+                conn,
+                ErrorCode::HandshakeRequired,
+                "the first frame must be hello",
+            ),
+        }
+    }
+
+    fn refuse_handshake(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
+        self.send_error(conn, None, &Rejection::new(code, message).into());
+        self.close(conn, CLOSE_HANDSHAKE, code.as_str());
+    }
+
+    fn request(&mut self, conn: ConnId, message: ClientMessage, now: u64) -> Result<(), Error> {
+        let answer = match message {
+            ClientMessage::Hello { .. } => {
+                return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
+            }
+            ClientMessage::Get { rid, path } => ServerMessage::Doc {
+                rid,
+                doc: self.db.get(&path)?,
+            },
+            ClientMessage::Commit {
+                rid,
+                collection,
+                writes,
+            } => ServerMessage::Committed {
+                rid,
+                result: self.commit(&collection, &writes, now)?,
+            },
+            ClientMessage::Query { rid, query } => {
+                let out = self.db.query(&query)?;
+                let collection = parse_collection(&query)?;
+                ServerMessage::QueryResult {
+                    rid,
+                    seq: out.seq,
+                    docs: out.docs.iter().map(|d| d.snapshot(&collection)).collect(),
+                }
+            }
+            ClientMessage::Count { rid, query } => {
+                let (seq, count) = self.db.count(&query)?;
+                ServerMessage::CountResult { rid, seq, count }
+            }
+            ClientMessage::Listen {
+                rid,
+                doc,
+                query,
+                since,
+            } => self.listen(conn, rid, doc.as_deref(), query.as_ref(), since)?,
+            ClientMessage::Unlisten { rid, listener } => {
+                self.unlisten(conn, listener)?;
+                ServerMessage::Unlistened { rid }
+            }
+        };
+        self.send(conn, frame(&answer));
+        Ok(())
+    }
+
+    fn listen(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        doc: Option<&str>,
+        query: Option<&Query>,
+        since: Option<u64>,
+    ) -> Result<ServerMessage, Error> {
+        let held = self.conns.get(&conn).map_or(0, |c| c.listeners.len());
+        if self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| c.listeners.contains_key(&rid))
+        {
+            let msg = format!("listener {rid} exists on this connection");
+            return Err(Rejection::new(ErrorCode::ListenerExists, msg).into());
+        }
+        if held >= self.db.limits().max_listeners {
+            let msg = format!("{held} listeners, limit {}", self.db.limits().max_listeners);
+            return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
+        }
+        let spec = ListenSpec::parse(doc, query, self.db.limits())?;
+        let target_id = self.target_for(spec)?;
+        let answer = self.first_answer(rid, target_id, since);
+        match answer {
+            Ok(answer) => {
+                let c = self
+                    .conns
+                    .get_mut(&conn)
+                    .expect("listen on an open connection");
+                if c.add_listener(rid, target_id) {
+                    if let Some(t) = self.targets.get_mut(&target_id) {
+                        t.subscribers.insert(conn);
+                    }
+                }
+                Ok(answer)
+            }
+            Err(e) => {
+                self.drop_if_unused(target_id);
+                Err(e)
+            }
+        }
+    }
+
+    /// The target for `spec`: the existing one, or a new one with a fresh view.
+    fn target_for(&mut self, spec: ListenSpec) -> Result<u64, Error> {
+        if let Some(id) = self.target_by_key.get(&spec.key) {
+            return Ok(*id);
+        }
+        let collection = spec.query.collection.to_string();
+        let view = QueryView::open(self.db.storage(), spec.query)?;
+        let id = self.next_target;
+        self.next_target += 1;
+        self.target_index
+            .entry(collection)
+            .or_default()
+            .insert(id, view.query());
+        self.target_by_key.insert(spec.key.clone(), id);
+        self.targets.insert(
+            id,
+            Target {
+                key: spec.key,
+                view,
+                subscribers: BTreeSet::new(),
+            },
+        );
+        Ok(id)
+    }
+
+    /// The answer to a `listen` on `target_id`: a snapshot, or the changes since `since`.
+    fn first_answer(
+        &self,
+        rid: u64,
+        target_id: u64,
+        since: Option<u64>,
+    ) -> Result<ServerMessage, Error> {
+        let target = &self.targets[&target_id];
+        let collection = &target.view.query().collection;
+        let seq = self.db.storage().seq(collection)?;
+        let log = match since {
+            Some(since) if since <= seq => self.db.changes_since(&collection.to_string(), since)?,
+            _ => None,
+        };
+        Ok(match log {
+            Some(log) => {
+                let then = results_at(self.db.storage(), target.view.query(), &log)?;
+                let changes = diff_results(&then, target.view.docs());
+                ServerMessage::Resumed {
+                    rid,
+                    target: target_id,
+                    seq,
+                    changes: wire_changes(collection, changes),
+                }
+            }
+            None => ServerMessage::Snapshot {
+                rid,
+                target: target_id,
+                seq,
+                reset: since.is_some(),
+                docs: target
+                    .view
+                    .docs()
+                    .iter()
+                    .map(|d| d.snapshot(collection))
+                    .collect(),
+            },
+        })
+    }
+
+    fn unlisten(&mut self, conn: ConnId, listener: u64) -> Result<(), Error> {
+        let removed = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.remove_listener(listener));
+        let Some((target_id, last)) = removed else {
+            let msg = format!("no listener {listener} on this connection");
+            return Err(Rejection::new(ErrorCode::ListenerNotFound, msg).into());
+        };
+        if last {
+            self.unsubscribe(conn, target_id);
+        }
+        Ok(())
+    }
+
+    fn unsubscribe(&mut self, conn: ConnId, target_id: u64) {
+        if let Some(t) = self.targets.get_mut(&target_id) {
+            t.subscribers.remove(&conn);
+        }
+        self.drop_if_unused(target_id);
+    }
+
+    fn drop_if_unused(&mut self, target_id: u64) {
+        let Some(target) = self.targets.get(&target_id) else {
+            return;
+        };
+        if !target.subscribers.is_empty() {
+            return;
+        }
+        let target = self.targets.remove(&target_id).expect("present");
+        self.target_by_key.remove(&target.key);
+        let collection = target.view.query().collection.to_string();
+        if let Some(index) = self.target_index.get_mut(&collection) {
+            index.remove(target_id);
+            if index.is_empty() {
+                self.target_index.remove(&collection);
+            }
+        }
+    }
+
+    /// Refreshes every target `record` can affect and hands each one's
+    /// `change` frame, encoded once, to its subscribers.
+    fn fan_out(&mut self, collection: &str, record: &ChangeRecord) {
+        let Some(index) = self.target_index.get(collection) else {
+            return;
+        };
+        let mut hit = BTreeSet::new();
+        for change in &record.changes {
+            hit.extend(index.candidates(
+                &change.id,
+                change.before.as_ref().map(|d| &d.data),
+                change.after.as_ref().map(|d| &d.data),
+            ));
+        }
+        let mut failed = Vec::new();
+        let mut slow = Vec::new();
+        for target_id in hit {
+            let Some(target) = self.targets.get_mut(&target_id) else {
+                continue;
+            };
+            let changes = match target.view.refresh(self.db.storage(), record) {
+                Ok(changes) => changes,
+                Err(_) => {
+                    // The view can no longer be kept exact: its subscribers must resume.
+                    failed.extend(target.subscribers.iter().copied());
+                    continue;
+                }
+            };
+            if changes.is_empty() {
+                continue;
+            }
+            let event = ServerMessage::Change {
+                target: target_id,
+                seq: record.seq,
+                changes: wire_changes(&target.view.query().collection, changes),
+            };
+            let shared = frame(&event);
+            for &conn in &target.subscribers {
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.push_pending(shared.len());
+                    if c.over(
+                        self.config.max_pending_frames,
+                        self.config.max_pending_bytes,
+                    ) {
+                        slow.push(conn);
+                    }
+                }
+                self.outputs.push_back(Output::Send {
+                    conn,
+                    frame: shared.clone(),
+                });
+            }
+        }
+        for conn in failed {
+            self.close(conn, CLOSE_INTERNAL, "internal");
+        }
+        for conn in slow {
+            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+        }
+    }
+
+    fn send(&mut self, conn: ConnId, frame: Frame) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        c.push_pending(frame.len());
+        let over = c.over(
+            self.config.max_pending_frames,
+            self.config.max_pending_bytes,
+        );
+        self.outputs.push_back(Output::Send { conn, frame });
+        if over {
+            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+        }
+    }
+
+    fn send_error(&mut self, conn: ConnId, rid: Option<u64>, error: &Error) {
+        let body: ErrorBody = error.to_body();
+        self.send(conn, frame(&ServerMessage::Error { rid, error: body }));
+    }
+
+    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+        if self.conns.contains_key(&conn) {
+            self.forget(conn);
+            self.outputs.push_back(Output::Close { conn, code, reason });
+        }
+    }
+
+    /// Drops a connection's state and every listener it held.
+    fn forget(&mut self, conn: ConnId) {
+        let Some(c) = self.conns.remove(&conn) else {
+            return;
+        };
+        for target_id in c.follows.into_keys() {
+            self.unsubscribe(conn, target_id);
+        }
+    }
+}
+
+/// WebSocket close code 1011: the server hit an unexpected condition.
+const CLOSE_INTERNAL: u16 = 1011;
+
+fn frame(message: &ServerMessage) -> Frame {
+    Frame::from(encode(message))
+}
+
+fn request_id(message: &ClientMessage) -> Option<u64> {
+    match message {
+        ClientMessage::Hello { .. } => None,
+        ClientMessage::Get { rid, .. }
+        | ClientMessage::Commit { rid, .. }
+        | ClientMessage::Query { rid, .. }
+        | ClientMessage::Count { rid, .. }
+        | ClientMessage::Listen { rid, .. }
+        | ClientMessage::Unlisten { rid, .. } => Some(*rid),
+    }
+}
+
+fn parse_collection(query: &Query) -> Result<blaze_protocol::CollectionPath, Rejection> {
+    blaze_protocol::CollectionPath::parse(&query.collection)
+        .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))
+}

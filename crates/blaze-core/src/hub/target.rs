@@ -1,0 +1,98 @@
+//! Listen targets: one shared, current view per distinct document or query
+//! listened to, and the wire form of its changes.
+
+use std::collections::BTreeSet;
+
+use blaze_protocol::{
+    encode, Change, CollectionPath, DocPath, ErrorCode, FieldFilter, Filter, Limits, Op, Query,
+};
+use serde_json::Value;
+
+use crate::{CompiledQuery, QueryView, Rejection, ViewChange};
+
+/// A document or query that one or more connections listen to.
+pub(super) struct Target {
+    /// The key that finds this target for a new listener of the same thing.
+    pub key: String,
+    /// The results, current as of the collection's latest commit.
+    pub view: QueryView,
+    /// The connections with at least one listener following this target.
+    pub subscribers: BTreeSet<u64>,
+}
+
+/// What a `listen` names, checked: the target key and the query that computes it.
+pub(super) struct ListenSpec {
+    /// Equal for listens that must see the same results.
+    pub key: String,
+    /// The query (a document listen is the query `__name__ == id` on its collection).
+    pub query: CompiledQuery,
+}
+
+impl ListenSpec {
+    /// Checks a `listen`'s `doc` / `query` pair: exactly one must be present.
+    pub fn parse(
+        doc: Option<&str>,
+        query: Option<&Query>,
+        limits: &Limits,
+    ) -> Result<Self, Rejection> {
+        match (doc, query) {
+            (Some(path), None) => {
+                let path = DocPath::parse(path)
+                    .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))?;
+                let mut by_id = Query::all(path.collection().to_string());
+                by_id.filter = Some(Filter::Field(FieldFilter {
+                    field: "__name__".into(),
+                    op: Op::Eq,
+                    value: Value::String(path.id().to_owned()),
+                }));
+                Ok(Self {
+                    key: format!("doc {path}"),
+                    query: CompiledQuery::compile(&by_id, limits)?,
+                })
+            }
+            (None, Some(query)) => Ok(Self {
+                // The wire form, re-encoded: equal queries give equal keys.
+                key: format!("query {}", encode(query)),
+                query: CompiledQuery::compile(query, limits)?,
+            }),
+            _ => Err(Rejection::new(
+                ErrorCode::InvalidFrame,
+                "listen needs exactly one of doc and query",
+            )),
+        }
+    }
+}
+
+/// The wire form of a view's changes in `collection`.
+pub(super) fn wire_changes(collection: &CollectionPath, changes: Vec<ViewChange>) -> Vec<Change> {
+    changes
+        .into_iter()
+        .map(|change| match change {
+            ViewChange::Added { doc, new_index } => Change::Added {
+                doc: doc.snapshot(collection),
+                new_index,
+            },
+            ViewChange::Modified {
+                id,
+                patch,
+                version,
+                create_time,
+                update_time,
+                old_index,
+                new_index,
+            } => Change::Modified {
+                path: format!("{collection}/{id}"),
+                patch,
+                version,
+                create_time,
+                update_time,
+                old_index,
+                new_index,
+            },
+            ViewChange::Removed { id, old_index } => Change::Removed {
+                path: format!("{collection}/{id}"),
+                old_index,
+            },
+        })
+        .collect()
+}
