@@ -3,6 +3,8 @@
 //! Run with `cargo bench -p blaze-core --bench engine`. Figures that compare
 //! sizes are measured side by side in one run and reported as ratios.
 
+mod support;
+
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
@@ -136,18 +138,7 @@ fn bench_commits() {
 }
 
 fn main() {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
-        })
-        .unwrap_or_else(|| "unknown CPU".into());
-    println!(
-        "# blaze-core engine benchmark ({cpu}, {} cores)",
-        std::thread::available_parallelism().map_or(0, |n| n.get())
-    );
+    println!("# blaze-core engine benchmark ({})", support::machine());
     bench_patch();
     bench_query();
     bench_commits();

@@ -87,6 +87,27 @@ pub struct HubStats {
 }
 
 /// The realtime state machine over one database.
+///
+/// ```
+/// use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
+///
+/// let db = Database::new(MemoryStorage::new(), Limits::default());
+/// let mut hub = Hub::new(db, HubConfig::default());
+/// let now_ms = 1_700_000_000_000;
+/// hub.handle_open(1);
+/// hub.handle_frame(1, r#"{"type":"hello","protocol":1}"#, now_ms);
+/// hub.handle_frame(1, r#"{"type":"listen","rid":1,"query":{"collection":"rooms"}}"#, now_ms);
+/// hub.handle_frame(1, r#"{"type":"commit","rid":2,"collection":"rooms","writes":[{"op":"set","id":"r1","data":{}}]}"#, now_ms);
+/// let mut frames = Vec::new();
+/// while let Some(output) = hub.poll_output() {
+///     if let Output::Send { conn, frame } = output {
+///         frames.push(frame); // a real driver writes it to `conn`'s socket
+///         hub.handle_written(conn, 1);
+///     }
+/// }
+/// let kinds: Vec<&str> = frames.iter().map(|f| &f[..f.find(',').unwrap()]).collect();
+/// assert_eq!(kinds, [r#"{"type":"welcome""#, r#"{"type":"snapshot""#, r#"{"type":"change""#, r#"{"type":"committed""#]);
+/// ```
 pub struct Hub<S> {
     db: Database<S>,
     config: HubConfig,

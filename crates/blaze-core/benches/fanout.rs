@@ -1,0 +1,234 @@
+//! Fan-out benchmark: prints deliveries per second for one commit fanned out
+//! to many listeners, the per-commit cost as the number of unrelated
+//! listeners grows, and the memory each idle listener holds. In-process, no
+//! I/O: the "driver" only drains `poll_output` and reports frames written.
+//!
+//! Run with `cargo bench -p blaze-core --bench fanout`. Figures that compare
+//! sizes are measured side by side in one run and reported as ratios.
+
+mod support;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::{Duration, Instant};
+
+use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
+use blaze_protocol::{
+    encode, ClientMessage, Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind,
+};
+use serde_json::json;
+
+/// The system allocator, counting live bytes.
+struct Counting;
+
+static LIVE: AtomicIsize = AtomicIsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.alloc(layout) }
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        // SAFETY: forwarded unchanged to the system allocator.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+const NOW: u64 = 1_700_000_000_000;
+
+/// A hub with no connections and an empty database.
+fn hub() -> Hub<MemoryStorage> {
+    let config = HubConfig {
+        max_pending_frames: usize::MAX,
+        max_pending_bytes: usize::MAX,
+    };
+    Hub::new(
+        Database::new(MemoryStorage::new(), Limits::default()),
+        config,
+    )
+}
+
+/// The chat query: the last 20 messages of one room.
+fn room_query(room: usize) -> Query {
+    let mut q = Query::all("messages");
+    q.filter = Some(Filter::Field(FieldFilter {
+        field: "room".into(),
+        op: Op::Eq,
+        value: json!(format!("room{room}")),
+    }));
+    q.order_by = vec![OrderBy {
+        field: "ts".into(),
+        direction: Direction::Desc,
+    }];
+    q.limit = Some(20);
+    q
+}
+
+/// Opens connection `conn`, says hello and listens to `query`; drops the answers.
+fn listener(hub: &mut Hub<MemoryStorage>, conn: u64, query: &Query) {
+    hub.handle_open(conn);
+    let hello = ClientMessage::Hello {
+        protocol: 1,
+        auth: None,
+    };
+    hub.handle_frame(conn, &encode(&hello), NOW);
+    let listen = ClientMessage::Listen {
+        rid: 1,
+        doc: None,
+        query: Some(query.clone()),
+        since: None,
+    };
+    hub.handle_frame(conn, &encode(&listen), NOW);
+    drain(hub);
+}
+
+/// Drains the outputs like a driver whose sockets take every frame at once; returns the deliveries.
+fn drain(hub: &mut Hub<MemoryStorage>) -> usize {
+    let mut sent = Vec::new();
+    while let Some(output) = hub.poll_output() {
+        if let Output::Send { conn, frame } = output {
+            sent.push(conn);
+            black_box(frame);
+        }
+    }
+    for &conn in &sent {
+        hub.handle_written(conn, 1);
+    }
+    sent.len()
+}
+
+/// A chat message in `room` at time `ts`.
+fn message(room: usize, ts: u64) -> Write {
+    Write {
+        id: format!("m{ts:010}"),
+        kind: WriteKind::Set {
+            data: json!({"room": format!("room{room}"), "ts": ts, "text": "hello, room", "by": "ada"}),
+        },
+        precondition: Default::default(),
+    }
+}
+
+/// Seeds `rooms` rooms with 20 messages each.
+fn seed(hub: &mut Hub<MemoryStorage>, rooms: usize) -> u64 {
+    let mut ts = 0;
+    for room in 0..rooms {
+        let writes: Vec<Write> = (0..20)
+            .map(|_| {
+                ts += 1;
+                message(room, ts)
+            })
+            .collect();
+        hub.commit("messages", &writes, NOW).unwrap();
+    }
+    drain(hub);
+    ts
+}
+
+/// Median of `runs` timings of `f`, which returns how many deliveries it made.
+fn median(runs: usize, mut f: impl FnMut() -> usize) -> (Duration, usize) {
+    let mut times: Vec<(Duration, usize)> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            let n = f();
+            (t.elapsed(), n)
+        })
+        .collect();
+    times.sort();
+    times[runs / 2]
+}
+
+fn bench_deliveries() {
+    println!("## One commit fanned out to N listeners of the same query (each on its own connection), median of 31");
+    println!("   per commit: commit + match + one view refresh + one frame encode + N pointer pushes + drain");
+    for n in [10usize, 1_000, 10_000] {
+        let mut hub = hub();
+        let mut ts = seed(&mut hub, 1);
+        let query = room_query(0);
+        for conn in 0..n as u64 {
+            listener(&mut hub, conn, &query);
+        }
+        let (t, delivered) = median(31, || {
+            ts += 1;
+            hub.commit("messages", &[message(0, ts)], NOW).unwrap();
+            drain(&mut hub)
+        });
+        assert_eq!(delivered, n, "every listener gets the change");
+        println!(
+            "{n:>6} listeners: {:>9.1} us per commit, {:>6.1} ns per delivery, {:>6.2} M deliveries/s",
+            t.as_secs_f64() * 1e6,
+            t.as_secs_f64() * 1e9 / n as f64,
+            n as f64 / t.as_secs_f64() / 1e6
+        );
+    }
+}
+
+fn bench_matching() {
+    const ROOMS: usize = 10_000;
+    println!(
+        "## Per-commit cost of a write to one room, {ROOMS} rooms of 20 messages, one listener on each of L rooms, median of 301"
+    );
+    let mut base = None;
+    for listened in [10usize, 1_000, 10_000] {
+        let mut hub = hub();
+        let mut ts = seed(&mut hub, ROOMS);
+        for room in 0..listened {
+            listener(&mut hub, room as u64, &room_query(room));
+        }
+        let mut room = 0;
+        let (t, delivered) = median(301, || {
+            ts += 1;
+            room = (room + 7) % listened;
+            hub.commit("messages", &[message(room, ts)], NOW).unwrap();
+            drain(&mut hub)
+        });
+        assert_eq!(delivered, 1, "only the room's own listener is told");
+        let base = *base.get_or_insert(t);
+        println!(
+            "{listened:>6} listeners: {:>7.1} us per commit  ({:.2}x the cost with 10 listeners)",
+            t.as_secs_f64() * 1e6,
+            t.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
+fn bench_memory() {
+    println!("## Memory per idle listener (live heap bytes, one connection per listener)");
+    let n = 10_000usize;
+    let cases = [
+        ("each on its own empty room", false, 0),
+        ("each on its own room of 20 messages", false, n),
+        ("all on one room of 20 messages", true, 1),
+    ];
+    for (label, shared, seeded) in cases {
+        let mut hub = hub();
+        seed(&mut hub, seeded);
+        let before = LIVE.load(Ordering::Relaxed);
+        for conn in 0..n {
+            let query = room_query(if shared { 0 } else { conn });
+            listener(&mut hub, conn as u64, &query);
+        }
+        let after = LIVE.load(Ordering::Relaxed);
+        println!(
+            "{n} listeners, {label}: {:>6.0} bytes per listener ({} targets)",
+            (after - before) as f64 / n as f64,
+            hub.stats().targets
+        );
+        black_box(hub);
+    }
+}
+
+fn main() {
+    println!(
+        "# blaze-core fan-out benchmark ({}, one thread)",
+        support::machine()
+    );
+    bench_deliveries();
+    bench_matching();
+    bench_memory();
+}
