@@ -2,7 +2,7 @@
 //! each step is one input, followed by the exact outputs it must produce.
 
 use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
-use blaze_protocol::Write;
+use blaze_protocol::{CollectionPath, Write};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
 
@@ -40,6 +40,9 @@ fn run_session(case: &Value) -> Result<(), String> {
     let db =
         Database::new(MemoryStorage::new(), case_limits(case)).with_change_log(log_limits(case));
     let mut hub = Hub::new(db, config(case));
+    if let Some(scope) = case["scope"].as_str() {
+        hub = hub.scoped(CollectionPath::parse(scope).map_err(|e| e.to_string())?);
+    }
     let steps = case["steps"].as_array().ok_or("steps must be an array")?;
     for (i, step) in steps.iter().enumerate() {
         let conn = |key: &str| step[key].as_u64();

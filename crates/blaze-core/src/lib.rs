@@ -46,7 +46,7 @@ pub use blaze_protocol::Limits;
 pub use database::{collection_contents, ChangeLogLimits, Committed, Database, QueryOutput};
 pub use error::{Error, Rejection, StorageError};
 pub use field_path::FieldPath;
-pub use hub::{ConnId, Frame, Hub, HubConfig, HubStats, Output};
+pub use hub::{ConnId, Frame, Hub, HubConfig, HubStats, Output, Session, SessionListener};
 pub use json_diff::diff;
 pub use json_patch::apply_json_patch;
 pub use json_size::{check_document, json_depth, serialized_len};

@@ -10,6 +10,7 @@ use std::collections::BTreeSet;
 
 use blaze_core::{
     apply_json_patch, ChangeLogLimits, Database, Hub, HubConfig, Limits, MemoryStorage, Output,
+    Session,
 };
 use blaze_protocol::{
     decode_server, encode, Change, ClientMessage, Direction, DocSnapshot, FieldFilter, Filter, Op,
@@ -124,6 +125,9 @@ enum Step {
     Reconnect {
         conn: usize,
     },
+    /// The server loses its memory with every connection still up, and
+    /// rebuilds the hub from each connection's saved session.
+    Hibernate,
 }
 
 fn step() -> impl Strategy<Value = Step> {
@@ -137,6 +141,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (conn.clone(), 0..8usize).prop_map(|(conn, pick)| Step::Unlisten { conn, pick }),
         1 => conn.clone().prop_map(|conn| Step::Disconnect { conn }),
         1 => conn.prop_map(|conn| Step::Reconnect { conn }),
+        1 => Just(Step::Hibernate),
     ]
 }
 
@@ -396,6 +401,31 @@ impl World {
                     self.hub.handle_close(id);
                     self.drain();
                 }
+            }
+            Step::Hibernate => {
+                let sessions: Vec<(u64, Session)> = self
+                    .clients
+                    .iter()
+                    .filter_map(|c| c.conn)
+                    .map(|conn| {
+                        (
+                            conn,
+                            self.hub
+                                .session(conn)
+                                .expect("open connections have sessions"),
+                        )
+                    })
+                    .collect();
+                let placeholder = Hub::new(
+                    Database::new(MemoryStorage::new(), Limits::default()),
+                    HubConfig::default(),
+                );
+                let db = std::mem::replace(&mut self.hub, placeholder).into_database();
+                self.hub = Hub::new(db, HubConfig::default());
+                for (conn, session) in &sessions {
+                    self.hub.restore(*conn, session).expect("sessions restore");
+                }
+                self.drain();
             }
             Step::Reconnect { conn } => {
                 if self.clients[conn].conn.is_none() {

@@ -58,6 +58,8 @@ pub enum ErrorCode {
     ListenerNotFound,
     /// The connection already holds `Limits::max_listeners` listeners.
     TooManyListeners,
+    /// A request on a collection's connection names another collection.
+    WrongCollection,
     /// HTTP only: the request's content type is not accepted at that route.
     UnsupportedMediaType,
     /// HTTP only: the method is not allowed at that route.
@@ -68,7 +70,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 29] = [
+    pub const ALL: [ErrorCode; 30] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -95,6 +97,7 @@ impl ErrorCode {
         Self::ListenerExists,
         Self::ListenerNotFound,
         Self::TooManyListeners,
+        Self::WrongCollection,
         Self::UnsupportedMediaType,
         Self::MethodNotAllowed,
         Self::Internal,
@@ -129,6 +132,7 @@ impl ErrorCode {
             Self::ListenerExists => "listener_exists",
             Self::ListenerNotFound => "listener_not_found",
             Self::TooManyListeners => "too_many_listeners",
+            Self::WrongCollection => "wrong_collection",
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
@@ -151,7 +155,8 @@ impl ErrorCode {
             | Self::InvalidQuery
             | Self::InvalidFieldPath
             | Self::TooManyFilterValues
-            | Self::TooManyDisjunctions => 400,
+            | Self::TooManyDisjunctions
+            | Self::WrongCollection => 400,
             Self::NotFound | Self::ListenerNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::AlreadyExists | Self::PatchTestFailed | Self::ListenerExists => 409,

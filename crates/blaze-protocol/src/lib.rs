@@ -19,7 +19,8 @@ pub use codec::{decode_client, decode_server, encode, DecodeError};
 pub use depth::json_depth;
 pub use limits::Limits;
 pub use message::{
-    Change, ClientMessage, CommitResult, DocSnapshot, ErrorBody, ServerMessage, WriteResult,
+    Change, ClientMessage, CommitBody, CommitResult, DocSnapshot, ErrorBody, ServerMessage,
+    WriteResult,
 };
 pub use path::{CollectionPath, DocPath, PathError};
 pub use query::{Cursor, Direction, FieldFilter, Filter, Op, OrderBy, Query};

@@ -172,6 +172,15 @@ pub enum ServerMessage {
     },
 }
 
+/// The body of HTTP `POST /v1/commit`: a `commit` without `type` and `rid`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct CommitBody {
+    /// The collection path every write's `id` is in.
+    pub collection: String,
+    /// The writes, applied in order, all or none.
+    pub writes: Vec<Write>,
+}
+
 /// A document as the server reports it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DocSnapshot {

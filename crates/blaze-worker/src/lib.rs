@@ -1,1 +1,15 @@
-//! The Durable Object wiring for Blaze. It is an empty shell until the worker issue fills it.
+//! Blaze on Cloudflare: a Worker that routes each request to the Durable
+//! Object of its collection, and the object that hosts `blaze-core`'s hub
+//! over SQLite storage and hibernatable WebSockets.
+//!
+//! The routing and the HTTP mapping are plain functions over plain types
+//! ([`http_types`]), tested natively; only the wasm32 build holds the
+//! runtime wiring.
+//!
+//! Architecture Invariant: nothing here decides what a request means. The
+//! hub answers every frame and commit; this crate moves bytes between it,
+//! the sockets and SQLite, and logs.
+
+pub mod http_api;
+pub mod http_types;
+pub mod routing;

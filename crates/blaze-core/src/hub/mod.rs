@@ -20,12 +20,15 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use blaze_protocol::{
-    decode_client, encode, ClientMessage, CommitResult, ErrorBody, ErrorCode, Query, ServerMessage,
-    Write, CLOSE_HANDSHAKE, CLOSE_SLOW_CONSUMER, PROTOCOL_VERSION,
+    decode_client, encode, ClientMessage, CollectionPath, CommitResult, DocPath, DocSnapshot,
+    ErrorBody, ErrorCode, Query, ServerMessage, Write, CLOSE_HANDSHAKE, CLOSE_SLOW_CONSUMER,
+    PROTOCOL_VERSION,
 };
 
 use crate::storage::{ChangeRecord, Storage};
-use crate::{diff_results, results_at, Database, Error, ListenerIndex, QueryView, Rejection};
+use crate::{
+    diff_results, results_at, Database, Error, ListenerIndex, QueryOutput, QueryView, Rejection,
+};
 use connection::Connection;
 use target::{wire_changes, ListenSpec, Target};
 
@@ -75,6 +78,27 @@ impl Default for HubConfig {
     }
 }
 
+/// What one connection holds, for a driver that must rebuild the hub after
+/// losing its memory (a Durable Object woken from hibernation).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Whether the handshake was done.
+    pub open: bool,
+    /// The connection's listeners.
+    pub listeners: Vec<SessionListener>,
+}
+
+/// One listener of a [`Session`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionListener {
+    /// The listener's id (its `listen` rid).
+    pub rid: u64,
+    /// The target it follows, as the client knows it.
+    pub target: u64,
+    /// What it listens to, as an opaque key the hub can read back.
+    pub key: String,
+}
+
 /// How much the hub holds (for tests and monitoring).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct HubStats {
@@ -111,6 +135,7 @@ pub struct HubStats {
 pub struct Hub<S> {
     db: Database<S>,
     config: HubConfig,
+    scope: Option<CollectionPath>,
     conns: HashMap<ConnId, Connection>,
     targets: HashMap<u64, Target>,
     target_by_key: HashMap<String, u64>,
@@ -125,6 +150,7 @@ impl<S: Storage> Hub<S> {
         Self {
             db,
             config,
+            scope: None,
             conns: HashMap::new(),
             targets: HashMap::new(),
             target_by_key: HashMap::new(),
@@ -132,6 +158,57 @@ impl<S: Storage> Hub<S> {
             next_target: 1,
             outputs: VecDeque::new(),
         }
+    }
+
+    /// The same hub serving only `collection`: a request naming any other
+    /// collection is refused with `wrong_collection` (a server that keeps
+    /// each collection in its own object).
+    pub fn scoped(self, collection: CollectionPath) -> Self {
+        Self {
+            scope: Some(collection),
+            ..self
+        }
+    }
+
+    /// What connection `conn` holds, to save beside it; `None` if it is not open.
+    pub fn session(&self, conn: ConnId) -> Option<Session> {
+        let c = self.conns.get(&conn)?;
+        let mut listeners: Vec<SessionListener> = c
+            .listeners
+            .iter()
+            .map(|(&rid, &target)| SessionListener {
+                rid,
+                target,
+                key: self.targets[&target].key.clone(),
+            })
+            .collect();
+        listeners.sort_by_key(|l| l.rid);
+        Some(Session {
+            open: c.open,
+            listeners,
+        })
+    }
+
+    /// Opens `conn` again with a saved [`Session`], after the hub lost its
+    /// memory but the connection stayed up. The targets are rebuilt from the
+    /// current state under the ids the client knows; no frame is produced.
+    pub fn restore(&mut self, conn: ConnId, session: &Session) -> Result<(), Error> {
+        self.handle_open(conn);
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.open = session.open;
+        }
+        for l in &session.listeners {
+            let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
+            let target = self.target_for(spec, Some(l.target))?;
+            self.subscribe(conn, l.rid, target);
+        }
+        Ok(())
+    }
+
+    /// Gives the database back, dropping every connection's state (as a
+    /// Durable Object that hibernates loses its memory).
+    pub fn into_database(self) -> Database<S> {
+        self.db
     }
 
     /// The database, for reads that need no connection (such as HTTP `GET`).
@@ -217,9 +294,22 @@ impl<S: Storage> Hub<S> {
         writes: &[Write],
         now: u64,
     ) -> Result<CommitResult, Error> {
+        self.check_scope(CollectionPath::parse(collection).ok())?;
         let committed = self.db.commit(collection, writes, now)?;
         self.fan_out(collection, &committed.changes);
         Ok(committed.result)
+    }
+
+    /// Reads one document, for drivers that read outside a connection (such as HTTP).
+    pub fn get(&self, path: &str) -> Result<DocSnapshot, Error> {
+        self.check_scope(DocPath::parse(path).ok().map(|p| p.collection()))?;
+        self.db.get(path)
+    }
+
+    /// Runs a query, for drivers that read outside a connection (such as HTTP).
+    pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
+        self.check_scope(CollectionPath::parse(&query.collection).ok())?;
+        self.db.query(query)
     }
 
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
@@ -254,7 +344,19 @@ impl<S: Storage> Hub<S> {
         self.close(conn, CLOSE_HANDSHAKE, code.as_str());
     }
 
+    /// Refuses a request for a collection this hub does not serve.
+    fn check_scope(&self, collection: Option<CollectionPath>) -> Result<(), Rejection> {
+        match (&self.scope, collection) {
+            (Some(scope), Some(named)) if *scope != named => Err(Rejection::new(
+                ErrorCode::WrongCollection,
+                format!("this connection serves {scope}, not {named}"),
+            )),
+            _ => Ok(()),
+        }
+    }
+
     fn request(&mut self, conn: ConnId, message: ClientMessage, now: u64) -> Result<(), Error> {
+        self.check_scope(named_collection(&message))?;
         let answer = match message {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
@@ -321,19 +423,11 @@ impl<S: Storage> Hub<S> {
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
         let spec = ListenSpec::parse(doc, query, self.db.limits())?;
-        let target_id = self.target_for(spec)?;
+        let target_id = self.target_for(spec, None)?;
         let answer = self.first_answer(rid, target_id, since);
         match answer {
             Ok(answer) => {
-                let c = self
-                    .conns
-                    .get_mut(&conn)
-                    .expect("listen on an open connection");
-                if c.add_listener(rid, target_id) {
-                    if let Some(t) = self.targets.get_mut(&target_id) {
-                        t.subscribers.insert(conn);
-                    }
-                }
+                self.subscribe(conn, rid, target_id);
                 Ok(answer)
             }
             Err(e) => {
@@ -343,20 +437,41 @@ impl<S: Storage> Hub<S> {
         }
     }
 
-    /// The target for `spec`: the existing one, or a new one with a fresh view.
-    fn target_for(&mut self, spec: ListenSpec) -> Result<u64, Error> {
-        if let Some(id) = self.target_by_key.get(&spec.key) {
-            return Ok(*id);
+    /// Adds listener `rid` of `conn` on `target_id`.
+    fn subscribe(&mut self, conn: ConnId, rid: u64, target_id: u64) {
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.add_listener(rid, target_id) {
+            if let Some(t) = self.targets.get_mut(&target_id) {
+                t.subscribers.insert(conn);
+            }
+        }
+    }
+
+    /// The target for `spec`: the existing one, or a new one with a fresh
+    /// view, numbered `id` when given (a restore) or with the next number.
+    fn target_for(&mut self, spec: ListenSpec, id: Option<u64>) -> Result<u64, Error> {
+        match (self.target_by_key.get(&spec.key), id) {
+            (Some(&found), None) => return Ok(found),
+            (_, Some(want)) if self.targets.contains_key(&want) => {
+                if self.targets[&want].key == spec.key {
+                    return Ok(want);
+                }
+                let msg = format!("target {want} is taken by another listen");
+                return Err(Rejection::new(ErrorCode::InvalidFrame, msg).into());
+            }
+            _ => {}
         }
         let collection = spec.query.collection.to_string();
         let view = QueryView::open(self.db.storage(), spec.query)?;
-        let id = self.next_target;
-        self.next_target += 1;
+        let id = id.unwrap_or(self.next_target);
+        self.next_target = self.next_target.max(id + 1);
         self.target_index
             .entry(collection)
             .or_default()
             .insert(id, view.query());
-        self.target_by_key.insert(spec.key.clone(), id);
+        self.target_by_key.entry(spec.key.clone()).or_insert(id);
         self.targets.insert(
             id,
             Target {
@@ -438,7 +553,9 @@ impl<S: Storage> Hub<S> {
             return;
         }
         let target = self.targets.remove(&target_id).expect("present");
-        self.target_by_key.remove(&target.key);
+        if self.target_by_key.get(&target.key) == Some(&target_id) {
+            self.target_by_key.remove(&target.key);
+        }
         let collection = target.view.query().collection.to_string();
         if let Some(index) = self.target_index.get_mut(&collection) {
             index.remove(target_id);
@@ -566,7 +683,24 @@ fn request_id(message: &ClientMessage) -> Option<u64> {
     }
 }
 
-fn parse_collection(query: &Query) -> Result<blaze_protocol::CollectionPath, Rejection> {
-    blaze_protocol::CollectionPath::parse(&query.collection)
+/// The collection a request names, when its path is valid.
+fn named_collection(message: &ClientMessage) -> Option<CollectionPath> {
+    let path = match message {
+        ClientMessage::Hello { .. } | ClientMessage::Unlisten { .. } => return None,
+        ClientMessage::Get { path, .. }
+        | ClientMessage::Listen {
+            doc: Some(path), ..
+        } => return DocPath::parse(path).ok().map(|p| p.collection()),
+        ClientMessage::Listen { query, .. } => &query.as_ref()?.collection,
+        ClientMessage::Commit { collection, .. } => collection,
+        ClientMessage::Query { query, .. } | ClientMessage::Count { query, .. } => {
+            &query.collection
+        }
+    };
+    CollectionPath::parse(path).ok()
+}
+
+fn parse_collection(query: &Query) -> Result<CollectionPath, Rejection> {
+    CollectionPath::parse(&query.collection)
         .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))
 }

@@ -61,6 +61,19 @@ impl ListenSpec {
             )),
         }
     }
+
+    /// The spec a [`ListenSpec::key`] was made from.
+    pub fn from_key(key: &str, limits: &Limits) -> Result<Self, Rejection> {
+        let bad = || Rejection::new(ErrorCode::InvalidFrame, format!("not a listen key: {key}"));
+        if let Some(path) = key.strip_prefix("doc ") {
+            Self::parse(Some(path), None, limits)
+        } else if let Some(json) = key.strip_prefix("query ") {
+            let query: Query = serde_json::from_str(json).map_err(|_| bad())?;
+            Self::parse(None, Some(&query), limits)
+        } else {
+            Err(bad())
+        }
+    }
 }
 
 /// The wire form of a view's changes in `collection`.

@@ -1,0 +1,175 @@
+//! Plain HTTP requests and answers, free of any runtime's types, so the
+//! routing and the HTTP mapping can be tested natively.
+
+use blaze_core::Error;
+use blaze_protocol::{json_depth, ErrorBody, ErrorCode, Limits};
+use serde::de::DeserializeOwned;
+use serde_json::{json, Value};
+
+/// What the HTTP mapping needs of a request.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HttpRequest {
+    /// The method, upper case.
+    pub method: String,
+    /// The URL path, not yet percent-decoded.
+    pub path: String,
+    /// The `Content-Type` header.
+    pub content_type: Option<String>,
+    /// The `If-Match` header.
+    pub if_match: Option<String>,
+    /// The `If-None-Match` header.
+    pub if_none_match: Option<String>,
+    /// The body as text (empty when there is none).
+    pub body: String,
+}
+
+/// An answer, before CORS headers are added.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct HttpResponse {
+    /// The status code.
+    pub status: u16,
+    /// Headers besides `Content-Type: application/json` and CORS.
+    pub headers: Vec<(&'static str, String)>,
+    /// The JSON body (empty for 204).
+    pub body: String,
+}
+
+impl HttpResponse {
+    /// A 200 answer with a JSON body.
+    pub fn ok(body: &Value) -> Self {
+        Self {
+            status: 200,
+            headers: Vec::new(),
+            body: body.to_string(),
+        }
+    }
+
+    /// The same answer with one more header.
+    pub fn with_header(mut self, name: &'static str, value: String) -> Self {
+        self.headers.push((name, value));
+        self
+    }
+
+    /// The error answer for a wire error object: its code's status and `{"error": ...}`.
+    pub fn error(body: ErrorBody) -> Self {
+        Self {
+            status: body.code.http_status(),
+            headers: Vec::new(),
+            body: json!({ "error": body }).to_string(),
+        }
+    }
+
+    /// The error answer for `code` with `message`.
+    pub fn rejected(code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::error(ErrorBody {
+            code,
+            message: message.into(),
+            write_index: None,
+        })
+    }
+
+    /// The error answer for an engine error.
+    pub fn from_error(error: &Error) -> Self {
+        Self::error(error.to_body())
+    }
+
+    /// The wire error code of an error answer, for logs.
+    pub fn error_code(&self) -> Option<String> {
+        let body: Value = serde_json::from_str(&self.body).ok()?;
+        Some(body["error"]["code"].as_str()?.to_owned())
+    }
+}
+
+/// The CORS headers every answer carries (protocol section 11).
+pub const CORS: [(&str, &str); 2] = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Expose-Headers", "ETag"),
+];
+
+/// The extra headers of an answer to a preflight `OPTIONS` request.
+pub const PREFLIGHT: [(&str, &str); 2] = [
+    (
+        "Access-Control-Allow-Methods",
+        "GET, PUT, PATCH, DELETE, POST, OPTIONS",
+    ),
+    (
+        "Access-Control-Allow-Headers",
+        "Content-Type, If-Match, If-None-Match, Authorization",
+    ),
+];
+
+/// Reads a request body as `T`, with the frame limits of section 11: too
+/// long is `frame_too_large`, too deep `frame_too_deep`, not JSON or not of
+/// the route's shape `invalid_frame`.
+pub fn parse_body<T: DeserializeOwned>(body: &str, limits: &Limits) -> Result<T, HttpResponse> {
+    if body.len() > limits.max_frame_bytes {
+        let msg = format!(
+            "body has {} bytes, limit {}",
+            body.len(),
+            limits.max_frame_bytes
+        );
+        return Err(HttpResponse::rejected(ErrorCode::FrameTooLarge, msg));
+    }
+    if json_depth(body) > limits.max_frame_depth {
+        let msg = format!("body nests deeper than {}", limits.max_frame_depth);
+        return Err(HttpResponse::rejected(ErrorCode::FrameTooDeep, msg));
+    }
+    serde_json::from_str(body)
+        .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidFrame, format!("body: {e}")))
+}
+
+/// Percent-decodes a URL path segment run; `None` when an escape is malformed or the result is not UTF-8.
+pub fn percent_decode(text: &str) -> Option<String> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            let hex = text.get(i + 1..i + 3)?;
+            out.push(u8::from_str_radix(hex, 16).ok()?);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8(out).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn percent_decoding() {
+        let check = |input: &str, want: Option<&str>| {
+            assert_eq!(percent_decode(input).as_deref(), want, "{input}");
+        };
+        check("rooms/r1", Some("rooms/r1"));
+        check("rooms/r%201", Some("rooms/r 1"));
+        check("a%2Fb", Some("a/b"));
+        check("%C3%A9", Some("é"));
+        check("%", None);
+        check("%2", None);
+        check("%zz", None);
+        check("%FF", None);
+    }
+
+    #[test]
+    fn body_limits_in_order() {
+        let limits = Limits {
+            max_frame_bytes: 20,
+            max_frame_depth: 2,
+            ..Limits::default()
+        };
+        let code = |body: &str| {
+            parse_body::<Value>(body, &limits)
+                .err()
+                .and_then(|r| r.error_code())
+        };
+        assert_eq!(code(&"x".repeat(21)).as_deref(), Some("frame_too_large"));
+        assert_eq!(code("[[[1]]]").as_deref(), Some("frame_too_deep"));
+        assert_eq!(code("{nope").as_deref(), Some("invalid_frame"));
+        assert_eq!(code("[[1]]"), None);
+    }
+}
