@@ -17,13 +17,17 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "blaze-protocol and blaze-core build for wasm32-unknown-unknown"
+step "blaze-protocol and blaze-core build for wasm32-unknown-unknown; clippy on the worker's wasm32 code"
 cargo build -p blaze-protocol -p blaze-core --target wasm32-unknown-unknown
+cargo clippy -p blaze-worker --target wasm32-unknown-unknown -- -D warnings
+
+step "build the worker (installs wrangler, esbuild, wasm-bindgen-cli, worker-build if missing)"
+bash scripts/build-worker.sh
 
 step "benchmarks compile"
 cargo bench --workspace --no-run
 
-step "cargo test (unit, property, conformance vectors, architecture invariants)"
+step "cargo test (unit, property, conformance vectors, architecture invariants, end-to-end under wrangler dev)"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 cargo test --workspace 2>&1 | tee "$log"

@@ -1,6 +1,8 @@
 //! Conformance vector runner: reads `spec/vectors/*.json` and checks the Rust
 //! implementation against every case. The formats are in `spec/vectors/README.md`.
 
+pub mod live;
+
 use std::path::PathBuf;
 
 use blaze_protocol::Limits;

@@ -13,3 +13,12 @@
 pub mod http_api;
 pub mod http_types;
 pub mod routing;
+
+#[cfg(target_arch = "wasm32")]
+mod entry;
+#[cfg(target_arch = "wasm32")]
+mod log;
+#[cfg(target_arch = "wasm32")]
+mod object;
+#[cfg(target_arch = "wasm32")]
+mod sql_storage;

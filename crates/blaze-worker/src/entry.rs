@@ -1,0 +1,89 @@
+//! The Worker's entry point: answers health checks and preflights, refuses
+//! what it can, and forwards everything else to the collection's object.
+
+use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
+
+use crate::http_types::{HttpRequest, HttpResponse, CORS, PREFLIGHT};
+use crate::log::log_http;
+use crate::routing::{route, Route};
+use blaze_protocol::Limits;
+
+/// Whether `req` asks for a WebSocket.
+pub fn is_upgrade(req: &Request) -> bool {
+    req.headers()
+        .get("Upgrade")
+        .ok()
+        .flatten()
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
+}
+
+/// The plain form of `req`, reading its body (a WebSocket upgrade has none).
+pub async fn http_request(req: &mut Request) -> Result<HttpRequest> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let mut plain = HttpRequest {
+        method: req.method().to_string(),
+        path: req.path(),
+        content_type: header("Content-Type"),
+        if_match: header("If-Match"),
+        if_none_match: header("If-None-Match"),
+        body: String::new(),
+    };
+    if !matches!(req.method(), Method::Get | Method::Head | Method::Options) {
+        plain.body = req.text().await?;
+    }
+    Ok(plain)
+}
+
+/// The runtime answer for a plain one, with the CORS headers.
+pub fn respond(answer: HttpResponse) -> Result<Response> {
+    let headers = Headers::new();
+    if !answer.body.is_empty() {
+        headers.set("Content-Type", "application/json")?;
+    }
+    for (name, value) in CORS {
+        headers.set(name, value)?;
+    }
+    for (name, value) in &answer.headers {
+        headers.set(name, value)?;
+    }
+    Ok(Response::ok(answer.body)?
+        .with_status(answer.status)
+        .with_headers(headers))
+}
+
+#[event(fetch)]
+async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    let upgrade = is_upgrade(&req);
+    let plain = http_request(&mut req).await?;
+    let answer = match route(&plain, upgrade, &Limits::default()) {
+        Ok(Route::Object(collection)) => {
+            let stub = env
+                .durable_object("COLLECTIONS")?
+                .id_from_name(&collection)?
+                .get_stub()?;
+            let mut init = RequestInit::new();
+            init.with_method(req.method())
+                .with_headers(req.headers().clone());
+            if !plain.body.is_empty() {
+                init.with_body(Some(plain.body.clone().into()));
+            }
+            let forwarded = if upgrade {
+                req
+            } else {
+                Request::new_with_init(req.url()?.as_ref(), &init)?
+            };
+            return stub.fetch_with_request(forwarded).await;
+        }
+        Ok(Route::Health) => HttpResponse::ok(&serde_json::json!({"ok": true})),
+        Ok(Route::Preflight) => {
+            let headers = Headers::new();
+            for (name, value) in CORS.iter().chain(PREFLIGHT.iter()) {
+                headers.set(name, value)?;
+            }
+            return Ok(Response::empty()?.with_status(204).with_headers(headers));
+        }
+        Err(refused) => refused,
+    };
+    log_http(&plain, &answer, 0);
+    respond(answer)
+}

@@ -1,0 +1,267 @@
+//! `BlazeCollection`: the Durable Object that serves one collection. It holds
+//! the hub over [`SqlStore`], accepts WebSockets through the Hibernation API,
+//! saves each connection's session beside it, and after waking rebuilds the
+//! hub from those sessions before handling the next event.
+
+use std::cell::{RefCell, RefMut};
+use std::collections::HashMap;
+
+use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, Output, Session};
+use blaze_protocol::{CollectionPath, Limits};
+use worker::{
+    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
+    WebSocketIncomingMessage, WebSocketPair,
+};
+
+use crate::entry::{http_request, is_upgrade, respond};
+use crate::http_api;
+use crate::log::{log_http, log_ws};
+use crate::routing::{route, Route};
+use crate::sql_storage::SqlStore;
+
+/// One collection's object.
+#[durable_object]
+pub struct BlazeCollection {
+    state: State,
+    env: Env,
+    live: RefCell<Option<Live>>,
+}
+
+/// What the object holds in memory; rebuilt after hibernation.
+struct Live {
+    collection: String,
+    hub: Hub<SqlStore>,
+    sockets: HashMap<u64, WebSocket>,
+    saved: HashMap<u64, Session>,
+}
+
+fn now() -> u64 {
+    js_sys::Date::now() as u64
+}
+
+fn storage_error(e: blaze_core::StorageError) -> worker::Error {
+    worker::Error::RustError(e.0)
+}
+
+/// A configuration number from the environment (`wrangler.toml` `[vars]`).
+fn var(env: &Env, name: &str) -> Option<u64> {
+    env.var(name).ok()?.to_string().parse().ok()
+}
+
+impl BlazeCollection {
+    /// The live state, built on first use: from `collection` (a request's
+    /// route) or, after waking, from the collection saved at first use.
+    fn live(&self, collection: Option<&str>) -> Result<RefMut<'_, Live>> {
+        if self.live.borrow().is_none() {
+            let store = SqlStore::open(self.state.storage()).map_err(storage_error)?;
+            let collection = match collection {
+                Some(c) => {
+                    store.set_meta("collection", c).map_err(storage_error)?;
+                    c.to_owned()
+                }
+                None => store
+                    .meta("collection")
+                    .map_err(storage_error)?
+                    .ok_or_else(|| worker::Error::RustError("object has no collection".into()))?,
+            };
+            let defaults = ChangeLogLimits::default();
+            let log = ChangeLogLimits {
+                max_entries: var(&self.env, "BLAZE_LOG_MAX_ENTRIES")
+                    .unwrap_or(defaults.max_entries),
+                max_age_ms: var(&self.env, "BLAZE_LOG_MAX_AGE_MS").unwrap_or(defaults.max_age_ms),
+            };
+            let path = CollectionPath::parse(&collection)
+                .map_err(|e| worker::Error::RustError(e.to_string()))?;
+            let db = Database::new(store, Limits::default()).with_change_log(log);
+            let hub = Hub::new(db, HubConfig::default()).scoped(path);
+            let mut live = Live {
+                collection,
+                hub,
+                sockets: HashMap::new(),
+                saved: HashMap::new(),
+            };
+            live.wake(&self.state)?;
+            *self.live.borrow_mut() = Some(live);
+        }
+        Ok(RefMut::map(self.live.borrow_mut(), |l| {
+            l.as_mut().expect("built above")
+        }))
+    }
+}
+
+impl Live {
+    /// Rebuilds the connections the runtime kept while the object slept.
+    fn wake(&mut self, state: &State) -> Result<()> {
+        for ws in state.get_websockets() {
+            if let Ok(Some(conn)) = ws.deserialize_attachment::<u64>() {
+                self.sockets.insert(conn, ws);
+            }
+        }
+        let sessions = self
+            .hub
+            .database()
+            .storage()
+            .sessions()
+            .map_err(storage_error)?;
+        for (conn, session) in sessions {
+            let restored =
+                self.sockets.contains_key(&conn) && self.hub.restore(conn, &session).is_ok();
+            if restored {
+                self.saved.insert(conn, session);
+                continue;
+            }
+            // A connection that is gone, or a session that no longer restores:
+            // the client must reconnect and resume.
+            if let Some(ws) = self.sockets.remove(&conn) {
+                let _ = ws.close(Some(1011), Some("internal"));
+            }
+            self.hub.handle_close(conn);
+            let store = self.hub.database().storage();
+            store.delete_session(conn).map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// A fresh connection id, unique over the object's life.
+    fn next_conn(&self) -> Result<u64> {
+        let store = self.hub.database().storage();
+        let last: u64 = store
+            .meta("last_conn")
+            .map_err(storage_error)?
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        store
+            .set_meta("last_conn", &(last + 1).to_string())
+            .map_err(storage_error)?;
+        Ok(last + 1)
+    }
+
+    /// Saves `conn`'s session if it changed.
+    fn save(&mut self, conn: u64) -> Result<()> {
+        let store = self.hub.database().storage();
+        match self.hub.session(conn) {
+            Some(session) if self.saved.get(&conn) != Some(&session) => {
+                store.save_session(conn, &session).map_err(storage_error)?;
+                self.saved.insert(conn, session);
+            }
+            Some(_) => {}
+            None => self.forget(conn)?,
+        }
+        Ok(())
+    }
+
+    fn forget(&mut self, conn: u64) -> Result<()> {
+        self.sockets.remove(&conn);
+        if self.saved.remove(&conn).is_some() {
+            let store = self.hub.database().storage();
+            store.delete_session(conn).map_err(storage_error)?;
+        }
+        Ok(())
+    }
+
+    /// Does what the hub asks: send frames, close connections.
+    fn drain(&mut self) -> Result<()> {
+        while let Some(output) = self.hub.poll_output() {
+            match output {
+                Output::Send { conn, frame } => {
+                    if frame.starts_with(r#"{"type":"error""#) {
+                        log_ws(&self.collection, conn, &frame);
+                    }
+                    let sent = self.sockets.get(&conn).map(|ws| ws.send_with_str(&*frame));
+                    // workerd buffers what it is handed: a frame counts as written at once.
+                    self.hub.handle_written(conn, 1);
+                    if let Some(Err(_)) = sent {
+                        self.hub.handle_close(conn);
+                        self.forget(conn)?;
+                    }
+                }
+                Output::Close { conn, code, reason } => {
+                    if let Some(ws) = self.sockets.get(&conn) {
+                        let _ = ws.close(Some(code), Some(reason));
+                    }
+                    self.forget(conn)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DurableObject for BlazeCollection {
+    fn new(state: State, env: Env) -> Self {
+        Self {
+            state,
+            env,
+            live: RefCell::new(None),
+        }
+    }
+
+    async fn fetch(&self, mut req: Request) -> Result<Response> {
+        let started = now();
+        let upgrade = is_upgrade(&req);
+        let hreq = http_request(&mut req).await?;
+        let collection = match route(&hreq, upgrade, &Limits::default()) {
+            Ok(Route::Object(collection)) => collection,
+            Ok(_) | Err(_) => return Response::error("not routed to this object", 400),
+        };
+        let mut live = self.live(Some(&collection))?;
+        if upgrade {
+            let pair = WebSocketPair::new()?;
+            let conn = live.next_conn()?;
+            self.state.accept_web_socket(&pair.server);
+            pair.server.serialize_attachment(conn)?;
+            live.sockets.insert(conn, pair.server);
+            live.hub.handle_open(conn);
+            live.save(conn)?;
+            return Response::from_websocket(pair.client);
+        }
+        let answer = http_api::handle(&mut live.hub, &hreq, now());
+        live.drain()?;
+        log_http(&hreq, &answer, now().saturating_sub(started));
+        respond(answer)
+    }
+
+    async fn websocket_message(
+        &self,
+        ws: WebSocket,
+        message: WebSocketIncomingMessage,
+    ) -> Result<()> {
+        let Some(conn) = ws.deserialize_attachment::<u64>()? else {
+            return Ok(());
+        };
+        let mut live = self.live(None)?;
+        match message {
+            WebSocketIncomingMessage::String(text) => live.hub.handle_frame(conn, &text, now()),
+            WebSocketIncomingMessage::Binary(_) => live.hub.handle_binary(conn),
+        }
+        live.drain()?;
+        live.save(conn)
+    }
+
+    async fn websocket_close(
+        &self,
+        ws: WebSocket,
+        _code: usize,
+        _reason: String,
+        _was_clean: bool,
+    ) -> Result<()> {
+        self.closed(&ws)
+    }
+
+    async fn websocket_error(&self, ws: WebSocket, _error: worker::Error) -> Result<()> {
+        self.closed(&ws)
+    }
+}
+
+impl BlazeCollection {
+    fn closed(&self, ws: &WebSocket) -> Result<()> {
+        let Some(conn) = ws.deserialize_attachment::<u64>()? else {
+            return Ok(());
+        };
+        let mut live = self.live(None)?;
+        live.hub.handle_close(conn);
+        live.forget(conn)?;
+        let _ = ws.close(Some(1000), Some("closed"));
+        live.drain()
+    }
+}

@@ -1,0 +1,447 @@
+//! [`SqlStore`]: the engine's [`Storage`] over a Durable Object's SQLite
+//! database. Reads are lazy cursors (a racing query plan stops early); a
+//! commit runs every statement inside one `transactionSync`, so it is all
+//! or nothing, and the output gate holds every answer until it is durable.
+
+use std::ops::Bound;
+
+use blaze_core::{
+    ChangeIter, ChangeRecord, DocChange, DocIter, EntryIter, KeyRange, Session, SessionListener,
+    Storage, StorageCommit, StorageError, StoredDoc,
+};
+use blaze_protocol::CollectionPath;
+use serde_json::{json, Map, Value};
+use wasm_bindgen::{closure::Closure, JsCast, JsValue};
+use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
+
+/// The tables; `CREATE ... IF NOT EXISTS`, so opening is idempotent.
+const SCHEMA: [&str; 6] = [
+    "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS seqs (collection TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
+    "CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, \
+     version INTEGER NOT NULL, create_time INTEGER NOT NULL, update_time INTEGER NOT NULL, \
+     PRIMARY KEY (collection, id)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS entries (collection TEXT NOT NULL, idx TEXT NOT NULL, key BLOB NOT NULL, \
+     id TEXT NOT NULL, PRIMARY KEY (collection, idx, key, id)) WITHOUT ROWID",
+    // One row per document side of a change (a 1 MiB document before and
+    // after would not fit the 2 MB row limit together).
+    "CREATE TABLE IF NOT EXISTS log (collection TEXT NOT NULL, seq INTEGER NOT NULL, time INTEGER NOT NULL, \
+     pos INTEGER NOT NULL, side INTEGER NOT NULL, id TEXT NOT NULL, doc TEXT, \
+     PRIMARY KEY (collection, seq, pos, side)) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS sessions (conn INTEGER PRIMARY KEY, state TEXT NOT NULL)",
+];
+
+/// A Durable Object's SQLite storage, as the engine's [`Storage`].
+pub struct SqlStore {
+    storage: worker::Storage,
+}
+
+fn failed(e: impl std::fmt::Display) -> StorageError {
+    StorageError(format!("sqlite: {e}"))
+}
+
+fn int(v: u64) -> V {
+    V::Integer(v as i64)
+}
+
+fn text(v: &str) -> V {
+    V::String(v.to_owned())
+}
+
+fn as_u64(v: &V) -> Result<u64, StorageError> {
+    match v {
+        V::Integer(i) => Ok(*i as u64),
+        V::Float(f) => Ok(*f as u64),
+        other => Err(failed(format!("expected an integer, found {other:?}"))),
+    }
+}
+
+fn as_text(v: &V) -> Result<&str, StorageError> {
+    match v {
+        V::String(s) => Ok(s),
+        other => Err(failed(format!("expected text, found {other:?}"))),
+    }
+}
+
+/// `column` within `range`, as SQL conditions and their bindings.
+fn bounds(column: &str, range: (Bound<V>, Bound<V>), sql: &mut String, binds: &mut Vec<V>) {
+    let (low, high) = range;
+    for (bound, inclusive, exclusive) in [(low, ">=", ">"), (high, "<=", "<")] {
+        match bound {
+            Bound::Included(v) => {
+                sql.push_str(&format!(" AND {column} {inclusive} ?"));
+                binds.push(v);
+            }
+            Bound::Excluded(v) => {
+                sql.push_str(&format!(" AND {column} {exclusive} ?"));
+                binds.push(v);
+            }
+            Bound::Unbounded => {}
+        }
+    }
+}
+
+/// A stored document's JSON form in the change log.
+fn doc_json(doc: &StoredDoc) -> String {
+    json!({"data": doc.data, "version": doc.version, "create_time": doc.create_time, "update_time": doc.update_time})
+        .to_string()
+}
+
+fn parse_data(data: &str) -> Result<Map<String, Value>, StorageError> {
+    serde_json::from_str(data).map_err(failed)
+}
+
+fn doc_from_json(id: &str, text: &str) -> Result<StoredDoc, StorageError> {
+    let v: Value = serde_json::from_str(text).map_err(failed)?;
+    let num = |k: &str| {
+        v[k].as_u64()
+            .ok_or_else(|| failed(format!("log doc without {k}")))
+    };
+    Ok(StoredDoc {
+        id: id.to_owned(),
+        data: v["data"].as_object().cloned().unwrap_or_default(),
+        version: num("version")?,
+        create_time: num("create_time")?,
+        update_time: num("update_time")?,
+    })
+}
+
+impl SqlStore {
+    /// Opens the object's database, creating the tables on first use.
+    pub fn open(storage: worker::Storage) -> Result<Self, StorageError> {
+        let store = Self { storage };
+        for statement in SCHEMA {
+            store.exec(statement, Vec::new())?;
+        }
+        Ok(store)
+    }
+
+    fn sql(&self) -> SqlStorage {
+        self.storage.sql()
+    }
+
+    fn exec(&self, query: &str, binds: Vec<V>) -> Result<(), StorageError> {
+        // Stepping the cursor to its end runs the statement.
+        self.rows(query, binds)?.for_each(drop);
+        Ok(())
+    }
+
+    fn rows(&self, query: &str, binds: Vec<V>) -> Result<SqlCursorRawIterator, StorageError> {
+        Ok(self.sql().exec(query, binds).map_err(failed)?.raw())
+    }
+
+    /// A value of the `meta` table.
+    pub fn meta(&self, key: &str) -> Result<Option<String>, StorageError> {
+        let row = self
+            .rows("SELECT value FROM meta WHERE key = ?", vec![text(key)])?
+            .next();
+        match row {
+            Some(row) => Ok(Some(as_text(&row.map_err(failed)?[0])?.to_owned())),
+            None => Ok(None),
+        }
+    }
+
+    /// Sets a value of the `meta` table.
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), StorageError> {
+        self.exec(
+            "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
+            vec![text(key), text(value)],
+        )
+    }
+
+    /// Every saved connection session.
+    pub fn sessions(&self) -> Result<Vec<(u64, Session)>, StorageError> {
+        let mut out = Vec::new();
+        for row in self.rows("SELECT conn, state FROM sessions", Vec::new())? {
+            let row = row.map_err(failed)?;
+            let state: Value = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
+            let listeners = state["listeners"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|l| {
+                    Some(SessionListener {
+                        rid: l[0].as_u64()?,
+                        target: l[1].as_u64()?,
+                        key: l[2].as_str()?.to_owned(),
+                    })
+                })
+                .collect();
+            let session = Session {
+                open: state["open"].as_bool().unwrap_or(false),
+                listeners,
+            };
+            out.push((as_u64(&row[0])?, session));
+        }
+        Ok(out)
+    }
+
+    /// Saves one connection's session.
+    pub fn save_session(&self, conn: u64, session: &Session) -> Result<(), StorageError> {
+        let listeners: Vec<Value> = session
+            .listeners
+            .iter()
+            .map(|l| json!([l.rid, l.target, l.key]))
+            .collect();
+        let state = json!({"open": session.open, "listeners": listeners}).to_string();
+        self.exec(
+            "INSERT OR REPLACE INTO sessions (conn, state) VALUES (?, ?)",
+            vec![int(conn), V::String(state)],
+        )
+    }
+
+    /// Forgets one connection's session.
+    pub fn delete_session(&self, conn: u64) -> Result<(), StorageError> {
+        self.exec("DELETE FROM sessions WHERE conn = ?", vec![int(conn)])
+    }
+}
+
+impl Storage for SqlStore {
+    fn seq(&self, collection: &CollectionPath) -> Result<u64, StorageError> {
+        let mut rows = self.rows(
+            "SELECT seq FROM seqs WHERE collection = ?",
+            vec![text(&collection.to_string())],
+        )?;
+        match rows.next() {
+            Some(row) => as_u64(&row.map_err(failed)?[0]),
+            None => Ok(0),
+        }
+    }
+
+    fn get(
+        &self,
+        collection: &CollectionPath,
+        id: &str,
+    ) -> Result<Option<StoredDoc>, StorageError> {
+        let mut rows = self.rows(
+            "SELECT id, data, version, create_time, update_time FROM docs WHERE collection = ? AND id = ?",
+            vec![text(&collection.to_string()), text(id)],
+        )?;
+        rows.next()
+            .map(|row| doc_row(row.map_err(failed)?))
+            .transpose()
+    }
+
+    fn scan(
+        &self,
+        collection: &CollectionPath,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+    ) -> Result<DocIter<'_>, StorageError> {
+        let mut sql = String::from(
+            "SELECT id, data, version, create_time, update_time FROM docs WHERE collection = ?",
+        );
+        let mut binds = vec![text(&collection.to_string())];
+        bounds(
+            "id",
+            (range.0.map(text), range.1.map(text)),
+            &mut sql,
+            &mut binds,
+        );
+        sql.push_str(if reverse {
+            " ORDER BY id DESC"
+        } else {
+            " ORDER BY id ASC"
+        });
+        let rows = self.rows(&sql, binds)?;
+        Ok(Box::new(rows.map(|row| doc_row(row.map_err(failed)?))))
+    }
+
+    fn scan_index(
+        &self,
+        collection: &CollectionPath,
+        index: &str,
+        range: KeyRange,
+        reverse: bool,
+    ) -> Result<EntryIter<'_>, StorageError> {
+        let mut sql = String::from("SELECT key, id FROM entries WHERE collection = ? AND idx = ?");
+        let mut binds = vec![text(&collection.to_string()), text(index)];
+        bounds(
+            "key",
+            (range.0.map(V::Blob), range.1.map(V::Blob)),
+            &mut sql,
+            &mut binds,
+        );
+        sql.push_str(if reverse {
+            " ORDER BY key DESC, id DESC"
+        } else {
+            " ORDER BY key ASC, id ASC"
+        });
+        let rows = self.rows(&sql, binds)?;
+        Ok(Box::new(rows.map(|row| {
+            let row = row.map_err(failed)?;
+            let key = match &row[0] {
+                V::Blob(bytes) => bytes.clone(),
+                other => return Err(failed(format!("index key {other:?}"))),
+            };
+            Ok((key, as_text(&row[1])?.to_owned()))
+        })))
+    }
+
+    fn changes(
+        &self,
+        collection: &CollectionPath,
+        after: u64,
+    ) -> Result<ChangeIter<'_>, StorageError> {
+        let rows = self.rows(
+            "SELECT seq, time, pos, side, id, doc FROM log WHERE collection = ? AND seq > ? \
+             ORDER BY seq, pos, side",
+            vec![text(&collection.to_string()), int(after)],
+        )?;
+        Ok(Box::new(LogRecords {
+            rows,
+            pending: None,
+        }))
+    }
+
+    fn commit(
+        &mut self,
+        collection: &CollectionPath,
+        commit: StorageCommit,
+    ) -> Result<(), StorageError> {
+        let sql = self.sql();
+        let collection = collection.to_string();
+        let work = move || -> Result<JsValue, JsValue> {
+            apply(&sql, &collection, &commit).map_err(|e| JsValue::from_str(&e.0))?;
+            Ok(JsValue::UNDEFINED)
+        };
+        let raw: &JsValue = self.storage.as_raw().as_ref();
+        let transaction: js_sys::Function =
+            js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))
+                .and_then(|f| f.dyn_into())
+                .map_err(|e| failed(format!("transactionSync: {e:?}")))?;
+        transaction
+            .call1(raw, &Closure::once_into_js(work))
+            .map(drop)
+            .map_err(|e| failed(format!("{e:?}")))
+    }
+}
+
+/// Every statement of one commit; run inside `transactionSync`.
+fn apply(sql: &SqlStorage, collection: &str, commit: &StorageCommit) -> Result<(), StorageError> {
+    let run = |query: &str, binds: Vec<V>| -> Result<(), StorageError> {
+        sql.exec(query, binds).map_err(failed)?.raw().for_each(drop);
+        Ok(())
+    };
+    let c = || text(collection);
+    let record = &commit.record;
+    run(
+        "INSERT OR REPLACE INTO seqs (collection, seq) VALUES (?, ?)",
+        vec![c(), int(record.seq)],
+    )?;
+    for doc in &commit.puts {
+        let data = serde_json::to_string(&doc.data).map_err(failed)?;
+        run(
+            "INSERT OR REPLACE INTO docs (collection, id, data, version, create_time, update_time) \
+             VALUES (?, ?, ?, ?, ?, ?)",
+            vec![c(), text(&doc.id), V::String(data), int(doc.version), int(doc.create_time), int(doc.update_time)],
+        )?;
+    }
+    for id in &commit.deletes {
+        run(
+            "DELETE FROM docs WHERE collection = ? AND id = ?",
+            vec![c(), text(id)],
+        )?;
+    }
+    for e in &commit.index_removes {
+        run(
+            "DELETE FROM entries WHERE collection = ? AND idx = ? AND key = ? AND id = ?",
+            vec![c(), text(&e.index), V::Blob(e.key.clone()), text(&e.id)],
+        )?;
+    }
+    for e in &commit.index_adds {
+        run(
+            "INSERT OR IGNORE INTO entries (collection, idx, key, id) VALUES (?, ?, ?, ?)",
+            vec![c(), text(&e.index), V::Blob(e.key.clone()), text(&e.id)],
+        )?;
+    }
+    for (pos, change) in record.changes.iter().enumerate() {
+        for (side, doc) in [(0, &change.before), (1, &change.after)] {
+            run(
+                "INSERT INTO log (collection, seq, time, pos, side, id, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                vec![
+                    c(),
+                    int(record.seq),
+                    int(record.time),
+                    int(pos as u64),
+                    int(side),
+                    text(&change.id),
+                    doc.as_ref().map(doc_json).into(),
+                ],
+            )?;
+        }
+    }
+    run(
+        "DELETE FROM log WHERE collection = ? AND seq < ?",
+        vec![c(), int(commit.log_trim_below)],
+    )
+}
+
+fn doc_row(row: Vec<V>) -> Result<StoredDoc, StorageError> {
+    Ok(StoredDoc {
+        id: as_text(&row[0])?.to_owned(),
+        data: parse_data(as_text(&row[1])?)?,
+        version: as_u64(&row[2])?,
+        create_time: as_u64(&row[3])?,
+        update_time: as_u64(&row[4])?,
+    })
+}
+
+/// Groups log rows (one per document side) back into change records, lazily.
+struct LogRecords {
+    rows: SqlCursorRawIterator,
+    pending: Option<Vec<V>>,
+}
+
+impl LogRecords {
+    fn next_row(&mut self) -> Option<Result<Vec<V>, StorageError>> {
+        self.pending
+            .take()
+            .map(Ok)
+            .or_else(|| self.rows.next().map(|r| r.map_err(failed)))
+    }
+
+    fn record(&mut self, first: Vec<V>) -> Result<ChangeRecord, StorageError> {
+        let seq = as_u64(&first[0])?;
+        let mut record = ChangeRecord {
+            seq,
+            time: as_u64(&first[1])?,
+            changes: Vec::new(),
+        };
+        let mut row = Some(first);
+        while let Some(r) = row.take() {
+            if as_u64(&r[0])? != seq {
+                self.pending = Some(r);
+                break;
+            }
+            let id = as_text(&r[4])?.to_owned();
+            let doc = match &r[5] {
+                V::String(t) => Some(doc_from_json(&id, t)?),
+                _ => None,
+            };
+            if as_u64(&r[3])? == 0 {
+                record.changes.push(DocChange {
+                    id,
+                    before: doc,
+                    after: None,
+                });
+            } else if let Some(last) = record.changes.last_mut() {
+                last.after = doc;
+            }
+            row = self.next_row().transpose()?;
+        }
+        Ok(record)
+    }
+}
+
+impl Iterator for LogRecords {
+    type Item = Result<ChangeRecord, StorageError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let first = match self.next_row()? {
+            Ok(row) => row,
+            Err(e) => return Some(Err(e)),
+        };
+        Some(self.record(first))
+    }
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Builds the Blaze worker for `wrangler dev` / `wrangler deploy`, offline.
+# Installs what it needs, idempotently (a second run reinstalls nothing):
+#   - the wasm32-unknown-unknown Rust target;
+#   - wrangler and esbuild, pinned in package.json / package-lock.json (npm ci);
+#   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, and
+#     worker-build at the worker version in Cargo.lock, into $BLAZE_TOOLS
+#     (default ~/.cache/blaze-tools), so worker-build downloads nothing.
+# Output: crates/blaze-worker/build/ (the wasm module and its JS shim).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+tools=${BLAZE_TOOLS:-$HOME/.cache/blaze-tools}
+
+locked_version() { # the version of crate $1 in Cargo.lock
+  awk -v name="$1" '$0 == "name = \"" name "\"" { getline; gsub(/version = |"/, ""); print; exit }' Cargo.lock
+}
+
+rustup target list --installed | grep -qx wasm32-unknown-unknown || rustup target add wasm32-unknown-unknown
+
+if [ ! -x node_modules/.bin/wrangler ] || [ ! -x node_modules/.bin/esbuild ] ||
+   [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
+
+install_tool() { # crate version binary
+  if ! "$tools/bin/$3" --version 2>/dev/null | grep -q "$2"; then
+    echo "installing $1 $2 into $tools"
+    cargo install "$1" --version "=$2" --root "$tools" --force
+  fi
+}
+install_tool wasm-bindgen-cli "$(locked_version wasm-bindgen)" wasm-bindgen
+install_tool worker-build "$(locked_version worker)" worker-build
+
+export WASM_BINDGEN_BIN="$tools/bin/wasm-bindgen"
+export ESBUILD_BIN="$root/node_modules/.bin/esbuild"
+cd crates/blaze-worker
+# --no-opt: wasm-opt would be downloaded; the build works without it.
+"$tools/bin/worker-build" --release --no-opt

@@ -1,0 +1,128 @@
+//! `wrangler dev` as a child process group, on loopback, with its own state directory.
+
+use std::net::TcpListener;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The repository root.
+pub fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free loopback port")
+}
+
+/// A running `wrangler dev`; killed with its whole process group on drop.
+pub struct WranglerDev {
+    child: Option<Child>,
+    /// The port it serves on, on 127.0.0.1.
+    pub port: u16,
+    state: PathBuf,
+    log: PathBuf,
+}
+
+impl WranglerDev {
+    /// Starts the built worker (see `scripts/build-worker.sh`) with a fresh state directory.
+    pub fn start(name: &str) -> Self {
+        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        Self::start_with_state(state)
+    }
+
+    /// Starts it on a new port, keeping the state directory `state`.
+    pub fn start_with_state(state: PathBuf) -> Self {
+        let root = repo_root();
+        let wrangler = root.join("node_modules/.bin/wrangler");
+        let shim = root.join("crates/blaze-worker/build/worker/shim.mjs");
+        assert!(
+            wrangler.exists() && shim.exists(),
+            "run scripts/build-worker.sh first (it installs wrangler and builds the worker)"
+        );
+        std::fs::create_dir_all(&state).expect("state directory");
+        let port = free_port();
+        let log = state.with_extension(format!("{port}.log"));
+        let out = std::fs::File::create(&log).expect("log file");
+        let child = Command::new(wrangler)
+            .current_dir(&root)
+            .args(["dev", "--config", "crates/blaze-worker/wrangler.toml"])
+            .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--inspector-port", &free_port().to_string()])
+            .arg("--persist-to")
+            .arg(&state)
+            .env("WRANGLER_SEND_METRICS", "false")
+            .env("CI", "1")
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("log file"))
+            .stderr(out)
+            .process_group(0)
+            .spawn()
+            .expect("wrangler starts");
+        let server = Self {
+            child: Some(child),
+            port,
+            state,
+            log,
+        };
+        server.wait_ready();
+        server
+    }
+
+    fn wait_ready(&self) {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while Instant::now() < deadline {
+            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
+                use std::io::{Read, Write};
+                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+                let req = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+                let mut answer = String::new();
+                if s.write_all(req.as_bytes()).is_ok()
+                    && s.read_to_string(&mut answer).is_ok()
+                    && answer.starts_with("HTTP/1.1 200")
+                {
+                    return;
+                }
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        panic!(
+            "wrangler dev did not answer in 60 s; log:\n{}",
+            self.log_text()
+        );
+    }
+
+    /// Everything wrangler printed so far.
+    pub fn log_text(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    /// The state directory (to start again on the same state).
+    pub fn state(&self) -> &Path {
+        &self.state
+    }
+
+    /// Kills the whole process group with SIGKILL, at once, keeping the state directory.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let group = format!("-{}", child.id());
+            let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+            let _ = child.wait();
+        }
+    }
+
+    /// The base HTTP URL.
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+}
+
+impl Drop for WranglerDev {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}

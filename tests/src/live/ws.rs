@@ -1,0 +1,110 @@
+//! A raw protocol connection: JSON frames in and out, with timeouts.
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+
+/// One WebSocket to one collection of the worker.
+pub struct Ws {
+    stream: WebSocketStream<MaybeTlsStream<TcpStream>>,
+    next_rid: u64,
+}
+
+/// How long a test waits for one frame.
+const WAIT: Duration = Duration::from_secs(10);
+
+impl Ws {
+    /// Connects to `collection` and completes the handshake.
+    pub async fn open(port: u16, collection: &str) -> Self {
+        let mut ws = Self::raw(port, collection).await;
+        ws.send_json(&json!({"type": "hello", "protocol": 1})).await;
+        let welcome = ws.recv().await;
+        assert_eq!(welcome["type"], "welcome", "{welcome}");
+        ws
+    }
+
+    /// Connects without saying hello.
+    pub async fn raw(port: u16, collection: &str) -> Self {
+        let url = format!("ws://127.0.0.1:{port}/v1/ws/{collection}");
+        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+            .await
+            .expect("connects in time")
+            .expect("WebSocket connects");
+        Self {
+            stream,
+            next_rid: 0,
+        }
+    }
+
+    /// A fresh request id.
+    pub fn rid(&mut self) -> u64 {
+        self.next_rid += 1;
+        self.next_rid
+    }
+
+    /// Sends a text frame as is.
+    pub async fn send_text(&mut self, text: &str) {
+        self.stream
+            .send(Message::text(text))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends a binary frame.
+    pub async fn send_binary(&mut self, bytes: &[u8]) {
+        self.stream
+            .send(Message::binary(bytes.to_vec()))
+            .await
+            .expect("frame sent");
+    }
+
+    /// Sends a JSON frame.
+    pub async fn send_json(&mut self, frame: &Value) {
+        self.send_text(&frame.to_string()).await;
+    }
+
+    /// The next text frame, as JSON; panics after 10 s or on a close.
+    pub async fn recv(&mut self) -> Value {
+        self.try_recv(WAIT).await.expect("a frame within 10 s")
+    }
+
+    /// The next text frame within `wait`, or `None`.
+    pub async fn try_recv(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            let next = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??;
+            match next.expect("WebSocket read") {
+                Message::Text(text) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Message::Close(frame) => panic!("closed: {frame:?}"),
+                _ => continue,
+            }
+        }
+    }
+
+    /// Sends `frame` with a fresh `rid` and returns the answer carrying that rid,
+    /// keeping any other frames that arrive first in `others`.
+    pub async fn request(&mut self, mut frame: Value, others: &mut Vec<Value>) -> Value {
+        let rid = self.rid();
+        frame["rid"] = json!(rid);
+        self.send_json(&frame).await;
+        loop {
+            let got = self.recv().await;
+            if got["rid"] == json!(rid) {
+                return got;
+            }
+            others.push(got);
+        }
+    }
+
+    /// Closes the socket.
+    pub async fn close(mut self) {
+        let _ = self.stream.close(None).await;
+    }
+}
