@@ -3,6 +3,8 @@
 //! commit runs every statement inside one `transactionSync`, so it is all
 //! or nothing, and the output gate holds every answer until it is durable.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::ops::Bound;
 
 use blaze_core::{
@@ -34,6 +36,9 @@ const SCHEMA: [&str; 6] = [
 /// A Durable Object's SQLite storage, as the engine's [`Storage`].
 pub struct SqlStore {
     storage: worker::Storage,
+    sql: SqlStorage,
+    /// Each collection's sequence number, read once, then kept in step by `commit`.
+    seqs: RefCell<HashMap<String, u64>>,
 }
 
 fn failed(e: impl std::fmt::Display) -> StorageError {
@@ -109,15 +114,15 @@ fn doc_from_json(id: &str, text: &str) -> Result<StoredDoc, StorageError> {
 impl SqlStore {
     /// Opens the object's database, creating the tables on first use.
     pub fn open(storage: worker::Storage) -> Result<Self, StorageError> {
-        let store = Self { storage };
+        let store = Self {
+            sql: storage.sql(),
+            storage,
+            seqs: RefCell::new(HashMap::new()),
+        };
         for statement in SCHEMA {
             store.exec(statement, Vec::new())?;
         }
         Ok(store)
-    }
-
-    fn sql(&self) -> SqlStorage {
-        self.storage.sql()
     }
 
     fn exec(&self, query: &str, binds: Vec<V>) -> Result<(), StorageError> {
@@ -127,7 +132,7 @@ impl SqlStore {
     }
 
     fn rows(&self, query: &str, binds: Vec<V>) -> Result<SqlCursorRawIterator, StorageError> {
-        Ok(self.sql().exec(query, binds).map_err(failed)?.raw())
+        Ok(self.sql.exec(query, binds).map_err(failed)?.raw())
     }
 
     /// A value of the `meta` table.
@@ -198,14 +203,20 @@ impl SqlStore {
 
 impl Storage for SqlStore {
     fn seq(&self, collection: &CollectionPath) -> Result<u64, StorageError> {
+        let name = collection.to_string();
+        if let Some(seq) = self.seqs.borrow().get(&name) {
+            return Ok(*seq);
+        }
         let mut rows = self.rows(
             "SELECT seq FROM seqs WHERE collection = ?",
-            vec![text(&collection.to_string())],
+            vec![text(&name)],
         )?;
-        match rows.next() {
-            Some(row) => as_u64(&row.map_err(failed)?[0]),
-            None => Ok(0),
-        }
+        let seq = match rows.next() {
+            Some(row) => as_u64(&row.map_err(failed)?[0])?,
+            None => 0,
+        };
+        self.seqs.borrow_mut().insert(name, seq);
+        Ok(seq)
     }
 
     fn get(
@@ -299,8 +310,12 @@ impl Storage for SqlStore {
         collection: &CollectionPath,
         commit: StorageCommit,
     ) -> Result<(), StorageError> {
-        let sql = self.sql();
+        let sql = self.sql.clone();
         let collection = collection.to_string();
+        let seq = commit.record.seq;
+        // Forget the cached number until the commit is known to have landed.
+        self.seqs.borrow_mut().remove(&collection);
+        let landed = collection.clone();
         let work = move || -> Result<JsValue, JsValue> {
             apply(&sql, &collection, &commit).map_err(|e| JsValue::from_str(&e.0))?;
             Ok(JsValue::UNDEFINED)
@@ -312,8 +327,9 @@ impl Storage for SqlStore {
                 .map_err(|e| failed(format!("transactionSync: {e:?}")))?;
         transaction
             .call1(raw, &Closure::once_into_js(work))
-            .map(drop)
-            .map_err(|e| failed(format!("{e:?}")))
+            .map_err(|e| failed(format!("{e:?}")))?;
+        self.seqs.borrow_mut().insert(landed, seq);
+        Ok(())
     }
 }
 
@@ -343,33 +359,51 @@ fn apply(sql: &SqlStorage, collection: &str, commit: &StorageCommit) -> Result<(
             vec![c(), text(id)],
         )?;
     }
-    for e in &commit.index_removes {
-        run(
-            "DELETE FROM entries WHERE collection = ? AND idx = ? AND key = ? AND id = ?",
-            vec![c(), text(&e.index), V::Blob(e.key.clone()), text(&e.id)],
-        )?;
+    // Many rows per statement (at most 100 bound parameters each): every
+    // statement is a crossing between wasm and the runtime.
+    let entry =
+        |e: &blaze_core::IndexEntry| vec![c(), text(&e.index), V::Blob(e.key.clone()), text(&e.id)];
+    for chunk in commit.index_removes.chunks(25) {
+        let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql =
+            format!("DELETE FROM entries WHERE (collection, idx, key, id) IN (VALUES {rows})");
+        run(&sql, chunk.iter().flat_map(entry).collect())?;
     }
-    for e in &commit.index_adds {
-        run(
-            "INSERT OR IGNORE INTO entries (collection, idx, key, id) VALUES (?, ?, ?, ?)",
-            vec![c(), text(&e.index), V::Blob(e.key.clone()), text(&e.id)],
-        )?;
+    for chunk in commit.index_adds.chunks(25) {
+        let rows = vec!["(?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql = format!("INSERT OR IGNORE INTO entries (collection, idx, key, id) VALUES {rows}");
+        run(&sql, chunk.iter().flat_map(entry).collect())?;
     }
-    for (pos, change) in record.changes.iter().enumerate() {
-        for (side, doc) in [(0, &change.before), (1, &change.after)] {
-            run(
-                "INSERT INTO log (collection, seq, time, pos, side, id, doc) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    let sides: Vec<(usize, &DocChange, u64, &Option<StoredDoc>)> = record
+        .changes
+        .iter()
+        .enumerate()
+        .flat_map(|(pos, change)| {
+            [
+                (pos, change, 0, &change.before),
+                (pos, change, 1, &change.after),
+            ]
+        })
+        .collect();
+    for chunk in sides.chunks(14) {
+        let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+        let sql =
+            format!("INSERT INTO log (collection, seq, time, pos, side, id, doc) VALUES {rows}");
+        let binds = chunk
+            .iter()
+            .flat_map(|(pos, change, side, doc)| {
                 vec![
                     c(),
                     int(record.seq),
                     int(record.time),
-                    int(pos as u64),
-                    int(side),
+                    int(*pos as u64),
+                    int(*side),
                     text(&change.id),
                     doc.as_ref().map(doc_json).into(),
-                ],
-            )?;
-        }
+                ]
+            })
+            .collect();
+        run(&sql, binds)?;
     }
     run(
         "DELETE FROM log WHERE collection = ? AND seq < ?",

@@ -18,6 +18,9 @@ fn free_port() -> u16 {
         .expect("a free loopback port")
 }
 
+/// The Blaze worker's wrangler config, relative to the repository root.
+const BLAZE_CONFIG: &str = "crates/blaze-worker/wrangler.toml";
+
 /// A running `wrangler dev`; killed with its whole process group on drop.
 pub struct WranglerDev {
     child: Option<Child>,
@@ -30,18 +33,28 @@ pub struct WranglerDev {
 impl WranglerDev {
     /// Starts the built worker (see `scripts/build-worker.sh`) with a fresh state directory.
     pub fn start(name: &str) -> Self {
-        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        Self::start_with_state(state)
+        Self::start_config(BLAZE_CONFIG, name)
     }
 
-    /// Starts it on a new port, keeping the state directory `state`.
+    /// Starts the worker of wrangler config `config` (relative to the
+    /// repository root) with a fresh state directory.
+    pub fn start_config(config: &str, name: &str) -> Self {
+        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        Self::launch(config, state)
+    }
+
+    /// Starts the Blaze worker on a new port, keeping the state directory `state`.
     pub fn start_with_state(state: PathBuf) -> Self {
+        Self::launch(BLAZE_CONFIG, state)
+    }
+
+    fn launch(config: &str, state: PathBuf) -> Self {
         let root = repo_root();
         let wrangler = root.join("node_modules/.bin/wrangler");
         let shim = root.join("crates/blaze-worker/build/worker/shim.mjs");
         assert!(
-            wrangler.exists() && shim.exists(),
+            wrangler.exists() && (config != BLAZE_CONFIG || shim.exists()),
             "run scripts/build-worker.sh first (it installs wrangler and builds the worker)"
         );
         std::fs::create_dir_all(&state).expect("state directory");
@@ -50,7 +63,7 @@ impl WranglerDev {
         let out = std::fs::File::create(&log).expect("log file");
         let child = Command::new(wrangler)
             .current_dir(&root)
-            .args(["dev", "--config", "crates/blaze-worker/wrangler.toml"])
+            .args(["dev", "--config", config])
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .arg("--persist-to")
