@@ -503,6 +503,17 @@ fn sigkill_loses_no_acknowledged_write() {
     let _serial = serial();
     run(async {
         let mut server = WranglerDev::start("kill");
+        // A listener that sees the start of the stream, then loses the server.
+        let mut listener = Ws::open(server.port, "log").await;
+        let mut skipped = Vec::new();
+        let snap = listener
+            .request(
+                json!({"type": "listen", "query": {"collection": "log"}}),
+                &mut skipped,
+            )
+            .await;
+        let mut view: Vec<Value> = snap["docs"].as_array().unwrap().clone();
+        let mut seen = snap["seq"].as_u64().unwrap();
         let mut ws = Ws::open(server.port, "log").await;
         const SENT: u64 = 400;
         for i in 1..=SENT {
@@ -518,8 +529,14 @@ fn sigkill_loses_no_acknowledged_write() {
                 ack["seq"].as_u64().unwrap(),
             ));
         }
+        while seen < 50 {
+            let change = listener.recv().await;
+            apply_changes(&mut view, &change["changes"]);
+            seen = change["seq"].as_u64().unwrap();
+        }
         server.kill();
         drop(ws);
+        drop(listener);
         let state = server.state().to_path_buf();
         let restarted = WranglerDev::start_with_state(state);
         let all = post(restarted.port, "/v1/query", json!({"collection": "log"}))
@@ -546,6 +563,21 @@ fn sigkill_loses_no_acknowledged_write() {
         let seqs: Vec<u64> = stored.iter().map(|(_, s)| *s).collect();
         assert_eq!(seqs, (1..=seqs.len() as u64).collect::<Vec<_>>());
         assert_eq!(all["seq"].as_u64(), Some(seqs.len() as u64));
+        // The listener resumes on the restarted server and ends with exactly its state.
+        let mut again = Ws::open(restarted.port, "log").await;
+        let resumed = again
+            .request(
+                json!({"type": "listen", "query": {"collection": "log"}, "since": seen}),
+                &mut skipped,
+            )
+            .await;
+        assert_eq!(resumed["type"], "resumed", "{resumed}");
+        apply_changes(&mut view, &resumed["changes"]);
+        assert_eq!(
+            Value::Array(view),
+            all["docs"],
+            "resumed view equals the stored state"
+        );
         println!(
             "{} acknowledged before SIGKILL, {} stored after restart, {SENT} sent",
             acked.len(),
@@ -632,5 +664,40 @@ fn a_dropped_listener_resumes_and_misses_nothing() {
             .request(json!({"type": "query", "query": query}), &mut skipped)
             .await;
         assert_eq!(Value::Array(view), now["docs"]);
+    });
+}
+
+/// With a change log of three commits, a listener that missed at most three
+/// resumes with the changes; one that missed more gets a reset and a fresh snapshot.
+#[test]
+fn resume_resets_when_the_log_no_longer_reaches_back() {
+    let _serial = serial();
+    run(async {
+        let server = WranglerDev::start_with_vars("trim", &["BLAZE_LOG_MAX_ENTRIES:3"]);
+        let port = server.port;
+        let mut ws = Ws::open(port, "t").await;
+        let mut skipped = Vec::new();
+        let set = |n: u64| json!({"type": "commit", "collection": "t", "writes": [{"op": "set", "id": "a", "data": {"n": n}}]});
+        for n in 1..=6 {
+            let ack = ws.request(set(n), &mut skipped).await;
+            assert_eq!(ack["seq"], json!(n));
+        }
+        let listen = |since: u64| json!({"type": "listen", "doc": "t/a", "since": since});
+        let near = ws.request(listen(3), &mut skipped).await;
+        assert_eq!(
+            near["type"], "resumed",
+            "3 commits back is within the log: {near}"
+        );
+        assert_eq!(
+            near["changes"][0]["patch"],
+            json!([{"op": "replace", "path": "/n", "value": 6}])
+        );
+        let far = ws.request(listen(2), &mut skipped).await;
+        assert_eq!(
+            (far["type"].clone(), far["reset"].clone()),
+            (json!("snapshot"), json!(true)),
+            "{far}"
+        );
+        assert_eq!(far["docs"][0]["data"], json!({"n": 6}));
     });
 }

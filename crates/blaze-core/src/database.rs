@@ -159,17 +159,12 @@ impl<S: Storage> Database<S> {
     ) -> Result<u64, Error> {
         let by_count = (seq + 1).saturating_sub(self.log_limits.max_entries.max(1));
         let cutoff = now.saturating_sub(self.log_limits.max_age_ms);
-        let mut below = by_count;
-        for record in self
+        // The log holds every commit from its oldest entry to `seq - 1`, so when
+        // none at or above `by_count` is recent enough, only the new one is kept.
+        let below = self
             .storage
-            .changes(collection, by_count.saturating_sub(1))?
-        {
-            let record = record?;
-            if record.time >= cutoff {
-                break;
-            }
-            below = record.seq + 1;
-        }
+            .first_change_since(collection, by_count, cutoff)?
+            .unwrap_or(seq);
         Ok(below.min(seq))
     }
 

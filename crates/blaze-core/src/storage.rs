@@ -138,6 +138,24 @@ pub trait Storage {
         after: u64,
     ) -> Result<ChangeIter<'_>, StorageError>;
 
+    /// The sequence number of the oldest change log entry of `collection` at or
+    /// above `from` whose time is at or after `time` (for trimming the log).
+    /// The default scans `changes`; a backend can answer it in one lookup.
+    fn first_change_since(
+        &self,
+        collection: &CollectionPath,
+        from: u64,
+        time: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        for record in self.changes(collection, from.saturating_sub(1))? {
+            let record = record?;
+            if record.seq >= from && record.time >= time {
+                return Ok(Some(record.seq));
+            }
+        }
+        Ok(None)
+    }
+
     /// Applies a commit atomically: all of it or, on error, none of it.
     fn commit(
         &mut self,

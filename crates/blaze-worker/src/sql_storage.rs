@@ -294,15 +294,41 @@ impl Storage for SqlStore {
         collection: &CollectionPath,
         after: u64,
     ) -> Result<ChangeIter<'_>, StorageError> {
-        let rows = self.rows(
-            "SELECT seq, time, pos, side, id, doc FROM log WHERE collection = ? AND seq > ? \
-             ORDER BY seq, pos, side",
-            vec![text(&collection.to_string()), int(after)],
-        )?;
+        let name = collection.to_string();
+        let oldest = self
+            .rows(
+                "SELECT MIN(seq) FROM log WHERE collection = ?",
+                vec![text(&name)],
+            )?
+            .next()
+            .transpose()
+            .map_err(failed)?
+            .and_then(|row| as_u64(&row[0]).ok());
         Ok(Box::new(LogRecords {
-            rows,
+            sql: self.sql.clone(),
+            collection: name,
+            from: oldest.map_or(after, |o| after.max(o.saturating_sub(1))),
+            end: self.seq(collection)?,
+            rows: None,
             pending: None,
         }))
+    }
+
+    fn first_change_since(
+        &self,
+        collection: &CollectionPath,
+        from: u64,
+        time: u64,
+    ) -> Result<Option<u64>, StorageError> {
+        let row = self
+            .rows(
+                "SELECT MIN(seq) FROM log WHERE collection = ? AND seq >= ? AND time >= ?",
+                vec![text(&collection.to_string()), int(from), int(time)],
+            )?
+            .next()
+            .transpose()
+            .map_err(failed)?;
+        Ok(row.and_then(|r| as_u64(&r[0]).ok()))
     }
 
     fn commit(
@@ -421,18 +447,47 @@ fn doc_row(row: Vec<V>) -> Result<StoredDoc, StorageError> {
     })
 }
 
-/// Groups log rows (one per document side) back into change records, lazily.
+/// Log records read per statement: a reader that stops early (trimming
+/// looks at the oldest entry only) reads little, whatever the log's length.
+const LOG_PAGE: u64 = 16;
+
+/// Groups log rows (one per document side) back into change records, a page
+/// of sequence numbers at a time.
 struct LogRecords {
-    rows: SqlCursorRawIterator,
+    sql: SqlStorage,
+    collection: String,
+    /// Records above this sequence number are still to be read.
+    from: u64,
+    /// The last sequence number to read.
+    end: u64,
+    rows: Option<SqlCursorRawIterator>,
     pending: Option<Vec<V>>,
 }
 
 impl LogRecords {
     fn next_row(&mut self) -> Option<Result<Vec<V>, StorageError>> {
-        self.pending
-            .take()
-            .map(Ok)
-            .or_else(|| self.rows.next().map(|r| r.map_err(failed)))
+        if let Some(row) = self.pending.take() {
+            return Some(Ok(row));
+        }
+        loop {
+            if let Some(row) = self.rows.as_mut().and_then(Iterator::next) {
+                return Some(row.map_err(failed));
+            }
+            if self.from >= self.end {
+                return None;
+            }
+            let to = self.from.saturating_add(LOG_PAGE).min(self.end);
+            let page = self.sql.exec(
+                "SELECT seq, time, pos, side, id, doc FROM log WHERE collection = ? AND seq > ? AND seq <= ? \
+                 ORDER BY seq, pos, side",
+                vec![text(&self.collection), int(self.from), int(to)],
+            );
+            self.from = to;
+            match page {
+                Ok(cursor) => self.rows = Some(cursor.raw()),
+                Err(e) => return Some(Err(failed(e))),
+            }
+        }
     }
 
     fn record(&mut self, first: Vec<V>) -> Result<ChangeRecord, StorageError> {

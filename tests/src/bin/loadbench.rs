@@ -279,6 +279,19 @@ fn main() {
     let blaze = WranglerDev::start("loadbench-blaze");
     let floor = WranglerDev::start_config("bench/broadcast/wrangler.toml", "loadbench-broadcast");
     println!("# Blaze load benchmark: wrangler dev on 127.0.0.1, Blaze beside a bare-broadcast Durable Object, same run");
+    if std::env::args().nth(1).as_deref() == Some("writes") {
+        // Only the write path, three rounds in a row: shows whether it slows as the change log grows.
+        runtime.block_on(async {
+            for round in 1..=3 {
+                let b = phase(System::Blaze, blaze.port, 0, 1000, None).await;
+                println!(
+                    "round {round}: {:>8.0} acknowledged writes/s",
+                    b.acked_per_s
+                );
+            }
+        });
+        return;
+    }
     runtime.block_on(async {
         let systems = [(System::Blaze, blaze.port), (System::Broadcast, floor.port)];
         let run = |n, count, rate| async move {

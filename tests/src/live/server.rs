@@ -41,15 +41,22 @@ impl WranglerDev {
     pub fn start_config(config: &str, name: &str) -> Self {
         let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
-        Self::launch(config, state)
+        Self::launch(config, state, &[])
     }
 
     /// Starts the Blaze worker on a new port, keeping the state directory `state`.
     pub fn start_with_state(state: PathBuf) -> Self {
-        Self::launch(BLAZE_CONFIG, state)
+        Self::launch(BLAZE_CONFIG, state, &[])
     }
 
-    fn launch(config: &str, state: PathBuf) -> Self {
+    /// Starts the Blaze worker with `[vars]` overridden (`NAME:VALUE` each).
+    pub fn start_with_vars(name: &str, vars: &[&str]) -> Self {
+        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        Self::launch(BLAZE_CONFIG, state, vars)
+    }
+
+    fn launch(config: &str, state: PathBuf, vars: &[&str]) -> Self {
         let root = repo_root();
         let wrangler = root.join("node_modules/.bin/wrangler");
         let shim = root.join("crates/blaze-worker/build/worker/shim.mjs");
@@ -66,6 +73,7 @@ impl WranglerDev {
             .args(["dev", "--config", config])
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
+            .args(vars.iter().flat_map(|v| ["--var", v]))
             .arg("--persist-to")
             .arg(&state)
             .env("WRANGLER_SEND_METRICS", "false")
