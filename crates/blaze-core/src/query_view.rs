@@ -92,8 +92,9 @@ impl QueryView {
         })
     }
 
-    /// Brings the view up to date after `record` was committed to `storage`;
-    /// returns its changes (empty when the commit did not affect it).
+    /// Brings the view up to date after `record` was committed to `storage`
+    /// (the view must have seen every earlier commit); returns its changes
+    /// (empty when the commit did not affect it).
     pub fn refresh<S: Storage>(
         &mut self,
         storage: &S,
@@ -102,7 +103,22 @@ impl QueryView {
         if !self.may_change(record) {
             return Ok(Vec::new());
         }
-        let new = run_query(storage, &self.query)?;
+        let new = match self.query.limit {
+            // Without a limit the results are every matching document: those
+            // the commit did not touch stay as they are, so the new results
+            // come from the old ones and the written documents, with no read.
+            None => {
+                let written: HashSet<&str> = record.changes.iter().map(|c| c.id.as_str()).collect();
+                let kept = self
+                    .docs
+                    .iter()
+                    .filter(|d| !written.contains(d.id.as_str()))
+                    .cloned();
+                let after = record.changes.iter().filter_map(|c| c.after.clone());
+                select(&self.query, kept.chain(after))
+            }
+            Some(_) => run_query(storage, &self.query)?,
+        };
         let changes = diff_results(&self.docs, &new);
         self.docs = new;
         Ok(changes)
