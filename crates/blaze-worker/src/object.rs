@@ -5,9 +5,11 @@
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
+use std::sync::Arc;
 
-use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, Output, Session};
+use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, Session};
 use blaze_protocol::{CollectionPath, Limits};
+use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
     WebSocketIncomingMessage, WebSocketPair,
@@ -161,13 +163,24 @@ impl Live {
 
     /// Does what the hub asks: send frames, close connections.
     fn drain(&mut self) -> Result<()> {
+        // A frame shared by many connections crosses into JavaScript once:
+        // the same JS string is handed to every socket.
+        let mut shared: Option<(Frame, JsValue)> = None;
         while let Some(output) = self.hub.poll_output() {
             match output {
                 Output::Send { conn, frame } => {
                     if frame.starts_with(r#"{"type":"error""#) {
                         log_ws(&self.collection, conn, &frame);
                     }
-                    let sent = self.sockets.get(&conn).map(|ws| ws.send_with_str(&*frame));
+                    let text = match &shared {
+                        Some((last, text)) if Arc::ptr_eq(last, &frame) => text.clone(),
+                        _ => {
+                            let text = JsValue::from_str(&frame);
+                            shared = Some((frame.clone(), text.clone()));
+                            text
+                        }
+                    };
+                    let sent = self.sockets.get(&conn).map(|ws| send_text(ws, &text));
                     // workerd buffers what it is handed: a frame counts as written at once.
                     self.hub.handle_written(conn, 1);
                     if let Some(Err(_)) = sent {
@@ -185,6 +198,15 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// `ws.send(text)` with a JS string made once, not once per socket.
+fn send_text(ws: &WebSocket, text: &JsValue) -> std::result::Result<(), JsValue> {
+    let socket: &worker::web_sys::WebSocket = ws.as_ref();
+    let socket: &JsValue = socket.as_ref();
+    let send: js_sys::Function =
+        js_sys::Reflect::get(socket, &JsValue::from_str("send"))?.dyn_into()?;
+    send.call1(socket, text).map(drop)
 }
 
 impl DurableObject for BlazeCollection {
