@@ -1,6 +1,6 @@
 //! [`Database`]: documents, atomic batches and queries over a [`Storage`].
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use blaze_protocol::{
     CollectionPath, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition, Query,
@@ -202,6 +202,7 @@ impl<S: Storage> Database<S> {
         let current = staged.current(&self.storage, collection, &write.id)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
+            WriteKind::Verify => return Ok(current.is_some()),
             WriteKind::Create { data } => {
                 if current.is_some() {
                     return Err(Rejection::new(
@@ -233,6 +234,7 @@ impl<S: Storage> Database<S> {
             update_time: now,
         });
         let exists = next.is_some();
+        staged.written.insert(write.id.clone());
         staged.docs.insert(write.id.clone(), next);
         Ok(exists)
     }
@@ -252,11 +254,13 @@ impl<S: Storage> Database<S> {
     }
 }
 
-/// The batch's view of the documents it touched: their state before the batch and now.
+/// The batch's view of the documents it touched: their state before the batch and now,
+/// and which of them it wrote (a `verify` reads a document without writing it).
 #[derive(Default)]
 struct Staged {
     before: HashMap<String, Option<StoredDoc>>,
     docs: HashMap<String, Option<StoredDoc>>,
+    written: BTreeSet<String>,
 }
 
 impl Staged {
@@ -284,9 +288,7 @@ impl Staged {
             log_trim_below,
             ..StorageCommit::default()
         };
-        let mut ids: Vec<String> = self.docs.keys().cloned().collect();
-        ids.sort();
-        for id in ids {
+        for id in std::mem::take(&mut self.written) {
             let before = self.before.remove(&id).flatten();
             let after = self.docs.remove(&id).flatten();
             indexing::diff_into(

@@ -42,6 +42,8 @@ pub enum WriteKind {
     },
     /// Delete the document (succeeds when it does not exist, unless a precondition says otherwise).
     Delete,
+    /// Change nothing; only check the precondition (a transaction's read of a document it does not write).
+    Verify,
 }
 
 /// Preconditions checked against the document's state before a write applies.
