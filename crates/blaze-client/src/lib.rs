@@ -1,1 +1,51 @@
-//! The Rust client for Blaze. It is an empty shell until the client issue fills it.
+//! A Firestore-like Rust client for Blaze.
+//!
+//! - [`Blaze::connect`], then [`Blaze::collection`] / [`Blaze::doc`] for
+//!   references; nested collections with [`DocRef::collection`].
+//! - Reads and writes: [`DocRef::get`] (typed through serde),
+//!   [`DocRef::create`], [`DocRef::set`], [`DocRef::patch`] (JSON Patch),
+//!   [`DocRef::merge`] (merge patch), [`DocRef::update`] (fields by path),
+//!   [`DocRef::delete`], with preconditions through [`DocRef::if_exists`] and
+//!   [`DocRef::if_version`].
+//! - Queries: [`QueryRef`] with every operator of the spec, [`and`] / [`or`],
+//!   order, limits, cursors, [`QueryRef::count`].
+//! - Realtime: [`DocRef::listen`] and [`QueryRef::listen`] return a
+//!   [`Listener`], a `Stream` of snapshots with [`QuerySnapshot::changes`],
+//!   that reconnects with backoff and resumes without gaps or duplicates.
+//! - [`Blaze::batch`] for atomic batches; [`Blaze::run_transaction`] for
+//!   read-then-write transactions retried on conflict.
+//! - One error type, [`Error`], with the spec's code in [`Error::code`].
+//!
+//! The client speaks the WebSocket protocol of `spec/protocol.md`, one
+//! connection per collection (spec 10.1), opened lazily and shared.
+//!
+//! Architecture Invariant: all protocol state lives in a sans-IO `Session`
+//! per connection; the tokio task around it only moves frames, sleeps and
+//! reconnects.
+
+mod batch;
+mod client;
+mod connection;
+mod error;
+mod listener;
+mod options;
+mod query;
+mod refs;
+mod results;
+mod session;
+mod snapshot;
+mod transaction;
+
+pub use batch::WriteBatch;
+pub use blaze_protocol::{
+    CommitResult, Direction, ErrorCode, Filter, Op, Precondition, WriteResult,
+};
+pub use client::Blaze;
+pub use error::Error;
+pub use listener::{FromResults, ListenEvent, Listener};
+pub use options::{ConnectOptions, ReconnectPolicy};
+pub use query::{and, field, or, FieldRef, QueryRef};
+pub use refs::{CollectionRef, DocRef};
+pub use session::ConnectionState;
+pub use snapshot::{ChangeKind, DocChange, DocumentSnapshot, QuerySnapshot};
+pub use transaction::{Transaction, TRANSACTION_ATTEMPTS};

@@ -1,0 +1,97 @@
+//! The client's one error type, split by cause: what the server (or the
+//! spec's rules, checked locally) rejected, what the caller misused, and what
+//! the network did.
+
+use blaze_protocol::{ErrorBody, ErrorCode, PathError};
+
+/// Everything a client call can fail with. Match on [`Error::code`] for the
+/// spec's stable codes (`spec/errors.md`).
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The request broke a rule of the protocol: the server answered an
+    /// `error` frame, or the client saw the same rule broken before sending
+    /// (an invalid path is `invalid_path` either way). Nothing was changed.
+    #[error("{code}: {message}")]
+    Rejected {
+        /// The stable code.
+        code: ErrorCode,
+        /// The server's (or client's) explanation; for people, not for matching.
+        message: String,
+        /// For a failed batch, the index of the write that failed.
+        write_index: Option<usize>,
+    },
+    /// The caller used the API in a way it does not support (for example a
+    /// batch that spans two collections). Nothing was sent.
+    #[error("invalid use of the client: {0}")]
+    Usage(String),
+    /// The server could not be reached, or the connection failed.
+    #[error("connection failed: {0}")]
+    Connection(String),
+    /// The connection was lost after a commit was sent and before it was
+    /// answered: it may or may not have been applied. Reads are retried on
+    /// reconnect; commits are not, since retrying one could apply it twice.
+    #[error("the connection was lost before the commit was answered; it may or may not have been applied")]
+    CommitOutcomeUnknown,
+    /// No answer within the configured request timeout. For a commit that was
+    /// already sent, the outcome is unknown, as with [`Error::CommitOutcomeUnknown`].
+    #[error("no answer within the request timeout")]
+    Timeout,
+    /// Document data could not be converted to or from the caller's type.
+    #[error("document data does not fit the type: {0}")]
+    Data(#[from] serde_json::Error),
+    /// The server sent something this client cannot follow (a protocol violation).
+    #[error("protocol violation by the server: {0}")]
+    Protocol(String),
+    /// A transaction kept conflicting with other writers and gave up.
+    #[error("transaction gave up after {attempts} attempts: {last}")]
+    TransactionContention {
+        /// How many times the transaction ran.
+        attempts: u32,
+        /// The last conflict.
+        last: Box<Error>,
+    },
+}
+
+impl Error {
+    /// The spec's error code, when the failure has one.
+    pub fn code(&self) -> Option<ErrorCode> {
+        match self {
+            Error::Rejected { code, .. } => Some(*code),
+            Error::TransactionContention { last, .. } => last.code(),
+            _ => None,
+        }
+    }
+
+    /// True for a conflict a transaction retries: a precondition or existence
+    /// check that failed because another writer got there first.
+    pub fn is_conflict(&self) -> bool {
+        matches!(
+            self.code(),
+            Some(ErrorCode::PreconditionFailed | ErrorCode::AlreadyExists)
+        )
+    }
+
+    pub(crate) fn rejected(code: ErrorCode, message: impl Into<String>) -> Self {
+        Error::Rejected {
+            code,
+            message: message.into(),
+            write_index: None,
+        }
+    }
+}
+
+impl From<ErrorBody> for Error {
+    fn from(body: ErrorBody) -> Self {
+        Error::Rejected {
+            code: body.code,
+            message: body.message,
+            write_index: body.write_index,
+        }
+    }
+}
+
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Self {
+        Error::rejected(ErrorCode::InvalidPath, e.to_string())
+    }
+}
