@@ -141,7 +141,7 @@ impl QueryRef {
     /// Runs the query once.
     pub async fn get(&self) -> Result<QuerySnapshot, Error> {
         let collection = self.checked()?;
-        let request = Request::Query(self.query.clone());
+        let request = Request::Query(Box::new(self.query.clone()));
         match self.db.request(&collection, request).await? {
             ServerMessage::QueryResult { seq, docs, .. } => {
                 let mut results = Results::default();
@@ -155,7 +155,7 @@ impl QueryRef {
     /// Counts the query's results on the server.
     pub async fn count(&self) -> Result<u64, Error> {
         let collection = self.checked()?;
-        let request = Request::Count(self.query.clone());
+        let request = Request::Count(Box::new(self.query.clone()));
         match self.db.request(&collection, request).await? {
             ServerMessage::CountResult { count, .. } => Ok(count),
             other => Err(unexpected(&other)),

@@ -25,9 +25,9 @@ pub(crate) enum Request {
     /// Commit a batch to the collection.
     Commit(String, Vec<Write>),
     /// Run a query.
-    Query(Query),
+    Query(Box<Query>),
     /// Count a query's results.
-    Count(Query),
+    Count(Box<Query>),
 }
 
 impl Request {
@@ -39,8 +39,8 @@ impl Request {
                 collection,
                 writes,
             },
-            Request::Query(query) => ClientMessage::Query { rid, query },
-            Request::Count(query) => ClientMessage::Count { rid, query },
+            Request::Query(query) => ClientMessage::Query { rid, query: *query },
+            Request::Count(query) => ClientMessage::Count { rid, query: *query },
         }
     }
 }
