@@ -1,0 +1,344 @@
+//! The client against a scripted fake server over real loopback WebSockets:
+//! reconnect with backoff, re-authentication, resume from the last seq, reset,
+//! and what happens to requests in flight. The only waits are the client's
+//! own timers (backoff) and the frames themselves.
+
+use std::time::Duration;
+
+use blaze_client::{
+    Blaze, ChangeKind, ConnectOptions, ConnectionState, Error, ListenEvent, QuerySnapshot,
+    ReconnectPolicy,
+};
+use futures_util::{SinkExt, StreamExt};
+use serde_json::{json, Value};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+
+type Ws = WebSocketStream<TcpStream>;
+
+/// Every wait in these tests is bounded, so a broken client fails instead of hanging.
+const BOUND: Duration = Duration::from_secs(10);
+
+async fn accept(listener: &TcpListener) -> Ws {
+    let (tcp, _) = tokio::time::timeout(BOUND, listener.accept())
+        .await
+        .expect("client connects")
+        .unwrap();
+    tokio_tungstenite::accept_async(tcp).await.unwrap()
+}
+
+async fn expect(ws: &mut Ws) -> Value {
+    loop {
+        match tokio::time::timeout(BOUND, ws.next())
+            .await
+            .expect("client sends a frame")
+        {
+            Some(Ok(Message::Text(text))) => return serde_json::from_str(&text).unwrap(),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a frame, got {other:?}"),
+        }
+    }
+}
+
+async fn send(ws: &mut Ws, frame: Value) {
+    ws.send(Message::text(frame.to_string())).await.unwrap();
+}
+
+/// Accepts a connection and completes the handshake, checking the credential.
+async fn handshake(listener: &TcpListener) -> Ws {
+    let mut ws = accept(listener).await;
+    assert_eq!(
+        expect(&mut ws).await,
+        json!({"type": "hello", "protocol": 1, "auth": "secret"})
+    );
+    send(
+        &mut ws,
+        json!({"type": "welcome", "protocol": 1, "limits": blaze_protocol_limits()}),
+    )
+    .await;
+    ws
+}
+
+fn blaze_protocol_limits() -> Value {
+    json!({"max_frame_bytes": 4194304, "max_frame_depth": 64, "max_document_bytes": 1048576,
+           "max_document_depth": 32, "max_patch_ops": 500, "max_batch_writes": 500, "max_in_values": 30,
+           "max_not_in_values": 10, "max_disjunctions": 30, "max_listeners": 1000})
+}
+
+fn doc(id: &str, n: u64) -> Value {
+    json!({"path": format!("c/{id}"), "exists": true, "data": {"n": n}, "version": n, "create_time": 1, "update_time": n})
+}
+
+async fn client() -> (Blaze, TcpListener) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let options = ConnectOptions {
+        auth: Some("secret".into()),
+        reconnect: ReconnectPolicy {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(50),
+        },
+        ..ConnectOptions::default()
+    };
+    (Blaze::connect_with(&url, options).await.unwrap(), listener)
+}
+
+async fn next<S: blaze_client::FromResults>(
+    listener: &mut blaze_client::Listener<S>,
+) -> ListenEvent<S> {
+    tokio::time::timeout(BOUND, listener.next())
+        .await
+        .expect("an event")
+        .expect("stream open")
+        .unwrap()
+}
+
+fn paths(snapshot: &QuerySnapshot) -> Vec<&str> {
+    snapshot.docs.iter().map(|d| d.path.as_str()).collect()
+}
+
+fn snapshot(event: ListenEvent<QuerySnapshot>) -> QuerySnapshot {
+    match event {
+        ListenEvent::Snapshot(s) => s,
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_listener_resumes_from_its_last_seq_after_the_server_drops_it() {
+    let (db, server) = client().await;
+    let mut listener = db.collection("c").listen();
+
+    let mut ws = handshake(&server).await;
+    let listen = expect(&mut ws).await;
+    let rid = listen["rid"].clone();
+    assert_eq!(
+        listen,
+        json!({"type": "listen", "rid": rid, "query": {"collection": "c"}})
+    );
+    send(
+        &mut ws,
+        json!({"type": "snapshot", "rid": rid, "target": 1, "seq": 3, "docs": [doc("a", 3)]}),
+    )
+    .await;
+    send(&mut ws, json!({"type": "change", "target": 1, "seq": 4, "changes": [{"type": "added", "doc": doc("b", 4), "new_index": 1}]})).await;
+    assert_eq!(paths(&snapshot(next(&mut listener).await)), ["c/a"]);
+    let second = snapshot(next(&mut listener).await);
+    assert_eq!((second.seq, paths(&second)), (4, vec!["c/a", "c/b"]));
+    drop(ws);
+
+    assert!(matches!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Offline { attempt: 1, .. })
+    ));
+    let mut ws = handshake(&server).await; // the client re-authenticates
+    assert_eq!(
+        expect(&mut ws).await,
+        json!({"type": "listen", "rid": rid, "query": {"collection": "c"}, "since": 4})
+    );
+    send(
+        &mut ws,
+        json!({"type": "resumed", "rid": rid, "target": 2, "seq": 6, "changes": [
+        {"type": "removed", "path": "c/a", "old_index": 0},
+        {"type": "modified", "path": "c/b", "patch": [{"op": "replace", "path": "/n", "value": 6}],
+         "version": 6, "create_time": 1, "update_time": 6, "old_index": 0, "new_index": 0}]}),
+    )
+    .await;
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Online)
+    );
+    let resumed = snapshot(next(&mut listener).await);
+    assert_eq!((resumed.seq, paths(&resumed)), (6, vec!["c/b"]));
+    assert_eq!(resumed.docs[0].data, Some(json!({"n": 6})));
+    let kinds: Vec<_> = resumed
+        .changes()
+        .iter()
+        .map(|c| (c.kind, c.old_index, c.new_index))
+        .collect();
+    assert_eq!(
+        kinds,
+        [
+            (ChangeKind::Removed, Some(0), None),
+            (ChangeKind::Modified, Some(0), Some(0))
+        ]
+    );
+
+    // The new connection's target number is the one that counts.
+    send(&mut ws, json!({"type": "change", "target": 2, "seq": 7, "changes": [{"type": "removed", "path": "c/b", "old_index": 0}]})).await;
+    assert_eq!(snapshot(next(&mut listener).await).seq, 7);
+
+    drop(listener);
+    let unlisten = expect(&mut ws).await;
+    assert_eq!(
+        (unlisten["type"].as_str(), &unlisten["listener"]),
+        (Some("unlisten"), &rid)
+    );
+}
+
+#[tokio::test]
+async fn a_reset_replaces_the_results_and_reports_the_difference() {
+    let (db, server) = client().await;
+    let mut listener = db.collection("c").listen();
+    let mut ws = handshake(&server).await;
+    let rid = expect(&mut ws).await["rid"].clone();
+    send(&mut ws, json!({"type": "snapshot", "rid": rid, "target": 1, "seq": 4, "docs": [doc("a", 3), doc("b", 4)]})).await;
+    snapshot(next(&mut listener).await);
+    ws.close(None).await.unwrap();
+
+    assert!(matches!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Offline { .. })
+    ));
+    let mut ws = handshake(&server).await;
+    assert_eq!(expect(&mut ws).await["since"], 4);
+    send(&mut ws, json!({"type": "snapshot", "rid": rid, "target": 5, "seq": 90, "reset": true, "docs": [doc("b", 4), doc("c", 90)]})).await;
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Online)
+    );
+    let reset = snapshot(next(&mut listener).await);
+    assert!(reset.reset);
+    assert_eq!((reset.seq, paths(&reset)), (90, vec!["c/b", "c/c"]));
+    let kinds: Vec<_> = reset
+        .changes()
+        .iter()
+        .map(|c| (c.kind, c.doc.path.as_str()))
+        .collect();
+    assert_eq!(
+        kinds,
+        [(ChangeKind::Removed, "c/a"), (ChangeKind::Added, "c/c")],
+        "b did not change"
+    );
+}
+
+#[tokio::test]
+async fn reads_in_flight_are_resent_and_commits_in_flight_report_an_unknown_outcome() {
+    let (db, server) = client().await;
+    let doc_ref = db.doc("c/a");
+    let read = tokio::spawn({
+        let doc_ref = doc_ref.clone();
+        async move { doc_ref.get::<Value>().await }
+    });
+    let mut ws = handshake(&server).await;
+    let get = expect(&mut ws).await;
+    assert_eq!(get["type"], "get");
+    let write = tokio::spawn({
+        let doc_ref = doc_ref.clone();
+        async move { doc_ref.set(&json!({"n": 1})).await }
+    });
+    assert_eq!(expect(&mut ws).await["type"], "commit");
+    drop(ws);
+
+    let outcome = tokio::time::timeout(BOUND, write).await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, Err(Error::CommitOutcomeUnknown)),
+        "{outcome:?}"
+    );
+    let mut ws = handshake(&server).await;
+    assert_eq!(
+        expect(&mut ws).await,
+        get,
+        "the read is sent again, with its rid"
+    );
+    send(
+        &mut ws,
+        json!({"type": "doc", "rid": get["rid"], "doc": doc("a", 2)}),
+    )
+    .await;
+    let snapshot = tokio::time::timeout(BOUND, read)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (snapshot.version, snapshot.data),
+        (Some(2), Some(json!({"n": 2})))
+    );
+}
+
+#[tokio::test]
+async fn a_server_that_is_down_is_retried_with_backoff_until_it_is_back() {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let options = ConnectOptions {
+        auth: Some("secret".into()),
+        reconnect: ReconnectPolicy {
+            initial: Duration::from_millis(5),
+            max: Duration::from_millis(40),
+        },
+        ..ConnectOptions::default()
+    };
+    let db = Blaze::connect_with(&format!("http://127.0.0.1:{port}"), options)
+        .await
+        .unwrap();
+    let mut listener = db.doc("c/a").listen();
+    for want in 1..=3 {
+        match next(&mut listener).await {
+            ListenEvent::State(ConnectionState::Offline { attempt, .. }) => {
+                assert_eq!(attempt, want)
+            }
+            other => panic!("expected offline, got {other:?}"),
+        }
+    }
+    let server = TcpListener::bind(("127.0.0.1", port)).await.unwrap();
+    let mut ws = handshake(&server).await;
+    let listen = expect(&mut ws).await;
+    assert_eq!(listen["doc"], "c/a");
+    assert!(
+        listen.get("since").is_none(),
+        "no snapshot yet, so nothing to resume from"
+    );
+    send(
+        &mut ws,
+        json!({"type": "snapshot", "rid": listen["rid"], "target": 1, "seq": 0, "docs": []}),
+    )
+    .await;
+    loop {
+        match next(&mut listener).await {
+            ListenEvent::State(ConnectionState::Offline { .. }) => {}
+            ListenEvent::State(ConnectionState::Online) => {}
+            ListenEvent::Snapshot(doc) => {
+                assert!(!doc.exists());
+                assert_eq!(doc.path, "c/a");
+                break;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_listen_ends_the_stream_with_the_spec_code() {
+    let (db, server) = client().await;
+    let mut listener = db.collection("c").where_("n", ">", 1).listen();
+    let mut ws = handshake(&server).await;
+    let rid = expect(&mut ws).await["rid"].clone();
+    send(&mut ws, json!({"type": "error", "rid": rid, "error": {"code": "too_many_listeners", "message": "full"}})).await;
+    let error = tokio::time::timeout(BOUND, listener.next())
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(
+        error.code(),
+        Some(blaze_client::ErrorCode::TooManyListeners)
+    );
+    assert!(tokio::time::timeout(BOUND, listener.next())
+        .await
+        .unwrap()
+        .is_none());
+    let bad = db
+        .collection("c")
+        .where_("n", "~", 1)
+        .listen()
+        .next()
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert_eq!(bad.code(), Some(blaze_client::ErrorCode::InvalidQuery));
+}
