@@ -64,3 +64,33 @@ fn only_the_protocol_crate_derives_serde() {
         }
     }
 }
+
+#[test]
+fn client_and_cli_derive_no_serde_and_sit_above_the_core() {
+    for krate in ["crates/blaze-client", "crates/blaze-cli"] {
+        for (path, text) in sources(krate) {
+            let derives_serde = text.lines().any(|line| {
+                let line = line.trim_start();
+                !line.starts_with("//")
+                    && line.starts_with("#[derive(")
+                    && (line.contains("Serialize") || line.contains("Deserialize"))
+            });
+            assert!(
+                !derives_serde,
+                "{} derives serde: only blaze-protocol does",
+                path.display()
+            );
+        }
+        let manifest = std::fs::read_to_string(
+            Path::new(env!("CARGO_MANIFEST_DIR"))
+                .join("..")
+                .join(krate)
+                .join("Cargo.toml"),
+        )
+        .unwrap();
+        assert!(
+            !manifest.contains("blaze-worker"),
+            "{krate} depends on the worker: dependencies point protocol <- core <- worker/client"
+        );
+    }
+}

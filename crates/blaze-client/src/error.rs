@@ -6,6 +6,17 @@ use blaze_protocol::{ErrorBody, ErrorCode, PathError};
 
 /// Everything a client call can fail with. Match on [`Error::code`] for the
 /// spec's stable codes (`spec/errors.md`).
+///
+/// ```no_run
+/// # async fn demo(db: blaze_client::Blaze) -> Result<(), blaze_client::Error> {
+/// use blaze_client::ErrorCode;
+/// match db.doc("rooms/r1").create(&serde_json::json!({"name": "lobby"})).await {
+///     Ok(_) => println!("created"),
+///     Err(e) if e.code() == Some(ErrorCode::AlreadyExists) => println!("someone was first"),
+///     Err(e) => return Err(e),
+/// }
+/// # Ok(()) }
+/// ```
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     /// The request broke a rule of the protocol: the server answered an

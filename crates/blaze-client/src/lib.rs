@@ -23,6 +23,8 @@
 //! per connection; the tokio task around it only moves frames, sleeps and
 //! reconnects.
 
+#![warn(missing_docs)]
+
 mod batch;
 mod client;
 mod connection;

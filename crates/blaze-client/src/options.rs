@@ -3,6 +3,20 @@
 use std::time::Duration;
 
 /// How a [`Blaze`](crate::Blaze) client connects and reconnects.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), blaze_client::Error> {
+/// use std::time::Duration;
+/// use blaze_client::{Blaze, ConnectOptions, ReconnectPolicy};
+/// let options = ConnectOptions {
+///     auth: Some("my-token".into()),
+///     request_timeout: Duration::from_secs(5),
+///     reconnect: ReconnectPolicy { initial: Duration::from_millis(100), max: Duration::from_secs(5) },
+///     ..ConnectOptions::default()
+/// };
+/// let db = Blaze::connect_with("https://blaze.example.workers.dev", options).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
     /// A credential sent in every `hello` (also on reconnects); `None` sends none.

@@ -14,6 +14,20 @@ use crate::{Blaze, Error};
 
 /// A document path, such as `rooms/r1`, with an optional precondition for
 /// the next write made through it.
+///
+/// ```no_run
+/// # async fn demo(db: blaze_client::Blaze) -> Result<(), blaze_client::Error> {
+/// #[derive(serde::Serialize, serde::Deserialize)]
+/// struct Room { name: String, size: u32 }
+/// let r1 = db.collection("rooms").doc("r1");
+/// r1.set(&Room { name: "lobby".into(), size: 2 }).await?;
+/// let snap = r1.get::<Room>().await?;
+/// let version = snap.version.expect("it exists");
+/// // Write only if nobody wrote since we read it.
+/// r1.clone().if_version(version).merge(&serde_json::json!({"size": 3})).await?;
+/// r1.collection("messages").add(&serde_json::json!({"text": "hi"})).await?;
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct DocRef {
     db: Blaze,
@@ -192,6 +206,16 @@ pub(crate) fn unexpected(message: &ServerMessage) -> Error {
 
 /// A collection path, such as `rooms` or `rooms/r1/messages`. Query methods
 /// (`where_`, `order_by`, …) start a [`QueryRef`] over it.
+///
+/// ```no_run
+/// # async fn demo(db: blaze_client::Blaze) -> Result<(), blaze_client::Error> {
+/// let todos = db.collection("todos");
+/// let added = todos.add(&serde_json::json!({"title": "write docs", "done": false})).await?;
+/// assert_eq!(added.id().len(), 20);
+/// let open = todos.where_("done", "==", false).count().await?;
+/// assert!(open >= 1);
+/// # Ok(()) }
+/// ```
 #[derive(Clone)]
 pub struct CollectionRef {
     db: Blaze,

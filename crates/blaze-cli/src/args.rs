@@ -1,0 +1,155 @@
+//! The command line's grammar (clap).
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// Read, write, query, watch, import and export Blaze data.
+#[derive(Debug, Parser)]
+#[command(name = "blaze", version)]
+pub struct Cli {
+    /// The server (http, https, ws or wss).
+    #[arg(
+        long,
+        global = true,
+        default_value = "http://127.0.0.1:8787",
+        env = "BLAZE_URL"
+    )]
+    pub url: String,
+    /// A bearer token, sent in the WebSocket `hello`.
+    #[arg(long, global = true, env = "BLAZE_TOKEN")]
+    pub token: Option<String>,
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The commands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Print a document as JSON (`"exists": false` when there is none).
+    Get {
+        /// A document path, such as `rooms/r1`.
+        path: String,
+    },
+    /// Create or replace a document.
+    Set(SetArgs),
+    /// Change an existing document: merge patch, JSON Patch or fields by path.
+    Update(UpdateArgs),
+    /// Delete a document (succeeds when it does not exist).
+    Delete {
+        /// A document path.
+        path: String,
+        /// Delete only if the document has this version.
+        #[arg(long)]
+        if_version: Option<u64>,
+    },
+    /// Run a query once and print one JSON line per document.
+    Query(QueryArgs),
+    /// Listen to a document or a query; print one JSON line per change.
+    Watch(QueryArgs),
+    /// Write JSON lines (`{"id": …, "data": {…}}`) into a collection.
+    Import(ImportArgs),
+    /// Print a collection as JSON lines (`{"id": …, "data": {…}}`), in id order.
+    Export(ExportArgs),
+}
+
+/// `blaze set`.
+#[derive(Debug, Args)]
+pub struct SetArgs {
+    /// A document path.
+    pub path: String,
+    /// The document, a JSON object; `-` reads it from standard input.
+    pub data: String,
+    /// Fail with `already_exists` if the document exists.
+    #[arg(long, conflicts_with = "if_version")]
+    pub create: bool,
+    /// Write only if the document has this version.
+    #[arg(long)]
+    pub if_version: Option<u64>,
+}
+
+/// `blaze update`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("change").required(true).args(["merge", "patch", "field"])))]
+pub struct UpdateArgs {
+    /// A document path.
+    pub path: String,
+    /// A JSON merge patch (RFC 7396).
+    #[arg(long)]
+    pub merge: Option<String>,
+    /// A JSON Patch (RFC 6902): an array of operations.
+    #[arg(long)]
+    pub patch: Option<String>,
+    /// `a.b=VALUE`: set a field by path (VALUE is JSON, else a string; `null` deletes). Repeatable.
+    #[arg(long)]
+    pub field: Vec<String>,
+    /// Update only if the document has this version.
+    #[arg(long)]
+    pub if_version: Option<u64>,
+}
+
+/// A query, for `blaze query` and `blaze watch`.
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// A collection path (`rooms`, `rooms/r1/messages`); for `watch`, a
+    /// document path (an even number of segments) listens to that document.
+    pub path: String,
+    /// `'FIELD OP VALUE'`, such as `'age >= 21'` or `'tags array-contains-any ["a","b"]'`;
+    /// VALUE is JSON, else a string. Repeatable; all must match.
+    #[arg(long = "where", value_name = "FILTER")]
+    pub filters: Vec<String>,
+    /// `FIELD` or `FIELD:asc` or `FIELD:desc`. Repeatable.
+    #[arg(long, value_name = "FIELD[:DIR]")]
+    pub order_by: Vec<String>,
+    /// Keep the first N results.
+    #[arg(long, conflicts_with = "limit_to_last")]
+    pub limit: Option<u64>,
+    /// Keep the last N results.
+    #[arg(long)]
+    pub limit_to_last: Option<u64>,
+    /// Start at this cursor (a JSON array of order-by values).
+    #[arg(long, conflicts_with = "start_after")]
+    pub start_at: Option<String>,
+    /// Start after this cursor.
+    #[arg(long)]
+    pub start_after: Option<String>,
+    /// End at this cursor.
+    #[arg(long, conflicts_with = "end_before")]
+    pub end_at: Option<String>,
+    /// End before this cursor.
+    #[arg(long)]
+    pub end_before: Option<String>,
+    /// Print only the number of results (`query` only).
+    #[arg(long)]
+    pub count: bool,
+}
+
+/// `blaze import`.
+#[derive(Debug, Args)]
+pub struct ImportArgs {
+    /// The collection to write into.
+    pub collection: String,
+    /// A JSON lines file; `-` (the default) reads standard input.
+    #[arg(default_value = "-")]
+    pub file: PathBuf,
+    /// Skip the first N lines (to resume an import that stopped).
+    #[arg(long, default_value_t = 0)]
+    pub skip: u64,
+    /// Documents per atomic batch (at most the server's 500).
+    #[arg(long, default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=500))]
+    pub batch: u64,
+}
+
+/// `blaze export`.
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The collection to read.
+    pub collection: String,
+    /// Write to this file instead of standard output.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Documents per page read.
+    #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
+    pub page: u64,
+}
