@@ -2,10 +2,12 @@
 //! over raw HTTP and WebSockets, and stop it again (no process left behind).
 
 mod http;
+mod proxy;
 mod server;
 mod ws;
 
 pub use http::{http, Answer};
+pub use proxy::Proxy;
 pub use server::{repo_root, WranglerDev};
 pub use ws::Ws;
 
