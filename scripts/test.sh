@@ -27,9 +27,33 @@ bash scripts/build-worker.sh
 step "benchmarks compile"
 cargo bench --workspace --no-run
 
-step "cargo test (unit, property, conformance vectors, architecture invariants, end-to-end under wrangler dev)"
+# npm ci in $1 unless its node_modules matches its package-lock.json already.
+npm_install() {
+  if [ ! -f "$1/node_modules/.package-lock.json" ] || [ "$1/package-lock.json" -nt "$1/node_modules/.package-lock.json" ]; then
+    (cd "$1" && npm ci --no-audit --no-fund)
+  fi
+}
+
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
-cargo test --workspace 2>&1 | tee "$log"
-# One closing line with the totals over every test binary (doc-test runs print "0 passed").
-awk '/^test result:/ { p += $4; f += $6 } END { printf "\ntests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0) }' "$log"
+failed=0
+
+step "cargo test (unit, property, conformance vectors, architecture invariants, end-to-end under wrangler dev)"
+cargo test --workspace 2>&1 | tee -a "$log" || failed=1
+
+step "TypeScript client (clients/typescript): conformance vectors, unit tests, end-to-end under wrangler dev"
+npm_install clients/typescript
+(cd clients/typescript && npm test) 2>&1 | tee -a "$log" || failed=1
+
+step "Svelte demo (examples/svelte-demo) in Debian's Chromium through playwright-core"
+bash examples/svelte-demo/scripts/install-chromium.sh
+npm_install examples/svelte-demo
+(cd examples/svelte-demo && npm run test:browser) 2>&1 | tee -a "$log" || failed=1
+
+# One closing line with the totals over every test binary and Node test run
+# (cargo's doc-test runs print "0 passed"; Node's runner prints "# pass N" / "# fail N").
+awk -v failed="$failed" '
+  /^test result:/ { p += $4; f += $6 }
+  /^# pass / { p += $3 }
+  /^# fail / { f += $3 }
+  END { printf "\ntests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0 || failed) }' "$log"

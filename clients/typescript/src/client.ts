@@ -1,0 +1,196 @@
+/** The client object: configuration, one connection per collection, and the overall connection state. */
+import { DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
+import { WriteBatch } from "./batch.js";
+import { CollectionConnection } from "./connection.js";
+import { type BlazeError, invalidArgument } from "./errors.js";
+import { Listener, type ListenTarget } from "./listener.js";
+import { toSafeObserver, type SnapshotObserver, type Unsubscribe } from "./observe.js";
+import { globalWebSocket, reportCallbackError, type WebSocketConstructor } from "./platform.js";
+import { checkPath, joinPath } from "./paths.js";
+import { CollectionRef, DocRef } from "./refs.js";
+import type { ResultChange, ResultDoc } from "./results.js";
+import { SnapshotCache } from "./snapshot.js";
+
+/**
+ * The client's connection state. `"connecting"` until a first connection is
+ * up; then `"online"` while every open collection connection is up, and
+ * `"offline"` while any is down and reconnecting.
+ */
+export type ConnectionState = "connecting" | "online" | "offline";
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Credential sent in every `hello`. */
+  auth?: string;
+  /**
+   * WebSocket constructor to use (e.g. the npm package `ws` on Node 20). When
+   * omitted, `globalThis.WebSocket` is used.
+   */
+  WebSocket?: WebSocketConstructor;
+  /** Bound on a request's total time, waiting for a connection included (default 30000 ms). */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff: exponential from `initialMs` (default 250) up to `maxMs` (default 10000), with full jitter. */
+  reconnect?: ReconnectOptions;
+  /** Called on every change of {@link Blaze.state}. */
+  onStateChange?: (state: ConnectionState) => void;
+}
+
+/** Default request timeout in milliseconds. */
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000;
+
+function webSocketBase(url: string): string {
+  if (typeof url !== "string") throw invalidArgument("connect() takes the server URL");
+  const trimmed = url.replace(/\/+$/, "");
+  const match = /^(https?|wss?):\/\//i.exec(trimmed);
+  if (match === null) throw invalidArgument(`the server URL must start with http://, https://, ws:// or wss://, got ${JSON.stringify(url)}`);
+  const scheme = (match[1] as string).toLowerCase();
+  const wsScheme = scheme === "https" || scheme === "wss" ? "wss" : "ws";
+  return wsScheme + trimmed.slice(scheme.length);
+}
+
+function positive(value: number | undefined, fallback: number, what: string): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !(value >= 0) || !Number.isFinite(value)) throw invalidArgument(`${what} must be a non-negative number`);
+  return value;
+}
+
+/**
+ * A Blaze client. It opens one WebSocket per collection it uses, lazily, and
+ * keeps it open (reconnecting as needed) until {@link Blaze.close}.
+ */
+export class Blaze {
+  /** The server URL given to {@link connect}. */
+  readonly url: string;
+  readonly #wsBase: string;
+  readonly #auth: string | undefined;
+  readonly #WebSocket: WebSocketConstructor;
+  readonly #requestTimeoutMs: number;
+  readonly #reconnectInitialMs: number;
+  readonly #reconnectMaxMs: number;
+  readonly #connections = new Map<string, CollectionConnection>();
+  readonly #stateListeners = new Set<(state: ConnectionState) => void>();
+  #state: ConnectionState = "connecting";
+  #closed = false;
+  /** @internal */
+  readonly _snapshots: SnapshotCache;
+
+  /** Prefer {@link connect}. */
+  constructor(url: string, options: ConnectOptions = {}) {
+    this.url = url;
+    this.#wsBase = webSocketBase(url);
+    const WebSocket = options.WebSocket ?? globalWebSocket();
+    if (WebSocket === undefined) {
+      throw invalidArgument("this runtime has no global WebSocket: pass one in options.WebSocket (e.g. the npm package ws)");
+    }
+    this.#WebSocket = WebSocket;
+    if (options.auth !== undefined && typeof options.auth !== "string") throw invalidArgument("auth must be a string");
+    this.#auth = options.auth;
+    this.#requestTimeoutMs = positive(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, "requestTimeoutMs");
+    this.#reconnectInitialMs = positive(options.reconnect?.initialMs, DEFAULT_RECONNECT.initialMs, "reconnect.initialMs");
+    this.#reconnectMaxMs = positive(options.reconnect?.maxMs, DEFAULT_RECONNECT.maxMs, "reconnect.maxMs");
+    if (options.onStateChange !== undefined) this.#stateListeners.add(options.onStateChange);
+    this._snapshots = new SnapshotCache(this);
+  }
+
+  /** The connection state (see {@link ConnectionState}). */
+  get state(): ConnectionState {
+    return this.#state;
+  }
+
+  /** A collection: `db.collection("rooms")`, `db.collection("rooms", "r1", "messages")`. */
+  collection(path: string, ...more: string[]): CollectionRef {
+    return new CollectionRef(this, joinPath([path, ...more]));
+  }
+
+  /** A document: `db.doc("rooms/r1")`, `db.doc("rooms", "r1")`. */
+  doc(path: string, ...more: string[]): DocRef {
+    return new DocRef(this, joinPath([path, ...more]));
+  }
+
+  /** A new, empty {@link WriteBatch}. */
+  batch(): WriteBatch {
+    return new WriteBatch(this);
+  }
+
+  /** Calls `callback` on every change of {@link Blaze.state} (not with the current state); returns the unsubscribe function. */
+  onStateChange(callback: (state: ConnectionState) => void): Unsubscribe {
+    this.#stateListeners.add(callback);
+    return () => {
+      this.#stateListeners.delete(callback);
+    };
+  }
+
+  /**
+   * Closes every connection. Pending requests fail with `cancelled`,
+   * listeners stop without a callback, and later calls fail with `cancelled`.
+   */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const connection of this.#connections.values()) connection.close();
+    this.#setState("offline");
+    this.#stateListeners.clear();
+  }
+
+  /** @internal The connection of a collection, created on first use. */
+  _connection(collection: string): CollectionConnection {
+    let connection = this.#connections.get(collection);
+    if (connection === undefined) {
+      checkPath(collection, "collection");
+      connection = new CollectionConnection(collection, {
+        url: `${this.#wsBase}/v1/ws/${collection}`,
+        auth: this.#auth,
+        WebSocket: this.#WebSocket,
+        requestTimeoutMs: this.#requestTimeoutMs,
+        reconnectInitialMs: this.#reconnectInitialMs,
+        reconnectMaxMs: this.#reconnectMaxMs,
+        onStatusChange: () => this.#updateState(),
+      });
+      this.#connections.set(collection, connection);
+      if (this.#closed) connection.close();
+    }
+    return connection;
+  }
+
+  /** @internal Starts a listener; `makeSnapshot` turns results into what `next` receives. */
+  _listen<T>(
+    collection: string,
+    target: ListenTarget,
+    nextOrObserver: SnapshotObserver<T> | ((snapshot: T) => void),
+    error: ((error: BlazeError) => void) | undefined,
+    makeSnapshot: (docs: readonly ResultDoc[], changes: readonly ResultChange[], seq: number, fromReset: boolean) => T,
+  ): Unsubscribe {
+    const observer = toSafeObserver(nextOrObserver, error);
+    const connection = this._connection(collection);
+    const listener = new Listener(target, {
+      results: (docs, changes, seq, fromReset) => observer.next(makeSnapshot(docs, changes, seq, fromReset)),
+      error: (failure) => observer.error(failure),
+    });
+    connection.addListener(listener);
+    return () => connection.removeListener(listener);
+  }
+
+  #updateState(): void {
+    if (this.#closed) return;
+    const connections = [...this.#connections.values()];
+    if (!connections.some((c) => c.everUp)) return this.#setState("connecting");
+    this.#setState(connections.some((c) => c.isDown) ? "offline" : "online");
+  }
+
+  #setState(state: ConnectionState): void {
+    if (state === this.#state) return;
+    this.#state = state;
+    for (const listener of [...this.#stateListeners]) {
+      try {
+        listener(state);
+      } catch (thrown) {
+        reportCallbackError(thrown);
+      }
+    }
+  }
+}
+
+/** Creates a client for the Blaze server at `url` (`http(s)://` or `ws(s)://`). Nothing is opened until first use. */
+export function connect(url: string, options?: ConnectOptions): Blaze {
+  return new Blaze(url, options);
+}

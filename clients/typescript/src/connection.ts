@@ -1,0 +1,476 @@
+/**
+ * One WebSocket to one collection (spec 10.1): handshake, requests matched to
+ * answers by `rid`, listeners, and reconnection with resume (spec 10.4.4).
+ *
+ * Guarantees: requests wait (up to `requestTimeoutMs`) while the socket is
+ * being established; reads in flight when it drops are resent; commits in
+ * flight fail with `outcome_unknown` and are never resent; every listener is
+ * re-sent with `since` after a reconnect.
+ */
+import { backoffDelay } from "./backoff.js";
+import { BlazeError, LocalErrorCode } from "./errors.js";
+import { Listener } from "./listener.js";
+import { frameLimitError } from "./frame-limits.js";
+import { startTimer, stopTimer, type Timer, type WebSocketConstructor, type WebSocketLike } from "./platform.js";
+import { ResultMismatchError } from "./results.js";
+import { helloMessage, PROTOCOL_VERSION, type ClientRequest, type ServerFrame, type WireLimits } from "./wire.js";
+
+/** Settings of one collection connection. */
+export interface ConnectionSettings {
+  /** The `ws://` or `wss://` URL of `/v1/ws/{collection}`. */
+  url: string;
+  /** Credential sent in `hello`. */
+  auth?: string | undefined;
+  /** The WebSocket constructor to use. */
+  WebSocket: WebSocketConstructor;
+  /** Bound on a request's total time (waiting for the socket, then for the answer). */
+  requestTimeoutMs: number;
+  /** Backoff base. */
+  reconnectInitialMs: number;
+  /** Backoff cap. */
+  reconnectMaxMs: number;
+  /** Called whenever the connection's up/down status may have changed. */
+  onStatusChange: () => void;
+}
+
+/** How a request behaves when its connection drops before the answer. */
+export type RequestKind = "read" | "commit";
+
+type Phase = "idle" | "connecting" | "open" | "waiting" | "failed" | "closed";
+
+interface Pending {
+  readonly request: ClientRequest;
+  /** `read`: resent after a reconnect. `commit`: fails with `outcome_unknown`. `stream`: listen/unlisten, dropped (listeners are re-sent). */
+  readonly kind: RequestKind | "stream";
+  /** Called synchronously with the answer frame (including `error` frames). */
+  readonly answer: (frame: ServerFrame) => void;
+  readonly fail: (error: BlazeError) => void;
+  rid?: number | undefined;
+  timer?: Timer;
+  /** Settled (answered, failed or timed out); a later answer is dropped. */
+  done: boolean;
+}
+
+function parseFrame(data: unknown): ServerFrame | undefined {
+  if (typeof data !== "string") return undefined;
+  try {
+    const frame: unknown = JSON.parse(data);
+    return typeof frame === "object" && frame !== null && typeof (frame as { type?: unknown }).type === "string"
+      ? (frame as ServerFrame)
+      : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A lazily opened, self-healing WebSocket to one collection. */
+export class CollectionConnection {
+  /** The collection this connection serves. */
+  readonly collection: string;
+  readonly #settings: ConnectionSettings;
+  #phase: Phase = "idle";
+  #everUp = false;
+  #attempt = 0;
+  #socket: WebSocketLike | null = null;
+  #reconnectTimer: Timer | undefined;
+  #nextRid = 1;
+  /** Requests not yet sent, in order. */
+  #queue: Pending[] = [];
+  /** Requests sent on the current socket, by rid (insertion order = rid order). */
+  #inflight = new Map<number, Pending>();
+  #listeners = new Set<Listener>();
+  #byTarget = new Map<number, Set<Listener>>();
+  #limits: WireLimits = {};
+  #handshakeError: BlazeError | undefined;
+  #fatal: BlazeError | undefined;
+
+  /** Creates the connection; nothing is opened until the first request or listener. */
+  constructor(collection: string, settings: ConnectionSettings) {
+    this.collection = collection;
+    this.#settings = settings;
+  }
+
+  /** True when the socket is open and the handshake is done. */
+  get isUp(): boolean {
+    return this.#phase === "open";
+  }
+
+  /** True once the handshake has succeeded at least once. */
+  get everUp(): boolean {
+    return this.#everUp;
+  }
+
+  /** True when the connection is down and recovering (or failed for good), as opposed to opening for the first time. */
+  get isDown(): boolean {
+    if (this.#phase === "waiting" || this.#phase === "failed") return true;
+    return this.#phase === "connecting" && (this.#everUp || this.#attempt > 0);
+  }
+
+  /** The limits from the last `welcome`. */
+  get limits(): WireLimits {
+    return this.#limits;
+  }
+
+  /**
+   * Sends a request (once the connection is up) and resolves with its answer
+   * frame; an `error` frame rejects with its {@link BlazeError}.
+   */
+  request(request: ClientRequest, kind: RequestKind): Promise<ServerFrame> {
+    return new Promise<ServerFrame>((resolve, reject) => {
+      const pending: Pending = {
+        request,
+        kind,
+        done: false,
+        answer: (frame) => {
+          if (pending.done) return;
+          this.#settle(pending);
+          if (frame.type === "error") reject(BlazeError.fromWire(frame.error));
+          else resolve(frame);
+        },
+        fail: (error) => {
+          if (pending.done) return;
+          this.#settle(pending);
+          reject(error);
+        },
+      };
+      if (this.#fatal !== undefined) {
+        pending.fail(this.#fatal);
+        return;
+      }
+      if (this.#phase === "closed") {
+        pending.fail(new BlazeError(LocalErrorCode.cancelled, "the client is closed"));
+        return;
+      }
+      pending.timer = startTimer(() => {
+        if (pending.rid === undefined) {
+          this.#queue = this.#queue.filter((p) => p !== pending);
+          pending.fail(
+            new BlazeError(LocalErrorCode.unavailable, `no connection to ${this.collection} within ${this.#settings.requestTimeoutMs} ms; the request was not sent`),
+          );
+        } else {
+          // Stays in #inflight so a late answer (or a rid-less error) is matched to it.
+          pending.fail(
+            new BlazeError(
+              LocalErrorCode.deadlineExceeded,
+              `no answer within ${this.#settings.requestTimeoutMs} ms` + (kind === "commit" ? "; the commit may or may not have been applied" : ""),
+            ),
+          );
+        }
+      }, this.#settings.requestTimeoutMs);
+      this.#queue.push(pending);
+      this.#ensureOpen();
+      this.#flush();
+    });
+  }
+
+  /** Starts a listener on this connection (sent now if up, else once up). */
+  addListener(listener: Listener): void {
+    if (this.#fatal !== undefined) {
+      listener.fail(this.#fatal);
+      return;
+    }
+    this.#listeners.add(listener);
+    this.#ensureOpen();
+    if (this.#phase === "open") this.#sendListen(listener);
+  }
+
+  /** Stops a listener: no callback follows; `unlisten` is sent when the server holds it. */
+  removeListener(listener: Listener): void {
+    listener.active = false;
+    this.#listeners.delete(listener);
+    this.#detachFromTarget(listener);
+    this.#sendUnlisten(listener);
+  }
+
+  /** Closes the socket for good; pending requests fail with `cancelled`. */
+  close(): void {
+    if (this.#phase === "closed") return;
+    this.#phase = "closed";
+    stopTimer(this.#reconnectTimer);
+    this.#dropSocket(1000, "client closed");
+    for (const listener of this.#listeners) listener.active = false;
+    this.#listeners.clear();
+    const error = new BlazeError(LocalErrorCode.cancelled, "the client was closed (a commit already sent may or may not have been applied)");
+    for (const pending of [...this.#inflight.values(), ...this.#queue]) pending.fail(error);
+    this.#inflight.clear();
+    this.#queue = [];
+    this.#byTarget.clear();
+    this.#settings.onStatusChange();
+  }
+
+  #settle(pending: Pending): void {
+    pending.done = true;
+    stopTimer(pending.timer);
+  }
+
+  #ensureOpen(): void {
+    if (this.#phase === "idle") this.#open();
+  }
+
+  #open(): void {
+    this.#phase = "connecting";
+    this.#handshakeError = undefined;
+    let socket: WebSocketLike;
+    try {
+      socket = new this.#settings.WebSocket(this.#settings.url) as WebSocketLike;
+    } catch (error) {
+      this.#settings.onStatusChange();
+      this.#lost(1006, String(error));
+      return;
+    }
+    this.#socket = socket;
+    socket.onopen = () => {
+      if (this.#socket === socket) this.#sendText(JSON.stringify(helloMessage(this.#settings.auth)));
+    };
+    socket.onmessage = (event) => {
+      if (this.#socket === socket) this.#onMessage(event.data);
+    };
+    socket.onerror = () => {
+      /* a close event follows */
+    };
+    socket.onclose = (event) => {
+      if (this.#socket !== socket) return;
+      this.#socket = null;
+      this.#lost(event.code, event.reason);
+    };
+    this.#settings.onStatusChange();
+  }
+
+  #dropSocket(code: number, reason: string): void {
+    const socket = this.#socket;
+    this.#socket = null;
+    if (socket === null) return;
+    socket.onopen = socket.onmessage = socket.onclose = socket.onerror = null;
+    try {
+      socket.close(code, reason);
+    } catch {
+      /* already closing */
+    }
+  }
+
+  /** The socket is gone: settle what was in flight, then reconnect (or fail for good after a refused handshake). */
+  #lost(code: number, reason: string): void {
+    if (this.#phase === "closed") return;
+    const inflight = [...this.#inflight.values()];
+    this.#inflight.clear();
+    this.#byTarget.clear();
+    for (const listener of this.#listeners) {
+      listener.rid = undefined;
+      listener.serverTarget = undefined;
+    }
+    const resend: Pending[] = [];
+    for (const pending of inflight) {
+      if (pending.done) continue;
+      if (pending.kind === "read") {
+        pending.rid = undefined;
+        resend.push(pending);
+      } else if (pending.kind === "commit") {
+        pending.fail(
+          new BlazeError(LocalErrorCode.outcomeUnknown, "the connection dropped before the commit was answered; it may or may not have been applied"),
+        );
+      }
+    }
+    this.#queue = [...resend, ...this.#queue];
+    if (code === 4002 || this.#fatal !== undefined) {
+      this.#failForever(this.#fatal ?? this.#handshakeError ?? new BlazeError(reason || "handshake_required", `handshake refused (${reason})`));
+      return;
+    }
+    this.#phase = "waiting";
+    const delay = backoffDelay(this.#attempt, this.#settings.reconnectInitialMs, this.#settings.reconnectMaxMs);
+    this.#attempt++;
+    this.#reconnectTimer = startTimer(() => {
+      this.#reconnectTimer = undefined;
+      if (this.#phase === "waiting") this.#open();
+    }, delay);
+    this.#settings.onStatusChange();
+  }
+
+  #failForever(error: BlazeError): void {
+    this.#fatal = error;
+    this.#phase = "failed";
+    this.#dropSocket(1000, error.code);
+    const pending = [...this.#inflight.values(), ...this.#queue];
+    this.#inflight.clear();
+    this.#queue = [];
+    for (const p of pending) p.fail(error);
+    const listeners = [...this.#listeners];
+    this.#listeners.clear();
+    for (const listener of listeners) listener.fail(error);
+    this.#settings.onStatusChange();
+  }
+
+  #onMessage(data: unknown): void {
+    const frame = parseFrame(data);
+    if (frame === undefined) return; // not a frame this client understands; unknown content is ignored
+    if (this.#phase === "connecting") {
+      if (frame.type === "welcome") this.#onWelcome(frame);
+      else if (frame.type === "error") this.#handshakeError = BlazeError.fromWire(frame.error);
+      return;
+    }
+    if (this.#phase !== "open") return;
+    switch (frame.type) {
+      case "change": {
+        const listeners = this.#byTarget.get(frame.target);
+        if (listeners === undefined) return;
+        for (const listener of [...listeners]) this.#guard(listener, () => listener.onChange(frame.changes, frame.seq));
+        return;
+      }
+      case "welcome":
+        return;
+      default: {
+        const rid = (frame as { rid?: unknown }).rid;
+        let pending: Pending | undefined;
+        if (typeof rid === "number") {
+          pending = this.#inflight.get(rid);
+          if (pending !== undefined) this.#inflight.delete(rid);
+        } else if (frame.type === "error") {
+          // Errors of frames the server could not read carry no rid (spec 10.1,
+          // decoding steps 1-3); answers come in request order, so it is the
+          // oldest outstanding request's.
+          const oldest = this.#inflight.entries().next();
+          if (!oldest.done) {
+            this.#inflight.delete(oldest.value[0]);
+            pending = oldest.value[1];
+          }
+        }
+        pending?.answer(frame);
+      }
+    }
+  }
+
+  #onWelcome(frame: Extract<ServerFrame, { type: "welcome" }>): void {
+    if (frame.protocol !== PROTOCOL_VERSION) {
+      this.#failForever(new BlazeError(LocalErrorCode.protocolError, `the server speaks protocol ${String(frame.protocol)}, not ${PROTOCOL_VERSION}`));
+      return;
+    }
+    this.#limits = typeof frame.limits === "object" && frame.limits !== null ? frame.limits : {};
+    this.#phase = "open";
+    this.#everUp = true;
+    this.#attempt = 0;
+    this.#settings.onStatusChange();
+    for (const listener of [...this.#listeners]) if (this.#phase === "open") this.#sendListen(listener);
+    this.#flush();
+  }
+
+  #flush(): void {
+    while (this.#phase === "open" && this.#queue.length > 0) {
+      const pending = this.#queue.shift() as Pending;
+      if (!pending.done) this.#send(pending);
+    }
+  }
+
+  /** Sends a request with a fresh rid; false when it was refused locally or the socket failed. */
+  #send(pending: Pending): boolean {
+    const rid = this.#nextRid++;
+    const { type, ...rest } = pending.request;
+    const text = JSON.stringify({ type, rid, ...rest });
+    const tooBig = frameLimitError(text, this.#limits);
+    if (tooBig !== undefined) {
+      pending.fail(tooBig);
+      return false;
+    }
+    pending.rid = rid;
+    this.#inflight.set(rid, pending);
+    return this.#sendText(text);
+  }
+
+  #sendText(text: string): boolean {
+    const socket = this.#socket;
+    if (socket === null) return false;
+    try {
+      socket.send(text);
+      return true;
+    } catch {
+      // The socket is failing; its close event settles what was in flight.
+      this.#dropSocket(1006, "send failed");
+      this.#lost(1006, "send failed");
+      return false;
+    }
+  }
+
+  #sendListen(listener: Listener): void {
+    if (!listener.active) return;
+    const pending: Pending = {
+      request: listener.listenRequest(),
+      kind: "stream",
+      done: false,
+      answer: (frame) => {
+        pending.done = true;
+        this.#onListenAnswer(listener, frame);
+      },
+      fail: (error) => {
+        pending.done = true;
+        this.#listeners.delete(listener);
+        listener.fail(error);
+      },
+    };
+    if (this.#send(pending)) listener.rid = pending.rid;
+  }
+
+  #sendUnlisten(listener: Listener): void {
+    const rid = listener.rid;
+    listener.rid = undefined;
+    if (rid === undefined || this.#phase !== "open") return;
+    const pending: Pending = {
+      request: { type: "unlisten", listener: rid },
+      kind: "stream",
+      done: false,
+      answer: () => {
+        pending.done = true;
+      },
+      fail: () => {
+        pending.done = true;
+      },
+    };
+    this.#send(pending);
+  }
+
+  #onListenAnswer(listener: Listener, frame: ServerFrame): void {
+    if (!listener.active || !this.#listeners.has(listener)) return;
+    if (frame.type === "error") {
+      this.#listeners.delete(listener);
+      listener.rid = undefined;
+      listener.fail(BlazeError.fromWire(frame.error));
+      return;
+    }
+    if (frame.type !== "snapshot" && frame.type !== "resumed") {
+      this.#listeners.delete(listener);
+      listener.fail(new BlazeError(LocalErrorCode.protocolError, `unexpected answer ${frame.type} to listen`));
+      return;
+    }
+    listener.serverTarget = frame.target;
+    let set = this.#byTarget.get(frame.target);
+    if (set === undefined) this.#byTarget.set(frame.target, (set = new Set()));
+    set.add(listener);
+    this.#guard(listener, () => {
+      if (frame.type === "snapshot") listener.onSnapshot(frame.docs, frame.seq);
+      else listener.onResumed(frame.changes, frame.seq);
+    });
+  }
+
+  /** Runs a listener update; if the server's changes do not fit its results, re-listens from scratch (the diff then reports the difference). */
+  #guard(listener: Listener, update: () => void): void {
+    try {
+      update();
+    } catch (error) {
+      if (!(error instanceof ResultMismatchError)) throw error;
+      if (listener.resyncing) {
+        this.#listeners.delete(listener);
+        listener.fail(error);
+        return;
+      }
+      this.#detachFromTarget(listener);
+      this.#sendUnlisten(listener);
+      listener.resyncing = true;
+      this.#sendListen(listener);
+    }
+  }
+
+  #detachFromTarget(listener: Listener): void {
+    if (listener.serverTarget === undefined) return;
+    const set = this.#byTarget.get(listener.serverTarget);
+    set?.delete(listener);
+    if (set !== undefined && set.size === 0) this.#byTarget.delete(listener.serverTarget);
+    listener.serverTarget = undefined;
+  }
+}

@@ -1,0 +1,116 @@
+/**
+ * The few host facilities the client needs, typed locally so the package
+ * compiles against the plain ES2022 library (no DOM or Node typings) and runs
+ * in browsers, Node 20+, Deno, Bun and workers alike.
+ */
+
+/** Minimal `MessageEvent` surface read by the client. */
+export interface MessageEventLike {
+  /** The frame: a string for text frames. */
+  readonly data: unknown;
+}
+
+/** Minimal `CloseEvent` surface read by the client. */
+export interface CloseEventLike {
+  /** WebSocket close code (1006 when the connection was lost without a close frame). */
+  readonly code: number;
+  /** Close reason text sent by the peer, if any. */
+  readonly reason: string;
+}
+
+/**
+ * The WebSocket surface the client uses: the WHATWG API (browsers, Node 22+,
+ * Deno, Bun, undici) and the npm package `ws` both provide it.
+ */
+export interface WebSocketLike {
+  /** Sends one text frame. */
+  send(data: string): void;
+  /** Closes the socket. */
+  close(code?: number, reason?: string): void;
+  /** Called when the socket is open. */
+  onopen: ((event: unknown) => void) | null;
+  /** Called for every frame received. */
+  onmessage: ((event: MessageEventLike) => void) | null;
+  /** Called once when the socket has closed (also after a failed connection attempt). */
+  onclose: ((event: CloseEventLike) => void) | null;
+  /** Called on errors; a `close` event always follows. */
+  onerror: ((event: unknown) => void) | null;
+}
+
+/**
+ * A WebSocket constructor, such as `globalThis.WebSocket` or the default export
+ * of the npm package `ws`. It is typed loosely on purpose so that both the DOM
+ * and the `ws` typings are accepted; the instance must behave as
+ * {@link WebSocketLike}.
+ */
+export type WebSocketConstructor = new (url: string) => unknown;
+
+type TimerHandle = unknown;
+
+interface HostGlobals {
+  WebSocket?: WebSocketConstructor;
+  setTimeout(callback: () => void, ms: number): TimerHandle;
+  clearTimeout(handle: TimerHandle): void;
+  TextEncoder?: new () => { encode(input: string): Uint8Array };
+  crypto?: { getRandomValues<T extends Uint8Array>(array: T): T };
+  console?: { error(...args: unknown[]): void };
+  reportError?: (error: unknown) => void;
+}
+
+const host = globalThis as unknown as HostGlobals;
+
+/** The global WebSocket constructor, if the host has one. */
+export function globalWebSocket(): WebSocketConstructor | undefined {
+  return typeof host.WebSocket === "function" ? host.WebSocket : undefined;
+}
+
+/** An opaque timer handle returned by {@link startTimer}. */
+export type Timer = TimerHandle;
+
+/** Runs `callback` once after `ms` milliseconds. */
+export function startTimer(callback: () => void, ms: number): Timer {
+  return host.setTimeout(callback, ms);
+}
+
+/** Cancels a timer started by {@link startTimer}; `undefined` is ignored. */
+export function stopTimer(timer: Timer | undefined): void {
+  if (timer !== undefined) host.clearTimeout(timer);
+}
+
+let encoder: { encode(input: string): Uint8Array } | undefined;
+
+/** The number of UTF-8 bytes of `text`. */
+export function utf8Length(text: string): number {
+  if (host.TextEncoder !== undefined) {
+    encoder ??= new host.TextEncoder();
+    return encoder.encode(text).length;
+  }
+  let bytes = 0;
+  for (let i = 0; i < text.length; i++) {
+    const unit = text.charCodeAt(i);
+    if (unit < 0x80) bytes += 1;
+    else if (unit < 0x800) bytes += 2;
+    else if (unit >= 0xd800 && unit <= 0xdbff && i + 1 < text.length) {
+      bytes += 4;
+      i++;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Fills `bytes` with random values (cryptographic when the host has `crypto`). */
+export function randomBytes(bytes: Uint8Array): Uint8Array {
+  if (host.crypto !== undefined) return host.crypto.getRandomValues(bytes);
+  for (let i = 0; i < bytes.length; i++) bytes[i] = Math.floor(Math.random() * 256);
+  return bytes;
+}
+
+/**
+ * Reports an exception thrown by application code (a listener callback)
+ * without letting it break the client: `reportError` where the host has it
+ * (browsers), else `console.error`.
+ */
+export function reportCallbackError(error: unknown): void {
+  if (typeof host.reportError === "function") host.reportError(error);
+  else host.console?.error("blaze: a listener callback threw", error);
+}

@@ -1,0 +1,202 @@
+/**
+ * spec/vectors/codec.json, client side (README: "it must produce frames that
+ * decode as expected and agree on which frames are invalid").
+ *
+ * - Cases whose frame decodes: the same message is rebuilt through the public
+ *   API, the frame the client actually sends (captured by a fake WebSocket)
+ *   must equal the vector's message (compared as a decoder keeps it: unknown
+ *   fields dropped, `direction` defaulted, `rid` ignored since every client
+ *   numbers its own requests), and must pass the client's frame limit check.
+ * - Size/depth cases: run against the client's own pre-send check
+ *   (`frameLimitError`), which must give the server's code.
+ * - Invalid frames the API could be asked to make: the API must refuse them
+ *   locally (`invalid_argument`).
+ * - Invalid frames the client cannot produce at all: skipped, with the reason.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { collection, connect, doc, limit, orderBy, where, type Blaze } from "../src/index.js";
+import { frameLimitError } from "../src/frame-limits.js";
+import { pathProblem } from "../src/paths.js";
+import { FakeServer } from "./helpers/fake-websocket.js";
+import { loadVectors } from "./helpers/vectors.js";
+import { addWritesFromWire, normalizeClientFrame, queryFromWire } from "./helpers/wire-to-api.js";
+
+interface CodecCase {
+  name: string;
+  frame: string;
+  limits?: Record<string, number>;
+  expect: { type?: string; error?: string; rid?: number | null };
+}
+
+const vectors = loadVectors<CodecCase>("codec.json");
+
+/** Frames no call of the client's API can produce, and why. */
+const NEVER_PRODUCED: Record<string, string> = {
+  "hello with another protocol version decodes (the connection refuses it)": "the client always sends protocol 1",
+  "not JSON": "every frame is JSON.stringify of a message object",
+  "empty frame": "every frame is JSON.stringify of a message object",
+  "whitespace only": "every frame is JSON.stringify of a message object",
+  "trailing garbage after the object": "every frame is JSON.stringify of a message object",
+  "two objects in one frame": "every frame is JSON.stringify of one message object",
+  "array frame": "every frame is JSON.stringify of a message object",
+  "string frame": "every frame is JSON.stringify of a message object",
+  "number frame": "every frame is JSON.stringify of a message object",
+  "null frame": "every frame is JSON.stringify of a message object",
+  "single-quoted JSON": "every frame is JSON.stringify of a message object",
+  "missing type, rid echoed": "the client only builds typed messages",
+  "missing type, no rid": "the client only builds typed messages",
+  "numeric type": "the client only builds typed messages",
+  "null type": "the client only builds typed messages",
+  "unknown type, rid echoed": "the client only sends hello, get, commit, query, count, listen, unlisten",
+  "unknown type without rid": "the client only sends hello, get, commit, query, count, listen, unlisten",
+  "a server message type sent by a client": "the client only sends client message types",
+  "type is case-sensitive": "the client's type names are constants",
+  "empty type": "the client's type names are constants",
+  "hello without protocol": "the client always sends protocol 1",
+  "hello with a string protocol": "the client always sends protocol 1",
+  "hello with a negative protocol": "the client always sends protocol 1",
+  "get without rid": "the client gives every request a rid",
+  "string rid is not echoed": "rids are integers counted from 1 by the client",
+  "negative rid is not echoed": "rids are integers counted from 1 by the client",
+  "fractional rid": "rids are integers counted from 1 by the client",
+  "rid written with a fraction": "rids are integers counted from 1 by the client",
+  "rid above 2^64-1": "rids are integers counted from 1 by the client",
+  "commit without collection": "a batch always names its collection",
+  "commit without writes": "a batch always sends its writes array",
+  "commit with writes not an array": "a batch always sends its writes array",
+  "write with an unknown op": "writes are made by typed methods (set, create, update, patch, delete, verify)",
+  "write without op": "writes are made by typed methods",
+  "write without id": "a write's id comes from a DocRef",
+  "write with a numeric id": "a write's id comes from a DocRef",
+  "query without query": "a query request always carries the encoded query",
+  "query without collection": "a query always has its collection",
+  "cursor not an array": "cursor functions take their values as rest arguments, always an array",
+  "number out of double range": "JavaScript numbers are doubles; non-finite numbers are refused by where()/cursors (tested below)",
+};
+
+/** Invalid frames the API could be asked for: the call must throw `invalid_argument`. */
+const REFUSED_BY_API: Record<string, (db: Blaze) => unknown> = {
+  "hello with a numeric auth": () => connect("ws://x", { WebSocket: new FakeServer().WebSocket, auth: 42 as unknown as string }),
+  "get without path": (db) => doc(db, undefined as unknown as string).get(),
+  "get with a numeric path": (db) => doc(db, 7 as unknown as string).get(),
+  "create without data": (db) => db.batch().create(doc(db, "c/a"), undefined as unknown as object),
+  "set without data": (db) => db.batch().set(doc(db, "c/a"), undefined as unknown as object),
+  "patch without patch": (db) => db.batch().patch(doc(db, "c/a"), undefined as unknown as []),
+  "merge without patch": (db) => db.batch().update(doc(db, "c/a"), undefined as unknown as Record<string, unknown>),
+  "precondition exists not a boolean": (db) => db.batch().delete(doc(db, "c/a"), { ifExists: "yes" as unknown as boolean }),
+  "precondition version negative": (db) => db.batch().delete(doc(db, "c/a"), { ifVersion: -1 }),
+  "filter with an unknown op": () => where("a", "like" as "==", "x"),
+  "filter without value": () => where("a", "==", undefined),
+  "order_by with an unknown direction": () => orderBy("a", "up" as "asc"),
+  "negative limit": () => limit(-1),
+};
+
+/** Decodable frames that the client refuses before sending, with the code the server's engine would give. */
+const REFUSED_LOCALLY: Record<string, string> = {
+  "get with an invalid path decodes (paths are checked later)": "invalid_path",
+  "commit with no writes decodes (the engine answers empty_batch)": "empty_batch",
+};
+
+/** Sends the vector's message through the API and returns the frame the client wrote. */
+async function sendThroughApi(message: any): Promise<any> {
+  const server = new FakeServer();
+  const db = connect("ws://blaze.test", { WebSocket: server.WebSocket, auth: message.type === "hello" ? message.auth : undefined });
+  try {
+    let call: Promise<unknown>;
+    switch (message.type) {
+      case "hello":
+        call = doc(db, "c/d").get();
+        break;
+      case "get":
+        call = doc(db, message.path).get();
+        break;
+      case "commit":
+        call = addWritesFromWire(db.batch(), collection(db, message.collection), message.writes).commit();
+        break;
+      case "query":
+        call = queryFromWire(db, message.query).get();
+        break;
+      case "count":
+        call = queryFromWire(db, message.query).count();
+        break;
+      default:
+        throw new Error(`no API for ${message.type}`);
+    }
+    // A local refusal rejects `call` before any socket exists.
+    const refused = call.then(() => Promise.reject(new Error("answered without a server")));
+    refused.catch(() => undefined);
+    const socket = await Promise.race([refused, server.socket(1)]);
+    const frame = await Promise.race([refused, message.type === "hello" ? socket.next() : socket.nextRequest()]);
+    assert.equal(frame.type, message.type);
+    const raw = socket.rawSent[socket.sent.indexOf(frame)] as string;
+    assert.equal(frameLimitError(raw), undefined, "the client's frame passes its own limit check");
+    if (message.type !== "hello") assert.ok(Number.isSafeInteger(frame.rid) && frame.rid >= 1, "rid is a positive integer");
+    return frame;
+  } finally {
+    db.close();
+  }
+}
+
+describe("codec.json", () => {
+  it("has cases", () => assert.ok(vectors.cases.length > 50));
+
+  for (const c of vectors.cases) {
+    const limitCase = c.limits !== undefined && ("max_frame_bytes" in c.limits || "max_frame_depth" in c.limits);
+    const sizeOrDepthError = c.expect.error === "frame_too_large" || c.expect.error === "frame_too_deep";
+
+    if (limitCase || sizeOrDepthError) {
+      it(`${c.name} (the client's pre-send limit check)`, () => {
+        const error = frameLimitError(c.frame, c.limits ?? {});
+        assert.equal(error?.code, c.expect.error);
+      });
+      continue;
+    }
+
+    const never = NEVER_PRODUCED[c.name];
+    if (never !== undefined) {
+      it(`${c.name}`, { skip: `not producible by the client: ${never}` }, () => undefined);
+      continue;
+    }
+
+    const refusal = REFUSED_BY_API[c.name];
+    if (refusal !== undefined) {
+      it(`${c.name} (refused by the API)`, async () => {
+        const server = new FakeServer();
+        const db = connect("ws://blaze.test", { WebSocket: server.WebSocket });
+        try {
+          await assert.rejects(
+            async () => refusal(db),
+            (e: any) => e.code === "invalid_argument",
+          );
+          assert.equal(server.sockets.length, 0, "nothing was sent");
+        } finally {
+          db.close();
+        }
+      });
+      continue;
+    }
+
+    const local = REFUSED_LOCALLY[c.name];
+    if (local !== undefined) {
+      it(`${c.name} (refused before sending with ${local})`, async () => {
+        const message = JSON.parse(c.frame);
+        if (local === "invalid_path") assert.notEqual(pathProblem(message.path, "document"), undefined);
+        await assert.rejects(sendThroughApi(message), (e: any) => e.code === local);
+      });
+      continue;
+    }
+
+    assert.ok(c.expect.type !== undefined, `case ${c.name} is not classified`);
+    it(`${c.name} (the API sends the same ${c.expect.type})`, async () => {
+      const message = JSON.parse(c.frame);
+      const sent = await sendThroughApi(message);
+      assert.deepEqual(normalizeClientFrame(sent), normalizeClientFrame(message));
+    });
+  }
+
+  it("non-finite numbers are refused (JSON has none)", () => {
+    assert.throws(() => where("a", "==", Infinity), (e: any) => e.code === "invalid_argument");
+    assert.throws(() => where("a", "==", NaN), (e: any) => e.code === "invalid_argument");
+  });
+});

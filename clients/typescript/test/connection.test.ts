@@ -1,0 +1,442 @@
+/**
+ * The connection layer against a scripted fake WebSocket: handshake, rids,
+ * listeners, reconnect with resume, in-flight commits and reads, timeouts,
+ * handshake refusal, resync after a mismatch, connection state. Reconnect
+ * delays are set to a few milliseconds; no other sleeps.
+ */
+import assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import { connect, type Blaze, type BlazeError, type ConnectionState, type DocumentSnapshot, type QuerySnapshot } from "../src/index.js";
+import { backoffDelay } from "../src/backoff.js";
+import { FakeServer, tick, until, type FakeSocket } from "./helpers/fake-websocket.js";
+
+const FAST = { initialMs: 2, maxMs: 5 };
+
+function setup(options: { auth?: string; requestTimeoutMs?: number } = {}) {
+  const server = new FakeServer();
+  const states: ConnectionState[] = [];
+  const db = connect("http://blaze.test/", {
+    WebSocket: server.WebSocket,
+    reconnect: FAST,
+    onStateChange: (s) => states.push(s),
+    ...options,
+  });
+  return { server, db, states };
+}
+
+function wdoc(path: string, version: number, data: Record<string, unknown>) {
+  return { path, exists: true, data, version, create_time: 1, update_time: version };
+}
+
+function summary(s: QuerySnapshot): string {
+  return `${s.docs.map((d) => d.id).join(",")} | ${s.docChanges().map((c) => `${c.type}:${c.doc.id}:${c.oldIndex}>${c.newIndex}`).join(" ")}`;
+}
+
+async function listenQuery(db: Blaze, socket: () => Promise<FakeSocket>) {
+  const events: QuerySnapshot[] = [];
+  const errors: BlazeError[] = [];
+  const stop = db.collection("rooms").orderBy("n").onSnapshot(
+    (s) => events.push(s),
+    (e) => errors.push(e),
+  );
+  const ws = await socket();
+  const listen = await ws.nextRequest();
+  return { events, errors, stop, ws, listen };
+}
+
+describe("connection", () => {
+  it("opens lazily, sends hello with auth first, uses /v1/ws/{collection}, matches answers by rid", async () => {
+    const { server, db } = setup({ auth: "token-1" });
+    assert.equal(server.sockets.length, 0, "nothing is opened before first use");
+    const a = db.doc("rooms/a").get();
+    const b = db.doc("rooms/b").get();
+    const ws = await server.socket(1);
+    assert.equal(ws.url, "ws://blaze.test/v1/ws/rooms");
+    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "token-1" });
+    const ra = await ws.nextRequest();
+    const rb = await ws.nextRequest();
+    assert.deepEqual([ra.type, ra.path, rb.path], ["get", "rooms/a", "rooms/b"]);
+    assert.notEqual(ra.rid, rb.rid);
+    // Answer out of order: rids, not order, match them.
+    ws.serverSend({ type: "doc", rid: rb.rid, doc: { path: "rooms/b", exists: false } });
+    ws.serverSend({ type: "doc", rid: ra.rid, doc: wdoc("rooms/a", 3, { x: 1 }), extra: "ignored" });
+    const [sa, sb] = await Promise.all([a, b]);
+    assert.deepEqual([sa.exists(), sa.data(), sa.version, sb.exists(), sb.data()], [true, { x: 1 }, 3, false, undefined]);
+    // Another collection gets its own socket.
+    void db.doc("users/u").get().catch(() => undefined);
+    const ws2 = await server.socket(2);
+    assert.equal(ws2.url, "ws://blaze.test/v1/ws/users");
+    db.close();
+  });
+
+  it("keeps the server's error code and write_index", async () => {
+    const { server, db } = setup();
+    const commit = db.batch().set(db.doc("rooms/a"), { n: 1 }).patch(db.doc("rooms/b"), [{ op: "test", path: "/n", value: 9 }]).commit();
+    const ws = await server.socket(1);
+    const req = await ws.nextRequest();
+    assert.deepEqual(req.writes, [
+      { op: "set", id: "a", data: { n: 1 } },
+      { op: "patch", id: "b", patch: [{ op: "test", path: "/n", value: 9 }] },
+    ]);
+    ws.serverSend({ type: "error", rid: req.rid, error: { code: "patch_test_failed", message: "no", write_index: 1 } });
+    await assert.rejects(commit, (e: any) => e.name === "BlazeError" && e.code === "patch_test_failed" && e.writeIndex === 1);
+    const unknown = db.doc("rooms/a").get();
+    const r2 = await ws.nextRequest();
+    ws.serverSend({ type: "error", rid: r2.rid, error: { code: "some_future_code", message: "new" } });
+    await assert.rejects(unknown, (e: any) => e.code === "some_future_code" && e.writeIndex === undefined);
+    db.close();
+  });
+
+  it("an error without rid answers the oldest outstanding request", async () => {
+    const { server, db } = setup();
+    const first = db.doc("rooms/a").get();
+    const second = db.doc("rooms/b").get();
+    const ws = await server.socket(1);
+    await ws.nextRequest();
+    const r2 = await ws.nextRequest();
+    ws.serverSend({ type: "error", error: { code: "frame_too_deep", message: "deep" } });
+    ws.serverSend({ type: "doc", rid: r2.rid, doc: { path: "rooms/b", exists: false } });
+    await assert.rejects(first, (e: any) => e.code === "frame_too_deep");
+    assert.equal((await second).exists(), false);
+    db.close();
+  });
+
+  it("refuses a frame over the announced max_frame_bytes without sending it", async () => {
+    const { server, db } = setup();
+    server.limits = { ...server.limits, max_frame_bytes: 200 };
+    const big = db.doc("rooms/a").set({ text: "x".repeat(300) });
+    await assert.rejects(big, (e: any) => e.code === "frame_too_large");
+    const ws = server.last;
+    assert.deepEqual(ws.sent.map((f) => f.type), ["hello"]);
+    db.close();
+  });
+
+  it("a query listener gets the snapshot, then changes with Firestore indexes; duplicates are ignored", async () => {
+    const { server, db } = setup();
+    const { events, ws, listen } = await listenQuery(db, () => server.socket(1));
+    assert.deepEqual(listen, { type: "listen", rid: listen.rid, query: { collection: "rooms", order_by: [{ field: "n", direction: "asc" }] } });
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 7, seq: 3, docs: [wdoc("rooms/a", 1, { n: 1 }), wdoc("rooms/b", 2, { n: 2 })] });
+    assert.equal(summary(events[0] as QuerySnapshot), "a,b | added:a:-1>0 added:b:-1>1");
+    assert.equal(events[0]?.seq, 3);
+    ws.serverSend({ type: "change", target: 7, seq: 4, changes: [{ type: "added", doc: wdoc("rooms/c", 4, { n: 0 }), new_index: 0 }] });
+    ws.serverSend({
+      type: "change",
+      target: 7,
+      seq: 5,
+      changes: [
+        { type: "removed", path: "rooms/b", old_index: 2 },
+        { type: "modified", path: "rooms/a", patch: [{ op: "replace", path: "/n", value: -1 }], version: 5, create_time: 1, update_time: 5, old_index: 1, new_index: 0 },
+      ],
+    });
+    ws.serverSend({ type: "change", target: 7, seq: 5, changes: [{ type: "removed", path: "rooms/a", old_index: 0 }] }); // duplicate seq
+    ws.serverSend({ type: "change", target: 99, seq: 6, changes: [{ type: "removed", path: "rooms/a", old_index: 0 }] }); // another target
+    assert.deepEqual(events.map(summary), [
+      "a,b | added:a:-1>0 added:b:-1>1",
+      "c,a,b | added:c:-1>0",
+      "a,c | removed:b:2>-1 modified:a:1>0",
+    ]);
+    const last = events[2] as QuerySnapshot;
+    assert.deepEqual([last.seq, last.size, last.empty, last.fromReset, last.docs[0]?.data(), last.docs[0]?.version], [5, 2, false, false, { n: -1 }, 5]);
+    assert.equal(events[1]?.docs[0], last.docs[1], "unchanged documents keep their snapshot object");
+    db.close();
+  });
+
+  it("a document listener reports exists() false, then added, modified and removed", async () => {
+    const { server, db } = setup();
+    const seen: DocumentSnapshot[] = [];
+    db.doc("rooms/r1").onSnapshot((s) => seen.push(s));
+    const ws = await server.socket(1);
+    const listen = await ws.nextRequest();
+    assert.deepEqual(listen, { type: "listen", rid: listen.rid, doc: "rooms/r1" });
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 0, docs: [] });
+    ws.serverSend({ type: "change", target: 1, seq: 2, changes: [{ type: "added", doc: wdoc("rooms/r1", 2, { x: 1 }), new_index: 0 }] });
+    ws.serverSend({
+      type: "change",
+      target: 1,
+      seq: 3,
+      changes: [{ type: "modified", path: "rooms/r1", patch: [{ op: "replace", path: "/x", value: 2 }], version: 3, create_time: 2, update_time: 3, old_index: 0, new_index: 0 }],
+    });
+    ws.serverSend({ type: "change", target: 1, seq: 4, changes: [{ type: "removed", path: "rooms/r1", old_index: 0 }] });
+    assert.deepEqual(
+      seen.map((s) => [s.id, s.exists(), s.data(), s.version, s.createTime]),
+      [
+        ["r1", false, undefined, undefined, undefined],
+        ["r1", true, { x: 1 }, 2, 1],
+        ["r1", true, { x: 2 }, 3, 2],
+        ["r1", false, undefined, undefined, undefined],
+      ],
+    );
+    db.close();
+  });
+
+  it("listeners sharing a target each apply a change frame once", async () => {
+    const { server, db } = setup();
+    const a: QuerySnapshot[] = [];
+    const b: QuerySnapshot[] = [];
+    db.collection("rooms").onSnapshot((s) => a.push(s));
+    db.collection("rooms").onSnapshot((s) => b.push(s));
+    const ws = await server.socket(1);
+    const l1 = await ws.nextRequest();
+    const l2 = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: l1.rid, target: 1, seq: 0, docs: [] });
+    ws.serverSend({ type: "snapshot", rid: l2.rid, target: 1, seq: 0, docs: [] });
+    ws.serverSend({ type: "change", target: 1, seq: 1, changes: [{ type: "added", doc: wdoc("rooms/x", 1, {}), new_index: 0 }] });
+    assert.deepEqual([a.map(summary), b.map(summary)], [[" | ", "x | added:x:-1>0"], [" | ", "x | added:x:-1>0"]]);
+    db.close();
+  });
+
+  it("unsubscribe sends unlisten for the listen's rid and stops callbacks", async () => {
+    const { server, db } = setup();
+    const { events, stop, ws, listen } = await listenQuery(db, () => server.socket(1));
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 2, seq: 0, docs: [] });
+    stop();
+    stop();
+    const unlisten = await ws.nextRequest();
+    assert.deepEqual(unlisten, { type: "unlisten", rid: unlisten.rid, listener: listen.rid });
+    ws.serverSend({ type: "change", target: 2, seq: 1, changes: [{ type: "added", doc: wdoc("rooms/x", 1, { n: 1 }), new_index: 0 }] });
+    ws.serverSend({ type: "unlistened", rid: unlisten.rid });
+    assert.equal(events.length, 1);
+    assert.equal(ws.sent.length, 3, "hello, listen, one unlisten");
+    db.close();
+  });
+
+  it("a refused listen calls the error callback once", async () => {
+    const { server, db } = setup();
+    const errors: BlazeError[] = [];
+    db.collection("rooms").limit(0).onSnapshot(() => assert.fail("no snapshot"), (e) => errors.push(e));
+    const ws = await server.socket(1);
+    const listen = await ws.nextRequest();
+    assert.equal(listen.query.limit, 0);
+    ws.serverSend({ type: "error", rid: listen.rid, error: { code: "invalid_query", message: "limit 0" } });
+    assert.deepEqual(errors.map((e) => e.code), ["invalid_query"]);
+    db.close();
+  });
+
+  it("reconnects with backoff, re-sends hello and resumes every listener with since", async () => {
+    const { server, db, states } = setup({ auth: "t" });
+    const { events, ws, listen } = await listenQuery(db, () => server.socket(1));
+    const docs: DocumentSnapshot[] = [];
+    db.doc("rooms/a").onSnapshot((s) => docs.push(s));
+    const docListen = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 5, docs: [wdoc("rooms/a", 5, { n: 1 })] });
+    ws.serverSend({ type: "snapshot", rid: docListen.rid, target: 2, seq: 5, docs: [wdoc("rooms/a", 5, { n: 1 })] });
+    ws.serverSend({ type: "change", target: 1, seq: 6, changes: [{ type: "added", doc: wdoc("rooms/b", 6, { n: 2 }), new_index: 1 }] });
+    assert.deepEqual(states, ["online"]);
+
+    ws.serverClose(1006);
+    assert.equal(db.state, "offline");
+    const ws2 = await server.socket(2);
+    assert.deepEqual(await ws2.next(), { type: "hello", protocol: 1, auth: "t" });
+    const relisten = [await ws2.nextRequest(), await ws2.nextRequest()];
+    const q = relisten.find((f) => f.query !== undefined);
+    const d = relisten.find((f) => f.doc !== undefined);
+    assert.equal(q?.since, 6, "the query listener resumes from the last seq it saw");
+    assert.equal(d?.since, 5, "the doc listener resumes from its own last seq");
+    assert.deepEqual(states, ["online", "offline", "online"]);
+    ws2.serverSend({
+      type: "resumed",
+      rid: q?.rid,
+      target: 11,
+      seq: 9,
+      changes: [{ type: "modified", path: "rooms/a", patch: [{ op: "replace", path: "/n", value: 3 }], version: 8, create_time: 1, update_time: 8, old_index: 0, new_index: 1 }],
+    });
+    ws2.serverSend({ type: "resumed", rid: d?.rid, target: 12, seq: 5, changes: [] });
+    ws2.serverSend({ type: "change", target: 11, seq: 10, changes: [{ type: "removed", path: "rooms/b", old_index: 0 }] });
+    assert.deepEqual(events.map(summary), [
+      "a | added:a:-1>0",
+      "a,b | added:b:-1>1",
+      "b,a | modified:a:0>1",
+      "a | removed:b:0>-1",
+    ]);
+    assert.equal(docs.length, 1, "an empty resume reports nothing");
+    db.close();
+  });
+
+  it("a reset snapshot replaces the results and reports the difference", async () => {
+    const { server, db } = setup();
+    const { events, ws, listen } = await listenQuery(db, () => server.socket(1));
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 5, docs: [wdoc("rooms/a", 1, { n: 1 }), wdoc("rooms/b", 2, { n: 2 }), wdoc("rooms/c", 3, { n: 3 })] });
+    ws.serverClose(4008, "slow_consumer");
+    const ws2 = await server.socket(2);
+    const relisten = await ws2.nextRequest();
+    assert.equal(relisten.since, 5);
+    ws2.serverSend({ type: "snapshot", rid: relisten.rid, target: 1, seq: 40, reset: true, docs: [wdoc("rooms/b", 2, { n: 2 }), wdoc("rooms/d", 30, { n: 4 }), wdoc("rooms/a", 31, { n: 5 })] });
+    const last = events[events.length - 1] as QuerySnapshot;
+    assert.equal(summary(last), "b,d,a | removed:c:2>-1 added:d:-1>2 modified:a:0>2");
+    assert.equal(last.fromReset, true);
+    assert.equal(last.seq, 40);
+    // A later resume uses the reset's seq.
+    ws2.serverClose(1011, "internal");
+    const ws3 = await server.socket(3);
+    assert.equal((await ws3.nextRequest()).since, 40);
+    db.close();
+  });
+
+  it("changes that do not fit trigger a fresh listen and a diff, not a wrong result", async () => {
+    const { server, db } = setup();
+    const { events, ws, listen } = await listenQuery(db, () => server.socket(1));
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 1, docs: [wdoc("rooms/a", 1, { n: 1 })] });
+    ws.serverSend({ type: "change", target: 1, seq: 2, changes: [{ type: "removed", path: "rooms/zz", old_index: 0 }] });
+    const unlisten = await ws.nextRequest();
+    assert.deepEqual(unlisten, { type: "unlisten", rid: unlisten.rid, listener: listen.rid });
+    const fresh = await ws.nextRequest();
+    assert.equal(fresh.type, "listen");
+    assert.equal(fresh.since, undefined, "resync asks for a full snapshot");
+    ws.serverSend({ type: "unlistened", rid: unlisten.rid });
+    ws.serverSend({ type: "snapshot", rid: fresh.rid, target: 1, seq: 2, docs: [wdoc("rooms/b", 2, { n: 0 }), wdoc("rooms/a", 1, { n: 1 })] });
+    assert.deepEqual(events.map(summary), ["a | added:a:-1>0", "b,a | added:b:-1>0"]);
+    assert.equal(events[1]?.fromReset, true);
+    db.close();
+  });
+
+  it("a commit in flight when the connection drops fails with outcome_unknown and is not resent; reads are resent", async () => {
+    const { server, db } = setup();
+    const commit = db.doc("rooms/a").set({ n: 1 });
+    const read = db.doc("rooms/b").get();
+    const ws = await server.socket(1);
+    const c = await ws.nextRequest();
+    const r = await ws.nextRequest();
+    assert.deepEqual([c.type, r.type], ["commit", "get"]);
+    ws.serverClose(1006);
+    await assert.rejects(commit, (e: any) => e.code === "outcome_unknown");
+    const ws2 = await server.socket(2);
+    const resent = await ws2.nextRequest();
+    assert.deepEqual({ ...resent, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
+    ws2.serverSend({ type: "doc", rid: resent.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
+    assert.deepEqual((await read).data(), { ok: true });
+    await tick();
+    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 0, "the commit was not resent");
+    db.close();
+  });
+
+  it("requests wait for a connection, bounded by requestTimeoutMs (unavailable / deadline_exceeded)", async () => {
+    const { server, db, states } = setup({ requestTimeoutMs: 40 });
+    server.refuse = true;
+    const waiting = db.doc("rooms/a").get();
+    await assert.rejects(waiting, (e: any) => e.code === "unavailable");
+    assert.ok(server.sockets.length >= 2, "it kept retrying");
+    assert.deepEqual(states, [], "never up: still connecting");
+    assert.equal(db.state, "connecting");
+    server.refuse = false;
+    const late = db.doc("rooms/a").get();
+    await until(() => server.sockets.some((s) => s.sent.some((f) => f.type === "get")), 2000, "the get to be sent");
+    await assert.rejects(late, (e: any) => e.code === "deadline_exceeded");
+    assert.equal(db.state, "online");
+    db.close();
+  });
+
+  it("a request queued while reconnecting is sent once the connection is back", async () => {
+    const { server, db, states } = setup();
+    const first = db.doc("rooms/a").get();
+    const ws = await server.socket(1);
+    const r1 = await ws.nextRequest();
+    ws.serverSend({ type: "doc", rid: r1.rid, doc: { path: "rooms/a", exists: false } });
+    await first;
+    server.refuse = true;
+    ws.serverClose(1006);
+    const queued = db.doc("rooms/b").get();
+    await until(() => server.sockets.length >= 4, 2000, "several refused attempts");
+    assert.equal(db.state, "offline");
+    server.refuse = false;
+    await until(() => server.last.sent.some((f) => f.type === "get"), 2000, "the queued get");
+    const sent = server.last.sent.find((f) => f.type === "get");
+    assert.equal(sent?.path, "rooms/b");
+    server.last.serverSend({ type: "doc", rid: sent?.rid, doc: { path: "rooms/b", exists: false } });
+    assert.equal((await queued).exists(), false);
+    assert.deepEqual(states, ["online", "offline", "online"]);
+    db.close();
+  });
+
+  it("a refused handshake (unsupported_protocol, close 4002) fails requests and listeners and does not reconnect", async () => {
+    const { server, db } = setup();
+    server.autoWelcome = false;
+    const errors: BlazeError[] = [];
+    db.collection("rooms").onSnapshot(() => assert.fail("no snapshot"), (e) => errors.push(e));
+    const read = db.doc("rooms/a").get();
+    const ws = await server.socket(1);
+    await ws.next();
+    ws.serverSend({ type: "error", error: { code: "unsupported_protocol", message: "v1 only" } });
+    ws.serverClose(4002, "unsupported_protocol");
+    await assert.rejects(read, (e: any) => e.code === "unsupported_protocol");
+    assert.deepEqual(errors.map((e) => e.code), ["unsupported_protocol"]);
+    await assert.rejects(db.doc("rooms/b").get(), (e: any) => e.code === "unsupported_protocol");
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    assert.equal(server.sockets.length, 1, "no reconnect after 4002");
+    db.close();
+  });
+
+  it("a welcome of another protocol version fails with protocol_error", async () => {
+    const { server, db } = setup();
+    server.autoWelcome = false;
+    const read = db.doc("rooms/a").get();
+    const ws = await server.socket(1);
+    await ws.next();
+    ws.serverSend({ type: "welcome", protocol: 2, limits: {} });
+    await assert.rejects(read, (e: any) => e.code === "protocol_error");
+    db.close();
+  });
+
+  it("state: online only when every open connection is up", async () => {
+    const { server, db, states } = setup();
+    void db.doc("rooms/a").get().catch(() => undefined);
+    const rooms = await server.socket(1);
+    await until(() => db.state === "online", 2000, "online");
+    void db.doc("users/u").get().catch(() => undefined);
+    const users = await server.socket(2);
+    await until(() => users.sent.length >= 2, 2000, "users request");
+    users.serverClose(1006);
+    assert.equal(db.state, "offline");
+    await until(() => db.state === "online", 2000, "online again");
+    assert.ok(!rooms.closed);
+    assert.deepEqual(states, ["online", "offline", "online"]);
+    db.close();
+    assert.equal(db.state, "offline");
+  });
+
+  it("close() cancels pending requests, silences listeners and leaves no timer running", async () => {
+    const { server, db } = setup();
+    const errors: BlazeError[] = [];
+    db.collection("rooms").onSnapshot(() => undefined, (e) => errors.push(e));
+    const read = db.doc("rooms/a").get();
+    const ws = await server.socket(1);
+    await ws.nextRequest();
+    db.close();
+    await assert.rejects(read, (e: any) => e.code === "cancelled");
+    await assert.rejects(db.doc("rooms/a").get(), (e: any) => e.code === "cancelled");
+    assert.deepEqual(errors, []);
+    assert.equal(ws.closedByClient?.code, 1000);
+  });
+
+  it("a callback that throws does not break the client", async () => {
+    const { server, db } = setup();
+    const original = console.error;
+    const reported: unknown[] = [];
+    console.error = (...args: unknown[]) => reported.push(args);
+    try {
+      let calls = 0;
+      db.collection("rooms").onSnapshot(() => {
+        calls++;
+        throw new Error("app bug");
+      });
+      const ws = await server.socket(1);
+      const listen = await ws.nextRequest();
+      ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 0, docs: [] });
+      ws.serverSend({ type: "change", target: 1, seq: 1, changes: [{ type: "added", doc: wdoc("rooms/x", 1, {}), new_index: 0 }] });
+      assert.equal(calls, 2);
+      assert.equal(reported.length, 2);
+    } finally {
+      console.error = original;
+      db.close();
+    }
+  });
+});
+
+describe("backoff", () => {
+  it("is exponential with full jitter, capped", () => {
+    assert.equal(backoffDelay(0, 250, 10000, () => 0.999999), 249);
+    assert.equal(backoffDelay(3, 250, 10000, () => 0.5), 1000);
+    assert.equal(backoffDelay(10, 250, 10000, () => 0.5), 5000);
+    assert.equal(backoffDelay(100, 250, 10000, () => 0.999999), 9999);
+    assert.equal(backoffDelay(5, 250, 10000, () => 0), 0);
+  });
+});
