@@ -8,7 +8,7 @@
 
 use std::future::Future;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blaze_client::Direction::{Asc, Desc};
@@ -17,16 +17,10 @@ use blaze_client::{
     DocRef, DocumentSnapshot, Error, ErrorCode, ListenEvent, Listener, QueryRef, QuerySnapshot,
     ReconnectPolicy, WriteResult, TRANSACTION_ATTEMPTS,
 };
-use blaze_tests::live::{Proxy, WranglerDev};
+use blaze_tests::live::{self, serial, Proxy, WranglerDev};
 use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// The longest any one test may take, start of `wrangler dev` included.
 const TEST_LIMIT: Duration = Duration::from_secs(120);
@@ -34,27 +28,9 @@ const TEST_LIMIT: Duration = Duration::from_secs(120);
 /// How long a test waits for one listener event or one spawned task.
 const WAIT: Duration = Duration::from_secs(15);
 
-/// Runs a test body on a runtime whose thread has room for these large
-/// futures, bounded by [`TEST_LIMIT`].
+/// Runs a test body within [`TEST_LIMIT`].
 fn run(body: impl Future<Output = ()> + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 * 1024 * 1024)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(async {
-                    tokio::time::timeout(TEST_LIMIT, body)
-                        .await
-                        .expect("the test finishes within its time limit")
-                })
-        })
-        .expect("a test thread")
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    live::run(TEST_LIMIT, body)
 }
 
 /// Options for every client here: short timeouts, quick reconnects, and a

@@ -5,10 +5,9 @@
 //! Each test starts its own `wrangler dev` on a free port with its own state
 //! directory, and kills its process group when done. They run one at a time.
 
-use std::sync::Mutex;
 use std::time::Duration;
 
-use blaze_tests::live::{apply_changes, http, Answer, WranglerDev, Ws};
+use blaze_tests::live::{self, apply_changes, http, serial, Answer, WranglerDev, Ws};
 use serde_json::{json, Value};
 
 /// A bad HTTP request: method, path, headers, body, and the status and code it must get.
@@ -21,28 +20,12 @@ type HttpCase = (
     &'static str,
 );
 
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// The longest any one test may take, start of `wrangler dev` included.
+const TEST_LIMIT: Duration = Duration::from_secs(300);
 
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
-
-/// Runs a test body on a runtime whose thread has room for these large futures.
+/// Runs a test body within [`TEST_LIMIT`].
 fn run(body: impl std::future::Future<Output = ()> + Send + 'static) {
-    std::thread::Builder::new()
-        .stack_size(64 * 1024 * 1024)
-        .spawn(move || {
-            tokio::runtime::Builder::new_multi_thread()
-                .worker_threads(2)
-                .thread_stack_size(16 * 1024 * 1024)
-                .enable_all()
-                .build()
-                .expect("a runtime")
-                .block_on(body)
-        })
-        .expect("a test thread")
-        .join()
-        .unwrap_or_else(|e| std::panic::resume_unwind(e));
+    live::run(TEST_LIMIT, body)
 }
 
 async fn put(port: u16, path: &str, body: Value) -> Answer {

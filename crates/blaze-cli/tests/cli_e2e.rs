@@ -6,17 +6,10 @@
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use blaze_tests::live::WranglerDev;
+use blaze_tests::live::{serial, WranglerDev};
 use serde_json::{json, Value};
-
-static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
-
-fn serial() -> std::sync::MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// Runs `blaze --url <server> args...` to completion.
 fn blaze(server: &WranglerDev, args: &[&str]) -> Output {

@@ -3,11 +3,13 @@
 
 mod http;
 mod proxy;
+mod runner;
 mod server;
 mod ws;
 
 pub use http::{http, Answer};
 pub use proxy::Proxy;
+pub use runner::{run, serial};
 pub use server::{repo_root, WranglerDev};
 pub use ws::Ws;
 
