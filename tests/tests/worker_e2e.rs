@@ -481,6 +481,106 @@ fn bad_input_gets_its_code_and_changes_nothing() {
     });
 }
 
+/// Two connections each send a burst without waiting (the object handles
+/// frames that arrive together as one group, in one durable transaction):
+/// every frame is answered in order, a failing commit changes nothing while
+/// its neighbours land, reads see the writes sent before them, and a listener
+/// gets each landed commit once, in sequence order.
+#[test]
+fn pipelined_bursts_answer_in_order_and_each_commit_stands_alone() {
+    let _serial = serial();
+    run(async {
+        let server = WranglerDev::start("burst");
+        let port = server.port;
+        let mut listener = Ws::open(port, "burst").await;
+        let mut skipped = Vec::new();
+        let snap = listener
+            .request(
+                json!({"type": "listen", "query": {"collection": "burst"}}),
+                &mut skipped,
+            )
+            .await;
+        assert_eq!(snap["docs"], json!([]));
+        let mut a = Ws::open(port, "burst").await;
+        let mut b = Ws::open(port, "burst").await;
+        let create = |rid: u64, id: String| json!({"type": "commit", "rid": rid, "collection": "burst", "writes": [{"op": "create", "id": id, "data": {"rid": rid}}]});
+        // On `a`, rid r does, by r % 4: 0 create a{r}; 1 create a{r-1} again
+        // (already_exists); 2 get a{r-2}, written two frames before; 3 a bad frame.
+        const ROUNDS: u64 = 30;
+        for r in 0..ROUNDS * 4 {
+            let frame = match r % 4 {
+                0 => create(r, format!("a{r}")),
+                1 => create(r, format!("a{}", r - 1)),
+                2 => json!({"type": "get", "rid": r, "path": format!("burst/a{}", r - 2)}),
+                _ => {
+                    json!({"type": "commit", "rid": r, "collection": "burst", "writes": [{"op": "teleport", "id": "x"}]})
+                }
+            };
+            a.send_json(&frame).await;
+            b.send_json(&create(r, format!("b{r}"))).await;
+        }
+        let mut landed = Vec::new();
+        for r in 0..ROUNDS * 4 {
+            let got = a.recv().await;
+            assert_eq!(got["rid"], json!(r), "answers come in request order: {got}");
+            match r % 4 {
+                0 => {
+                    assert_eq!(got["type"], "committed", "{got}");
+                    landed.push((format!("a{r}"), got["seq"].as_u64().unwrap()));
+                }
+                1 => assert_eq!(got["error"]["code"], "already_exists", "{got}"),
+                2 => assert_eq!(
+                    (got["type"].clone(), got["doc"]["data"].clone()),
+                    (json!("doc"), json!({"rid": r - 2})),
+                    "a read sees the write sent before it"
+                ),
+                _ => assert_eq!(got["type"], "error", "{got}"),
+            }
+            let got = b.recv().await;
+            assert_eq!(
+                (got["rid"].clone(), got["type"].clone()),
+                (json!(r), json!("committed")),
+                "{got}"
+            );
+            landed.push((format!("b{r}"), got["seq"].as_u64().unwrap()));
+        }
+        landed.sort_by_key(|(_, seq)| *seq);
+        let seqs: Vec<u64> = landed.iter().map(|(_, s)| *s).collect();
+        assert_eq!(
+            seqs,
+            (1..=landed.len() as u64).collect::<Vec<_>>(),
+            "one sequence number per landed commit, no gaps"
+        );
+        // The listener sees each landed commit once, in order, and ends with exactly the stored state.
+        let mut view: Vec<Value> = Vec::new();
+        let mut seen = Vec::new();
+        while seen.len() < landed.len() {
+            let change = listener.recv().await;
+            assert_eq!(change["type"], "change", "{change}");
+            seen.push(change["seq"].as_u64().unwrap());
+            apply_changes(&mut view, &change["changes"]);
+        }
+        assert_eq!(seen, seqs);
+        let all = post(port, "/v1/query", json!({"collection": "burst"}))
+            .await
+            .json();
+        assert_eq!(Value::Array(view), all["docs"]);
+        let mut stored: Vec<String> = all["docs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| d["path"].as_str().unwrap()["burst/".len()..].to_owned())
+            .collect();
+        let mut expected: Vec<String> = landed.into_iter().map(|(id, _)| id).collect();
+        stored.sort();
+        expected.sort();
+        assert_eq!(
+            stored, expected,
+            "exactly the acknowledged commits are stored"
+        );
+    });
+}
+
 #[test]
 fn sigkill_loses_no_acknowledged_write() {
     let _serial = serial();

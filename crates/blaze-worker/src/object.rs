@@ -2,31 +2,41 @@
 //! the hub over [`SqlStore`], accepts WebSockets through the Hibernation API,
 //! saves each connection's session beside it, and after waking rebuilds the
 //! hub from those sessions before handling the next event.
+//!
+//! Group commit: a WebSocket frame is queued, and the first frame of a group
+//! waits one turn of the event loop (a zero-delay timer) before handling the
+//! queue, so frames that arrive meanwhile, from any connection, join it. The
+//! group runs inside one outer `transactionSync`: each commit is a savepoint
+//! in it (all or nothing on its own), the group reaches disk in one durable
+//! commit, and only then are its answers and broadcasts sent. An HTTP request
+//! or a close handles the queue first, so arrival order is kept.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
+use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, Session};
 use blaze_protocol::{CollectionPath, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::http_api;
 use crate::log::{log_http, log_ws};
 use crate::routing::{route, Route};
-use crate::sql_storage::SqlStore;
+use crate::sql_storage::{transaction_sync, SqlStore};
 
 /// One collection's object.
 #[durable_object]
 pub struct BlazeCollection {
     state: State,
     env: Env,
-    live: RefCell<Option<Live>>,
+    live: Rc<RefCell<Option<Live>>>,
 }
 
 /// What the object holds in memory; rebuilt after hibernation.
@@ -35,6 +45,10 @@ struct Live {
     hub: Hub<SqlStore>,
     sockets: HashMap<u64, WebSocket>,
     saved: HashMap<u64, Session>,
+    /// Frames received and not yet handled, in arrival order.
+    queued: Vec<(u64, WebSocketIncomingMessage)>,
+    /// Whether a handler is waiting to run `queued`.
+    leader: bool,
 }
 
 fn now() -> u64 {
@@ -81,6 +95,8 @@ impl BlazeCollection {
                 hub,
                 sockets: HashMap::new(),
                 saved: HashMap::new(),
+                queued: Vec::new(),
+                leader: false,
             };
             live.wake(&self.state)?;
             *self.live.borrow_mut() = Some(live);
@@ -147,13 +163,21 @@ impl Live {
                 self.saved.insert(conn, session);
             }
             Some(_) => {}
-            None => self.forget(conn)?,
+            // The hub ended the connection; the socket stays until `drain`
+            // has sent its last frames and carried out its close.
+            None => self.unsave(conn)?,
         }
         Ok(())
     }
 
+    /// Forgets `conn`: its socket and its saved session.
     fn forget(&mut self, conn: u64) -> Result<()> {
         self.sockets.remove(&conn);
+        self.unsave(conn)
+    }
+
+    /// Deletes `conn`'s saved session, if there is one.
+    fn unsave(&mut self, conn: u64) -> Result<()> {
         if self.saved.remove(&conn).is_some() {
             let store = self.hub.database().storage();
             store.delete_session(conn).map_err(storage_error)?;
@@ -227,7 +251,7 @@ impl DurableObject for BlazeCollection {
         Self {
             state,
             env,
-            live: RefCell::new(None),
+            live: Rc::new(RefCell::new(None)),
         }
     }
 
@@ -239,6 +263,10 @@ impl DurableObject for BlazeCollection {
             Ok(Route::Object(collection)) => collection,
             Ok(_) | Err(_) => return Response::error("not routed to this object", 400),
         };
+        // Frames that arrived before this request are handled before it.
+        if self.live.borrow().is_some() {
+            self.run_queued()?;
+        }
         let mut live = self.live(Some(&collection))?;
         if upgrade {
             let pair = WebSocketPair::new()?;
@@ -264,13 +292,19 @@ impl DurableObject for BlazeCollection {
         let Some(conn) = ws.deserialize_attachment::<u64>()? else {
             return Ok(());
         };
-        let mut live = self.live(None)?;
-        match message {
-            WebSocketIncomingMessage::String(text) => live.hub.handle_frame(conn, &text, now()),
-            WebSocketIncomingMessage::Binary(_) => live.hub.handle_binary(conn),
+        let lead = {
+            let mut live = self.live(None)?;
+            live.queued.push((conn, message));
+            !std::mem::replace(&mut live.leader, true)
+        };
+        if lead {
+            // Frames that arrive within one turn of the event loop are
+            // handled together, their commits in one durable transaction.
+            Delay::from(Duration::ZERO).await;
+            self.live(None)?.leader = false;
+            self.run_queued()?;
         }
-        live.drain()?;
-        live.save(conn)
+        Ok(())
     }
 
     async fn websocket_close(
@@ -289,10 +323,47 @@ impl DurableObject for BlazeCollection {
 }
 
 impl BlazeCollection {
+    /// Handles every queued frame inside one outer `transactionSync`, so the
+    /// group's commits (savepoints inside it) reach disk in one durable
+    /// commit; then sends what they produced. If that commit fails, nothing
+    /// is sent: the in-memory state is dropped and every socket is closed, so
+    /// clients reconnect and resume from what is stored.
+    fn run_queued(&self) -> Result<()> {
+        if self.live(None)?.queued.is_empty() {
+            return Ok(());
+        }
+        let storage = self.state.storage();
+        let cell = self.live.clone();
+        let group = transaction_sync(&storage, move || {
+            let mut live = cell.borrow_mut();
+            let live = live.as_mut().expect("built before queueing");
+            for (conn, message) in std::mem::take(&mut live.queued) {
+                match message {
+                    WebSocketIncomingMessage::String(text) => {
+                        live.hub.handle_frame(conn, &text, now())
+                    }
+                    WebSocketIncomingMessage::Binary(_) => live.hub.handle_binary(conn),
+                }
+                live.save(conn)
+                    .map_err(|e| blaze_core::StorageError(e.to_string()))?;
+            }
+            Ok(())
+        });
+        if let Err(e) = group {
+            let live = self.live.borrow_mut().take();
+            for ws in live.into_iter().flat_map(|l| l.sockets.into_values()) {
+                let _ = ws.close(Some(1011), Some("internal"));
+            }
+            return Err(storage_error(e));
+        }
+        self.live(None)?.drain()
+    }
+
     fn closed(&self, ws: &WebSocket) -> Result<()> {
         let Some(conn) = ws.deserialize_attachment::<u64>()? else {
             return Ok(());
         };
+        self.run_queued()?;
         let mut live = self.live(None)?;
         live.hub.handle_close(conn);
         live.forget(conn)?;

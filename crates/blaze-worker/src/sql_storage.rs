@@ -2,6 +2,8 @@
 //! database. Reads are lazy cursors (a racing query plan stops early); a
 //! commit runs every statement inside one `transactionSync`, so it is all
 //! or nothing, and the output gate holds every answer until it is durable.
+//! Inside the object's group transaction ([`transaction_sync`]) that
+//! `transactionSync` is a savepoint, and the group is one durable commit.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -342,21 +344,32 @@ impl Storage for SqlStore {
         // Forget the cached number until the commit is known to have landed.
         self.seqs.borrow_mut().remove(&collection);
         let landed = collection.clone();
-        let work = move || -> Result<JsValue, JsValue> {
-            apply(&sql, &collection, &commit).map_err(|e| JsValue::from_str(&e.0))?;
-            Ok(JsValue::UNDEFINED)
-        };
-        let raw: &JsValue = self.storage.as_raw().as_ref();
-        let transaction: js_sys::Function =
-            js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))
-                .and_then(|f| f.dyn_into())
-                .map_err(|e| failed(format!("transactionSync: {e:?}")))?;
-        transaction
-            .call1(raw, &Closure::once_into_js(work))
-            .map_err(|e| failed(format!("{e:?}")))?;
+        transaction_sync(&self.storage, move || apply(&sql, &collection, &commit))?;
         self.seqs.borrow_mut().insert(landed, seq);
         Ok(())
     }
+}
+
+/// Runs `work` inside the storage's `transactionSync`: all of its writes or,
+/// when it fails, none. Nested inside another `transactionSync` it is a
+/// savepoint, and only the outermost one is a durable commit.
+pub fn transaction_sync(
+    storage: &worker::Storage,
+    work: impl FnOnce() -> Result<(), StorageError> + 'static,
+) -> Result<(), StorageError> {
+    let work = move || -> Result<JsValue, JsValue> {
+        work().map_err(|e| JsValue::from_str(&e.0))?;
+        Ok(JsValue::UNDEFINED)
+    };
+    let raw: &JsValue = storage.as_raw().as_ref();
+    let transaction: js_sys::Function =
+        js_sys::Reflect::get(raw, &JsValue::from_str("transactionSync"))
+            .and_then(|f| f.dyn_into())
+            .map_err(|e| failed(format!("transactionSync: {e:?}")))?;
+    transaction
+        .call1(raw, &Closure::once_into_js(work))
+        .map_err(|e| failed(format!("{e:?}")))?;
+    Ok(())
 }
 
 /// Every statement of one commit; run inside `transactionSync`.
