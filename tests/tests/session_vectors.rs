@@ -67,7 +67,7 @@ fn run_session(case: &Value) -> Result<(), String> {
                 .ok_or("http_commit.collection")?;
             let writes: Vec<Write> =
                 serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
-            let got = match hub.commit(collection, &writes, now) {
+            let got = match hub.handle_commit(collection, &writes, now) {
                 Ok(result) => json!({"seq": result.seq}),
                 Err(e) => json!({"error": e.code().as_str()}),
             };

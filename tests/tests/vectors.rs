@@ -1,8 +1,8 @@
 //! Runs every conformance vector of `spec/vectors/` against the Rust code.
 
-use blaze_core::{
-    apply_json_patch, apply_merge_patch, collection_contents, Database, Error, MemoryStorage,
-};
+use blaze_core::{collection_contents, Database, Error, MemoryStorage};
+use blaze_json::merge::apply_merge_patch;
+use blaze_json::patch::apply_json_patch;
 use blaze_protocol::{decode_client, encode, CollectionPath, Query, Write, WriteKind};
 use blaze_tests::{case_limits, expect, object, run_all};
 use serde_json::{json, Value};

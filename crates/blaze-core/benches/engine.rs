@@ -8,7 +8,8 @@ mod support;
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use blaze_core::{apply_json_patch, Database, Limits, MemoryStorage};
+use blaze_core::{Database, Limits, MemoryStorage};
+use blaze_json::patch::apply_json_patch;
 use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
 use serde_json::{json, Map, Value};
 

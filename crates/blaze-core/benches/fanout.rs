@@ -124,7 +124,7 @@ fn seed(hub: &mut Hub<MemoryStorage>, rooms: usize) -> u64 {
                 message(room, ts)
             })
             .collect();
-        hub.commit("messages", &writes, NOW).unwrap();
+        hub.handle_commit("messages", &writes, NOW).unwrap();
     }
     drain(hub);
     ts
@@ -155,7 +155,8 @@ fn bench_deliveries() {
         }
         let (t, delivered) = median(31, || {
             ts += 1;
-            hub.commit("messages", &[message(0, ts)], NOW).unwrap();
+            hub.handle_commit("messages", &[message(0, ts)], NOW)
+                .unwrap();
             drain(&mut hub)
         });
         assert_eq!(delivered, n, "every listener gets the change");
@@ -184,7 +185,8 @@ fn bench_matching() {
         let (t, delivered) = median(301, || {
             ts += 1;
             room = (room + 7) % listened;
-            hub.commit("messages", &[message(room, ts)], NOW).unwrap();
+            hub.handle_commit("messages", &[message(room, ts)], NOW)
+                .unwrap();
             drain(&mut hub)
         });
         assert_eq!(delivered, 1, "only the room's own listener is told");

@@ -9,8 +9,13 @@ use blaze_protocol::{
 use serde_json::{Map, Value};
 
 use crate::query::{run_query, CompiledQuery};
-use crate::storage::{ChangeRecord, DocChange, Storage, StorageCommit, StoredDoc};
-use crate::{apply_json_patch, apply_merge_patch, check_document, indexing, Error, Rejection};
+use blaze_json::merge::apply_merge_patch;
+use blaze_json::patch::apply_json_patch;
+use blaze_json::size::check_document;
+
+use crate::error::{Error, Rejection};
+use crate::index;
+use crate::store::{CommitRecord, DocWrite, Storage, StorageBatch, StoredDoc};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
 #[derive(Clone, Debug, PartialEq)]
@@ -46,7 +51,7 @@ pub struct Committed {
     /// The answer for the writer.
     pub result: CommitResult,
     /// Every document the commit wrote, before and after.
-    pub changes: ChangeRecord,
+    pub record: CommitRecord,
 }
 
 /// The document engine over one storage backend.
@@ -138,15 +143,15 @@ impl<S: Storage> Database<S> {
         }
         let trim = self.log_trim_below(&collection, seq, now)?;
         let commit = staged.into_commit(seq, now, trim);
-        let changes = commit.record.clone();
-        self.storage.commit(&collection, commit)?;
+        let record = commit.record.clone();
+        self.storage.apply(&collection, commit)?;
         Ok(Committed {
             result: CommitResult {
                 seq,
                 time: now,
                 writes: results,
             },
-            changes,
+            record,
         })
     }
 
@@ -163,7 +168,7 @@ impl<S: Storage> Database<S> {
         // none at or above `by_count` is recent enough, only the new one is kept.
         let below = self
             .storage
-            .first_change_since(collection, by_count, cutoff)?
+            .log_start(collection, by_count, cutoff)?
             .unwrap_or(seq);
         Ok(below.min(seq))
     }
@@ -171,15 +176,15 @@ impl<S: Storage> Database<S> {
     /// The change log entries of `collection` after sequence number `after`, oldest
     /// first; `None` when the log no longer reaches back that far (a reader must
     /// start again from a fresh snapshot).
-    pub fn changes_since(
+    pub fn log_since(
         &self,
         collection: &str,
         after: u64,
-    ) -> Result<Option<Vec<ChangeRecord>>, Error> {
+    ) -> Result<Option<Vec<CommitRecord>>, Error> {
         let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
         let records = self
             .storage
-            .changes(&collection, after)?
+            .log(&collection, after)?
             .collect::<Result<Vec<_>, _>>()?;
         let current = self.storage.seq(&collection)?;
         let reaches = match records.first() {
@@ -278,20 +283,20 @@ impl Staged {
         Ok(self.docs.get(id).and_then(Option::as_ref))
     }
 
-    fn into_commit(mut self, seq: u64, time: u64, log_trim_below: u64) -> StorageCommit {
-        let mut commit = StorageCommit {
-            record: ChangeRecord {
+    fn into_commit(mut self, seq: u64, time: u64, log_trim_below: u64) -> StorageBatch {
+        let mut commit = StorageBatch {
+            record: CommitRecord {
                 seq,
                 time,
-                changes: Vec::new(),
+                docs: Vec::new(),
             },
             log_trim_below,
-            ..StorageCommit::default()
+            ..StorageBatch::default()
         };
         for id in std::mem::take(&mut self.written) {
             let before = self.before.remove(&id).flatten();
             let after = self.docs.remove(&id).flatten();
-            indexing::diff_into(
+            index::diff_into(
                 &id,
                 before.as_ref().map(|d| &d.data),
                 after.as_ref().map(|d| &d.data),
@@ -302,7 +307,7 @@ impl Staged {
                 None if before.is_some() => commit.deletes.push(id.clone()),
                 None => {}
             }
-            commit.record.changes.push(DocChange { id, before, after });
+            commit.record.docs.push(DocWrite { id, before, after });
         }
         commit
     }
@@ -353,7 +358,7 @@ pub fn collection_contents<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::MemoryStorage;
+    use crate::store::MemoryStorage;
     use serde_json::json;
 
     fn write(id: &str, kind: WriteKind) -> Write {
@@ -450,7 +455,7 @@ mod tests {
     }
 
     fn seqs(db: &Database<MemoryStorage>, after: u64) -> Option<Vec<u64>> {
-        db.changes_since("c", after)
+        db.log_since("c", after)
             .unwrap()
             .map(|l| l.iter().map(|r| r.seq).collect())
     }

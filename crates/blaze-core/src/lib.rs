@@ -1,10 +1,26 @@
 //! Blaze's document engine: documents and versions, writes (set, JSON Patch,
 //! merge patch) with preconditions and atomic batches, queries with
-//! Firestore's semantics, and the indexes that make them fast.
+//! Firestore's semantics, the indexes that make them fast, and the realtime
+//! [`Hub`] that serves listeners.
+//!
+//! The layers, from the bottom:
+//! - `store`: the [`Storage`] trait (an ordered key-value store per
+//!   collection) and [`MemoryStorage`];
+//! - `index`: which index entries a document has, and the order-preserving
+//!   key encoding;
+//! - `query`: compiling, filtering, ordering and running queries over the indexes;
+//! - [`Database`]: commits (atomic batches), reads and the change log;
+//! - `realtime`: the sans-IO [`Hub`], its shared listen targets and their views.
+//!
+//! JSON itself (value order, sizes, JSON Patch, merge patch, diff, field
+//! paths) is the `blaze-json` crate, shared with the client.
 //!
 //! Architecture Invariant: this crate never touches a socket, a clock or a
 //! disk. Storage is the [`Storage`] trait; time is an argument. It derives no
 //! serde: wire types come from `blaze-protocol`.
+//!
+//! API Boundary: what this file exports is the embedder's API. The
+//! `testing` module is for this crate's benchmarks and tests only.
 //!
 //! ```
 //! use blaze_core::{Database, Limits, MemoryStorage};
@@ -25,39 +41,28 @@
 //! # Ok::<(), blaze_core::Error>(())
 //! ```
 
+#![warn(missing_docs, unreachable_pub)]
+
 mod database;
 mod error;
-mod field_path;
-mod hub;
-mod indexing;
-mod json_diff;
-mod json_patch;
-mod json_size;
-mod key_encoding;
-mod listener_index;
-mod memory_storage;
-mod merge_patch;
+mod index;
 mod query;
-mod query_view;
-mod storage;
-mod value_order;
+mod realtime;
+mod store;
 
 pub use blaze_protocol::Limits;
 pub use database::{collection_contents, ChangeLogLimits, Committed, Database, QueryOutput};
 pub use error::{Error, Rejection, StorageError};
-pub use field_path::FieldPath;
-pub use hub::{ConnId, Frame, Hub, HubConfig, HubStats, Output, Session, SessionListener};
-pub use json_diff::diff;
-pub use json_patch::apply_json_patch;
-pub use json_size::{check_document, json_depth, serialized_len};
-pub use key_encoding::{encode_key, encode_value};
-pub use listener_index::ListenerIndex;
-pub use memory_storage::MemoryStorage;
-pub use merge_patch::apply_merge_patch;
-pub use query::{CompiledQuery, Limit};
-pub use query_view::{diff_results, results_at, QueryView, ViewChange};
-pub use storage::{
-    ChangeIter, ChangeRecord, DocChange, DocIter, EntryIter, IndexEntry, KeyRange, Storage,
-    StorageCommit, StoredDoc,
+pub use realtime::{ConnId, Frame, Hub, HubConfig, HubStats, Output, SavedListener, SavedSession};
+pub use store::{
+    CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
+    Storage, StorageBatch, StoredDoc,
 };
-pub use value_order::{compare_values, values_equal, TypeClass};
+
+/// Internals for this crate's benchmarks and tests; not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    pub use crate::index::key_encoding::encode_key;
+    pub use crate::query::CompiledQuery;
+    pub use crate::realtime::{diff_results, results_at, ListenerIndex, QueryView};
+}

@@ -3,10 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use blaze_core::{
-    apply_json_patch, apply_merge_patch, check_document, collection_contents, Database, Limits,
-    MemoryStorage, Storage,
-};
+use blaze_core::{collection_contents, Database, Limits, MemoryStorage, Storage};
+use blaze_json::merge::apply_merge_patch;
+use blaze_json::patch::apply_json_patch;
+use blaze_json::size::check_document;
 use blaze_protocol::{CollectionPath, ErrorCode, Precondition, Write, WriteKind};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
@@ -114,10 +114,7 @@ fn snapshot(db: &Database<MemoryStorage>, c: &CollectionPath) -> (String, u64, u
         .map(|id| db.get(&format!("c/{id}")).unwrap().version)
         .collect();
     let text = format!("{}{versions:?}", serde_json::to_string(&contents).unwrap());
-    let log = db
-        .changes_since(c.as_str(), 0)
-        .unwrap()
-        .map_or(0, |l| l.len());
+    let log = db.log_since(c.as_str(), 0).unwrap().map_or(0, |l| l.len());
     (
         text,
         db.storage().seq(c).unwrap(),
@@ -141,16 +138,16 @@ proptest! {
             let want = batch.iter().enumerate().try_for_each(|(i, w)| model_write(&mut staged, w, seq, db.limits()).map_err(|code| (code, i)));
             match (db.commit("c", batch, t as u64), want) {
                 (Ok(done), Ok(())) => {
-                    prop_assert_eq!((done.result.seq, done.changes.seq), (seq, seq));
+                    prop_assert_eq!((done.result.seq, done.record.seq), (seq, seq));
                     // The change log entry says what each written document was and became;
                     // a document the batch only verified is not in it.
                     let written: std::collections::BTreeSet<&str> = batch.iter().filter(|w| w.kind != WriteKind::Verify).map(|w| w.id.as_str()).collect();
-                    prop_assert_eq!(done.changes.changes.iter().map(|c| c.id.as_str()).collect::<std::collections::BTreeSet<_>>(), written);
-                    for change in &done.changes.changes {
+                    prop_assert_eq!(done.record.docs.iter().map(|c| c.id.as_str()).collect::<std::collections::BTreeSet<_>>(), written);
+                    for change in &done.record.docs {
                         prop_assert_eq!(change.before.as_ref().map(|d| &d.data), model.get(&change.id).map(|(d, _)| d));
                         prop_assert_eq!(change.after.as_ref().map(|d| &d.data), staged.get(&change.id).map(|(d, _)| d));
                     }
-                    prop_assert_eq!(db.changes_since("c", seq - 1).unwrap(), Some(vec![done.changes]));
+                    prop_assert_eq!(db.log_since("c", seq - 1).unwrap(), Some(vec![done.record]));
                     model = staged;
                 }
                 (Err(e), Err((code, index))) => {

@@ -9,9 +9,9 @@
 use std::collections::BTreeSet;
 
 use blaze_core::{
-    apply_json_patch, ChangeLogLimits, Database, Hub, HubConfig, Limits, MemoryStorage, Output,
-    Session,
+    ChangeLogLimits, Database, Hub, HubConfig, Limits, MemoryStorage, Output, SavedSession,
 };
+use blaze_json::changes::apply_changes;
 use blaze_protocol::{
     decode_server, encode, Change, ClientMessage, Direction, DocSnapshot, FieldFilter, Filter, Op,
     OrderBy, Query, ServerMessage, Write, WriteKind,
@@ -186,36 +186,7 @@ fn relaxed() -> Limits {
 }
 
 fn apply(docs: &mut Vec<DocSnapshot>, changes: &[Change]) {
-    for change in changes {
-        match change {
-            Change::Added { doc, new_index } => docs.insert(*new_index, doc.clone()),
-            Change::Removed { path, old_index } => {
-                let gone = docs.remove(*old_index);
-                assert_eq!(&gone.path, path, "removed the wrong document");
-            }
-            Change::Modified {
-                path,
-                patch,
-                version,
-                create_time,
-                update_time,
-                old_index,
-                new_index,
-            } => {
-                let mut doc = docs.remove(*old_index);
-                assert_eq!(&doc.path, path, "modified the wrong document");
-                let data = doc.data.take().expect("listed documents have data");
-                doc.data = Some(
-                    apply_json_patch(&data, &Value::Array(patch.clone()), &Limits::default())
-                        .expect("the patch applies"),
-                );
-                doc.version = Some(*version);
-                doc.create_time = Some(*create_time);
-                doc.update_time = Some(*update_time);
-                docs.insert(*new_index, doc);
-            }
-        }
-    }
+    apply_changes(docs, changes).expect("the changes fit the listener's results");
 }
 
 impl World {
@@ -368,7 +339,9 @@ impl World {
                     },
                     precondition: Default::default(),
                 };
-                self.hub.commit(COLLECTION, &[write], self.now).unwrap();
+                self.hub
+                    .handle_commit(COLLECTION, &[write], self.now)
+                    .unwrap();
                 self.drain();
             }
             Step::Listen { conn, subject } => {
@@ -403,7 +376,7 @@ impl World {
                 }
             }
             Step::Hibernate => {
-                let sessions: Vec<(u64, Session)> = self
+                let sessions: Vec<(u64, SavedSession)> = self
                     .clients
                     .iter()
                     .filter_map(|c| c.conn)
@@ -625,7 +598,10 @@ fn every_listener_shares_one_target_and_one_frame() {
         },
         precondition: Default::default(),
     };
-    world.hub.commit(COLLECTION, &[write], world.now).unwrap();
+    world
+        .hub
+        .handle_commit(COLLECTION, &[write], world.now)
+        .unwrap();
     let mut frames = Vec::new();
     while let Some(Output::Send { frame, .. }) = world.hub.poll_output() {
         frames.push(frame);

@@ -4,7 +4,8 @@
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
 
-use blaze_core::{compare_values, values_equal, Database, Limits, MemoryStorage, TypeClass};
+use blaze_core::{Database, Limits, MemoryStorage};
+use blaze_json::order::{compare_values, values_equal, TypeClass};
 use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};

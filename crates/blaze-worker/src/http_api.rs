@@ -27,7 +27,7 @@ fn answer<S: Storage>(
             allow(req, &["POST"])?;
             let body: CommitBody = parse_body(&req.body, &limits)?;
             let result = hub
-                .commit(&body.collection, &body.writes, now)
+                .handle_commit(&body.collection, &body.writes, now)
                 .map_err(|e| HttpResponse::from_error(&e))?;
             Ok(HttpResponse::ok(&json!(result)))
         }
@@ -107,7 +107,7 @@ fn document<S: Storage>(
         precondition: if_match(req.if_match.as_deref())?,
     };
     let result = hub
-        .commit(&doc.collection().to_string(), &[write], now)
+        .handle_commit(&doc.collection().to_string(), &[write], now)
         .map_err(|e| HttpResponse::from_error(&e))?;
     let answer = HttpResponse::ok(&json!(result));
     Ok(match req.method.as_str() {

@@ -17,7 +17,7 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, Session};
+use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, SavedSession};
 use blaze_protocol::{CollectionPath, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
@@ -44,7 +44,7 @@ struct Live {
     collection: String,
     hub: Hub<SqlStore>,
     sockets: HashMap<u64, WebSocket>,
-    saved: HashMap<u64, Session>,
+    saved: HashMap<u64, SavedSession>,
     /// Frames received and not yet handled, in arrival order.
     queued: Vec<(u64, WebSocketIncomingMessage)>,
     /// Whether a handler is waiting to run `queued`.

@@ -10,8 +10,8 @@ use std::collections::HashMap;
 use std::ops::Bound;
 
 use blaze_core::{
-    ChangeIter, ChangeRecord, DocChange, DocIter, EntryIter, KeyRange, Session, SessionListener,
-    Storage, StorageCommit, StorageError, StoredDoc,
+    CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener, SavedSession,
+    Storage, StorageBatch, StorageError, StoredDoc,
 };
 use blaze_protocol::CollectionPath;
 use serde_json::{json, Map, Value};
@@ -157,7 +157,7 @@ impl SqlStore {
     }
 
     /// Every saved connection session.
-    pub fn sessions(&self) -> Result<Vec<(u64, Session)>, StorageError> {
+    pub fn sessions(&self) -> Result<Vec<(u64, SavedSession)>, StorageError> {
         let mut out = Vec::new();
         for row in self.rows("SELECT conn, state FROM sessions", Vec::new())? {
             let row = row.map_err(failed)?;
@@ -167,14 +167,14 @@ impl SqlStore {
                 .into_iter()
                 .flatten()
                 .filter_map(|l| {
-                    Some(SessionListener {
+                    Some(SavedListener {
                         rid: l[0].as_u64()?,
                         target: l[1].as_u64()?,
                         key: l[2].as_str()?.to_owned(),
                     })
                 })
                 .collect();
-            let session = Session {
+            let session = SavedSession {
                 open: state["open"].as_bool().unwrap_or(false),
                 listeners,
             };
@@ -184,7 +184,7 @@ impl SqlStore {
     }
 
     /// Saves one connection's session.
-    pub fn save_session(&self, conn: u64, session: &Session) -> Result<(), StorageError> {
+    pub fn save_session(&self, conn: u64, session: &SavedSession) -> Result<(), StorageError> {
         let listeners: Vec<Value> = session
             .listeners
             .iter()
@@ -291,11 +291,7 @@ impl Storage for SqlStore {
         })))
     }
 
-    fn changes(
-        &self,
-        collection: &CollectionPath,
-        after: u64,
-    ) -> Result<ChangeIter<'_>, StorageError> {
+    fn log(&self, collection: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
         let name = collection.to_string();
         let oldest = self
             .rows(
@@ -316,7 +312,7 @@ impl Storage for SqlStore {
         }))
     }
 
-    fn first_change_since(
+    fn log_start(
         &self,
         collection: &CollectionPath,
         from: u64,
@@ -333,10 +329,10 @@ impl Storage for SqlStore {
         Ok(row.and_then(|r| as_u64(&r[0]).ok()))
     }
 
-    fn commit(
+    fn apply(
         &mut self,
         collection: &CollectionPath,
-        commit: StorageCommit,
+        commit: StorageBatch,
     ) -> Result<(), StorageError> {
         let sql = self.sql.clone();
         let collection = collection.to_string();
@@ -373,7 +369,7 @@ pub fn transaction_sync(
 }
 
 /// Every statement of one commit; run inside `transactionSync`.
-fn apply(sql: &SqlStorage, collection: &str, commit: &StorageCommit) -> Result<(), StorageError> {
+fn apply(sql: &SqlStorage, collection: &str, commit: &StorageBatch) -> Result<(), StorageError> {
     let run = |query: &str, binds: Vec<V>| -> Result<(), StorageError> {
         sql.exec(query, binds).map_err(failed)?.raw().for_each(drop);
         Ok(())
@@ -413,8 +409,8 @@ fn apply(sql: &SqlStorage, collection: &str, commit: &StorageCommit) -> Result<(
         let sql = format!("INSERT OR IGNORE INTO entries (collection, idx, key, id) VALUES {rows}");
         run(&sql, chunk.iter().flat_map(entry).collect())?;
     }
-    let sides: Vec<(usize, &DocChange, u64, &Option<StoredDoc>)> = record
-        .changes
+    let sides: Vec<(usize, &DocWrite, u64, &Option<StoredDoc>)> = record
+        .docs
         .iter()
         .enumerate()
         .flat_map(|(pos, change)| {
@@ -503,12 +499,12 @@ impl LogRecords {
         }
     }
 
-    fn record(&mut self, first: Vec<V>) -> Result<ChangeRecord, StorageError> {
+    fn record(&mut self, first: Vec<V>) -> Result<CommitRecord, StorageError> {
         let seq = as_u64(&first[0])?;
-        let mut record = ChangeRecord {
+        let mut record = CommitRecord {
             seq,
             time: as_u64(&first[1])?,
-            changes: Vec::new(),
+            docs: Vec::new(),
         };
         let mut row = Some(first);
         while let Some(r) = row.take() {
@@ -522,12 +518,12 @@ impl LogRecords {
                 _ => None,
             };
             if as_u64(&r[3])? == 0 {
-                record.changes.push(DocChange {
+                record.docs.push(DocWrite {
                     id,
                     before: doc,
                     after: None,
                 });
-            } else if let Some(last) = record.changes.last_mut() {
+            } else if let Some(last) = record.docs.last_mut() {
                 last.after = doc;
             }
             row = self.next_row().transpose()?;
@@ -537,7 +533,7 @@ impl LogRecords {
 }
 
 impl Iterator for LogRecords {
-    type Item = Result<ChangeRecord, StorageError>;
+    type Item = Result<CommitRecord, StorageError>;
 
     fn next(&mut self) -> Option<Self::Item> {
         let first = match self.next_row()? {

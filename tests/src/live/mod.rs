@@ -29,7 +29,7 @@ pub fn apply_changes(docs: &mut Vec<Value>, changes: &Value) {
                 let mut doc = docs.remove(index("old_index"));
                 assert_eq!(doc["path"], change["path"], "modified the wrong document");
                 let data = doc["data"].as_object().cloned().unwrap_or_default();
-                let patched = blaze_core::apply_json_patch(
+                let patched = blaze_json::patch::apply_json_patch(
                     &data,
                     &change["patch"],
                     &blaze_protocol::Limits::default(),

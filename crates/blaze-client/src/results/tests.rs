@@ -2,7 +2,8 @@
 //! to the old results gives the new results, and a reset snapshot reports the
 //! same changes the server would have sent.
 
-use blaze_core::{diff_results, StoredDoc, ViewChange};
+use blaze_core::testing::diff_results;
+use blaze_core::StoredDoc;
 use blaze_protocol::{Change, CollectionPath};
 use proptest::prelude::*;
 use serde_json::{json, Map};
@@ -10,41 +11,6 @@ use serde_json::{json, Map};
 use super::Results;
 use crate::snapshot::{ChangeKind, DocumentSnapshot};
 
-fn wire(collection: &CollectionPath, changes: Vec<ViewChange>) -> Vec<Change> {
-    let path = |id: &str| format!("{collection}/{id}");
-    changes
-        .into_iter()
-        .map(|c| match c {
-            ViewChange::Added { doc, new_index } => Change::Added {
-                doc: doc.snapshot(collection),
-                new_index,
-            },
-            ViewChange::Modified {
-                id,
-                patch,
-                version,
-                create_time,
-                update_time,
-                old_index,
-                new_index,
-            } => Change::Modified {
-                path: path(&id),
-                patch,
-                version,
-                create_time,
-                update_time,
-                old_index,
-                new_index,
-            },
-            ViewChange::Removed { id, old_index } => Change::Removed {
-                path: path(&id),
-                old_index,
-            },
-        })
-        .collect()
-}
-
-/// A result list: distinct ids in a random order, each with a small document.
 fn results(version: u64) -> impl Strategy<Value = Vec<StoredDoc>> {
     prop::collection::btree_map(0u8..8, (0u8..3, any::<bool>()), 0..6).prop_flat_map(move |docs| {
         let docs: Vec<StoredDoc> = docs
@@ -85,7 +51,7 @@ proptest! {
         let snapshot = |docs: &[StoredDoc]| docs.iter().map(|d| d.snapshot(&c)).collect::<Vec<_>>();
         let mut applied = Results::default();
         applied.replace(1, snapshot(&old));
-        let changes = applied.apply(2, &wire(&c, diff_results(&old, &new))).unwrap();
+        let changes = applied.apply(2, &diff_results(&c, &old, &new)).unwrap();
 
         let mut reset = Results::default();
         reset.replace(1, snapshot(&old));

@@ -4,7 +4,8 @@ use blaze_protocol::{CollectionPath, Cursor, Direction, ErrorCode, Filter, Limit
 use serde_json::Value;
 
 use super::filter::CompiledFilter;
-use crate::{FieldPath, Rejection};
+use blaze_json::field_path::FieldPath;
+use blaze_json::Rejection;
 
 /// How many results to keep, from which end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

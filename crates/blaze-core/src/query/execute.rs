@@ -21,12 +21,18 @@ use serde_json::{Map, Value};
 use super::compile::{CompiledQuery, Limit};
 use super::filter::CompiledFilter;
 use super::position::Position;
-use crate::indexing::{contains_index, value_index};
-use crate::storage::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
-use crate::{encode_key, Error, TypeClass};
+use blaze_json::order::TypeClass;
+
+use crate::error::Error;
+use crate::index::key_encoding::encode_key;
+use crate::index::{contains_index, value_index};
+use crate::store::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
 
 /// Runs `query` and returns its results in query order.
-pub fn run_query<S: Storage>(storage: &S, query: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
+pub(crate) fn run_query<S: Storage>(
+    storage: &S,
+    query: &CompiledQuery,
+) -> Result<Vec<StoredDoc>, Error> {
     let mut ordered = OrderedScan::new(storage, query)?;
     let mut candidates = candidate_scans(storage, query)?;
     loop {
@@ -229,7 +235,10 @@ impl CandidateScan<'_> {
 
 /// The results `q` gives from `docs` (each document once, in any order):
 /// filtered, cut by the cursors, sorted and cut by the limit.
-pub fn select(q: &CompiledQuery, docs: impl IntoIterator<Item = StoredDoc>) -> Vec<StoredDoc> {
+pub(crate) fn select(
+    q: &CompiledQuery,
+    docs: impl IntoIterator<Item = StoredDoc>,
+) -> Vec<StoredDoc> {
     let mut hits: Vec<(Position, StoredDoc)> = docs
         .into_iter()
         .filter(|doc| {

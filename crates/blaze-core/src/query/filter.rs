@@ -5,7 +5,8 @@ use std::borrow::Cow;
 use blaze_protocol::Op;
 use serde_json::{Map, Value};
 
-use crate::{compare_values, values_equal, FieldPath, TypeClass};
+use blaze_json::field_path::FieldPath;
+use blaze_json::order::{compare_values, values_equal, TypeClass};
 
 /// A checked filter tree.
 #[derive(Clone, Debug, PartialEq)]
@@ -26,7 +27,7 @@ pub enum CompiledFilter {
 }
 
 /// The value of `field` in a document: its id for `__name__`, else the field's value.
-pub fn field_value<'a>(
+pub(crate) fn field_value<'a>(
     field: &FieldPath,
     id: &'a str,
     data: &'a Map<String, Value>,

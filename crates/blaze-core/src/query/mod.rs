@@ -6,6 +6,7 @@ mod execute;
 mod filter;
 mod position;
 
-pub use compile::{CompiledQuery, Limit};
-pub use execute::{run_query, select};
-pub use filter::field_value;
+pub use compile::CompiledQuery;
+pub(crate) use compile::Limit;
+pub(crate) use execute::{run_query, select};
+pub(crate) use filter::field_value;

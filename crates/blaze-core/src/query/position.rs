@@ -7,7 +7,7 @@ use serde_json::{Map, Value};
 
 use super::compile::CompiledQuery;
 use super::filter::field_value;
-use crate::compare_values;
+use blaze_json::order::compare_values;
 
 /// A document's sort key: its `order_by` values, then its id.
 #[derive(Clone, Debug, PartialEq)]

@@ -14,10 +14,10 @@
 
 use serde_json::Value;
 
-use crate::value_order::number_key;
+use blaze_json::order::number_key;
 
 /// Appends the encoding of `v` to `out`.
-pub fn encode_value(v: &Value, out: &mut Vec<u8>) {
+pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
     match v {
         Value::Null => out.push(0x10),
         Value::Bool(b) => out.push(if *b { 0x21 } else { 0x20 }),
@@ -72,8 +72,8 @@ pub fn encode_key(v: &Value) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::compare_values;
-    use crate::value_order::tests::any_value;
+    use blaze_json::arbitrary::any_value;
+    use blaze_json::order::compare_values;
     use proptest::prelude::*;
 
     /// Any finite number, from every corner of the f64, i64 and u64 ranges.

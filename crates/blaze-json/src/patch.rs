@@ -9,8 +9,9 @@
 use blaze_protocol::{ErrorCode, Limits};
 use serde_json::{Map, Value};
 
-use crate::json_size::{check_limits, json_depth, member_len, object_len, serialized_len};
-use crate::{values_equal, Rejection};
+use crate::order::values_equal;
+use crate::size::{check_limits, json_depth, member_len, object_len, serialized_len};
+use crate::Rejection;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Kind {

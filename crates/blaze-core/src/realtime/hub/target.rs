@@ -1,14 +1,15 @@
 //! Listen targets: one shared, current view per distinct document or query
-//! listened to, and the wire form of its changes.
+//! listened to.
 
 use std::collections::BTreeSet;
 
-use blaze_protocol::{
-    encode, Change, CollectionPath, DocPath, ErrorCode, FieldFilter, Filter, Limits, Op, Query,
-};
+use blaze_protocol::{encode, DocPath, ErrorCode, FieldFilter, Filter, Limits, Op, Query};
 use serde_json::Value;
 
-use crate::{CompiledQuery, QueryView, Rejection, ViewChange};
+use blaze_json::Rejection;
+
+use crate::query::CompiledQuery;
+use crate::realtime::view::QueryView;
 
 /// A document or query that one or more connections listen to.
 pub(super) struct Target {
@@ -30,7 +31,7 @@ pub(super) struct ListenSpec {
 
 impl ListenSpec {
     /// Checks a `listen`'s `doc` / `query` pair: exactly one must be present.
-    pub fn parse(
+    pub(super) fn parse(
         doc: Option<&str>,
         query: Option<&Query>,
         limits: &Limits,
@@ -63,7 +64,7 @@ impl ListenSpec {
     }
 
     /// The spec a [`ListenSpec::key`] was made from.
-    pub fn from_key(key: &str, limits: &Limits) -> Result<Self, Rejection> {
+    pub(super) fn from_key(key: &str, limits: &Limits) -> Result<Self, Rejection> {
         let bad = || Rejection::new(ErrorCode::InvalidFrame, format!("not a listen key: {key}"));
         if let Some(path) = key.strip_prefix("doc ") {
             Self::parse(Some(path), None, limits)
@@ -74,38 +75,4 @@ impl ListenSpec {
             Err(bad())
         }
     }
-}
-
-/// The wire form of a view's changes in `collection`.
-pub(super) fn wire_changes(collection: &CollectionPath, changes: Vec<ViewChange>) -> Vec<Change> {
-    changes
-        .into_iter()
-        .map(|change| match change {
-            ViewChange::Added { doc, new_index } => Change::Added {
-                doc: doc.snapshot(collection),
-                new_index,
-            },
-            ViewChange::Modified {
-                id,
-                patch,
-                version,
-                create_time,
-                update_time,
-                old_index,
-                new_index,
-            } => Change::Modified {
-                path: format!("{collection}/{id}"),
-                patch,
-                version,
-                create_time,
-                update_time,
-                old_index,
-                new_index,
-            },
-            ViewChange::Removed { id, old_index } => Change::Removed {
-                path: format!("{collection}/{id}"),
-                old_index,
-            },
-        })
-        .collect()
 }

@@ -92,7 +92,7 @@ pub fn check_document(data: Value, limits: &Limits) -> Result<Map<String, Value>
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value_order::tests::any_value;
+    use crate::arbitrary::any_value;
     use proptest::prelude::*;
     use serde_json::json;
 

@@ -20,13 +20,13 @@ pub(super) struct Connection {
 
 impl Connection {
     /// Records a frame of `len` bytes handed to the driver.
-    pub fn push_pending(&mut self, len: usize) {
+    pub(super) fn push_pending(&mut self, len: usize) {
         self.pending.push_back(len);
         self.pending_bytes += len;
     }
 
     /// Records that the driver wrote the `frames` oldest pending frames.
-    pub fn written(&mut self, frames: usize) {
+    pub(super) fn written(&mut self, frames: usize) {
         for _ in 0..frames {
             match self.pending.pop_front() {
                 Some(len) => self.pending_bytes -= len,
@@ -36,12 +36,12 @@ impl Connection {
     }
 
     /// Whether the pending frames exceed either bound.
-    pub fn over(&self, max_frames: usize, max_bytes: usize) -> bool {
+    pub(super) fn over(&self, max_frames: usize, max_bytes: usize) -> bool {
         self.pending.len() > max_frames || self.pending_bytes > max_bytes
     }
 
     /// Adds listener `rid` following `target`; returns true when the connection did not follow it yet.
-    pub fn add_listener(&mut self, rid: u64, target: u64) -> bool {
+    pub(super) fn add_listener(&mut self, rid: u64, target: u64) -> bool {
         self.listeners.insert(rid, target);
         let count = self.follows.entry(target).or_default();
         *count += 1;
@@ -49,7 +49,7 @@ impl Connection {
     }
 
     /// Removes listener `rid`; returns its target and whether the connection no longer follows it.
-    pub fn remove_listener(&mut self, rid: u64) -> Option<(u64, bool)> {
+    pub(super) fn remove_listener(&mut self, rid: u64) -> Option<(u64, bool)> {
         let target = self.listeners.remove(&rid)?;
         let count = self.follows.get_mut(&target)?;
         *count -= 1;

@@ -37,7 +37,7 @@ impl TypeClass {
 }
 
 /// A number as the f64 it orders as; `-0.0` is `0.0`.
-pub(crate) fn number_key(n: &serde_json::Number) -> f64 {
+pub fn number_key(n: &serde_json::Number) -> f64 {
     let f = n.as_f64().unwrap_or(0.0);
     if f == 0.0 {
         0.0
@@ -84,8 +84,9 @@ pub fn values_equal(a: &Value, b: &Value) -> bool {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
+    use crate::arbitrary::any_value;
     use proptest::prelude::*;
     use serde_json::json;
     use Ordering::*;
@@ -158,25 +159,6 @@ pub(crate) mod tests {
         check(json!({"a": null, "c": 0}), json!({"b": null}), Less);
         check(json!({"a": 1, "b": 9}), json!({"a": 2}), Less);
         check(json!({"x": {"y": 1}}), json!({"x": {"y": 1.0}}), Equal);
-    }
-
-    /// Random nested JSON values, for property tests across the crate.
-    pub(crate) fn any_value() -> impl Strategy<Value = Value> {
-        let leaf = prop_oneof![
-            Just(Value::Null),
-            any::<bool>().prop_map(Value::from),
-            any::<i64>().prop_map(Value::from),
-            (-1e6f64..1e6).prop_map(Value::from),
-            prop_oneof![Just(0.0), Just(-0.0), Just(1.5), Just(1.0)].prop_map(Value::from),
-            "[a-b\u{0}\u{1}é~/]{0,4}".prop_map(Value::from),
-        ];
-        leaf.prop_recursive(3, 24, 4, |inner| {
-            prop_oneof![
-                prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
-                prop::collection::btree_map("[a-b\u{0}.]{0,2}", inner, 0..4)
-                    .prop_map(|m| Value::Object(m.into_iter().collect())),
-            ]
-        })
     }
 
     proptest! {

@@ -16,7 +16,10 @@ use blaze_protocol::Op;
 use serde_json::{Map, Value};
 
 use crate::query::field_value;
-use crate::{encode_key, CompiledQuery, FieldPath};
+use blaze_json::field_path::FieldPath;
+
+use crate::index::key_encoding::encode_key;
+use crate::query::CompiledQuery;
 
 /// Where one listener is filed.
 enum Filing {
@@ -139,7 +142,7 @@ impl<K: Copy + Ord + Hash> ListenerIndex<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Limits;
+    use blaze_protocol::Limits;
     use blaze_protocol::{FieldFilter, Filter, Query};
     use proptest::prelude::*;
     use serde_json::json;

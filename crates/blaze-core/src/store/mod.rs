@@ -9,7 +9,11 @@ use std::ops::Bound;
 use blaze_protocol::{CollectionPath, DocSnapshot};
 use serde_json::{Map, Value};
 
-use crate::StorageError;
+use crate::error::StorageError;
+
+mod memory;
+
+pub use memory::MemoryStorage;
 
 /// A stored document with its server metadata.
 #[derive(Clone, Debug, PartialEq)]
@@ -54,7 +58,7 @@ pub struct IndexEntry {
 
 /// One document's change in a commit: its state before and after.
 #[derive(Clone, Debug, PartialEq)]
-pub struct DocChange {
+pub struct DocWrite {
     /// The document id.
     pub id: String,
     /// The document before the commit (`None`: it did not exist).
@@ -65,20 +69,20 @@ pub struct DocChange {
 
 /// What one commit changed in one collection: an entry of the change log.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct ChangeRecord {
+pub struct CommitRecord {
     /// The commit's sequence number.
     pub seq: u64,
     /// The commit time, milliseconds since the Unix epoch.
     pub time: u64,
     /// Every document the commit wrote, in id order.
-    pub changes: Vec<DocChange>,
+    pub docs: Vec<DocWrite>,
 }
 
 /// Everything one commit changes in one collection, applied all at once.
 #[derive(Clone, Debug, Default, PartialEq)]
-pub struct StorageCommit {
+pub struct StorageBatch {
     /// The change log entry to append; its `seq` is the collection's new sequence number.
-    pub record: ChangeRecord,
+    pub record: CommitRecord,
     /// Change log entries with a sequence number below this are dropped.
     pub log_trim_below: u64,
     /// Documents to insert or replace.
@@ -101,7 +105,7 @@ pub type DocIter<'a> = Box<dyn Iterator<Item = Result<StoredDoc, StorageError>> 
 pub type EntryIter<'a> = Box<dyn Iterator<Item = Result<(Vec<u8>, String), StorageError>> + 'a>;
 
 /// Change log entries in sequence order.
-pub type ChangeIter<'a> = Box<dyn Iterator<Item = Result<ChangeRecord, StorageError>> + 'a>;
+pub type LogIter<'a> = Box<dyn Iterator<Item = Result<CommitRecord, StorageError>> + 'a>;
 
 /// An ordered store of documents and index entries, per collection.
 pub trait Storage {
@@ -132,22 +136,18 @@ pub trait Storage {
     ) -> Result<EntryIter<'_>, StorageError>;
 
     /// The collection's change log entries with a sequence number above `after`, oldest first.
-    fn changes(
-        &self,
-        collection: &CollectionPath,
-        after: u64,
-    ) -> Result<ChangeIter<'_>, StorageError>;
+    fn log(&self, collection: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError>;
 
     /// The sequence number of the oldest change log entry of `collection` at or
     /// above `from` whose time is at or after `time` (for trimming the log).
     /// The default scans `changes`; a backend can answer it in one lookup.
-    fn first_change_since(
+    fn log_start(
         &self,
         collection: &CollectionPath,
         from: u64,
         time: u64,
     ) -> Result<Option<u64>, StorageError> {
-        for record in self.changes(collection, from.saturating_sub(1))? {
+        for record in self.log(collection, from.saturating_sub(1))? {
             let record = record?;
             if record.seq >= from && record.time >= time {
                 return Ok(Some(record.seq));
@@ -157,9 +157,9 @@ pub trait Storage {
     }
 
     /// Applies a commit atomically: all of it or, on error, none of it.
-    fn commit(
+    fn apply(
         &mut self,
         collection: &CollectionPath,
-        commit: StorageCommit,
+        commit: StorageBatch,
     ) -> Result<(), StorageError>;
 }

@@ -10,21 +10,25 @@ use std::collections::BTreeSet;
 
 use serde_json::{Map, Value};
 
-use crate::storage::{IndexEntry, StorageCommit};
-use crate::{encode_key, FieldPath};
+pub(crate) mod key_encoding;
+
+use blaze_json::field_path::FieldPath;
+
+use crate::store::{IndexEntry, StorageBatch};
+use key_encoding::encode_key;
 
 /// The value index of `field`: ordered by the field's value.
-pub fn value_index(field: &FieldPath) -> String {
+pub(crate) fn value_index(field: &FieldPath) -> String {
     format!("v:{}", field.canonical())
 }
 
 /// The membership index of `field`: one entry per array element.
-pub fn contains_index(field: &FieldPath) -> String {
+pub(crate) fn contains_index(field: &FieldPath) -> String {
     format!("a:{}", field.canonical())
 }
 
 /// Every index entry of the document `id` with contents `data`.
-pub fn entries(id: &str, data: &Map<String, Value>) -> BTreeSet<IndexEntry> {
+pub(crate) fn entries(id: &str, data: &Map<String, Value>) -> BTreeSet<IndexEntry> {
     let mut out = BTreeSet::new();
     let mut path = Vec::new();
     walk(id, data, &mut path, &mut out);
@@ -64,11 +68,11 @@ fn walk(
 }
 
 /// Adds to `commit` the index changes that take a document from `old` to `new` contents.
-pub fn diff_into(
+pub(crate) fn diff_into(
     id: &str,
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
-    commit: &mut StorageCommit,
+    commit: &mut StorageBatch,
 ) {
     let old = old.map(|d| entries(id, d)).unwrap_or_default();
     let new = new.map(|d| entries(id, d)).unwrap_or_default();

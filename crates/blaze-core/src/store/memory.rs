@@ -5,10 +5,10 @@ use std::ops::Bound;
 
 use blaze_protocol::CollectionPath;
 
-use crate::storage::{
-    ChangeIter, ChangeRecord, DocIter, EntryIter, KeyRange, Storage, StorageCommit, StoredDoc,
+use super::{
+    CommitRecord, DocIter, EntryIter, KeyRange, LogIter, Storage, StorageBatch, StoredDoc,
 };
-use crate::StorageError;
+use crate::error::StorageError;
 
 type Index = BTreeMap<Vec<u8>, BTreeSet<String>>;
 
@@ -17,7 +17,7 @@ struct Collection {
     seq: u64,
     docs: BTreeMap<String, StoredDoc>,
     indexes: HashMap<String, Index>,
-    log: BTreeMap<u64, ChangeRecord>,
+    log: BTreeMap<u64, CommitRecord>,
 }
 
 /// An in-memory [`Storage`]; nothing it holds outlives the process.
@@ -117,11 +117,7 @@ impl Storage for MemoryStorage {
         })
     }
 
-    fn changes(
-        &self,
-        collection: &CollectionPath,
-        after: u64,
-    ) -> Result<ChangeIter<'_>, StorageError> {
+    fn log(&self, collection: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
         let Some(c) = self.collections.get(collection) else {
             return Ok(Box::new(std::iter::empty()));
         };
@@ -132,10 +128,10 @@ impl Storage for MemoryStorage {
         Ok(Box::new(records))
     }
 
-    fn commit(
+    fn apply(
         &mut self,
         collection: &CollectionPath,
-        commit: StorageCommit,
+        commit: StorageBatch,
     ) -> Result<(), StorageError> {
         let c = self.collections.entry(collection.clone()).or_default();
         c.seq = commit.record.seq;

@@ -11,47 +11,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
+use blaze_json::diff::diff;
+use blaze_protocol::{Change, CollectionPath};
 
-use crate::query::{run_query, select};
-use crate::storage::{ChangeRecord, Storage, StoredDoc};
-use crate::{diff, CompiledQuery, Error, Limit};
-
-/// One entry of a change event.
-#[derive(Clone, Debug, PartialEq)]
-pub enum ViewChange {
-    /// A document entered the results at `new_index`.
-    Added {
-        /// The document.
-        doc: StoredDoc,
-        /// Its index in the new results.
-        new_index: usize,
-    },
-    /// A document in the results was written (and may have moved).
-    Modified {
-        /// The document id.
-        id: String,
-        /// The JSON Patch from its previous data to its new data.
-        patch: Vec<Value>,
-        /// Its new version.
-        version: u64,
-        /// Its creation time (new if it was deleted and created again in one commit).
-        create_time: u64,
-        /// Its new update time.
-        update_time: u64,
-        /// Its index before this change.
-        old_index: usize,
-        /// Its index after this change.
-        new_index: usize,
-    },
-    /// A document left the results (deleted, or no longer matching or in the window).
-    Removed {
-        /// The document id.
-        id: String,
-        /// Its index before this change.
-        old_index: usize,
-    },
-}
+use crate::error::Error;
+use crate::query::{run_query, select, CompiledQuery, Limit};
+use crate::store::{CommitRecord, Storage, StoredDoc};
 
 /// A listener's current results for one query.
 #[derive(Clone, Debug, PartialEq)]
@@ -79,9 +44,9 @@ impl QueryView {
 
     /// Whether a commit can change the results: it wrote a document that is
     /// in them, or one that matches the filter now.
-    pub fn may_change(&self, record: &ChangeRecord) -> bool {
+    pub fn may_change(&self, record: &CommitRecord) -> bool {
         let held: HashSet<&str> = self.docs.iter().map(|d| d.id.as_str()).collect();
-        record.changes.iter().any(|c| {
+        record.docs.iter().any(|c| {
             held.contains(c.id.as_str())
                 || c.after.as_ref().is_some_and(|d| {
                     self.query
@@ -98,8 +63,8 @@ impl QueryView {
     pub fn refresh<S: Storage>(
         &mut self,
         storage: &S,
-        record: &ChangeRecord,
-    ) -> Result<Vec<ViewChange>, Error> {
+        record: &CommitRecord,
+    ) -> Result<Vec<Change>, Error> {
         if !self.may_change(record) {
             return Ok(Vec::new());
         }
@@ -108,18 +73,18 @@ impl QueryView {
             // the commit did not touch stay as they are, so the new results
             // come from the old ones and the written documents, with no read.
             None => {
-                let written: HashSet<&str> = record.changes.iter().map(|c| c.id.as_str()).collect();
+                let written: HashSet<&str> = record.docs.iter().map(|c| c.id.as_str()).collect();
                 let kept = self
                     .docs
                     .iter()
                     .filter(|d| !written.contains(d.id.as_str()))
                     .cloned();
-                let after = record.changes.iter().filter_map(|c| c.after.clone());
+                let after = record.docs.iter().filter_map(|c| c.after.clone());
                 select(&self.query, kept.chain(after))
             }
             Some(_) => run_query(storage, &self.query)?,
         };
-        let changes = diff_results(&self.docs, &new);
+        let changes = diff_results(&self.query.collection, &self.docs, &new);
         self.docs = new;
         Ok(changes)
     }
@@ -127,7 +92,7 @@ impl QueryView {
 
 /// The results `query` had at an earlier sequence number N, rebuilt from the
 /// current state of `storage` and `log`: the change log entries after N,
-/// oldest first (as `Database::changes_since(N)` gives them).
+/// oldest first (as `Database::log_since(N)` gives them).
 ///
 /// Only documents the log touched can differ from their state at N, and at
 /// most `touched` of them can rank ahead of an untouched result, so the query
@@ -138,10 +103,10 @@ impl QueryView {
 pub fn results_at<S: Storage>(
     storage: &S,
     query: &CompiledQuery,
-    log: &[ChangeRecord],
+    log: &[CommitRecord],
 ) -> Result<Vec<StoredDoc>, Error> {
     let mut then: HashMap<&str, Option<&StoredDoc>> = HashMap::new();
-    for change in log.iter().flat_map(|r| &r.changes) {
+    for change in log.iter().flat_map(|r| &r.docs) {
         then.entry(change.id.as_str())
             .or_insert(change.before.as_ref());
     }
@@ -159,8 +124,13 @@ pub fn results_at<S: Storage>(
     Ok(select(query, untouched.chain(touched)))
 }
 
-/// The changes that turn the result list `old` into `new`.
-pub fn diff_results(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<ViewChange> {
+/// The changes (in wire form) that turn the result list `old` into `new`,
+/// both of documents of `collection`.
+pub fn diff_results(
+    collection: &CollectionPath,
+    old: &[StoredDoc],
+    new: &[StoredDoc],
+) -> Vec<Change> {
     let kept: HashSet<&str> = new.iter().map(|d| d.id.as_str()).collect();
     let mut changes = Vec::new();
     // The list as the changes so far have left it.
@@ -169,8 +139,8 @@ pub fn diff_results(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<ViewChange> {
         if kept.contains(doc.id.as_str()) {
             list.push(doc);
         } else {
-            changes.push(ViewChange::Removed {
-                id: doc.id.clone(),
+            changes.push(Change::Removed {
+                path: format!("{collection}/{}", doc.id),
                 old_index: list.len(),
             });
         }
@@ -180,8 +150,8 @@ pub fn diff_results(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<ViewChange> {
             Some(old_index) => {
                 let before = list.remove(old_index);
                 if before.version != doc.version || old_index != new_index {
-                    changes.push(ViewChange::Modified {
-                        id: doc.id.clone(),
+                    changes.push(Change::Modified {
+                        path: format!("{collection}/{}", doc.id),
                         patch: diff(&before.data, &doc.data),
                         version: doc.version,
                         create_time: doc.create_time,
@@ -191,8 +161,8 @@ pub fn diff_results(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<ViewChange> {
                     });
                 }
             }
-            None => changes.push(ViewChange::Added {
-                doc: doc.clone(),
+            None => changes.push(Change::Added {
+                doc: doc.snapshot(collection),
                 new_index,
             }),
         }
@@ -204,43 +174,25 @@ pub fn diff_results(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<ViewChange> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{apply_json_patch, Database, Limits, MemoryStorage};
-    use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
+    use crate::{Database, Limits, MemoryStorage};
+    use blaze_json::changes::apply_changes;
+    use blaze_protocol::{
+        Direction, DocSnapshot, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind,
+    };
     use proptest::prelude::*;
     use serde_json::json;
+    use serde_json::Value;
 
-    /// Applies changes to a result list by the rules of the module doc.
-    fn replay(old: &[StoredDoc], changes: &[ViewChange]) -> Vec<StoredDoc> {
-        let mut list = old.to_vec();
-        for change in changes {
-            match change {
-                ViewChange::Removed { id, old_index } => {
-                    assert_eq!(&list.remove(*old_index).id, id);
-                }
-                ViewChange::Added { doc, new_index } => list.insert(*new_index, doc.clone()),
-                ViewChange::Modified {
-                    id,
-                    patch,
-                    version,
-                    create_time,
-                    update_time,
-                    old_index,
-                    new_index,
-                } => {
-                    let mut doc = list.remove(*old_index);
-                    assert_eq!(&doc.id, id);
-                    doc.data = apply_json_patch(
-                        &doc.data,
-                        &Value::Array(patch.clone()),
-                        &Limits::default(),
-                    )
-                    .unwrap();
-                    (doc.version, doc.create_time, doc.update_time) =
-                        (*version, *create_time, *update_time);
-                    list.insert(*new_index, doc);
-                }
-            }
-        }
+    /// The wire form of a result list.
+    fn snapshots(docs: &[StoredDoc]) -> Vec<DocSnapshot> {
+        let c = CollectionPath::parse("c").unwrap();
+        docs.iter().map(|d| d.snapshot(&c)).collect()
+    }
+
+    /// The list `old` with `changes` applied (spec 10.4.3, `blaze_json::changes`).
+    fn replay(old: &[StoredDoc], changes: &[Change]) -> Vec<DocSnapshot> {
+        let mut list = snapshots(old);
+        apply_changes(&mut list, changes).expect("the changes fit the old results");
         list
     }
 
@@ -318,10 +270,10 @@ mod tests {
             for (t, batch) in batches.iter().enumerate() {
                 let done = db.commit("c", batch, t as u64).unwrap();
                 let before = view.docs().to_vec();
-                let changes = view.refresh(db.storage(), &done.changes).unwrap();
+                let changes = view.refresh(db.storage(), &done.record).unwrap();
                 let fresh = run_query(db.storage(), &compiled).unwrap();
                 prop_assert_eq!(view.docs(), &fresh[..]);
-                prop_assert_eq!(replay(&before, &changes), fresh);
+                prop_assert_eq!(replay(&before, &changes), snapshots(&fresh));
             }
         }
     }
@@ -339,7 +291,7 @@ mod tests {
                 history.push(run_query(db.storage(), &compiled).unwrap());
             }
             for (n, want) in history.iter().enumerate() {
-                let log = db.changes_since("c", n as u64).unwrap().unwrap();
+                let log = db.log_since("c", n as u64).unwrap().unwrap();
                 prop_assert_eq!(&results_at(db.storage(), &compiled, &log).unwrap(), want, "at seq {}", n);
             }
         }
@@ -374,18 +326,20 @@ mod tests {
             precondition: Default::default(),
         };
         let done = db.commit("c", &[delete], 1).unwrap();
-        let changes = view.refresh(db.storage(), &done.changes).unwrap();
+        let changes = view.refresh(db.storage(), &done.record).unwrap();
         let summary: Vec<(String, &str, usize)> = changes
             .iter()
             .map(|c| match c {
-                ViewChange::Removed { id, old_index } => (id.clone(), "removed", *old_index),
-                ViewChange::Added { doc, new_index } => (doc.id.clone(), "added", *new_index),
-                ViewChange::Modified { id, new_index, .. } => (id.clone(), "modified", *new_index),
+                Change::Removed { path, old_index } => (path.clone(), "removed", *old_index),
+                Change::Added { doc, new_index } => (doc.path.clone(), "added", *new_index),
+                Change::Modified {
+                    path, new_index, ..
+                } => (path.clone(), "modified", *new_index),
             })
             .collect();
         assert_eq!(
             summary,
-            [("a".into(), "removed", 0), ("c".into(), "added", 1)]
+            [("c/a".into(), "removed", 0), ("c/c".into(), "added", 1)]
         );
     }
 }

@@ -25,12 +25,13 @@ use blaze_protocol::{
     PROTOCOL_VERSION,
 };
 
-use crate::storage::{ChangeRecord, Storage};
-use crate::{
-    diff_results, results_at, Database, Error, ListenerIndex, QueryOutput, QueryView, Rejection,
-};
+use crate::database::{Database, QueryOutput};
+use crate::error::{Error, Rejection};
+use crate::realtime::listener_index::ListenerIndex;
+use crate::realtime::view::{diff_results, results_at, QueryView};
+use crate::store::{CommitRecord, Storage};
 use connection::Connection;
-use target::{wire_changes, ListenSpec, Target};
+use target::{ListenSpec, Target};
 
 /// A connection id, chosen by the driver; unique among open connections.
 pub type ConnId = u64;
@@ -81,16 +82,16 @@ impl Default for HubConfig {
 /// What one connection holds, for a driver that must rebuild the hub after
 /// losing its memory (a Durable Object woken from hibernation).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
-pub struct Session {
+pub struct SavedSession {
     /// Whether the handshake was done.
     pub open: bool,
     /// The connection's listeners.
-    pub listeners: Vec<SessionListener>,
+    pub listeners: Vec<SavedListener>,
 }
 
-/// One listener of a [`Session`].
+/// One listener of a [`SavedSession`].
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct SessionListener {
+pub struct SavedListener {
     /// The listener's id (its `listen` rid).
     pub rid: u64,
     /// The target it follows, as the client knows it.
@@ -171,28 +172,28 @@ impl<S: Storage> Hub<S> {
     }
 
     /// What connection `conn` holds, to save beside it; `None` if it is not open.
-    pub fn session(&self, conn: ConnId) -> Option<Session> {
+    pub fn session(&self, conn: ConnId) -> Option<SavedSession> {
         let c = self.conns.get(&conn)?;
-        let mut listeners: Vec<SessionListener> = c
+        let mut listeners: Vec<SavedListener> = c
             .listeners
             .iter()
-            .map(|(&rid, &target)| SessionListener {
+            .map(|(&rid, &target)| SavedListener {
                 rid,
                 target,
                 key: self.targets[&target].key.clone(),
             })
             .collect();
         listeners.sort_by_key(|l| l.rid);
-        Some(Session {
+        Some(SavedSession {
             open: c.open,
             listeners,
         })
     }
 
-    /// Opens `conn` again with a saved [`Session`], after the hub lost its
+    /// Opens `conn` again with a saved [`SavedSession`], after the hub lost its
     /// memory but the connection stayed up. The targets are rebuilt from the
     /// current state under the ids the client knows; no frame is produced.
-    pub fn restore(&mut self, conn: ConnId, session: &Session) -> Result<(), Error> {
+    pub fn restore(&mut self, conn: ConnId, session: &SavedSession) -> Result<(), Error> {
         self.handle_open(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = session.open;
@@ -288,7 +289,7 @@ impl<S: Storage> Hub<S> {
     /// Commits `writes` to `collection` at `now` and delivers the changes to
     /// every affected listener, for drivers that take writes outside a
     /// connection (such as HTTP).
-    pub fn commit(
+    pub fn handle_commit(
         &mut self,
         collection: &str,
         writes: &[Write],
@@ -296,7 +297,7 @@ impl<S: Storage> Hub<S> {
     ) -> Result<CommitResult, Error> {
         self.check_scope(CollectionPath::parse(collection).ok())?;
         let committed = self.db.commit(collection, writes, now)?;
-        self.fan_out(collection, &committed.changes);
+        self.fan_out(collection, &committed.record);
         Ok(committed.result)
     }
 
@@ -371,7 +372,7 @@ impl<S: Storage> Hub<S> {
                 writes,
             } => ServerMessage::Committed {
                 rid,
-                result: self.commit(&collection, &writes, now)?,
+                result: self.handle_commit(&collection, &writes, now)?,
             },
             ClientMessage::Query { rid, query } => {
                 let out = self.db.query(&query)?;
@@ -494,18 +495,18 @@ impl<S: Storage> Hub<S> {
         let collection = &target.view.query().collection;
         let seq = self.db.storage().seq(collection)?;
         let log = match since {
-            Some(since) if since <= seq => self.db.changes_since(&collection.to_string(), since)?,
+            Some(since) if since <= seq => self.db.log_since(&collection.to_string(), since)?,
             _ => None,
         };
         Ok(match log {
             Some(log) => {
                 let then = results_at(self.db.storage(), target.view.query(), &log)?;
-                let changes = diff_results(&then, target.view.docs());
+                let changes = diff_results(collection, &then, target.view.docs());
                 ServerMessage::Resumed {
                     rid,
                     target: target_id,
                     seq,
-                    changes: wire_changes(collection, changes),
+                    changes,
                 }
             }
             None => ServerMessage::Snapshot {
@@ -567,12 +568,12 @@ impl<S: Storage> Hub<S> {
 
     /// Refreshes every target `record` can affect and hands each one's
     /// `change` frame, encoded once, to its subscribers.
-    fn fan_out(&mut self, collection: &str, record: &ChangeRecord) {
+    fn fan_out(&mut self, collection: &str, record: &CommitRecord) {
         let Some(index) = self.target_index.get(collection) else {
             return;
         };
         let mut hit = BTreeSet::new();
-        for change in &record.changes {
+        for change in &record.docs {
             hit.extend(index.candidates(
                 &change.id,
                 change.before.as_ref().map(|d| &d.data),
@@ -599,7 +600,7 @@ impl<S: Storage> Hub<S> {
             let event = ServerMessage::Change {
                 target: target_id,
                 seq: record.seq,
-                changes: wire_changes(&target.view.query().collection, changes),
+                changes,
             };
             let shared = frame(&event);
             for &conn in &target.subscribers {

@@ -3,7 +3,7 @@
 use blaze_protocol::{ErrorCode, Limits};
 use serde_json::{Map, Value};
 
-use crate::json_size::{check_limits, json_depth, object_len};
+use crate::size::{check_limits, json_depth, object_len};
 use crate::Rejection;
 
 /// Applies a merge patch (which must be an object) to a copy of `doc`, then
@@ -53,8 +53,8 @@ fn merge_into(target: &mut Map<String, Value>, patch: &Map<String, Value>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::serialized_len;
-    use crate::value_order::tests::any_value;
+    use crate::arbitrary::any_value;
+    use crate::size::serialized_len;
     use proptest::prelude::*;
     use serde_json::json;
 

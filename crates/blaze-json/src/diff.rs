@@ -67,8 +67,9 @@ fn identical(a: &Value, b: &Value) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::value_order::tests::any_value;
-    use crate::{apply_json_patch, Limits};
+    use crate::arbitrary::any_value;
+    use crate::patch::apply_json_patch;
+    use blaze_protocol::Limits;
     use proptest::prelude::*;
 
     fn object() -> impl Strategy<Value = Map<String, Value>> {

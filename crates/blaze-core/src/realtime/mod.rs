@@ -1,0 +1,11 @@
+//! Realtime: the sans-IO [`Hub`] that serves listeners over a database, the
+//! [`QueryView`]s of its shared listen targets, and the [`ListenerIndex`]
+//! that finds the targets a commit can affect.
+
+mod hub;
+mod listener_index;
+mod view;
+
+pub use hub::{ConnId, Frame, Hub, HubConfig, HubStats, Output, SavedListener, SavedSession};
+pub use listener_index::ListenerIndex;
+pub use view::{diff_results, results_at, QueryView};
