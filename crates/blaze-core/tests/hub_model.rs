@@ -314,6 +314,7 @@ impl World {
                 rid,
                 collection: COLLECTION.into(),
                 writes: vec![write],
+                commit_id: None,
             },
         );
     }

@@ -369,6 +369,7 @@ impl<S: Storage> Hub<S> {
                 rid,
                 collection,
                 writes,
+                ..
             } => ServerMessage::Committed {
                 rid,
                 result: self.commit(&collection, &writes, now)?,
