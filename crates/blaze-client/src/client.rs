@@ -2,17 +2,17 @@
 //! lazily on first use and shared by every reference to that collection.
 
 use std::collections::HashMap;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use blaze_protocol::{CollectionPath, DocPath, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::WriteBatch;
-use crate::connection;
+use crate::connection::{self, Command};
 use crate::options::ConnectOptions;
 use crate::refs::{CollectionRef, DocRef};
-use crate::session::{Command, Event, ListenTarget, Request};
+use crate::session::{ListenTarget, ListenerUpdate, Request};
 use crate::Error;
 
 /// A client of one Blaze server. Cheap to clone; clones share connections.
@@ -35,7 +35,8 @@ struct Inner {
     /// `ws://host:port` or `wss://host`, without a trailing slash.
     base: String,
     options: ConnectOptions,
-    ids: Arc<AtomicU64>,
+    /// The handle of the next listener, to stop it with.
+    listener_handles: AtomicU64,
     connections: Mutex<HashMap<String, mpsc::UnboundedSender<Command>>>,
 }
 
@@ -66,7 +67,7 @@ impl Blaze {
             inner: Arc::new(Inner {
                 base,
                 options,
-                ids: Arc::new(AtomicU64::new(1)),
+                listener_handles: AtomicU64::new(1),
                 connections: Mutex::new(HashMap::new()),
             }),
         })
@@ -102,24 +103,29 @@ impl Blaze {
         }
         let (tx, rx) = mpsc::unbounded_channel();
         let url = format!("{}/v1/ws/{collection}", self.inner.base);
-        let task = connection::run(url, self.inner.options.clone(), self.inner.ids.clone(), rx);
+        let task = connection::run(url, self.inner.options.clone(), rx);
         tokio::spawn(task);
         connections.insert(collection.as_str().to_owned(), tx.clone());
         tx
     }
 
-    /// Sends a request on `collection`'s connection and waits for its answer.
+    /// Sends a request on `collection`'s connection and waits for its answer
+    /// (across reconnects). A commit with no answer, because the request
+    /// timeout passed or the connection task stopped, may have been applied:
+    /// it fails with [`Error::CommitOutcomeUnknown`].
     pub(crate) async fn request(
         &self,
         collection: &CollectionPath,
         request: Request,
     ) -> Result<ServerMessage, Error> {
+        let commit = matches!(request, Request::Commit(..));
         let (reply, answer) = oneshot::channel();
         self.connection(collection)
             .send(Command::Request(request, reply))
             .map_err(|_| Error::Connection("the connection task stopped".into()))?;
         match tokio::time::timeout(self.inner.options.request_timeout, answer).await {
             Ok(Ok(result)) => result,
+            Ok(Err(_)) | Err(_) if commit => Err(Error::CommitOutcomeUnknown),
             Ok(Err(_)) => Err(Error::Connection("the connection task stopped".into())),
             Err(_) => Err(Error::Timeout),
         }
@@ -132,17 +138,14 @@ impl Blaze {
         target: ListenTarget,
     ) -> (
         u64,
-        mpsc::UnboundedReceiver<Event>,
+        mpsc::UnboundedReceiver<ListenerUpdate>,
         mpsc::UnboundedSender<Command>,
     ) {
-        let id = self
-            .inner
-            .ids
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let (events, stream) = mpsc::unbounded_channel();
+        let handle = self.inner.listener_handles.fetch_add(1, Ordering::Relaxed);
+        let (updates, stream) = mpsc::unbounded_channel();
         let tx = self.connection(collection);
-        let _ = tx.send(Command::Listen(id, target, events));
-        (id, stream, tx)
+        let _ = tx.send(Command::Listen(handle, target, updates));
+        (handle, stream, tx)
     }
 }
 

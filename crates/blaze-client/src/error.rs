@@ -38,13 +38,15 @@ pub enum Error {
     /// The server could not be reached, or the connection failed.
     #[error("connection failed: {0}")]
     Connection(String),
-    /// The connection was lost after a commit was sent and before it was
-    /// answered: it may or may not have been applied. Reads are retried on
-    /// reconnect; commits are not, since retrying one could apply it twice.
-    #[error("the connection was lost before the commit was answered; it may or may not have been applied")]
+    /// A commit got no answer, and the client can no longer retry it: the
+    /// request timeout passed (across reconnects, if any) or the client shut
+    /// down. It may or may not have been applied. (A commit cut off by a lost
+    /// connection is re-sent with its commit id after the reconnect, which
+    /// the server never applies twice, so that alone is not this error.)
+    #[error("the commit got no answer in time; it may or may not have been applied")]
     CommitOutcomeUnknown,
-    /// No answer within the configured request timeout. For a commit that was
-    /// already sent, the outcome is unknown, as with [`Error::CommitOutcomeUnknown`].
+    /// A read got no answer within the configured request timeout (a commit
+    /// reports [`Error::CommitOutcomeUnknown`] instead).
     #[error("no answer within the request timeout")]
     Timeout,
     /// Document data could not be converted to or from the caller's type.

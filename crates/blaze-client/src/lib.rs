@@ -20,8 +20,14 @@
 //! connection per collection (spec 10.1), opened lazily and shared.
 //!
 //! Architecture Invariant: all protocol state lives in a sans-IO `Session`
-//! per connection; the tokio task around it only moves frames, sleeps and
-//! reconnects.
+//! per connection (plain values in, frames and events polled out; no
+//! channels, no clock); the tokio task around it only moves frames, routes
+//! the session's events to the callers' channels, sleeps and reconnects.
+//!
+//! A commit is applied at most once: each carries a random commit id, and a
+//! commit cut off by a lost connection is re-sent with the same id after the
+//! reconnect, which the server answers with the original outcome if it
+//! already applied it.
 
 #![warn(missing_docs)]
 

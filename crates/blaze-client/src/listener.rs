@@ -7,7 +7,8 @@ use blaze_protocol::CollectionPath;
 use futures_core::Stream;
 use tokio::sync::mpsc;
 
-use crate::session::{Command, ConnectionState, Event, ListenTarget};
+use crate::connection::Command;
+use crate::session::{ConnectionState, ListenTarget, ListenerUpdate};
 use crate::snapshot::{DocumentSnapshot, QuerySnapshot};
 use crate::{Blaze, Error};
 
@@ -67,7 +68,7 @@ impl FromResults for DocumentSnapshot {
 /// # Ok(()) }
 /// ```
 pub struct Listener<S> {
-    events: Option<mpsc::UnboundedReceiver<Event>>,
+    events: Option<mpsc::UnboundedReceiver<ListenerUpdate>>,
     failed: Option<Error>,
     stop: Option<(u64, mpsc::UnboundedSender<Command>)>,
     path: String,
@@ -81,11 +82,11 @@ impl<S: FromResults> Listener<S> {
         target: ListenTarget,
         path: String,
     ) -> Self {
-        let (id, events, tx) = db.listen(collection, target);
+        let (handle, events, tx) = db.listen(collection, target);
         Self {
             events: Some(events),
             failed: None,
-            stop: Some((id, tx)),
+            stop: Some((handle, tx)),
             path,
             _item: std::marker::PhantomData,
         }
@@ -127,14 +128,14 @@ impl<S: FromResults> Stream for Listener<S> {
             return Poll::Ready(None);
         };
         match events.poll_recv(cx) {
-            Poll::Ready(Some(Event::Snapshot(s))) => {
+            Poll::Ready(Some(ListenerUpdate::Snapshot(s))) => {
                 let item = S::from_results(s, &this.path);
                 Poll::Ready(Some(Ok(ListenEvent::Snapshot(item))))
             }
-            Poll::Ready(Some(Event::State(state))) => {
+            Poll::Ready(Some(ListenerUpdate::State(state))) => {
                 Poll::Ready(Some(Ok(ListenEvent::State(state))))
             }
-            Poll::Ready(Some(Event::Failed(error))) => {
+            Poll::Ready(Some(ListenerUpdate::Failed(error))) => {
                 this.events = None;
                 this.stop = None;
                 Poll::Ready(Some(Err(error)))
@@ -147,8 +148,8 @@ impl<S: FromResults> Stream for Listener<S> {
 
 impl<S> Drop for Listener<S> {
     fn drop(&mut self) {
-        if let Some((id, tx)) = self.stop.take() {
-            let _ = tx.send(Command::Unlisten(id));
+        if let Some((handle, tx)) = self.stop.take() {
+            let _ = tx.send(Command::Unlisten(handle));
         }
     }
 }

@@ -24,7 +24,8 @@ pub struct ConnectOptions {
     /// How long opening a connection (WebSocket upgrade plus handshake) may take.
     pub connect_timeout: Duration,
     /// How long a request waits for its answer, including time spent waiting
-    /// for a connection.
+    /// for a connection. A commit with no answer by then is given up and
+    /// fails with [`Error::CommitOutcomeUnknown`](crate::Error::CommitOutcomeUnknown).
     pub request_timeout: Duration,
     /// How lost connections are retried.
     pub reconnect: ReconnectPolicy,

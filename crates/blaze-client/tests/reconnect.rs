@@ -1,6 +1,7 @@
 //! The client against a scripted fake server over real loopback WebSockets:
 //! reconnect with backoff, re-authentication, resume from the last seq, reset,
-//! and what happens to requests in flight. The only waits are the client's
+//! and what happens to requests in flight (commits are re-sent with their
+//! commit id). The only waits are the client's
 //! own timers (backoff) and the frames themselves.
 
 use std::time::Duration;
@@ -214,7 +215,7 @@ async fn a_reset_replaces_the_results_and_reports_the_difference() {
 }
 
 #[tokio::test]
-async fn reads_in_flight_are_resent_and_commits_in_flight_report_an_unknown_outcome() {
+async fn requests_in_flight_are_resent_and_a_commit_keeps_its_commit_id() {
     let (db, server) = client().await;
     let doc_ref = db.doc("c/a");
     let read = tokio::spawn({
@@ -228,23 +229,44 @@ async fn reads_in_flight_are_resent_and_commits_in_flight_report_an_unknown_outc
         let doc_ref = doc_ref.clone();
         async move { doc_ref.set(&json!({"n": 1})).await }
     });
-    assert_eq!(expect(&mut ws).await["type"], "commit");
+    let commit = expect(&mut ws).await;
+    assert_eq!(commit["type"], "commit");
+    // The fake server applies the commit and remembers its id, then the
+    // connection drops before the answer goes out.
+    let commit_id = commit["commit_id"]
+        .as_str()
+        .expect("a commit id")
+        .to_owned();
+    assert!(
+        commit_id.len() >= 22
+            && commit_id
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'),
+        "{commit_id}"
+    );
     drop(ws);
 
-    let outcome = tokio::time::timeout(BOUND, write).await.unwrap().unwrap();
-    assert!(
-        matches!(outcome, Err(Error::CommitOutcomeUnknown)),
-        "{outcome:?}"
-    );
     let mut ws = handshake(&server).await;
     assert_eq!(
         expect(&mut ws).await,
         get,
         "the read is sent again, with its rid"
     );
+    let retry = expect(&mut ws).await;
+    assert_eq!(
+        retry, commit,
+        "the commit is sent again, with its rid and commit id"
+    );
+    // A commit id it remembers: answered with the original outcome, not applied again.
+    assert_eq!(retry["commit_id"], commit_id.as_str());
     send(
         &mut ws,
         json!({"type": "doc", "rid": get["rid"], "doc": doc("a", 2)}),
+    )
+    .await;
+    send(
+        &mut ws,
+        json!({"type": "committed", "rid": retry["rid"], "seq": 2, "time": 1002, "writes": [{"id": "a", "exists": true}]}),
     )
     .await;
     let snapshot = tokio::time::timeout(BOUND, read)
@@ -256,6 +278,70 @@ async fn reads_in_flight_are_resent_and_commits_in_flight_report_an_unknown_outc
         (snapshot.version, snapshot.data),
         (Some(2), Some(json!({"n": 2})))
     );
+    let committed = tokio::time::timeout(BOUND, write)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap();
+    assert_eq!((committed.seq, committed.time), (2, 1002));
+
+    let again = tokio::spawn(async move { doc_ref.set(&json!({"n": 3})).await });
+    let next_commit = expect(&mut ws).await;
+    assert_ne!(
+        next_commit["commit_id"], commit["commit_id"],
+        "a new commit has a new id"
+    );
+    send(
+        &mut ws,
+        json!({"type": "committed", "rid": next_commit["rid"], "seq": 3, "time": 1003, "writes": [{"id": "a", "exists": true}]}),
+    )
+    .await;
+    let committed = tokio::time::timeout(BOUND, again).await.unwrap().unwrap();
+    assert_eq!(committed.unwrap().seq, 3);
+}
+
+#[tokio::test]
+async fn a_commit_unanswered_within_the_request_timeout_has_an_unknown_outcome_and_is_not_resent() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let options = ConnectOptions {
+        auth: Some("secret".into()),
+        request_timeout: Duration::from_millis(300),
+        reconnect: ReconnectPolicy {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(50),
+        },
+        ..ConnectOptions::default()
+    };
+    let url = format!("ws://{}", listener.local_addr().unwrap());
+    let db = Blaze::connect_with(&url, options).await.unwrap();
+    let write = tokio::spawn({
+        let db = db.clone();
+        async move { db.doc("c/a").set(&json!({"n": 1})).await }
+    });
+    let mut ws = handshake(&listener).await;
+    assert_eq!(expect(&mut ws).await["type"], "commit");
+    let outcome = tokio::time::timeout(BOUND, write).await.unwrap().unwrap();
+    assert!(
+        matches!(outcome, Err(Error::CommitOutcomeUnknown)),
+        "{outcome:?}"
+    );
+
+    drop(ws);
+    let read = tokio::spawn(async move { db.doc("c/b").get::<Value>().await });
+    let mut ws = handshake(&listener).await;
+    let get = expect(&mut ws).await;
+    assert_eq!(
+        (get["type"].as_str(), get["path"].as_str()),
+        (Some("get"), Some("c/b")),
+        "the abandoned commit is not sent again"
+    );
+    send(
+        &mut ws,
+        json!({"type": "doc", "rid": get["rid"], "doc": {"path": "c/b", "exists": false}}),
+    )
+    .await;
+    let snapshot = tokio::time::timeout(BOUND, read).await.unwrap().unwrap();
+    assert!(!snapshot.unwrap().exists());
 }
 
 #[tokio::test]

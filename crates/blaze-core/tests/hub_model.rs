@@ -285,6 +285,7 @@ impl World {
                 rid,
                 collection: COLLECTION.into(),
                 writes: vec![write],
+                commit_id: None,
             },
         );
     }

@@ -32,6 +32,11 @@ pub enum ClientMessage {
         collection: String,
         /// The writes, applied in order, all or none.
         writes: Vec<Write>,
+        /// An optional client-chosen id (1 to 64 of `A-Z a-z 0-9 - _`) that
+        /// makes a retry safe: a commit whose id the server remembers is not
+        /// applied again, its original outcome is answered instead.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        commit_id: Option<String>,
     },
     /// Run a query.
     Query {

@@ -1,21 +1,31 @@
-//! One collection connection's protocol state, without I/O: requests waiting
-//! for a connection or an answer, listeners and their results, and the frames
-//! to send. The driver feeds it events (`command`, `handle_frame`,
-//! `connected`, `disconnected`) and drains `poll_transmit`; answers and
-//! listener events leave through channels. Tests drive it frame by frame.
+//! One collection connection's protocol state as a plain state machine, in
+//! the style of quinn-proto. Input through methods that take plain values
+//! (`request`, `cancel`, `listen`, `unlisten`, `connected`, `handle_frame`,
+//! `disconnected`); output through polling: `poll_transmit` for frames to
+//! send and `poll_event` for answers and listener updates, each keyed by an
+//! id the session allocated. No channels, no clock, no I/O: the randomness of
+//! commit ids comes from a seed, so any driver (tokio, blocking, wasm) can
+//! run it and tests drive it frame by frame.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+mod commit_id;
+
+use std::collections::{BTreeMap, VecDeque};
 
 use blaze_protocol::{
     decode_server, encode, ClientMessage, Limits, Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
-use tokio::sync::{mpsc, oneshot};
 
 use crate::results::Results;
 use crate::snapshot::QuerySnapshot;
 use crate::Error;
+
+/// A request the session tracks until its answer; also its `rid` on the wire.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct RequestId(u64);
+
+/// A listener the session tracks; also the `rid` of its `listen` frames.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub(crate) struct ListenerId(u64);
 
 /// A request that expects one answer.
 #[derive(Clone, Debug)]
@@ -29,24 +39,6 @@ pub(crate) enum Request {
     /// Count a query's results.
     Count(Box<Query>),
 }
-
-impl Request {
-    fn frame(&self, rid: u64) -> ClientMessage {
-        match self.clone() {
-            Request::Get(path) => ClientMessage::Get { rid, path },
-            Request::Commit(collection, writes) => ClientMessage::Commit {
-                rid,
-                collection,
-                writes,
-            },
-            Request::Query(query) => ClientMessage::Query { rid, query: *query },
-            Request::Count(query) => ClientMessage::Count { rid, query: *query },
-        }
-    }
-}
-
-/// Where a request's answer goes.
-pub(crate) type Reply = oneshot::Sender<Result<ServerMessage, Error>>;
 
 /// What a listener follows.
 #[derive(Clone, Debug, PartialEq)]
@@ -72,25 +64,34 @@ pub enum ConnectionState {
     },
 }
 
-/// What a listener's stream receives from the session.
+/// What happened to one listener.
 #[derive(Debug)]
-pub(crate) enum Event {
+pub(crate) enum ListenerUpdate {
     /// New results.
     Snapshot(QuerySnapshot),
     /// The connection went down or came back.
     State(ConnectionState),
-    /// The server refused the listener; the stream ends.
+    /// The server refused the listener; the session has forgotten it.
     Failed(Error),
 }
 
-/// What the API sends the driver.
-pub(crate) enum Command {
-    /// Send a request; answer through the reply.
-    Request(Request, Reply),
-    /// Start listener `id`.
-    Listen(u64, ListenTarget, mpsc::UnboundedSender<Event>),
-    /// Stop listener `id` (its stream was dropped).
-    Unlisten(u64),
+/// What the session has for its driver, from [`Session::poll_event`].
+#[derive(Debug)]
+pub(crate) enum Event {
+    /// The answer to a request; the session has forgotten the request.
+    Answer {
+        /// The request answered.
+        request: RequestId,
+        /// The server's answer, or the error it sent.
+        result: Result<ServerMessage, Error>,
+    },
+    /// News for a listener.
+    Listener {
+        /// The listener concerned.
+        id: ListenerId,
+        /// What happened.
+        update: ListenerUpdate,
+    },
 }
 
 struct Listener {
@@ -98,20 +99,24 @@ struct Listener {
     results: Results,
     /// The server's target number on the current connection, once answered.
     server_target: Option<u64>,
-    events: mpsc::UnboundedSender<Event>,
 }
 
 /// One collection connection's state across reconnects.
 pub(crate) struct Session {
     auth: Option<String>,
-    ids: Arc<AtomicU64>,
+    rng: fastrand::Rng,
+    /// The next request or listener id.
+    next_id: u64,
     online: bool,
     /// Whether listeners were told the connection is down.
     reported_offline: bool,
-    queued: VecDeque<(u64, Request, Reply)>,
-    in_flight: HashMap<u64, (Request, Reply)>,
-    listeners: BTreeMap<u64, Listener>,
-    outbox: VecDeque<String>,
+    /// Requests not answered yet, in the order they were made, each with its
+    /// encoded frame: sent when a connection is up, and sent again unchanged
+    /// (same `rid`, same `commit_id`) on each new connection until answered.
+    requests: BTreeMap<RequestId, String>,
+    listeners: BTreeMap<ListenerId, Listener>,
+    transmits: VecDeque<String>,
+    events: VecDeque<Event>,
 }
 
 /// Server frames are not bounded by the client frame limits (spec section 4).
@@ -124,24 +129,25 @@ fn server_limits() -> Limits {
 }
 
 impl Session {
-    /// A session that sends `auth` in each `hello` and takes request ids from `ids`.
-    pub(crate) fn new(auth: Option<String>, ids: Arc<AtomicU64>) -> Self {
+    /// A session that sends `auth` in each `hello` and draws commit ids from
+    /// a generator seeded with `seed` (give each session a random one).
+    pub(crate) fn new(auth: Option<String>, seed: u64) -> Self {
         Self {
             auth,
-            ids,
+            rng: fastrand::Rng::with_seed(seed),
+            next_id: 1,
             online: false,
             reported_offline: false,
-            queued: VecDeque::new(),
-            in_flight: HashMap::new(),
+            requests: BTreeMap::new(),
             listeners: BTreeMap::new(),
-            outbox: VecDeque::new(),
+            transmits: VecDeque::new(),
+            events: VecDeque::new(),
         }
     }
 
     /// Whether a connection is needed: a listener is live or a request waits.
-    pub(crate) fn has_work(&mut self) -> bool {
-        self.queued.retain(|(_, _, reply)| !reply.is_closed());
-        !self.listeners.is_empty() || !self.queued.is_empty() || !self.in_flight.is_empty()
+    pub(crate) fn has_work(&self) -> bool {
+        !self.listeners.is_empty() || !self.requests.is_empty()
     }
 
     /// The `hello` frame that opens every connection.
@@ -152,92 +158,112 @@ impl Session {
         })
     }
 
-    /// Takes in a command from the API.
-    pub(crate) fn command(&mut self, command: Command) {
-        match command {
-            Command::Request(request, reply) => {
-                let rid = self.ids.fetch_add(1, Ordering::Relaxed);
-                match self.online {
-                    true => self.send_request(rid, request, reply),
-                    false => self.queued.push_back((rid, request, reply)),
-                }
-            }
-            Command::Listen(id, target, events) => {
-                let listener = Listener {
-                    target,
-                    results: Results::default(),
-                    server_target: None,
-                    events,
-                };
-                if self.online {
-                    self.outbox.push_back(listen_frame(id, &listener));
-                }
-                self.listeners.insert(id, listener);
-            }
-            Command::Unlisten(id) => {
-                if self.listeners.remove(&id).is_some() && self.online {
-                    let rid = self.ids.fetch_add(1, Ordering::Relaxed);
-                    let frame = ClientMessage::Unlisten { rid, listener: id };
-                    self.outbox.push_back(encode(&frame));
-                }
-            }
-        }
+    fn next_id(&mut self) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        id
     }
 
-    fn send_request(&mut self, rid: u64, request: Request, reply: Reply) {
-        if reply.is_closed() {
-            return; // the caller gave up (timed out) before it was sent
+    /// Takes a request; its answer comes out of [`Session::poll_event`] as an
+    /// [`Event::Answer`] with the returned id. A commit gets a fresh random
+    /// `commit_id`, so re-sending it after a reconnect cannot apply it twice.
+    pub(crate) fn request(&mut self, request: Request) -> RequestId {
+        let rid = self.next_id();
+        let frame = match request {
+            Request::Get(path) => ClientMessage::Get { rid, path },
+            Request::Commit(collection, writes) => ClientMessage::Commit {
+                rid,
+                collection,
+                writes,
+                commit_id: Some(commit_id::random(&mut self.rng)),
+            },
+            Request::Query(query) => ClientMessage::Query { rid, query: *query },
+            Request::Count(query) => ClientMessage::Count { rid, query: *query },
+        };
+        let frame = encode(&frame);
+        if self.online {
+            self.transmits.push_back(frame.clone());
         }
-        self.outbox.push_back(encode(&request.frame(rid)));
-        self.in_flight.insert(rid, (request, reply));
+        self.requests.insert(RequestId(rid), frame);
+        RequestId(rid)
+    }
+
+    /// The caller stopped waiting for `request` (it timed out): it is not
+    /// sent again, and its answer, if one comes, is dropped.
+    pub(crate) fn cancel(&mut self, request: RequestId) {
+        self.requests.remove(&request);
+    }
+
+    /// Starts a listener; its updates come out of [`Session::poll_event`].
+    pub(crate) fn listen(&mut self, target: ListenTarget) -> ListenerId {
+        let id = ListenerId(self.next_id());
+        let listener = Listener {
+            target,
+            results: Results::default(),
+            server_target: None,
+        };
+        if self.online {
+            self.transmits.push_back(listen_frame(id, &listener));
+        }
+        self.listeners.insert(id, listener);
+        id
+    }
+
+    /// Stops a listener (its stream was dropped).
+    pub(crate) fn unlisten(&mut self, id: ListenerId) {
+        if self.listeners.remove(&id).is_some() && self.online {
+            let rid = self.next_id();
+            let frame = ClientMessage::Unlisten {
+                rid,
+                listener: id.0,
+            };
+            self.transmits.push_back(encode(&frame));
+        }
     }
 
     /// The server answered `welcome`: listeners resume from their sequence
-    /// numbers and waiting requests go out, in the order they were made.
+    /// numbers, then every unanswered request goes out, in the order they
+    /// were made.
     pub(crate) fn connected(&mut self) {
         self.online = true;
-        let state = std::mem::take(&mut self.reported_offline).then_some(ConnectionState::Online);
+        let back = std::mem::take(&mut self.reported_offline);
         for (id, listener) in &self.listeners {
-            if let Some(state) = &state {
-                let _ = listener.events.send(Event::State(state.clone()));
+            if back {
+                let update = ListenerUpdate::State(ConnectionState::Online);
+                self.events.push_back(Event::Listener { id: *id, update });
             }
-            self.outbox.push_back(listen_frame(*id, listener));
+            self.transmits.push_back(listen_frame(*id, listener));
         }
-        while let Some((rid, request, reply)) = self.queued.pop_front() {
-            self.send_request(rid, request, reply);
-        }
+        self.transmits.extend(self.requests.values().cloned());
     }
 
-    /// The connection (or an attempt to open one) failed. Reads in flight
-    /// wait for the next connection; commits in flight fail with
-    /// [`Error::CommitOutcomeUnknown`]; listeners are told.
+    /// The connection (or an attempt to open one) failed. Unanswered
+    /// requests, commits included, wait for the next connection (a commit is
+    /// re-sent with its `commit_id`, which the server answers with the
+    /// original outcome if it applied it); listeners are told.
     pub(crate) fn disconnected(&mut self, attempt: u32, reason: &str) {
         self.online = false;
-        self.outbox.clear();
-        let mut in_flight: Vec<_> = self.in_flight.drain().collect();
-        in_flight.sort_by_key(|(rid, _)| std::cmp::Reverse(*rid));
-        for (rid, (request, reply)) in in_flight {
-            match request {
-                Request::Commit(..) => {
-                    let _ = reply.send(Err(Error::CommitOutcomeUnknown));
-                }
-                _ => self.queued.push_front((rid, request, reply)),
-            }
-        }
+        self.transmits.clear();
         self.reported_offline = !self.listeners.is_empty();
-        for listener in self.listeners.values_mut() {
+        for (id, listener) in &mut self.listeners {
             listener.server_target = None;
             let state = ConnectionState::Offline {
                 attempt,
                 reason: reason.to_owned(),
             };
-            let _ = listener.events.send(Event::State(state));
+            let update = ListenerUpdate::State(state);
+            self.events.push_back(Event::Listener { id: *id, update });
         }
     }
 
     /// The next frame to send, if any.
     pub(crate) fn poll_transmit(&mut self) -> Option<String> {
-        self.outbox.pop_front()
+        self.transmits.pop_front()
+    }
+
+    /// The next answer or listener update, if any.
+    pub(crate) fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
     }
 
     /// Handles one server frame after `welcome`. An error means the server
@@ -254,11 +280,13 @@ impl Session {
                 reset,
                 docs,
             } => {
-                if let Some(listener) = self.listeners.get_mut(&rid) {
+                let id = ListenerId(rid);
+                if let Some(listener) = self.listeners.get_mut(&id) {
                     listener.server_target = Some(target);
                     let changes = listener.results.replace(seq, docs);
                     let snapshot = listener.results.query_snapshot(changes, reset);
-                    let _ = listener.events.send(Event::Snapshot(snapshot));
+                    let update = ListenerUpdate::Snapshot(snapshot);
+                    self.events.push_back(Event::Listener { id, update });
                 }
             }
             ServerMessage::Resumed {
@@ -267,9 +295,10 @@ impl Session {
                 seq,
                 changes,
             } => {
-                if let Some(listener) = self.listeners.get_mut(&rid) {
+                let id = ListenerId(rid);
+                if let Some(listener) = self.listeners.get_mut(&id) {
                     listener.server_target = Some(target);
-                    apply(listener, seq, &changes)?;
+                    apply(id, listener, seq, &changes, &mut self.events)?;
                 }
             }
             ServerMessage::Change {
@@ -277,9 +306,9 @@ impl Session {
                 seq,
                 changes,
             } => {
-                for listener in self.listeners.values_mut() {
+                for (id, listener) in &mut self.listeners {
                     if listener.server_target == Some(target) {
-                        apply(listener, seq, &changes)?;
+                        apply(*id, listener, seq, &changes, &mut self.events)?;
                     }
                 }
             }
@@ -287,10 +316,13 @@ impl Session {
                 rid: Some(rid),
                 error,
             } => {
-                if let Some((_, reply)) = self.in_flight.remove(&rid) {
-                    let _ = reply.send(Err(error.into()));
-                } else if let Some(listener) = self.listeners.remove(&rid) {
-                    let _ = listener.events.send(Event::Failed(error.into()));
+                let (request, id) = (RequestId(rid), ListenerId(rid));
+                if self.requests.remove(&request).is_some() {
+                    let result = Err(error.into());
+                    self.events.push_back(Event::Answer { request, result });
+                } else if self.listeners.remove(&id).is_some() {
+                    let update = ListenerUpdate::Failed(error.into());
+                    self.events.push_back(Event::Listener { id, update });
                 }
             }
             ServerMessage::Error { rid: None, error } => {
@@ -304,8 +336,10 @@ impl Session {
             | ServerMessage::Committed { rid, .. }
             | ServerMessage::QueryResult { rid, .. }
             | ServerMessage::CountResult { rid, .. }) => {
-                if let Some((_, reply)) = self.in_flight.remove(&rid) {
-                    let _ = reply.send(Ok(answer));
+                let request = RequestId(rid);
+                if self.requests.remove(&request).is_some() {
+                    let result = Ok(answer);
+                    self.events.push_back(Event::Answer { request, result });
                 }
             }
         }
@@ -313,13 +347,13 @@ impl Session {
     }
 }
 
-fn listen_frame(id: u64, listener: &Listener) -> String {
+fn listen_frame(id: ListenerId, listener: &Listener) -> String {
     let (doc, query) = match &listener.target {
         ListenTarget::Doc(path) => (Some(path.clone()), None),
         ListenTarget::Query(query) => (None, Some((**query).clone())),
     };
     encode(&ClientMessage::Listen {
-        rid: id,
+        rid: id.0,
         doc,
         query,
         since: listener.results.seq(),
@@ -327,16 +361,19 @@ fn listen_frame(id: u64, listener: &Listener) -> String {
 }
 
 fn apply(
+    id: ListenerId,
     listener: &mut Listener,
     seq: u64,
     changes: &[blaze_protocol::Change],
+    events: &mut VecDeque<Event>,
 ) -> Result<(), Error> {
     match listener.results.apply(seq, changes) {
         Ok(changes) => {
             // A resume that missed nothing has no changes, and makes no snapshot.
             if !changes.is_empty() {
                 let snapshot = listener.results.query_snapshot(changes, false);
-                let _ = listener.events.send(Event::Snapshot(snapshot));
+                let update = ListenerUpdate::Snapshot(snapshot);
+                events.push_back(Event::Listener { id, update });
             }
             Ok(())
         }

@@ -1,13 +1,11 @@
-//! The session frame by frame: what goes out, what each answer does, and what
-//! a lost connection does to requests and listeners.
-
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+//! The session frame by frame, with no runtime: what goes out, what each
+//! answer does, and what a lost connection does to requests and listeners.
 
 use serde_json::{json, Value};
-use tokio::sync::{mpsc, oneshot};
 
-use super::{Command, ConnectionState, Event, ListenTarget, Request, Session};
+use super::{
+    ConnectionState, Event, ListenTarget, ListenerId, ListenerUpdate, Request, RequestId, Session,
+};
 use crate::Error;
 
 fn drain(session: &mut Session) -> Vec<Value> {
@@ -16,9 +14,35 @@ fn drain(session: &mut Session) -> Vec<Value> {
         .collect()
 }
 
-fn snapshot_paths(event: Event) -> (u64, Vec<String>) {
-    match event {
-        Event::Snapshot(s) => (s.seq, s.docs.iter().map(|d| d.path.clone()).collect()),
+fn events(session: &mut Session) -> Vec<Event> {
+    std::iter::from_fn(|| session.poll_event()).collect()
+}
+
+fn receive(session: &mut Session, frame: Value) {
+    session.handle_frame(&frame.to_string()).unwrap();
+}
+
+/// The one event the session has, as a listener update of `listener`.
+fn update(session: &mut Session, listener: ListenerId) -> ListenerUpdate {
+    match <[Event; 1]>::try_from(events(session)) {
+        Ok([Event::Listener { id, update }]) if id == listener => update,
+        other => panic!("expected one update of {listener:?}, got {other:?}"),
+    }
+}
+
+/// The one event the session has, as the answer to `request`.
+fn answer(session: &mut Session, request: RequestId) -> Result<Value, Error> {
+    match <[Event; 1]>::try_from(events(session)) {
+        Ok([Event::Answer { request: r, result }]) if r == request => {
+            result.map(|m| serde_json::from_str(&blaze_protocol::encode(&m)).unwrap())
+        }
+        other => panic!("expected the answer to {request:?}, got {other:?}"),
+    }
+}
+
+fn snapshot_paths(update: ListenerUpdate) -> (u64, Vec<String>) {
+    match update {
+        ListenerUpdate::Snapshot(s) => (s.seq, s.docs.iter().map(|d| d.path.clone()).collect()),
         other => panic!("expected a snapshot, got {other:?}"),
     }
 }
@@ -27,11 +51,14 @@ fn doc(id: &str, version: u64) -> Value {
     json!({"path": format!("c/{id}"), "exists": true, "data": {"v": version}, "version": version, "create_time": 1, "update_time": version})
 }
 
+fn committed(rid: &Value, seq: u64) -> Value {
+    json!({"type": "committed", "rid": rid, "seq": seq, "time": 1000 + seq, "writes": [{"id": "a", "exists": true}]})
+}
+
 #[test]
 fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
-    let mut session = Session::new(Some("token".into()), Arc::new(AtomicU64::new(1)));
-    let (events, mut stream) = mpsc::unbounded_channel();
-    session.command(Command::Listen(1, ListenTarget::Doc("c/a".into()), events));
+    let mut session = Session::new(Some("token".into()), 1);
+    let listener = session.listen(ListenTarget::Doc("c/a".into()));
     assert_eq!(
         drain(&mut session),
         Vec::<Value>::new(),
@@ -47,118 +74,240 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
         drain(&mut session),
         [json!({"type": "listen", "rid": 1, "doc": "c/a"})]
     );
-    let snap = json!({"type": "snapshot", "rid": 1, "target": 7, "seq": 3, "docs": [doc("a", 3)]});
-    session.handle_frame(&snap.to_string()).unwrap();
+    assert!(events(&mut session).is_empty(), "no state change to report");
+    receive(
+        &mut session,
+        json!({"type": "snapshot", "rid": 1, "target": 7, "seq": 3, "docs": [doc("a", 3)]}),
+    );
     assert_eq!(
-        snapshot_paths(stream.try_recv().unwrap()),
+        snapshot_paths(update(&mut session, listener)),
         (3, vec!["c/a".into()])
     );
-    let change = json!({"type": "change", "target": 7, "seq": 5, "changes": [{"type": "removed", "path": "c/a", "old_index": 0}]});
-    session.handle_frame(&change.to_string()).unwrap();
-    assert_eq!(snapshot_paths(stream.try_recv().unwrap()), (5, vec![]));
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 7, "seq": 5, "changes": [{"type": "removed", "path": "c/a", "old_index": 0}]}),
+    );
+    assert_eq!(snapshot_paths(update(&mut session, listener)), (5, vec![]));
 
-    let (get_reply, mut get_answer) = oneshot::channel();
-    let (commit_reply, mut commit_answer) = oneshot::channel();
-    session.command(Command::Request(Request::Get("c/b".into()), get_reply));
-    session.command(Command::Request(
-        Request::Commit("c".into(), vec![]),
-        commit_reply,
-    ));
-    let sent = drain(&mut session);
-    assert_eq!(sent[0], json!({"type": "get", "rid": 1, "path": "c/b"}));
+    let get = session.request(Request::Get("c/b".into()));
+    assert_eq!(
+        drain(&mut session),
+        [json!({"type": "get", "rid": 2, "path": "c/b"})]
+    );
 
     session.disconnected(1, "gone");
     assert!(matches!(
-        commit_answer.try_recv(),
-        Ok(Err(Error::CommitOutcomeUnknown))
+        update(&mut session, listener),
+        ListenerUpdate::State(ConnectionState::Offline { attempt: 1, .. })
     ));
-    assert!(
-        get_answer.try_recv().is_err(),
-        "the read waits for the next connection"
-    );
-    assert!(matches!(
-        stream.try_recv(),
-        Ok(Event::State(ConnectionState::Offline { attempt: 1, .. }))
-    ));
+    assert_eq!(session.poll_transmit(), None);
 
     session.connected();
     assert!(matches!(
-        stream.try_recv(),
-        Ok(Event::State(ConnectionState::Online))
+        update(&mut session, listener),
+        ListenerUpdate::State(ConnectionState::Online)
     ));
     assert_eq!(
         drain(&mut session),
         [
             json!({"type": "listen", "rid": 1, "doc": "c/a", "since": 5}),
-            json!({"type": "get", "rid": 1, "path": "c/b"}),
-        ]
+            json!({"type": "get", "rid": 2, "path": "c/b"}),
+        ],
+        "the read is sent again with its rid"
     );
-    let answer = json!({"type": "doc", "rid": 1, "doc": {"path": "c/b", "exists": false}});
-    session.handle_frame(&answer.to_string()).unwrap();
-    assert!(matches!(get_answer.try_recv(), Ok(Ok(_))));
-    let resumed = json!({"type": "resumed", "rid": 1, "target": 9, "seq": 6, "changes": []});
-    session.handle_frame(&resumed.to_string()).unwrap();
+    receive(
+        &mut session,
+        json!({"type": "doc", "rid": 2, "doc": {"path": "c/b", "exists": false}}),
+    );
+    assert_eq!(answer(&mut session, get).unwrap()["doc"]["exists"], false);
+    receive(
+        &mut session,
+        json!({"type": "resumed", "rid": 1, "target": 9, "seq": 6, "changes": []}),
+    );
     assert!(
-        stream.try_recv().is_err(),
+        events(&mut session).is_empty(),
         "a resume that missed nothing makes no snapshot"
     );
-    let change = json!({"type": "change", "target": 9, "seq": 8, "changes": [{"type": "added", "doc": doc("a", 8), "new_index": 0}]});
-    session.handle_frame(&change.to_string()).unwrap();
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 9, "seq": 8, "changes": [{"type": "added", "doc": doc("a", 8), "new_index": 0}]}),
+    );
     assert_eq!(
-        snapshot_paths(stream.try_recv().unwrap()),
+        snapshot_paths(update(&mut session, listener)),
         (8, vec!["c/a".into()])
+    );
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 7, "seq": 9, "changes": [{"type": "removed", "path": "c/a", "old_index": 0}]}),
+    );
+    assert!(
+        events(&mut session).is_empty(),
+        "the old connection's target number means nothing now"
     );
 }
 
 #[test]
-fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fresh_snapshot() {
-    let mut session = Session::new(None, Arc::new(AtomicU64::new(1)));
+fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
+    let mut session = Session::new(None, 42);
     session.connected();
-    let (events, mut stream) = mpsc::unbounded_channel();
-    session.command(Command::Listen(4, ListenTarget::Doc("c/a".into()), events));
-    let (events, mut other) = mpsc::unbounded_channel();
-    session.command(Command::Listen(5, ListenTarget::Doc("c/b".into()), events));
+    let write = json!({"op": "set", "id": "a", "data": {"n": 1}});
+    let writes = vec![serde_json::from_value(write.clone()).unwrap()];
+    let commit = session.request(Request::Commit("c".into(), writes));
+    let sent = drain(&mut session);
+    let [frame] = <[Value; 1]>::try_from(sent).unwrap();
+    let id = frame["commit_id"].as_str().expect("a commit id").to_owned();
+    assert_eq!(
+        frame,
+        json!({"type": "commit", "rid": 1, "collection": "c", "commit_id": id, "writes": [write]})
+    );
+    assert_eq!(id.len(), super::commit_id::LENGTH);
+
+    let other = session.request(Request::Commit("c".into(), vec![]));
+    let second = drain(&mut session);
+    assert_ne!(
+        second[0]["commit_id"], frame["commit_id"],
+        "every commit has its own id"
+    );
+
+    session.disconnected(1, "gone");
+    assert!(
+        events(&mut session).is_empty(),
+        "the commits wait for the next connection"
+    );
+    let read = session.request(Request::Get("c/a".into()));
+    session.disconnected(2, "refused");
+    session.connected();
+    assert_eq!(
+        drain(&mut session),
+        [
+            frame.clone(),
+            second[0].clone(),
+            json!({"type": "get", "rid": 3, "path": "c/a"})
+        ],
+        "the same frames, in the order they were made"
+    );
+
+    // The server remembers the first commit's id and answers its original outcome.
+    receive(&mut session, committed(&frame["rid"], 4));
+    let result = answer(&mut session, commit).unwrap();
+    assert_eq!(
+        (result["seq"].clone(), result["time"].clone()),
+        (json!(4), json!(1004))
+    );
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 2, "error": {"code": "empty_batch", "message": "no writes"}}),
+    );
+    let error = answer(&mut session, other).unwrap_err();
+    assert_eq!(error.code(), Some(blaze_protocol::ErrorCode::EmptyBatch));
+    receive(
+        &mut session,
+        json!({"type": "doc", "rid": 3, "doc": {"path": "c/a", "exists": false}}),
+    );
+    assert!(answer(&mut session, read).is_ok());
+
+    session.disconnected(1, "gone");
+    session.connected();
+    assert_eq!(
+        drain(&mut session),
+        Vec::<Value>::new(),
+        "answered requests are not sent again"
+    );
+    assert!(!session.has_work());
+}
+
+#[test]
+fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fresh_snapshot() {
+    let mut session = Session::new(None, 1);
+    session.connected();
+    let refused = session.listen(ListenTarget::Doc("c/a".into()));
+    let other = session.listen(ListenTarget::Doc("c/b".into()));
     drain(&mut session);
-    let refused = json!({"type": "error", "rid": 4, "error": {"code": "too_many_listeners", "message": "no"}});
-    session.handle_frame(&refused.to_string()).unwrap();
-    match stream.try_recv() {
-        Ok(Event::Failed(e)) => {
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 1, "error": {"code": "too_many_listeners", "message": "no"}}),
+    );
+    match update(&mut session, refused) {
+        ListenerUpdate::Failed(e) => {
             assert_eq!(e.code(), Some(blaze_protocol::ErrorCode::TooManyListeners))
         }
         other => panic!("{other:?}"),
     }
 
-    let snap = json!({"type": "snapshot", "rid": 5, "target": 2, "seq": 3, "docs": []});
-    session.handle_frame(&snap.to_string()).unwrap();
-    other.try_recv().unwrap();
+    receive(
+        &mut session,
+        json!({"type": "snapshot", "rid": 2, "target": 2, "seq": 3, "docs": []}),
+    );
+    update(&mut session, other);
     let bad = json!({"type": "change", "target": 2, "seq": 4, "changes": [{"type": "removed", "path": "c/b", "old_index": 0}]});
     assert!(matches!(
         session.handle_frame(&bad.to_string()),
         Err(Error::Protocol(_))
     ));
     session.disconnected(1, "protocol");
+    assert!(matches!(
+        update(&mut session, other),
+        ListenerUpdate::State(ConnectionState::Offline { .. })
+    ));
     session.connected();
-    let sent = drain(&mut session);
     assert_eq!(
-        sent,
-        [json!({"type": "listen", "rid": 5, "doc": "c/b"})],
-        "no since: start over"
+        drain(&mut session),
+        [json!({"type": "listen", "rid": 2, "doc": "c/b"})],
+        "no since: start over; the refused listener is gone"
     );
 }
 
 #[test]
-fn unlisten_and_timed_out_requests_send_nothing_more() {
-    let mut session = Session::new(None, Arc::new(AtomicU64::new(10)));
-    let (events, _stream) = mpsc::unbounded_channel();
-    session.command(Command::Listen(1, ListenTarget::Doc("c/a".into()), events));
-    session.command(Command::Unlisten(1));
-    let (reply, answer) = oneshot::channel();
-    session.command(Command::Request(Request::Get("c/a".into()), reply));
-    drop(answer);
+fn unlisten_and_cancelled_requests_send_nothing_more() {
+    let mut session = Session::new(None, 1);
+    let listener = session.listen(ListenTarget::Doc("c/a".into()));
+    session.unlisten(listener);
+    let read = session.request(Request::Get("c/a".into()));
+    let commit = session.request(Request::Commit("c".into(), vec![]));
+    session.cancel(read);
+    session.cancel(commit);
     assert!(
         !session.has_work(),
-        "a dropped listener and an abandoned read need no connection"
+        "a dropped listener and abandoned requests need no connection"
     );
     session.connected();
     assert_eq!(drain(&mut session), Vec::<Value>::new());
+
+    let listener = session.listen(ListenTarget::Doc("c/a".into()));
+    let read = session.request(Request::Get("c/a".into()));
+    assert_eq!(drain(&mut session).len(), 2);
+    session.cancel(read);
+    session.unlisten(listener);
+    assert_eq!(
+        drain(&mut session),
+        [json!({"type": "unlisten", "rid": 6, "listener": 4})]
+    );
+    receive(
+        &mut session,
+        json!({"type": "doc", "rid": 5, "doc": {"path": "c/a", "exists": false}}),
+    );
+    receive(
+        &mut session,
+        json!({"type": "snapshot", "rid": 4, "target": 1, "seq": 1, "docs": []}),
+    );
+    receive(&mut session, json!({"type": "unlistened", "rid": 6}));
+    assert!(
+        events(&mut session).is_empty(),
+        "answers nobody waits for are dropped"
+    );
+}
+
+#[test]
+fn a_server_that_breaks_the_protocol_is_reported() {
+    let mut session = Session::new(None, 1);
+    session.connected();
+    for frame in [
+        "not json".to_owned(),
+        json!({"type": "error", "error": {"code": "internal", "message": "?"}}).to_string(),
+    ] {
+        assert!(
+            matches!(session.handle_frame(&frame), Err(Error::Protocol(_))),
+            "{frame}"
+        );
+    }
 }

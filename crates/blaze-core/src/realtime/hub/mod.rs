@@ -370,6 +370,7 @@ impl<S: Storage> Hub<S> {
                 rid,
                 collection,
                 writes,
+                ..
             } => ServerMessage::Committed {
                 rid,
                 result: self.handle_commit(&collection, &writes, now)?,

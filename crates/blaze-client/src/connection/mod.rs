@@ -1,9 +1,9 @@
 //! The task behind one collection's connection: opens the WebSocket, says
-//! `hello`, feeds frames and commands to the [`Session`], and reconnects with
-//! backoff when the connection is lost. All protocol decisions are the session's.
+//! `hello`, feeds frames and commands to the [`Session`], routes its events to
+//! the callers' channels, and reconnects with backoff when the connection is
+//! lost. All protocol decisions are the session's.
 
-use std::sync::atomic::AtomicU64;
-use std::sync::Arc;
+mod routing;
 
 use blaze_protocol::{decode_server, Limits, ServerMessage};
 use futures_util::{SinkExt, StreamExt};
@@ -14,7 +14,10 @@ use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::options::ConnectOptions;
-use crate::session::{Command, Session};
+use crate::session::Session;
+
+pub(crate) use routing::Command;
+use routing::RoutedSession;
 
 type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -30,10 +33,10 @@ enum Ended {
 pub(crate) async fn run(
     url: String,
     options: ConnectOptions,
-    ids: Arc<AtomicU64>,
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
-    let mut session = Session::new(options.auth.clone(), ids);
+    let seed = fastrand::u64(..);
+    let mut session = RoutedSession::new(Session::new(options.auth.clone(), seed));
     let mut attempt = 0u32;
     loop {
         while !session.has_work() {
@@ -42,8 +45,8 @@ pub(crate) async fn run(
                 None => return,
             }
         }
-        let ended = match tokio::time::timeout(options.connect_timeout, open(&url, &session)).await
-        {
+        let hello = session.hello();
+        let ended = match tokio::time::timeout(options.connect_timeout, open(&url, hello)).await {
             Ok(Ok(socket)) => {
                 attempt = 0;
                 serve(socket, &mut session, &mut commands).await
@@ -70,7 +73,7 @@ pub(crate) async fn run(
 }
 
 /// Opens the WebSocket and completes the handshake.
-async fn open(url: &str, session: &Session) -> Result<Socket, String> {
+async fn open(url: &str, hello: String) -> Result<Socket, String> {
     let config = WebSocketConfig::default()
         .max_message_size(None)
         .max_frame_size(None);
@@ -78,7 +81,7 @@ async fn open(url: &str, session: &Session) -> Result<Socket, String> {
         .await
         .map_err(|e| e.to_string())?;
     socket
-        .send(Message::text(session.hello()))
+        .send(Message::text(hello))
         .await
         .map_err(|e| e.to_string())?;
     loop {
@@ -108,7 +111,7 @@ async fn open(url: &str, session: &Session) -> Result<Socket, String> {
 /// Serves an open connection until it is lost or no longer used.
 async fn serve(
     socket: Socket,
-    session: &mut Session,
+    session: &mut RoutedSession,
     commands: &mut mpsc::UnboundedReceiver<Command>,
 ) -> Ended {
     let (mut sink, mut stream) = socket.split();
