@@ -27,7 +27,7 @@ export interface ConnectionSettings {
   requestTimeoutMs: number;
   /** Backoff base. */
   reconnectInitialMs: number;
-  /** Backoff cap. */
+  /** Backoff cap (the longest wait between two attempts). */
   reconnectMaxMs: number;
   /** Called whenever the connection's up/down status may have changed. */
   onStatusChange: () => void;
@@ -196,6 +196,15 @@ export class CollectionConnection {
     this.#queue = [];
     this.#byTarget.clear();
     this.#settings.onStatusChange();
+  }
+
+  /** Reconnects at once, and with a fresh backoff, if waiting to reconnect (the network is back, or the page is visible again). */
+  reconnectNow(): void {
+    if (this.#phase !== "waiting") return;
+    stopTimer(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#attempt = 0;
+    this.#open();
   }
 
   #settle(pending: Pending): void {
