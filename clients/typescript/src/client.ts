@@ -129,7 +129,8 @@ export class Blaze {
   }
 
   /**
-   * Closes every connection. Pending requests fail with `cancelled`,
+   * Closes every connection. Pending requests fail with `cancelled` (a commit
+   * waiting to be re-sent after a dropped connection with `outcome_unknown`),
    * listeners stop without a callback, and later calls fail with `cancelled`.
    * Stops watching the host's `online` and `visibilitychange` events.
    */

@@ -290,7 +290,24 @@ describe("connection", () => {
     db.close();
   });
 
-  it("a commit in flight when the connection drops fails with outcome_unknown and is not resent; reads are resent", async () => {
+  it("every commit carries a fresh commit_id of 22+ characters of [A-Za-z0-9_-]", async () => {
+    const { server, db } = setup();
+    void db.doc("rooms/a").set({ n: 1 }).catch(() => undefined);
+    void db.batch().create(db.doc("rooms/b"), {}).delete(db.doc("rooms/c")).commit().catch(() => undefined);
+    const ws = await server.socket(1);
+    const first = await ws.nextRequest();
+    const second = await ws.nextRequest();
+    for (const frame of [first, second]) {
+      assert.equal(frame.type, "commit");
+      assert.match(frame.commit_id, /^[A-Za-z0-9_-]{22,64}$/);
+    }
+    assert.notEqual(first.commit_id, second.commit_id);
+    const raw = ws.rawSent.find((text) => text.includes(first.commit_id)) as string;
+    assert.ok(raw.startsWith(`{"type":"commit","rid":${first.rid},"collection":"rooms","commit_id":"${first.commit_id}","writes":[`), raw);
+    db.close();
+  });
+
+  it("a commit in flight when the connection drops is re-sent with the same commit_id after the reconnect; so are reads", async () => {
     const { server, db } = setup();
     const commit = db.doc("rooms/a").set({ n: 1 });
     const read = db.doc("rooms/b").get();
@@ -299,15 +316,48 @@ describe("connection", () => {
     const r = await ws.nextRequest();
     assert.deepEqual([c.type, r.type], ["commit", "get"]);
     ws.serverClose(1006);
-    await assert.rejects(commit, (e: any) => e.code === "outcome_unknown");
     const ws2 = await server.socket(2);
-    const resent = await ws2.nextRequest();
-    assert.deepEqual({ ...resent, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
-    ws2.serverSend({ type: "doc", rid: resent.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
+    const resentCommit = await ws2.nextRequest();
+    const resentRead = await ws2.nextRequest();
+    assert.deepEqual({ ...resentCommit, rid: 0 }, { ...c, rid: 0 }, "the same commit with the same commit_id");
+    assert.deepEqual({ ...resentRead, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
+    ws2.serverSend({ type: "committed", rid: resentCommit.rid, seq: 7, time: 1234, writes: [{ id: "a", exists: true }] });
+    assert.deepEqual(await commit, { seq: 7, time: 1234, writes: [{ id: "a", exists: true }] });
+    ws2.serverSend({ type: "doc", rid: resentRead.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
     assert.deepEqual((await read).data(), { ok: true });
     await tick();
-    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 0, "the commit was not resent");
+    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 1, "re-sent once");
     db.close();
+  });
+
+  it("a commit that cannot be re-sent fails with outcome_unknown: requestTimeoutMs passed, or the client was closed", async () => {
+    // Not back within requestTimeoutMs.
+    {
+      const { server, db } = setup({ requestTimeoutMs: 100 });
+      const sent = db.doc("rooms/a").set({ n: 1 });
+      const ws = await server.socket(1);
+      assert.equal((await ws.nextRequest()).type, "commit");
+      server.refuse = true;
+      ws.serverClose(1006);
+      const neverSent = db.doc("rooms/b").set({ n: 2 });
+      await assert.rejects(sent, (e: any) => e.code === "outcome_unknown");
+      await assert.rejects(neverSent, (e: any) => e.code === "unavailable", "a commit never sent was not applied");
+      db.close();
+    }
+    // Closed while waiting for the connection.
+    {
+      const { server, db } = setup();
+      const sent = db.doc("rooms/a").set({ n: 1 });
+      const ws = await server.socket(1);
+      assert.equal((await ws.nextRequest()).type, "commit");
+      server.refuse = true;
+      ws.serverClose(1006);
+      const neverSent = db.doc("rooms/b").set({ n: 2 });
+      await until(() => server.sockets.length >= 3, 2000, "a refused reconnect attempt");
+      db.close();
+      await assert.rejects(sent, (e: any) => e.code === "outcome_unknown");
+      await assert.rejects(neverSent, (e: any) => e.code === "cancelled");
+    }
   });
 
   it("requests wait for a connection, bounded by requestTimeoutMs (unavailable / deadline_exceeded)", async () => {
