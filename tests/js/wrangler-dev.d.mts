@@ -2,19 +2,8 @@
 
 import type { SpawnOptions } from "node:child_process";
 
-/** The repository root. */
-export declare const REPO_ROOT: string;
-/** The built worker's entry point (written by scripts/build-worker.sh). */
-export declare const WORKER_SHIM: string;
-/** wrangler, installed by `npm ci` in the repository root. */
-export declare const WRANGLER: string;
-
-/** Throws a clear error unless the worker is built and wrangler installed. */
-export declare function assertWorkerBuilt(): void;
 /** A free TCP port on 127.0.0.1. */
 export declare function freePort(): Promise<number>;
-/** True when something accepts TCP connections on 127.0.0.1:`port`. */
-export declare function portOpen(port: number): Promise<boolean>;
 
 /** A command running in its own process group, with the tail of its output kept for failure messages. */
 export declare class ProcessGroup {

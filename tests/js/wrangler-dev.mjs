@@ -17,16 +17,16 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The repository root (this file is `tests/js/wrangler-dev.mjs`). */
-export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
+const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 /** The built worker's entry point (written by scripts/build-worker.sh). */
-export const WORKER_SHIM = path.join(REPO_ROOT, "crates", "blaze-worker", "build", "worker", "shim.mjs");
+const WORKER_SHIM = path.join(REPO_ROOT, "crates", "blaze-worker", "build", "worker", "shim.mjs");
 /** wrangler, installed by `npm ci` in the repository root. */
-export const WRANGLER = path.join(REPO_ROOT, "node_modules", ".bin", "wrangler");
+const WRANGLER = path.join(REPO_ROOT, "node_modules", ".bin", "wrangler");
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
 /** Throws a clear error unless the worker is built and wrangler installed. */
-export function assertWorkerBuilt() {
+function assertWorkerBuilt() {
   if (!existsSync(WORKER_SHIM)) {
     throw new Error(
       `The Blaze worker is not built: ${WORKER_SHIM} is missing. Run \`bash scripts/build-worker.sh\` in the repository root, then run the tests again.`,
@@ -51,7 +51,7 @@ export function freePort() {
 }
 
 /** True when something accepts TCP connections on 127.0.0.1:`port`. */
-export function portOpen(port) {
+function portOpen(port) {
   return new Promise((resolve) => {
     const socket = net.connect({ host: "127.0.0.1", port });
     socket.once("connect", () => {
@@ -147,7 +147,7 @@ export class ProcessGroup {
   async stop() {
     if (this.pid === undefined) return;
     killGroup(this.pid);
-    await Promise.race([this.done, sleep(5000)]);
+    await Promise.race([this.done, new Promise((resolve) => setTimeout(resolve, 5000).unref())]);
     for (let i = 0; i < 100 && groupAlive(this.pid); i++) await sleep(50);
   }
 }

@@ -20,7 +20,7 @@ import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
-import { ProcessGroup, WORKER_SHIM, WRANGLER, WranglerDev, freePort } from "../../../tests/js/wrangler-dev.mjs";
+import { ProcessGroup, WranglerDev, freePort } from "../../../tests/js/wrangler-dev.mjs";
 
 const DEMO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
 const VITE = path.join(DEMO, "node_modules/.bin/vite");
@@ -125,8 +125,6 @@ function record(t, name, ms) {
 before(async () => {
   for (const [file, hint] of [
     [CHROMIUM, "run `bash scripts/install-chromium.sh` (in examples/svelte-demo)"],
-    [WRANGLER, "run `npm ci` in the repository root (or `bash scripts/build-worker.sh`)"],
-    [WORKER_SHIM, "run `bash scripts/build-worker.sh` in the repository root"],
     [VITE, "run `npm ci` in examples/svelte-demo"],
     [path.join(DEMO, "dist/index.html"), "run `npm run build` in examples/svelte-demo"],
   ]) {
@@ -134,7 +132,7 @@ before(async () => {
   }
 
   state.worker = await WranglerDev.create();
-  await state.worker.start();
+  await state.worker.start(); // fails with what to run if the worker is not built
 
   const previewPort = await freePort();
   state.preview = new ProcessGroup(
