@@ -4,12 +4,12 @@
 export interface ReconnectOptions {
   /** Base delay in milliseconds (default 250). */
   initialMs?: number;
-  /** Cap of the exponential delay in milliseconds (default 10000). */
+  /** Cap of the exponential delay in milliseconds (default 1000: a server back after a short outage is reached within about a second). */
   maxMs?: number;
 }
 
 /** Default reconnect timing. */
-export const DEFAULT_RECONNECT = { initialMs: 250, maxMs: 10_000 } as const;
+export const DEFAULT_RECONNECT = { initialMs: 250, maxMs: 1000 } as const;
 
 /**
  * The delay before reconnect attempt number `attempt` (0 for the first

@@ -5,7 +5,7 @@ import { CollectionConnection } from "./connection.js";
 import { type BlazeError, invalidArgument } from "./errors.js";
 import { Listener, type ListenTarget } from "./listener.js";
 import { toSafeObserver, type SnapshotObserver, type Unsubscribe } from "./observe.js";
-import { globalWebSocket, reportCallbackError, type WebSocketConstructor } from "./platform.js";
+import { globalWebSocket, onWakeUp, reportCallbackError, type WebSocketConstructor } from "./platform.js";
 import { checkPath, joinPath } from "./paths.js";
 import { CollectionRef, DocRef } from "./refs.js";
 import type { ResultChange, ResultDoc } from "./results.js";
@@ -29,7 +29,11 @@ export interface ConnectOptions {
   WebSocket?: WebSocketConstructor;
   /** Bound on a request's total time, waiting for a connection included (default 30000 ms). */
   requestTimeoutMs?: number;
-  /** Reconnect backoff: exponential from `initialMs` (default 250) up to `maxMs` (default 10000), with full jitter. */
+  /**
+   * Reconnect backoff: exponential from `initialMs` (default 250) up to `maxMs`
+   * (default 1000), with full jitter. Where the host fires them (browsers), the
+   * `online` event and the page becoming visible again skip the wait.
+   */
   reconnect?: ReconnectOptions;
   /** Called on every change of {@link Blaze.state}. */
   onStateChange?: (state: ConnectionState) => void;
@@ -69,6 +73,7 @@ export class Blaze {
   readonly #reconnectMaxMs: number;
   readonly #connections = new Map<string, CollectionConnection>();
   readonly #stateListeners = new Set<(state: ConnectionState) => void>();
+  readonly #stopWatchingWakeUps: () => void;
   #state: ConnectionState = "connecting";
   #closed = false;
   /** @internal */
@@ -90,6 +95,9 @@ export class Blaze {
     this.#reconnectMaxMs = positive(options.reconnect?.maxMs, DEFAULT_RECONNECT.maxMs, "reconnect.maxMs");
     if (options.onStateChange !== undefined) this.#stateListeners.add(options.onStateChange);
     this._snapshots = new SnapshotCache(this);
+    this.#stopWatchingWakeUps = onWakeUp(() => {
+      for (const connection of this.#connections.values()) connection.reconnectNow();
+    });
   }
 
   /** The connection state (see {@link ConnectionState}). */
@@ -121,12 +129,15 @@ export class Blaze {
   }
 
   /**
-   * Closes every connection. Pending requests fail with `cancelled`,
+   * Closes every connection. Pending requests fail with `cancelled` (a commit
+   * waiting to be re-sent after a dropped connection with `outcome_unknown`),
    * listeners stop without a callback, and later calls fail with `cancelled`.
+   * Stops watching the host's `online` and `visibilitychange` events.
    */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
+    this.#stopWatchingWakeUps();
     for (const connection of this.#connections.values()) connection.close();
     this.#setState("offline");
     this.#stateListeners.clear();

@@ -3,9 +3,11 @@
  * answers by `rid`, listeners, and reconnection with resume (spec 10.4.4).
  *
  * Guarantees: requests wait (up to `requestTimeoutMs`) while the socket is
- * being established; reads in flight when it drops are resent; commits in
- * flight fail with `outcome_unknown` and are never resent; every listener is
- * re-sent with `since` after a reconnect.
+ * being established; reads and commits in flight when it drops are re-sent
+ * after the reconnect (a commit with the same `commit_id`, so the server
+ * applies it at most once); a commit that cannot be re-sent (closed, timed
+ * out, refused) fails with `outcome_unknown`; every listener is re-sent with
+ * `since` after a reconnect.
  */
 import { backoffDelay } from "./backoff.js";
 import { BlazeError, LocalErrorCode } from "./errors.js";
@@ -27,7 +29,7 @@ export interface ConnectionSettings {
   requestTimeoutMs: number;
   /** Backoff base. */
   reconnectInitialMs: number;
-  /** Backoff cap. */
+  /** Backoff cap (the longest wait between two attempts). */
   reconnectMaxMs: number;
   /** Called whenever the connection's up/down status may have changed. */
   onStatusChange: () => void;
@@ -40,8 +42,10 @@ type Phase = "idle" | "connecting" | "open" | "waiting" | "failed" | "closed";
 
 interface Pending {
   readonly request: ClientRequest;
-  /** `read`: resent after a reconnect. `commit`: fails with `outcome_unknown`. `stream`: listen/unlisten, dropped (listeners are re-sent). */
+  /** `read` and `commit`: re-sent after a reconnect. `stream`: listen/unlisten, dropped (listeners are re-sent). */
   readonly kind: RequestKind | "stream";
+  /** Sent at least once: a commit's first attempt may have been applied. */
+  sent: boolean;
   /** Called synchronously with the answer frame (including `error` frames). */
   readonly answer: (frame: ServerFrame) => void;
   readonly fail: (error: BlazeError) => void;
@@ -120,6 +124,7 @@ export class CollectionConnection {
       const pending: Pending = {
         request,
         kind,
+        sent: false,
         done: false,
         answer: (frame) => {
           if (pending.done) return;
@@ -144,7 +149,8 @@ export class CollectionConnection {
       pending.timer = startTimer(() => {
         if (pending.rid === undefined) {
           this.#queue = this.#queue.filter((p) => p !== pending);
-          pending.fail(
+          this.#failUnsent(
+            pending,
             new BlazeError(LocalErrorCode.unavailable, `no connection to ${this.collection} within ${this.#settings.requestTimeoutMs} ms; the request was not sent`),
           );
         } else {
@@ -191,16 +197,44 @@ export class CollectionConnection {
     for (const listener of this.#listeners) listener.active = false;
     this.#listeners.clear();
     const error = new BlazeError(LocalErrorCode.cancelled, "the client was closed (a commit already sent may or may not have been applied)");
-    for (const pending of [...this.#inflight.values(), ...this.#queue]) pending.fail(error);
+    for (const pending of this.#inflight.values()) pending.fail(error);
+    for (const pending of this.#queue) this.#failUnsent(pending, error);
     this.#inflight.clear();
     this.#queue = [];
     this.#byTarget.clear();
     this.#settings.onStatusChange();
   }
 
+  /** Reconnects at once, and with a fresh backoff, if waiting to reconnect (the network is back, or the page is visible again). */
+  reconnectNow(): void {
+    if (this.#phase !== "waiting") return;
+    stopTimer(this.#reconnectTimer);
+    this.#reconnectTimer = undefined;
+    this.#attempt = 0;
+    this.#open();
+  }
+
   #settle(pending: Pending): void {
     pending.done = true;
     stopTimer(pending.timer);
+  }
+
+  /**
+   * Fails a request that is not in flight with `error`; but a commit sent
+   * before (waiting to be re-sent after its connection dropped) fails with
+   * `outcome_unknown`, since that first attempt may have been applied.
+   */
+  #failUnsent(pending: Pending, error: BlazeError): void {
+    if (pending.kind !== "commit" || !pending.sent) {
+      pending.fail(error);
+      return;
+    }
+    pending.fail(
+      new BlazeError(
+        LocalErrorCode.outcomeUnknown,
+        `the connection dropped before the commit was answered and it could not be re-sent (${error.message}); it may or may not have been applied`,
+      ),
+    );
   }
 
   #ensureOpen(): void {
@@ -260,15 +294,9 @@ export class CollectionConnection {
     }
     const resend: Pending[] = [];
     for (const pending of inflight) {
-      if (pending.done) continue;
-      if (pending.kind === "read") {
-        pending.rid = undefined;
-        resend.push(pending);
-      } else if (pending.kind === "commit") {
-        pending.fail(
-          new BlazeError(LocalErrorCode.outcomeUnknown, "the connection dropped before the commit was answered; it may or may not have been applied"),
-        );
-      }
+      if (pending.done || pending.kind === "stream") continue;
+      pending.rid = undefined;
+      resend.push(pending);
     }
     this.#queue = [...resend, ...this.#queue];
     if (code === 4002 || this.#fatal !== undefined) {
@@ -289,10 +317,12 @@ export class CollectionConnection {
     this.#fatal = error;
     this.#phase = "failed";
     this.#dropSocket(1000, error.code);
-    const pending = [...this.#inflight.values(), ...this.#queue];
+    const inflight = [...this.#inflight.values()];
+    const queued = this.#queue;
     this.#inflight.clear();
     this.#queue = [];
-    for (const p of pending) p.fail(error);
+    for (const p of inflight) p.fail(error);
+    for (const p of queued) this.#failUnsent(p, error);
     const listeners = [...this.#listeners];
     this.#listeners.clear();
     for (const listener of listeners) listener.fail(error);
@@ -366,10 +396,11 @@ export class CollectionConnection {
     const text = JSON.stringify({ type, rid, ...rest });
     const tooBig = frameLimitError(text, this.#limits);
     if (tooBig !== undefined) {
-      pending.fail(tooBig);
+      this.#failUnsent(pending, tooBig);
       return false;
     }
     pending.rid = rid;
+    pending.sent = true;
     this.#inflight.set(rid, pending);
     return this.#sendText(text);
   }
@@ -393,6 +424,7 @@ export class CollectionConnection {
     const pending: Pending = {
       request: listener.listenRequest(),
       kind: "stream",
+      sent: false,
       done: false,
       answer: (frame) => {
         pending.done = true;
@@ -414,6 +446,7 @@ export class CollectionConnection {
     const pending: Pending = {
       request: { type: "unlisten", listener: rid },
       kind: "stream",
+      sent: false,
       done: false,
       answer: () => {
         pending.done = true;

@@ -15,7 +15,11 @@ export const LocalErrorCode = {
   unavailable: "unavailable",
   /** The request was sent but not answered within `requestTimeoutMs`. For a commit the outcome is unknown. */
   deadlineExceeded: "deadline_exceeded",
-  /** The connection dropped while a commit was in flight: it may or may not have been applied. Commits are never resent. */
+  /**
+   * A commit sent before its connection dropped could not be re-sent (with its
+   * `commit_id`): `requestTimeoutMs` passed first, the client was closed, or the
+   * handshake was refused. It may or may not have been applied.
+   */
   outcomeUnknown: "outcome_unknown",
   /** `Blaze.close()` was called while the request was pending (for a commit already sent, the outcome is unknown). */
   cancelled: "cancelled",

@@ -47,7 +47,14 @@ export type WebSocketConstructor = new (url: string) => unknown;
 
 type TimerHandle = unknown;
 
-interface HostGlobals {
+/** The `addEventListener` surface of `globalThis` and `document` in browsers. */
+interface EventTargetLike {
+  addEventListener?(type: string, listener: () => void): void;
+  removeEventListener?(type: string, listener: () => void): void;
+}
+
+interface HostGlobals extends EventTargetLike {
+  document?: EventTargetLike & { visibilityState?: string };
   WebSocket?: WebSocketConstructor;
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
@@ -96,6 +103,33 @@ export function utf8Length(text: string): number {
     } else bytes += 3;
   }
   return bytes;
+}
+
+/**
+ * Calls `callback` whenever the host says a connection attempt is worth making
+ * now: the `online` event on `globalThis` (only where it has
+ * `addEventListener`, i.e. browsers and Deno), and `visibilitychange` on
+ * `document` when the page becomes visible again. Returns the function that
+ * removes these listeners.
+ */
+export function onWakeUp(callback: () => void): () => void {
+  const stops: Array<() => void> = [];
+  if (typeof host.addEventListener === "function") {
+    const online = () => callback();
+    host.addEventListener("online", online);
+    stops.push(() => host.removeEventListener?.("online", online));
+  }
+  const document = host.document;
+  if (document !== undefined && typeof document.addEventListener === "function") {
+    const visible = () => {
+      if (document.visibilityState === "visible") callback();
+    };
+    document.addEventListener("visibilitychange", visible);
+    stops.push(() => document.removeEventListener?.("visibilitychange", visible));
+  }
+  return () => {
+    for (const stop of stops.splice(0)) stop();
+  };
 }
 
 /** Fills `bytes` with random values (cryptographic when the host has `crypto`). */

@@ -1,5 +1,6 @@
 /** Building the writes of a commit (spec 8.2) and sending a commit. */
 import type { Blaze } from "./client.js";
+import { newCommitId } from "./commit-id.js";
 import { BlazeError, invalidArgument } from "./errors.js";
 import { parseFieldPath, DOCUMENT_ID_FIELD } from "./field-path.js";
 import { isJsonObject, setMember, hasMember, type JsonObject, type JsonValue } from "./json.js";
@@ -107,9 +108,9 @@ export const buildWrite = {
   verify: (id: string, options?: WriteOptions): WireWrite => withPrecondition({ op: "verify", id }, options),
 };
 
-/** @internal Sends one commit on the collection's connection. */
+/** @internal Sends one commit, with a fresh commit id, on the collection's connection. */
 export async function commitWrites(db: Blaze, collection: string, writes: WireWrite[]): Promise<CommitResult> {
-  const frame = await db._connection(collection).request({ type: "commit", collection, writes }, "commit");
+  const frame = await db._connection(collection).request({ type: "commit", collection, commit_id: newCommitId(), writes }, "commit");
   if (frame.type !== "committed") throw new BlazeError("protocol_error", `expected committed, got ${frame.type}`);
   return { seq: frame.seq, time: frame.time, writes: frame.writes };
 }

@@ -6,7 +6,8 @@
  *   API, the frame the client actually sends (captured by a fake WebSocket)
  *   must equal the vector's message (compared as a decoder keeps it: unknown
  *   fields dropped, `direction` defaulted, `rid` ignored since every client
- *   numbers its own requests), and must pass the client's frame limit check.
+ *   numbers its own requests, and `commit_id` too, which the client draws at
+ *   random for every commit), and must pass the client's frame limit check.
  * - Size/depth cases: run against the client's own pre-send check
  *   (`frameLimitError`), which must give the server's code.
  * - Invalid frames the API could be asked to make: the API must refuse them
@@ -132,6 +133,7 @@ async function sendThroughApi(message: any): Promise<any> {
     const raw = socket.rawSent[socket.sent.indexOf(frame)] as string;
     assert.equal(frameLimitError(raw), undefined, "the client's frame passes its own limit check");
     if (message.type !== "hello") assert.ok(Number.isSafeInteger(frame.rid) && frame.rid >= 1, "rid is a positive integer");
+    if (message.type === "commit") assert.match(frame.commit_id, /^[A-Za-z0-9_-]{22,64}$/, "every commit carries a commit id");
     return frame;
   } finally {
     db.close();

@@ -1,13 +1,14 @@
 /**
  * The connection layer against a scripted fake WebSocket: handshake, rids,
  * listeners, reconnect with resume, in-flight commits and reads, timeouts,
- * handshake refusal, resync after a mismatch, connection state. Reconnect
- * delays are set to a few milliseconds; no other sleeps.
+ * handshake refusal, resync after a mismatch, connection state, commit ids,
+ * the backoff cap and the browser's wake-up events. Reconnect delays are set
+ * to a few milliseconds, or driven by Node's mock timers; no other sleeps.
  */
 import assert from "node:assert/strict";
-import { describe, it } from "node:test";
+import { describe, it, mock } from "node:test";
 import { connect, type Blaze, type BlazeError, type ConnectionState, type DocumentSnapshot, type QuerySnapshot } from "../src/index.js";
-import { backoffDelay } from "../src/backoff.js";
+import { backoffDelay, DEFAULT_RECONNECT } from "../src/backoff.js";
 import { FakeServer, tick, until, type FakeSocket } from "./helpers/fake-websocket.js";
 
 const FAST = { initialMs: 2, maxMs: 5 };
@@ -289,7 +290,24 @@ describe("connection", () => {
     db.close();
   });
 
-  it("a commit in flight when the connection drops fails with outcome_unknown and is not resent; reads are resent", async () => {
+  it("every commit carries a fresh commit_id of 22+ characters of [A-Za-z0-9_-]", async () => {
+    const { server, db } = setup();
+    void db.doc("rooms/a").set({ n: 1 }).catch(() => undefined);
+    void db.batch().create(db.doc("rooms/b"), {}).delete(db.doc("rooms/c")).commit().catch(() => undefined);
+    const ws = await server.socket(1);
+    const first = await ws.nextRequest();
+    const second = await ws.nextRequest();
+    for (const frame of [first, second]) {
+      assert.equal(frame.type, "commit");
+      assert.match(frame.commit_id, /^[A-Za-z0-9_-]{22,64}$/);
+    }
+    assert.notEqual(first.commit_id, second.commit_id);
+    const raw = ws.rawSent.find((text) => text.includes(first.commit_id)) as string;
+    assert.ok(raw.startsWith(`{"type":"commit","rid":${first.rid},"collection":"rooms","commit_id":"${first.commit_id}","writes":[`), raw);
+    db.close();
+  });
+
+  it("a commit in flight when the connection drops is re-sent with the same commit_id after the reconnect; so are reads", async () => {
     const { server, db } = setup();
     const commit = db.doc("rooms/a").set({ n: 1 });
     const read = db.doc("rooms/b").get();
@@ -298,15 +316,48 @@ describe("connection", () => {
     const r = await ws.nextRequest();
     assert.deepEqual([c.type, r.type], ["commit", "get"]);
     ws.serverClose(1006);
-    await assert.rejects(commit, (e: any) => e.code === "outcome_unknown");
     const ws2 = await server.socket(2);
-    const resent = await ws2.nextRequest();
-    assert.deepEqual({ ...resent, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
-    ws2.serverSend({ type: "doc", rid: resent.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
+    const resentCommit = await ws2.nextRequest();
+    const resentRead = await ws2.nextRequest();
+    assert.deepEqual({ ...resentCommit, rid: 0 }, { ...c, rid: 0 }, "the same commit with the same commit_id");
+    assert.deepEqual({ ...resentRead, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
+    ws2.serverSend({ type: "committed", rid: resentCommit.rid, seq: 7, time: 1234, writes: [{ id: "a", exists: true }] });
+    assert.deepEqual(await commit, { seq: 7, time: 1234, writes: [{ id: "a", exists: true }] });
+    ws2.serverSend({ type: "doc", rid: resentRead.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
     assert.deepEqual((await read).data(), { ok: true });
     await tick();
-    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 0, "the commit was not resent");
+    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 1, "re-sent once");
     db.close();
+  });
+
+  it("a commit that cannot be re-sent fails with outcome_unknown: requestTimeoutMs passed, or the client was closed", async () => {
+    // Not back within requestTimeoutMs.
+    {
+      const { server, db } = setup({ requestTimeoutMs: 100 });
+      const sent = db.doc("rooms/a").set({ n: 1 });
+      const ws = await server.socket(1);
+      assert.equal((await ws.nextRequest()).type, "commit");
+      server.refuse = true;
+      ws.serverClose(1006);
+      const neverSent = db.doc("rooms/b").set({ n: 2 });
+      await assert.rejects(sent, (e: any) => e.code === "outcome_unknown");
+      await assert.rejects(neverSent, (e: any) => e.code === "unavailable", "a commit never sent was not applied");
+      db.close();
+    }
+    // Closed while waiting for the connection.
+    {
+      const { server, db } = setup();
+      const sent = db.doc("rooms/a").set({ n: 1 });
+      const ws = await server.socket(1);
+      assert.equal((await ws.nextRequest()).type, "commit");
+      server.refuse = true;
+      ws.serverClose(1006);
+      const neverSent = db.doc("rooms/b").set({ n: 2 });
+      await until(() => server.sockets.length >= 3, 2000, "a refused reconnect attempt");
+      db.close();
+      await assert.rejects(sent, (e: any) => e.code === "outcome_unknown");
+      await assert.rejects(neverSent, (e: any) => e.code === "cancelled");
+    }
   });
 
   it("requests wait for a connection, bounded by requestTimeoutMs (unavailable / deadline_exceeded)", async () => {
@@ -431,6 +482,26 @@ describe("connection", () => {
   });
 });
 
+/** A stand-in for the browser's `window` / `document` event targets, counting listeners. */
+class FakeEvents {
+  readonly listeners = new Map<string, Set<() => void>>();
+  visibilityState = "visible";
+  addEventListener(type: string, listener: () => void): void {
+    let set = this.listeners.get(type);
+    if (set === undefined) this.listeners.set(type, (set = new Set()));
+    set.add(listener);
+  }
+  removeEventListener(type: string, listener: () => void): void {
+    this.listeners.get(type)?.delete(listener);
+  }
+  count(type: string): number {
+    return this.listeners.get(type)?.size ?? 0;
+  }
+  fire(type: string): void {
+    for (const listener of [...(this.listeners.get(type) ?? [])]) listener();
+  }
+}
+
 describe("backoff", () => {
   it("is exponential with full jitter, capped", () => {
     assert.equal(backoffDelay(0, 250, 10000, () => 0.999999), 249);
@@ -438,5 +509,85 @@ describe("backoff", () => {
     assert.equal(backoffDelay(10, 250, 10000, () => 0.5), 5000);
     assert.equal(backoffDelay(100, 250, 10000, () => 0.999999), 9999);
     assert.equal(backoffDelay(5, 250, 10000, () => 0), 0);
+  });
+
+  it("waits at most 1 s between attempts by default, so a restarted server is reached within a second", async () => {
+    assert.deepEqual(DEFAULT_RECONNECT, { initialMs: 250, maxMs: 1000 });
+    mock.timers.enable({ apis: ["setTimeout"] });
+    const random = mock.method(Math, "random", () => 0.999999); // the longest wait of each range
+    try {
+      const server = new FakeServer();
+      server.refuse = true;
+      const db = connect("http://blaze.test", { WebSocket: server.WebSocket });
+      db.collection("rooms").onSnapshot(() => undefined);
+      await tick();
+      assert.equal(server.sockets.length, 1);
+      for (const wait of [249, 499, 999, 999, 999, 999, 999, 999, 999, 999]) {
+        const attempts: number = server.sockets.length;
+        mock.timers.tick(wait - 1);
+        await tick();
+        assert.equal(server.sockets.length, attempts, `still waiting after ${wait - 1} ms`);
+        mock.timers.tick(1);
+        await tick();
+        assert.equal(server.sockets.length, attempts + 1, `the next attempt after ${wait} ms`);
+      }
+      server.refuse = false;
+      mock.timers.tick(999);
+      await tick();
+      assert.equal(db.state, "online");
+      db.close();
+    } finally {
+      random.mock.restore();
+      mock.timers.reset();
+    }
+  });
+
+  it("the online event, and the page becoming visible again, reconnect at once; close() removes the listeners", async () => {
+    mock.timers.enable({ apis: ["setTimeout"] }); // the backoff wait never ends by itself here
+    const host = globalThis as Record<string, unknown>;
+    const win = new FakeEvents();
+    const doc = new FakeEvents();
+    host.addEventListener = win.addEventListener.bind(win);
+    host.removeEventListener = win.removeEventListener.bind(win);
+    host.document = doc;
+    try {
+      const server = new FakeServer();
+      const db = connect("http://blaze.test", { WebSocket: server.WebSocket });
+      assert.deepEqual([win.count("online"), doc.count("visibilitychange")], [1, 1]);
+      db.collection("rooms").onSnapshot(() => undefined);
+      const ws = await server.socket(1);
+      assert.equal((await ws.nextRequest()).type, "listen");
+      win.fire("online");
+      await tick();
+      assert.equal(server.sockets.length, 1, "no effect while connected");
+
+      ws.serverClose(1006);
+      await tick();
+      assert.equal(db.state, "offline");
+      assert.equal(server.sockets.length, 1, "waiting for the backoff timer");
+      win.fire("online");
+      const ws2 = await server.socket(2);
+      assert.equal((await ws2.nextRequest()).type, "listen");
+      assert.equal(db.state, "online");
+
+      ws2.serverClose(1006);
+      doc.visibilityState = "hidden";
+      doc.fire("visibilitychange");
+      await tick();
+      assert.equal(server.sockets.length, 2, "hidden: still waiting");
+      doc.visibilityState = "visible";
+      doc.fire("visibilitychange");
+      const ws3 = await server.socket(3);
+      assert.equal((await ws3.nextRequest()).type, "listen");
+      assert.equal(db.state, "online");
+
+      db.close();
+      assert.deepEqual([win.count("online"), doc.count("visibilitychange")], [0, 0]);
+    } finally {
+      delete host.addEventListener;
+      delete host.removeEventListener;
+      delete host.document;
+      mock.timers.reset();
+    }
   });
 });
