@@ -91,8 +91,8 @@ fn run_session(case: &Value) -> Result<(), String> {
                     }
                     json!({"send": conn, "frame": frame})
                 }
-                Output::Close { conn, code, reason } => {
-                    json!({"close": conn, "code": code, "reason": reason})
+                Output::Close { conn, code } => {
+                    json!({"close": conn, "code": code.code(), "reason": code.reason()})
                 }
             });
         }

@@ -5,6 +5,7 @@
 //! derives serde for wire types. Decoding untrusted text returns an error and
 //! never panics.
 
+mod close;
 mod code;
 mod codec;
 mod depth;
@@ -14,6 +15,7 @@ mod path;
 mod query;
 mod write;
 
+pub use close::CloseCode;
 pub use code::ErrorCode;
 pub use codec::{decode_client, decode_server, encode, DecodeError};
 pub use depth::json_depth;
@@ -28,9 +30,3 @@ pub use write::{Precondition, Write, WriteKind};
 
 /// The protocol version this crate speaks; a `hello` must name it.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// WebSocket close code: the handshake failed (`handshake_required` or `unsupported_protocol`).
-pub const CLOSE_HANDSHAKE: u16 = 4002;
-
-/// WebSocket close code: the client fell too far behind reading its frames (reason `slow_consumer`).
-pub const CLOSE_SLOW_CONSUMER: u16 = 4008;

@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, SavedSession};
-use blaze_protocol::{CollectionPath, Limits};
+use blaze_protocol::{CloseCode, CollectionPath, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
@@ -131,7 +131,7 @@ impl Live {
             // A connection that is gone, or a session that no longer restores:
             // the client must reconnect and resume.
             if let Some(ws) = self.sockets.remove(&conn) {
-                let _ = ws.close(Some(1011), Some("internal"));
+                close(&ws, CloseCode::Internal);
             }
             self.hub.handle_close(conn);
             let store = self.hub.database().storage();
@@ -217,9 +217,9 @@ impl Live {
                         self.forget(conn)?;
                     }
                 }
-                Output::Close { conn, code, reason } => {
+                Output::Close { conn, code } => {
                     if let Some(ws) = self.sockets.get(&conn) {
-                        let _ = ws.close(Some(code), Some(reason));
+                        close(ws, code);
                     }
                     self.forget(conn)?;
                 }
@@ -227,6 +227,11 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// Closes `ws` with `code`'s number and reason; a socket already gone is ignored.
+fn close(ws: &WebSocket, code: CloseCode) {
+    let _ = ws.close(Some(code.code()), Some(code.reason()));
 }
 
 /// `ws.send(text)` with a JS string made once, not once per socket, and the
@@ -352,7 +357,7 @@ impl BlazeCollection {
         if let Err(e) = group {
             let live = self.live.borrow_mut().take();
             for ws in live.into_iter().flat_map(|l| l.sockets.into_values()) {
-                let _ = ws.close(Some(1011), Some("internal"));
+                close(&ws, CloseCode::Internal);
             }
             return Err(storage_error(e));
         }
@@ -367,7 +372,7 @@ impl BlazeCollection {
         let mut live = self.live(None)?;
         live.hub.handle_close(conn);
         live.forget(conn)?;
-        let _ = ws.close(Some(1000), Some("closed"));
+        close(ws, CloseCode::Normal);
         live.drain()
     }
 }

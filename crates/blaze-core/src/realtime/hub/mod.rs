@@ -20,9 +20,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use blaze_protocol::{
-    decode_client, encode, ClientMessage, CollectionPath, CommitResult, DocPath, DocSnapshot,
-    ErrorBody, ErrorCode, Query, ServerMessage, Write, CLOSE_HANDSHAKE, CLOSE_SLOW_CONSUMER,
-    PROTOCOL_VERSION,
+    decode_client, encode, ClientMessage, CloseCode, CollectionPath, CommitResult, DocPath,
+    DocSnapshot, ErrorBody, ErrorCode, Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
 
 use crate::database::{Database, QueryOutput};
@@ -49,14 +48,12 @@ pub enum Output {
         /// The frame.
         frame: Frame,
     },
-    /// Close `conn` with a WebSocket close code and reason; the hub has forgotten it.
+    /// Close `conn` with `code` (its number and reason); the hub has forgotten it.
     Close {
         /// The connection.
         conn: ConnId,
-        /// The close code (section 10.1 of the spec).
-        code: u16,
-        /// The close reason.
-        reason: &'static str,
+        /// Why (section 10.1 of the spec).
+        code: CloseCode,
     },
 }
 
@@ -342,7 +339,11 @@ impl<S: Storage> Hub<S> {
 
     fn refuse_handshake(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
         self.send_error(conn, None, &Rejection::new(code, message).into());
-        self.close(conn, CLOSE_HANDSHAKE, code.as_str());
+        let close = match code {
+            ErrorCode::UnsupportedProtocol => CloseCode::UnsupportedProtocol,
+            _ => CloseCode::HandshakeRequired,
+        };
+        self.close(conn, close);
     }
 
     /// Refuses a request for a collection this hub does not serve.
@@ -621,10 +622,10 @@ impl<S: Storage> Hub<S> {
             }
         }
         for conn in failed {
-            self.close(conn, CLOSE_INTERNAL, "internal");
+            self.close(conn, CloseCode::Internal);
         }
         for conn in slow {
-            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+            self.close(conn, CloseCode::SlowConsumer);
         }
     }
 
@@ -639,7 +640,7 @@ impl<S: Storage> Hub<S> {
         );
         self.outputs.push_back(Output::Send { conn, frame });
         if over {
-            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+            self.close(conn, CloseCode::SlowConsumer);
         }
     }
 
@@ -648,10 +649,10 @@ impl<S: Storage> Hub<S> {
         self.send(conn, frame(&ServerMessage::Error { rid, error: body }));
     }
 
-    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+    fn close(&mut self, conn: ConnId, code: CloseCode) {
         if self.conns.contains_key(&conn) {
             self.forget(conn);
-            self.outputs.push_back(Output::Close { conn, code, reason });
+            self.outputs.push_back(Output::Close { conn, code });
         }
     }
 
@@ -665,9 +666,6 @@ impl<S: Storage> Hub<S> {
         }
     }
 }
-
-/// WebSocket close code 1011: the server hit an unexpected condition.
-const CLOSE_INTERNAL: u16 = 1011;
 
 fn frame(message: &ServerMessage) -> Frame {
     Frame::from(encode(message))
