@@ -94,6 +94,8 @@ fn run_session(case: &Value) -> Result<(), String> {
                 Output::Close { conn, code } => {
                     json!({"close": conn, "code": code.code(), "reason": code.reason()})
                 }
+                // Events are for the server's log; the vectors hold what goes on the wire.
+                Output::Event(_) => continue,
             });
         }
         let want = step.get("out").cloned().unwrap_or(json!([]));

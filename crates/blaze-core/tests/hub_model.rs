@@ -243,6 +243,7 @@ impl World {
                 Output::Close { conn, code } => {
                     panic!("connection {conn} closed: {code:?}")
                 }
+                Output::Event(_) => continue,
             };
             self.hub.handle_written(conn, 1);
             let client = self

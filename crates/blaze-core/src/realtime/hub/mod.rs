@@ -4,7 +4,8 @@
 //! Input goes in through `handle_*` (a connection opened, a frame arrived,
 //! frames were written, a connection closed), with the time as an argument;
 //! output comes out of [`Hub::poll_output`] until it returns `None`: frames to
-//! send and connections to close. Writes are persisted through the
+//! send, connections to close, and events that say what happened (for logs),
+//! so a driver never reads the frames it is handed. Writes are persisted through the
 //! [`Storage`] trait before any frame about them is produced.
 //!
 //! Listeners of the same document or query share one *target*: one view,
@@ -54,6 +55,27 @@ pub enum Output {
         conn: ConnId,
         /// Why (section 10.1 of the spec).
         code: CloseCode,
+    },
+    /// Something happened that the driver may log; there is nothing to do.
+    Event(HubEvent),
+}
+
+/// What happened, told to the driver as an [`Output::Event`] (str0m-style: a
+/// separate output rather than a field on [`Output::Send`], so the frames stay
+/// plain and a driver that does not log ignores one variant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    /// A frame of `conn` was refused: the next output is the `Send` of its
+    /// `error` frame.
+    Refused {
+        /// The connection.
+        conn: ConnId,
+        /// The refused request's id, when it had one.
+        rid: Option<u64>,
+        /// The error code the peer is sent.
+        code: ErrorCode,
+        /// What the peer is not told: a storage failure's text, for the server's log.
+        detail: Option<String>,
     },
 }
 
@@ -308,6 +330,13 @@ impl<S: Storage> Hub<S> {
     pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
         self.check_scope(CollectionPath::parse(&query.collection).ok())?;
         self.db.query(query)
+    }
+
+    /// Counts a query's results, for drivers that read outside a connection
+    /// (such as HTTP); returns `(seq, count)`.
+    pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
+        self.check_scope(CollectionPath::parse(&query.collection).ok())?;
+        self.db.count(query)
     }
 
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
@@ -645,7 +674,16 @@ impl<S: Storage> Hub<S> {
     }
 
     fn send_error(&mut self, conn: ConnId, rid: Option<u64>, error: &Error) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
         let body: ErrorBody = error.to_body();
+        self.outputs.push_back(Output::Event(HubEvent::Refused {
+            conn,
+            rid,
+            code: body.code,
+            detail: error.detail().map(str::to_owned),
+        }));
         self.send(conn, frame(&ServerMessage::Error { rid, error: body }));
     }
 
