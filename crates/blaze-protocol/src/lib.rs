@@ -1,5 +1,7 @@
 //! Blaze wire protocol, version 1: the message types of `spec/protocol.md`,
-//! their limits, document paths and the error codes of `spec/errors.md`.
+//! their limits, document paths, the error codes of `spec/errors.md`, the
+//! close codes, the HTTP answer bodies ([`http`]) and what a server stores
+//! ([`stored`]).
 //!
 //! Architecture Invariant: this crate does no I/O and is the only crate that
 //! derives serde for wire types. Decoding untrusted text returns an error and
@@ -9,10 +11,12 @@ mod close;
 mod code;
 mod codec;
 mod depth;
+pub mod http;
 mod limits;
 mod message;
 mod path;
 mod query;
+pub mod stored;
 mod write;
 
 pub use close::CloseCode;

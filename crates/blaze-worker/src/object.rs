@@ -27,8 +27,8 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::http_api;
-use crate::log::{log_http, log_ws};
-use crate::routing::{route, Route};
+use crate::log::{log_event, log_http};
+use crate::routing::route;
 use crate::sql_storage::{transaction_sync, SqlStore};
 
 /// One collection's object.
@@ -194,10 +194,8 @@ impl Live {
         let mut send: Option<js_sys::Function> = None;
         while let Some(output) = self.hub.poll_output() {
             match output {
+                Output::Event(event) => log_event(&self.collection, &event),
                 Output::Send { conn, frame } => {
-                    if frame.starts_with(r#"{"type":"error""#) {
-                        log_ws(&self.collection, conn, &frame);
-                    }
                     let text = match &shared {
                         Some((last, text)) if Arc::ptr_eq(last, &frame) => text.clone(),
                         _ => {
@@ -264,15 +262,18 @@ impl DurableObject for BlazeCollection {
         let started = now();
         let upgrade = is_upgrade(&req);
         let hreq = http_request(&mut req).await?;
-        let collection = match route(&hreq, upgrade, &Limits::default()) {
-            Ok(Route::Object(collection)) => collection,
-            Ok(_) | Err(_) => return Response::error("not routed to this object", 400),
+        // The same routing as the Worker's, which parses the body once here.
+        let endpoint = route(&hreq, upgrade, &Limits::default());
+        let Some((endpoint, collection)) =
+            endpoint.ok().and_then(|e| e.collection().map(|c| (e, c)))
+        else {
+            return Response::error("not routed to this object", 400);
         };
         // Frames that arrived before this request are handled before it.
         if self.live.borrow().is_some() {
             self.run_queued()?;
         }
-        let mut live = self.live(Some(&collection))?;
+        let mut live = self.live(Some(collection.as_str()))?;
         if upgrade {
             let pair = WebSocketPair::new()?;
             let conn = live.next_conn()?;
@@ -283,7 +284,7 @@ impl DurableObject for BlazeCollection {
             live.save(conn)?;
             return Response::from_websocket(pair.client);
         }
-        let answer = http_api::handle(&mut live.hub, &hreq, now());
+        let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
         live.drain()?;
         log_http(&hreq, &answer, now().saturating_sub(started));
         respond(answer)
