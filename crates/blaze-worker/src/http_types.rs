@@ -51,6 +51,17 @@ impl HttpResponse {
         }
     }
 
+    /// A 204 answer: no body.
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: Vec::new(),
+            body: String::new(),
+            error: None,
+            detail: None,
+        }
+    }
+
     /// The same answer with one more header.
     pub fn with_header(mut self, name: &'static str, value: String) -> Self {
         self.headers.push((name, value));

@@ -89,9 +89,7 @@ impl Endpoint {
         match self {
             Self::Health => Some(HttpResponse::ok(&HealthAnswer { ok: true })),
             Self::Preflight => {
-                let mut answer = HttpResponse::ok(&());
-                answer.status = 204;
-                answer.body.clear();
+                let mut answer = HttpResponse::no_content();
                 for (name, value) in PREFLIGHT {
                     answer = answer.with_header(name, value.to_owned());
                 }
