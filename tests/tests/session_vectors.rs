@@ -91,9 +91,11 @@ fn run_session(case: &Value) -> Result<(), String> {
                     }
                     json!({"send": conn, "frame": frame})
                 }
-                Output::Close { conn, code, reason } => {
-                    json!({"close": conn, "code": code, "reason": reason})
+                Output::Close { conn, code } => {
+                    json!({"close": conn, "code": code.code(), "reason": code.reason()})
                 }
+                // Events are for the server's log; the vectors hold what goes on the wire.
+                Output::Event(_) => continue,
             });
         }
         let want = step.get("out").cloned().unwrap_or(json!([]));

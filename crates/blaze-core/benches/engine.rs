@@ -1,4 +1,4 @@
-//! Engine benchmark: prints patch, query and commit figures (no I/O, in-memory storage).
+//! Engine benchmark: prints patch, query, count and commit figures (no I/O, in-memory storage).
 //!
 //! Run with `cargo bench -p blaze-core --bench engine`. Figures that compare
 //! sizes are measured side by side in one run and reported as ratios.
@@ -117,6 +117,31 @@ fn bench_query() {
     }
 }
 
+fn bench_count() {
+    println!("## Count: text == X matching all 100,000 documents (median of 11)");
+    let db = room_db(100_000);
+    let mut q = Query::all("messages");
+    q.filter = Some(Filter::Field(FieldFilter {
+        field: "text".into(),
+        op: Op::Eq,
+        value: json!("hello there"),
+    }));
+    assert_eq!(db.count(&q).unwrap().1, 100_000);
+    assert_eq!(db.query(&q).unwrap().docs.len(), 100_000);
+    let count = median(11, || {
+        black_box(db.count(black_box(&q)).unwrap());
+    });
+    let query = median(11, || {
+        black_box(db.query(black_box(&q)).unwrap());
+    });
+    println!(
+        "count 100000 matches: {:>8.1} ms; the query: {:>8.1} ms ({:.1}x the count)",
+        count.as_secs_f64() * 1e3,
+        query.as_secs_f64() * 1e3,
+        query.as_secs_f64() / count.as_secs_f64()
+    );
+}
+
 fn bench_commits() {
     println!("## Single-document commits with indexes maintained");
     let mut db = Database::new(MemoryStorage::new(), Limits::default());
@@ -142,5 +167,6 @@ fn main() {
     println!("# blaze-core engine benchmark ({})", support::machine());
     bench_patch();
     bench_query();
+    bench_count();
     bench_commits();
 }

@@ -8,7 +8,7 @@ use blaze_protocol::{
 };
 use serde_json::{Map, Value};
 
-use crate::query::{run_query, CompiledQuery};
+use crate::query::{count_query, run_query, CompiledQuery};
 use blaze_json::merge::apply_merge_patch;
 use blaze_json::patch::apply_json_patch;
 use blaze_json::size::check_document;
@@ -252,10 +252,12 @@ impl<S: Storage> Database<S> {
         Ok(QueryOutput { seq, docs })
     }
 
-    /// Counts a query's results; returns `(seq, count)`.
+    /// Counts a query's results from the indexes, loading a document only
+    /// when its index entries cannot decide the filter; returns `(seq, count)`.
     pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
-        let out = self.query(query)?;
-        Ok((out.seq, out.docs.len() as u64))
+        let compiled = CompiledQuery::compile(query, &self.limits)?;
+        let seq = self.storage.seq(&compiled.collection)?;
+        Ok((seq, count_query(&self.storage, &compiled)?))
     }
 }
 

@@ -30,7 +30,8 @@ impl Error {
         }
     }
 
-    /// The wire error object for this error.
+    /// The wire error object for this error. A storage failure's text stays
+    /// on the server (see [`Error::detail`]): the peer reads a generic message.
     pub fn to_body(&self) -> ErrorBody {
         match self {
             Error::Rejected(r) => ErrorBody {
@@ -38,11 +39,47 @@ impl Error {
                 message: r.message.clone(),
                 write_index: r.write_index,
             },
-            Error::Storage(e) => ErrorBody {
+            Error::Storage(_) => ErrorBody {
                 code: ErrorCode::Internal,
-                message: e.to_string(),
+                message: INTERNAL_MESSAGE.to_owned(),
                 write_index: None,
             },
         }
+    }
+
+    /// What the server's log needs beyond the wire body: the storage
+    /// failure's text, which is never sent to peers.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            Error::Rejected(_) => None,
+            Error::Storage(e) => Some(&e.0),
+        }
+    }
+}
+
+/// The message of every `internal` error body.
+const INTERNAL_MESSAGE: &str = "the server failed; nothing was applied";
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn storage_failures_keep_their_text_off_the_wire() {
+        let error = Error::from(StorageError("sqlite: disk I/O error at /data/x".into()));
+        let body = error.to_body();
+        assert_eq!(body.code, ErrorCode::Internal);
+        assert!(!body.message.contains("sqlite"), "{}", body.message);
+        assert_eq!(error.detail(), Some("sqlite: disk I/O error at /data/x"));
+    }
+
+    #[test]
+    fn rejections_go_out_whole() {
+        let error = Error::from(Rejection::new(
+            ErrorCode::NotFound,
+            "rooms/r1 does not exist",
+        ));
+        assert_eq!(error.to_body().message, "rooms/r1 does not exist");
+        assert_eq!(error.detail(), None);
     }
 }

@@ -53,7 +53,9 @@ mod store;
 pub use blaze_protocol::Limits;
 pub use database::{collection_contents, ChangeLogLimits, Committed, Database, QueryOutput};
 pub use error::{Error, Rejection, StorageError};
-pub use realtime::{ConnId, Frame, Hub, HubConfig, HubStats, Output, SavedListener, SavedSession};
+pub use realtime::{
+    ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
+};
 pub use store::{
     CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
     Storage, StorageBatch, StoredDoc,

@@ -240,9 +240,10 @@ impl World {
         while let Some(output) = self.hub.poll_output() {
             let (conn, frame) = match output {
                 Output::Send { conn, frame } => (conn, frame),
-                Output::Close { conn, code, reason } => {
-                    panic!("connection {conn} closed: {code} {reason}")
+                Output::Close { conn, code } => {
+                    panic!("connection {conn} closed: {code:?}")
                 }
+                Output::Event(_) => continue,
             };
             self.hub.handle_written(conn, 1);
             let client = self

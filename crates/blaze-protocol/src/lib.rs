@@ -1,19 +1,25 @@
 //! Blaze wire protocol, version 1: the message types of `spec/protocol.md`,
-//! their limits, document paths and the error codes of `spec/errors.md`.
+//! their limits, document paths, the error codes of `spec/errors.md`, the
+//! close codes, the HTTP answer bodies ([`http`]) and what a server stores
+//! ([`stored`]).
 //!
 //! Architecture Invariant: this crate does no I/O and is the only crate that
 //! derives serde for wire types. Decoding untrusted text returns an error and
 //! never panics.
 
+mod close;
 mod code;
 mod codec;
 mod depth;
+pub mod http;
 mod limits;
 mod message;
 mod path;
 mod query;
+pub mod stored;
 mod write;
 
+pub use close::CloseCode;
 pub use code::ErrorCode;
 pub use codec::{decode_client, decode_server, encode, DecodeError};
 pub use depth::json_depth;
@@ -28,9 +34,3 @@ pub use write::{Precondition, Write, WriteKind};
 
 /// The protocol version this crate speaks; a `hello` must name it.
 pub const PROTOCOL_VERSION: u32 = 1;
-
-/// WebSocket close code: the handshake failed (`handshake_required` or `unsupported_protocol`).
-pub const CLOSE_HANDSHAKE: u16 = 4002;
-
-/// WebSocket close code: the client fell too far behind reading its frames (reason `slow_consumer`).
-pub const CLOSE_SLOW_CONSUMER: u16 = 4008;

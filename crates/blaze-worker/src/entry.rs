@@ -3,9 +3,9 @@
 
 use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
 
-use crate::http_types::{HttpRequest, HttpResponse, CORS, PREFLIGHT};
+use crate::http_types::{HttpRequest, HttpResponse, CORS};
 use crate::log::log_http;
-use crate::routing::{route, Route};
+use crate::routing::route;
 use blaze_protocol::Limits;
 
 /// Whether `req` asks for a WebSocket.
@@ -46,44 +46,45 @@ pub fn respond(answer: HttpResponse) -> Result<Response> {
     for (name, value) in &answer.headers {
         headers.set(name, value)?;
     }
-    Ok(Response::ok(answer.body)?
-        .with_status(answer.status)
-        .with_headers(headers))
+    // A 204 must have no body at all, not an empty one.
+    let response = if answer.body.is_empty() {
+        Response::empty()?
+    } else {
+        Response::ok(answer.body)?
+    };
+    Ok(response.with_status(answer.status).with_headers(headers))
 }
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let upgrade = is_upgrade(&req);
     let plain = http_request(&mut req).await?;
-    let answer = match route(&plain, upgrade, &Limits::default()) {
-        Ok(Route::Object(collection)) => {
-            let stub = env
-                .durable_object("COLLECTIONS")?
-                .id_from_name(&collection)?
-                .get_stub()?;
-            let mut init = RequestInit::new();
-            init.with_method(req.method())
-                .with_headers(req.headers().clone());
-            if !plain.body.is_empty() {
-                init.with_body(Some(plain.body.clone().into()));
-            }
-            let forwarded = if upgrade {
-                req
-            } else {
-                Request::new_with_init(req.url()?.as_ref(), &init)?
-            };
-            return stub.fetch_with_request(forwarded).await;
+    let endpoint = match route(&plain, upgrade, &Limits::default()) {
+        Ok(endpoint) => endpoint,
+        Err(refused) => {
+            log_http(&plain, &refused, 0);
+            return respond(refused);
         }
-        Ok(Route::Health) => HttpResponse::ok(&serde_json::json!({"ok": true})),
-        Ok(Route::Preflight) => {
-            let headers = Headers::new();
-            for (name, value) in CORS.iter().chain(PREFLIGHT.iter()) {
-                headers.set(name, value)?;
-            }
-            return Ok(Response::empty()?.with_status(204).with_headers(headers));
-        }
-        Err(refused) => refused,
     };
-    log_http(&plain, &answer, 0);
-    respond(answer)
+    let Some(collection) = endpoint.collection() else {
+        let answer = endpoint.local_answer().expect("the Worker answers it");
+        log_http(&plain, &answer, 0);
+        return respond(answer);
+    };
+    let stub = env
+        .durable_object("COLLECTIONS")?
+        .id_from_name(collection.as_str())?
+        .get_stub()?;
+    let mut init = RequestInit::new();
+    init.with_method(req.method())
+        .with_headers(req.headers().clone());
+    if !plain.body.is_empty() {
+        init.with_body(Some(plain.body.clone().into()));
+    }
+    let forwarded = if upgrade {
+        req
+    } else {
+        Request::new_with_init(req.url()?.as_ref(), &init)?
+    };
+    stub.fetch_with_request(forwarded).await
 }

@@ -1,117 +1,115 @@
 //! The HTTP mapping of spec section 11, inside a collection's object: each
-//! route becomes a read or a one-batch commit on the hub, so HTTP writes
-//! reach WebSocket listeners like any other commit.
+//! [`Endpoint`] becomes a read or a one-batch commit on the hub, so HTTP
+//! writes reach WebSocket listeners like any other commit.
 
 use blaze_core::{Hub, Storage};
-use blaze_protocol::{
-    CollectionPath, CommitBody, DocPath, ErrorCode, Precondition, Query, Write, WriteKind,
-};
-use serde_json::{json, Value};
+use blaze_protocol::http::{CountAnswer, QueryAnswer};
+use blaze_protocol::{DocPath, ErrorCode, Precondition, Write, WriteKind};
+use serde_json::Value;
 
 use crate::http_types::{parse_body, HttpRequest, HttpResponse};
-use crate::routing::{allow, decode};
+use crate::routing::{DocMethod, Endpoint};
 
-/// Answers one HTTP request at time `now` (milliseconds since the Unix epoch).
-pub fn handle<S: Storage>(hub: &mut Hub<S>, req: &HttpRequest, now: u64) -> HttpResponse {
-    answer(hub, req, now).unwrap_or_else(|refused| refused)
+/// Answers `endpoint`, routed from `req`, at time `now` (milliseconds since the Unix epoch).
+pub fn answer<S: Storage>(
+    hub: &mut Hub<S>,
+    endpoint: &Endpoint,
+    req: &HttpRequest,
+    now: u64,
+) -> HttpResponse {
+    respond(hub, endpoint, req, now).unwrap_or_else(|refused| refused)
 }
 
-fn answer<S: Storage>(
+fn respond<S: Storage>(
     hub: &mut Hub<S>,
+    endpoint: &Endpoint,
     req: &HttpRequest,
     now: u64,
 ) -> Result<HttpResponse, HttpResponse> {
-    let limits = hub.database().limits().clone();
-    match req.path.as_str() {
-        "/v1/commit" => {
-            allow(req, &["POST"])?;
-            let body: CommitBody = parse_body(&req.body, &limits)?;
+    let engine = |e: blaze_core::Error| HttpResponse::from_error(&e);
+    match endpoint {
+        Endpoint::Preflight | Endpoint::Health => {
+            Ok(endpoint.local_answer().expect("answered locally"))
+        }
+        Endpoint::Listen(_) => Err(HttpResponse::rejected(
+            ErrorCode::InvalidFrame,
+            "this route needs a WebSocket upgrade",
+        )),
+        Endpoint::Commit { collection, writes } => {
             let result = hub
-                .handle_commit(&body.collection, &body.writes, now)
-                .map_err(|e| HttpResponse::from_error(&e))?;
-            Ok(HttpResponse::ok(&json!(result)))
+                .handle_commit(collection.as_str(), writes, now)
+                .map_err(engine)?;
+            Ok(HttpResponse::ok(&result))
         }
-        "/v1/query" | "/v1/count" => {
-            allow(req, &["POST"])?;
-            let query: Query = parse_body(&req.body, &limits)?;
-            let out = hub
-                .query(&query)
-                .map_err(|e| HttpResponse::from_error(&e))?;
-            if req.path == "/v1/count" {
-                return Ok(HttpResponse::ok(
-                    &json!({"seq": out.seq, "count": out.docs.len()}),
-                ));
-            }
-            let collection = CollectionPath::parse(&query.collection)
-                .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string()))?;
-            let docs: Vec<_> = out.docs.iter().map(|d| d.snapshot(&collection)).collect();
-            Ok(HttpResponse::ok(&json!({"seq": out.seq, "docs": docs})))
+        Endpoint::Query { collection, query } => {
+            let out = hub.query(query).map_err(engine)?;
+            let docs = out.docs.iter().map(|d| d.snapshot(collection)).collect();
+            Ok(HttpResponse::ok(&QueryAnswer { seq: out.seq, docs }))
         }
-        path => match path.strip_prefix("/v1/docs/") {
-            Some(rest) => document(hub, req, &decode(rest)?, now),
-            None => Err(HttpResponse::rejected(
-                ErrorCode::NotFound,
-                format!("no route {path}"),
-            )),
-        },
+        Endpoint::Count { query, .. } => {
+            let (seq, count) = hub.count(query).map_err(engine)?;
+            Ok(HttpResponse::ok(&CountAnswer { seq, count }))
+        }
+        Endpoint::Doc { path, method } => document(hub, req, path, *method, now),
     }
 }
 
 fn document<S: Storage>(
     hub: &mut Hub<S>,
     req: &HttpRequest,
-    path: &str,
+    doc: &DocPath,
+    method: DocMethod,
     now: u64,
 ) -> Result<HttpResponse, HttpResponse> {
-    allow(req, &["GET", "PUT", "PATCH", "DELETE"])?;
-    let doc = DocPath::parse(path)
-        .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string()))?;
+    let path = doc.as_str();
     let limits = hub.database().limits().clone();
-    let kind =
-        match req.method.as_str() {
-            "GET" => {
-                let snapshot = hub.get(path).map_err(|e| HttpResponse::from_error(&e))?;
-                return match snapshot.version {
-                    Some(version) => Ok(HttpResponse::ok(&json!(snapshot))
-                        .with_header("ETag", format!("\"{version}\""))),
-                    None => Err(HttpResponse::rejected(
-                        ErrorCode::NotFound,
-                        format!("{path} does not exist"),
-                    )),
-                };
-            }
-            "PUT" => {
-                let data: Value = parse_body(&req.body, &limits)?;
-                if req.if_none_match.as_deref().map(str::trim) == Some("*") {
-                    WriteKind::Create { data }
-                } else {
-                    WriteKind::Set { data }
+    let kind = match method {
+        DocMethod::Get => {
+            let snapshot = hub.get(path).map_err(|e| HttpResponse::from_error(&e))?;
+            return match snapshot.version {
+                Some(version) => {
+                    Ok(HttpResponse::ok(&snapshot).with_header("ETag", format!("\"{version}\"")))
                 }
+                None => Err(HttpResponse::rejected(
+                    ErrorCode::NotFound,
+                    format!("{path} does not exist"),
+                )),
+            };
+        }
+        DocMethod::Put => {
+            let data: Value = parse_body(&req.body, &limits)?;
+            if req.if_none_match.as_deref().map(str::trim) == Some("*") {
+                WriteKind::Create { data }
+            } else {
+                WriteKind::Set { data }
             }
-            "PATCH" => {
-                let patch: Value = parse_body(&req.body, &limits)?;
-                match media_type(req.content_type.as_deref()).as_deref() {
-                    Some("application/json-patch+json") => WriteKind::Patch { patch },
-                    Some("application/merge-patch+json") => WriteKind::Merge { patch },
-                    _ => return Err(HttpResponse::rejected(
+        }
+        DocMethod::Patch => {
+            let patch: Value = parse_body(&req.body, &limits)?;
+            match media_type(req.content_type.as_deref()).as_deref() {
+                Some("application/json-patch+json") => WriteKind::Patch { patch },
+                Some("application/merge-patch+json") => WriteKind::Merge { patch },
+                _ => {
+                    return Err(HttpResponse::rejected(
                         ErrorCode::UnsupportedMediaType,
                         "PATCH takes application/json-patch+json or application/merge-patch+json",
-                    )),
+                    ))
                 }
             }
-            _ => WriteKind::Delete,
-        };
+        }
+        DocMethod::Delete => WriteKind::Delete,
+    };
     let write = Write {
         id: doc.id().to_owned(),
         kind,
         precondition: if_match(req.if_match.as_deref())?,
     };
     let result = hub
-        .handle_commit(&doc.collection().to_string(), &[write], now)
+        .handle_commit(doc.collection().as_str(), &[write], now)
         .map_err(|e| HttpResponse::from_error(&e))?;
-    let answer = HttpResponse::ok(&json!(result));
-    Ok(match req.method.as_str() {
-        "DELETE" => answer,
+    let answer = HttpResponse::ok(&result);
+    Ok(match method {
+        DocMethod::Delete => answer,
         _ => answer.with_header("ETag", format!("\"{}\"", result.seq)),
     })
 }

@@ -2,9 +2,10 @@
 //! routing and the HTTP mapping can be tested natively.
 
 use blaze_core::Error;
+use blaze_protocol::http::ErrorAnswer;
 use blaze_protocol::{json_depth, ErrorBody, ErrorCode, Limits};
 use serde::de::DeserializeOwned;
-use serde_json::{json, Value};
+use serde::Serialize;
 
 /// What the HTTP mapping needs of a request.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -32,15 +33,32 @@ pub struct HttpResponse {
     pub headers: Vec<(&'static str, String)>,
     /// The JSON body (empty for 204).
     pub body: String,
+    /// The error code of an error answer, for logs (the body says the same).
+    pub error: Option<ErrorCode>,
+    /// What the client is not told: a storage failure's text, for the log.
+    pub detail: Option<String>,
 }
 
 impl HttpResponse {
-    /// A 200 answer with a JSON body.
-    pub fn ok(body: &Value) -> Self {
+    /// A 200 answer with `body` as JSON.
+    pub fn ok(body: &impl Serialize) -> Self {
         Self {
             status: 200,
             headers: Vec::new(),
-            body: body.to_string(),
+            body: serde_json::to_string(body).expect("answer bodies serialize"),
+            error: None,
+            detail: None,
+        }
+    }
+
+    /// A 204 answer: no body.
+    pub fn no_content() -> Self {
+        Self {
+            status: 204,
+            headers: Vec::new(),
+            body: String::new(),
+            error: None,
+            detail: None,
         }
     }
 
@@ -52,11 +70,16 @@ impl HttpResponse {
 
     /// The error answer for a wire error object: its code's status and `{"error": ...}`.
     pub fn error(body: ErrorBody) -> Self {
+        let code = body.code;
         Self {
-            status: body.code.http_status(),
-            headers: Vec::new(),
-            body: json!({ "error": body }).to_string(),
+            error: Some(code),
+            ..Self::ok(&ErrorAnswer { error: body })
         }
+        .with_status(code.http_status())
+    }
+
+    fn with_status(self, status: u16) -> Self {
+        Self { status, ..self }
     }
 
     /// The error answer for `code` with `message`.
@@ -68,15 +91,12 @@ impl HttpResponse {
         })
     }
 
-    /// The error answer for an engine error.
+    /// The error answer for an engine error, with its detail for the log.
     pub fn from_error(error: &Error) -> Self {
-        Self::error(error.to_body())
-    }
-
-    /// The wire error code of an error answer, for logs.
-    pub fn error_code(&self) -> Option<String> {
-        let body: Value = serde_json::from_str(&self.body).ok()?;
-        Some(body["error"]["code"].as_str()?.to_owned())
+        Self {
+            detail: error.detail().map(str::to_owned),
+            ..Self::error(error.to_body())
+        }
     }
 }
 
@@ -163,13 +183,25 @@ mod tests {
             ..Limits::default()
         };
         let code = |body: &str| {
-            parse_body::<Value>(body, &limits)
+            parse_body::<serde_json::Value>(body, &limits)
                 .err()
-                .and_then(|r| r.error_code())
+                .and_then(|r| r.error)
         };
-        assert_eq!(code(&"x".repeat(21)).as_deref(), Some("frame_too_large"));
-        assert_eq!(code("[[[1]]]").as_deref(), Some("frame_too_deep"));
-        assert_eq!(code("{nope").as_deref(), Some("invalid_frame"));
+        assert_eq!(code(&"x".repeat(21)), Some(ErrorCode::FrameTooLarge));
+        assert_eq!(code("[[[1]]]"), Some(ErrorCode::FrameTooDeep));
+        assert_eq!(code("{nope"), Some(ErrorCode::InvalidFrame));
         assert_eq!(code("[[1]]"), None);
+    }
+
+    #[test]
+    fn storage_failures_are_internal_with_the_detail_for_the_log_only() {
+        let error = Error::from(blaze_core::StorageError("sqlite: disk full".into()));
+        let answer = HttpResponse::from_error(&error);
+        assert_eq!(answer.status, 500);
+        assert_eq!(answer.error, Some(ErrorCode::Internal));
+        assert_eq!(answer.detail.as_deref(), Some("sqlite: disk full"));
+        assert!(!answer.body.contains("sqlite"), "{}", answer.body);
+        let body: ErrorAnswer = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(body.error.code, ErrorCode::Internal);
     }
 }

@@ -1,7 +1,12 @@
-//! Structured logs: one JSON line per HTTP request and per WebSocket error,
-//! with the error code, readable in `wrangler dev` and `wrangler tail`.
+//! Structured logs: one JSON line per HTTP request and per refused WebSocket
+//! frame, with the error code (and, for a storage failure, the detail the
+//! client is not told), readable in `wrangler dev` and `wrangler tail`. The
+//! lines are built from typed answers and hub events, never from parsing
+//! what is sent.
 
-use serde_json::{json, Value};
+use blaze_core::HubEvent;
+use blaze_protocol::ErrorCode;
+use serde_json::json;
 use worker::console_log;
 
 use crate::http_types::{HttpRequest, HttpResponse};
@@ -13,21 +18,28 @@ pub fn log_http(req: &HttpRequest, answer: &HttpResponse, ms: u64) {
         "method": req.method,
         "path": req.path,
         "status": answer.status,
-        "code": answer.error_code(),
+        "code": answer.error.map(ErrorCode::as_str),
+        "detail": answer.detail,
         "ms": ms,
     });
     console_log!("{line}");
 }
 
-/// Logs an `error` frame sent to connection `conn`.
-pub fn log_ws(collection: &str, conn: u64, frame: &str) {
-    let parsed: Value = serde_json::from_str(frame).unwrap_or_default();
+/// Logs what the hub says happened on a connection of `collection`.
+pub fn log_event(collection: &str, event: &HubEvent) {
+    let HubEvent::Refused {
+        conn,
+        rid,
+        code,
+        detail,
+    } = event;
     let line = json!({
         "at": "ws",
         "collection": collection,
         "conn": conn,
-        "rid": parsed["rid"],
-        "code": parsed["error"]["code"],
+        "rid": rid,
+        "code": code.as_str(),
+        "detail": detail,
     });
     console_log!("{line}");
 }

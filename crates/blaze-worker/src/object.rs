@@ -18,7 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, SavedSession};
-use blaze_protocol::{CollectionPath, Limits};
+use blaze_protocol::{CloseCode, CollectionPath, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
@@ -27,8 +27,8 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::http_api;
-use crate::log::{log_http, log_ws};
-use crate::routing::{route, Route};
+use crate::log::{log_event, log_http};
+use crate::routing::route;
 use crate::sql_storage::{transaction_sync, SqlStore};
 
 /// One collection's object.
@@ -131,7 +131,7 @@ impl Live {
             // A connection that is gone, or a session that no longer restores:
             // the client must reconnect and resume.
             if let Some(ws) = self.sockets.remove(&conn) {
-                let _ = ws.close(Some(1011), Some("internal"));
+                close(&ws, CloseCode::Internal);
             }
             self.hub.handle_close(conn);
             let store = self.hub.database().storage();
@@ -194,10 +194,8 @@ impl Live {
         let mut send: Option<js_sys::Function> = None;
         while let Some(output) = self.hub.poll_output() {
             match output {
+                Output::Event(event) => log_event(&self.collection, &event),
                 Output::Send { conn, frame } => {
-                    if frame.starts_with(r#"{"type":"error""#) {
-                        log_ws(&self.collection, conn, &frame);
-                    }
                     let text = match &shared {
                         Some((last, text)) if Arc::ptr_eq(last, &frame) => text.clone(),
                         _ => {
@@ -217,9 +215,9 @@ impl Live {
                         self.forget(conn)?;
                     }
                 }
-                Output::Close { conn, code, reason } => {
+                Output::Close { conn, code } => {
                     if let Some(ws) = self.sockets.get(&conn) {
-                        let _ = ws.close(Some(code), Some(reason));
+                        close(ws, code);
                     }
                     self.forget(conn)?;
                 }
@@ -227,6 +225,11 @@ impl Live {
         }
         Ok(())
     }
+}
+
+/// Closes `ws` with `code`'s number and reason; a socket already gone is ignored.
+fn close(ws: &WebSocket, code: CloseCode) {
+    let _ = ws.close(Some(code.code()), Some(code.reason()));
 }
 
 /// `ws.send(text)` with a JS string made once, not once per socket, and the
@@ -259,15 +262,18 @@ impl DurableObject for BlazeCollection {
         let started = now();
         let upgrade = is_upgrade(&req);
         let hreq = http_request(&mut req).await?;
-        let collection = match route(&hreq, upgrade, &Limits::default()) {
-            Ok(Route::Object(collection)) => collection,
-            Ok(_) | Err(_) => return Response::error("not routed to this object", 400),
+        // The same routing as the Worker's, which parses the body once here.
+        let endpoint = route(&hreq, upgrade, &Limits::default());
+        let Some((endpoint, collection)) =
+            endpoint.ok().and_then(|e| e.collection().map(|c| (e, c)))
+        else {
+            return Response::error("not routed to this object", 400);
         };
         // Frames that arrived before this request are handled before it.
         if self.live.borrow().is_some() {
             self.run_queued()?;
         }
-        let mut live = self.live(Some(&collection))?;
+        let mut live = self.live(Some(collection.as_str()))?;
         if upgrade {
             let pair = WebSocketPair::new()?;
             let conn = live.next_conn()?;
@@ -278,7 +284,7 @@ impl DurableObject for BlazeCollection {
             live.save(conn)?;
             return Response::from_websocket(pair.client);
         }
-        let answer = http_api::handle(&mut live.hub, &hreq, now());
+        let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
         live.drain()?;
         log_http(&hreq, &answer, now().saturating_sub(started));
         respond(answer)
@@ -352,7 +358,7 @@ impl BlazeCollection {
         if let Err(e) = group {
             let live = self.live.borrow_mut().take();
             for ws in live.into_iter().flat_map(|l| l.sockets.into_values()) {
-                let _ = ws.close(Some(1011), Some("internal"));
+                close(&ws, CloseCode::Internal);
             }
             return Err(storage_error(e));
         }
@@ -367,7 +373,7 @@ impl BlazeCollection {
         let mut live = self.live(None)?;
         live.hub.handle_close(conn);
         live.forget(conn)?;
-        let _ = ws.close(Some(1000), Some("closed"));
+        close(ws, CloseCode::Normal);
         live.drain()
     }
 }

@@ -13,8 +13,9 @@ use blaze_core::{
     CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener, SavedSession,
     Storage, StorageBatch, StorageError, StoredDoc,
 };
+use blaze_protocol::stored::{StoredDocument, StoredListener, StoredSession};
 use blaze_protocol::CollectionPath;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
 
@@ -89,9 +90,14 @@ fn bounds(column: &str, range: (Bound<V>, Bound<V>), sql: &mut String, binds: &m
 }
 
 /// A stored document's JSON form in the change log.
-fn doc_json(doc: &StoredDoc) -> String {
-    json!({"data": doc.data, "version": doc.version, "create_time": doc.create_time, "update_time": doc.update_time})
-        .to_string()
+fn doc_json(doc: &StoredDoc) -> Result<String, StorageError> {
+    let stored = StoredDocument {
+        create_time: doc.create_time,
+        data: doc.data.clone(),
+        update_time: doc.update_time,
+        version: doc.version,
+    };
+    serde_json::to_string(&stored).map_err(failed)
 }
 
 fn parse_data(data: &str) -> Result<Map<String, Value>, StorageError> {
@@ -99,17 +105,13 @@ fn parse_data(data: &str) -> Result<Map<String, Value>, StorageError> {
 }
 
 fn doc_from_json(id: &str, text: &str) -> Result<StoredDoc, StorageError> {
-    let v: Value = serde_json::from_str(text).map_err(failed)?;
-    let num = |k: &str| {
-        v[k].as_u64()
-            .ok_or_else(|| failed(format!("log doc without {k}")))
-    };
+    let stored: StoredDocument = serde_json::from_str(text).map_err(failed)?;
     Ok(StoredDoc {
         id: id.to_owned(),
-        data: v["data"].as_object().cloned().unwrap_or_default(),
-        version: num("version")?,
-        create_time: num("create_time")?,
-        update_time: num("update_time")?,
+        data: stored.data,
+        version: stored.version,
+        create_time: stored.create_time,
+        update_time: stored.update_time,
     })
 }
 
@@ -161,21 +163,14 @@ impl SqlStore {
         let mut out = Vec::new();
         for row in self.rows("SELECT conn, state FROM sessions", Vec::new())? {
             let row = row.map_err(failed)?;
-            let state: Value = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
-            let listeners = state["listeners"]
-                .as_array()
+            let state: StoredSession = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
+            let listeners = state
+                .listeners
                 .into_iter()
-                .flatten()
-                .filter_map(|l| {
-                    Some(SavedListener {
-                        rid: l[0].as_u64()?,
-                        target: l[1].as_u64()?,
-                        key: l[2].as_str()?.to_owned(),
-                    })
-                })
+                .map(|StoredListener(rid, target, key)| SavedListener { rid, target, key })
                 .collect();
             let session = SavedSession {
-                open: state["open"].as_bool().unwrap_or(false),
+                open: state.open,
                 listeners,
             };
             out.push((as_u64(&row[0])?, session));
@@ -185,12 +180,15 @@ impl SqlStore {
 
     /// Saves one connection's session.
     pub fn save_session(&self, conn: u64, session: &SavedSession) -> Result<(), StorageError> {
-        let listeners: Vec<Value> = session
-            .listeners
-            .iter()
-            .map(|l| json!([l.rid, l.target, l.key]))
-            .collect();
-        let state = json!({"open": session.open, "listeners": listeners}).to_string();
+        let state = StoredSession {
+            listeners: session
+                .listeners
+                .iter()
+                .map(|l| StoredListener(l.rid, l.target, l.key.clone()))
+                .collect(),
+            open: session.open,
+        };
+        let state = serde_json::to_string(&state).map_err(failed)?;
         self.exec(
             "INSERT OR REPLACE INTO sessions (conn, state) VALUES (?, ?)",
             vec![int(conn), V::String(state)],
@@ -424,20 +422,19 @@ fn apply(sql: &SqlStorage, collection: &str, commit: &StorageBatch) -> Result<()
         let rows = vec!["(?, ?, ?, ?, ?, ?, ?)"; chunk.len()].join(", ");
         let sql =
             format!("INSERT INTO log (collection, seq, time, pos, side, id, doc) VALUES {rows}");
-        let binds = chunk
-            .iter()
-            .flat_map(|(pos, change, side, doc)| {
-                vec![
-                    c(),
-                    int(record.seq),
-                    int(record.time),
-                    int(*pos as u64),
-                    int(*side),
-                    text(&change.id),
-                    doc.as_ref().map(doc_json).into(),
-                ]
-            })
-            .collect();
+        let mut binds = Vec::with_capacity(chunk.len() * 7);
+        for (pos, change, side, doc) in chunk {
+            let doc = doc.as_ref().map(doc_json).transpose()?;
+            binds.extend([
+                c(),
+                int(record.seq),
+                int(record.time),
+                int(*pos as u64),
+                int(*side),
+                text(&change.id),
+                doc.map_or(V::Null, V::String),
+            ]);
+        }
         run(&sql, binds)?;
     }
     run(

@@ -21,6 +21,7 @@ use serde_json::{Map, Value};
 use super::compile::{CompiledQuery, Limit};
 use super::filter::CompiledFilter;
 use super::position::Position;
+use blaze_json::field_path::FieldPath;
 use blaze_json::order::TypeClass;
 
 use crate::error::Error;
@@ -52,7 +53,7 @@ fn forward(query: &CompiledQuery) -> bool {
     !matches!(query.limit, Some(Limit::Last(_)))
 }
 
-fn wanted(query: &CompiledQuery) -> Option<usize> {
+pub(crate) fn wanted(query: &CompiledQuery) -> Option<usize> {
     query.limit.map(|(Limit::First(n) | Limit::Last(n))| n)
 }
 
@@ -272,19 +273,8 @@ fn candidate_scans<'a, S: Storage>(
         .unwrap_or_default();
     let mut scans = Vec::new();
     for (field, op, value) in leaves {
-        if field.is_document_id() {
+        let Some(ranges) = conjunct_ranges(field, op, value) else {
             continue;
-        }
-        let values = || value.as_array().map_or(&[][..], Vec::as_slice).iter();
-        let ranges: Vec<(String, KeyRange)> = match op {
-            Op::Eq => vec![(value_index(field), exact(value))],
-            Op::In => values().map(|v| (value_index(field), exact(v))).collect(),
-            Op::ArrayContains => vec![(contains_index(field), exact(value))],
-            Op::ArrayContainsAny => values()
-                .map(|v| (contains_index(field), exact(v)))
-                .collect(),
-            Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(field), range(op, value))],
-            Op::Ne | Op::NotIn => continue,
         };
         let sources = ranges
             .into_iter()
@@ -296,6 +286,29 @@ fn candidate_scans<'a, S: Storage>(
         });
     }
     Ok(scans)
+}
+
+/// The index ranges that hold exactly the ids of the documents passing
+/// `field op value`; `None` when no index answers it (`!=`, `not-in`, the id).
+pub(crate) fn conjunct_ranges(
+    field: &FieldPath,
+    op: Op,
+    value: &Value,
+) -> Option<Vec<(String, KeyRange)>> {
+    if field.is_document_id() {
+        return None;
+    }
+    let values = || value.as_array().map_or(&[][..], Vec::as_slice).iter();
+    Some(match op {
+        Op::Eq => vec![(value_index(field), exact(value))],
+        Op::In => values().map(|v| (value_index(field), exact(v))).collect(),
+        Op::ArrayContains => vec![(contains_index(field), exact(value))],
+        Op::ArrayContainsAny => values()
+            .map(|v| (contains_index(field), exact(v)))
+            .collect(),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(field), range(op, value))],
+        Op::Ne | Op::NotIn => return None,
+    })
 }
 
 fn exact(v: &Value) -> KeyRange {

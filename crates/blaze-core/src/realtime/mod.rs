@@ -6,6 +6,8 @@ mod hub;
 mod listener_index;
 mod view;
 
-pub use hub::{ConnId, Frame, Hub, HubConfig, HubStats, Output, SavedListener, SavedSession};
+pub use hub::{
+    ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
+};
 pub use listener_index::ListenerIndex;
 pub use view::{diff_results, results_at, QueryView};

@@ -1,15 +1,25 @@
 //! The HTTP mapping, request by request against one in-memory hub.
 
 use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
-use blaze_protocol::CollectionPath;
+use blaze_protocol::{CollectionPath, ErrorCode};
 use serde_json::{json, Value};
 
-use super::handle;
-use crate::http_types::HttpRequest;
+use super::answer;
+use crate::http_types::{HttpRequest, HttpResponse};
+use crate::routing::route;
 
 fn hub() -> Hub<MemoryStorage> {
     let db = Database::new(MemoryStorage::new(), Limits::default());
     Hub::new(db, HubConfig::default()).scoped(CollectionPath::parse("rooms").unwrap())
+}
+
+/// Routes `r` as the object does, then answers it.
+fn handle(hub: &mut Hub<MemoryStorage>, r: &HttpRequest, now: u64) -> HttpResponse {
+    let limits = hub.database().limits().clone();
+    match route(r, false, &limits) {
+        Ok(endpoint) => answer(hub, &endpoint, r, now),
+        Err(refused) => refused,
+    }
 }
 
 /// A request: method, path, headers as `name: value` lines, body.
@@ -57,7 +67,7 @@ fn code_only(hub: &mut Hub<MemoryStorage>, r: HttpRequest, status: u16, code: &s
     let label = format!("{} {}", r.method, r.path);
     let answer = handle(hub, &r, 5000);
     assert_eq!(
-        (answer.status, answer.error_code().as_deref()),
+        (answer.status, answer.error.map(ErrorCode::as_str)),
         (status, Some(code)),
         "{label}"
     );

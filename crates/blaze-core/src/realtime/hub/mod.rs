@@ -4,7 +4,8 @@
 //! Input goes in through `handle_*` (a connection opened, a frame arrived,
 //! frames were written, a connection closed), with the time as an argument;
 //! output comes out of [`Hub::poll_output`] until it returns `None`: frames to
-//! send and connections to close. Writes are persisted through the
+//! send, connections to close, and events that say what happened (for logs),
+//! so a driver never reads the frames it is handed. Writes are persisted through the
 //! [`Storage`] trait before any frame about them is produced.
 //!
 //! Listeners of the same document or query share one *target*: one view,
@@ -20,9 +21,8 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use blaze_protocol::{
-    decode_client, encode, ClientMessage, CollectionPath, CommitResult, DocPath, DocSnapshot,
-    ErrorBody, ErrorCode, Query, ServerMessage, Write, CLOSE_HANDSHAKE, CLOSE_SLOW_CONSUMER,
-    PROTOCOL_VERSION,
+    decode_client, encode, ClientMessage, CloseCode, CollectionPath, CommitResult, DocPath,
+    DocSnapshot, ErrorBody, ErrorCode, Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
 
 use crate::database::{Database, QueryOutput};
@@ -49,14 +49,33 @@ pub enum Output {
         /// The frame.
         frame: Frame,
     },
-    /// Close `conn` with a WebSocket close code and reason; the hub has forgotten it.
+    /// Close `conn` with `code` (its number and reason); the hub has forgotten it.
     Close {
         /// The connection.
         conn: ConnId,
-        /// The close code (section 10.1 of the spec).
-        code: u16,
-        /// The close reason.
-        reason: &'static str,
+        /// Why (section 10.1 of the spec).
+        code: CloseCode,
+    },
+    /// Something happened that the driver may log; there is nothing to do.
+    Event(HubEvent),
+}
+
+/// What happened, told to the driver as an [`Output::Event`] (str0m-style: a
+/// separate output rather than a field on [`Output::Send`], so the frames stay
+/// plain and a driver that does not log ignores one variant).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HubEvent {
+    /// A frame of `conn` was refused: the next output is the `Send` of its
+    /// `error` frame.
+    Refused {
+        /// The connection.
+        conn: ConnId,
+        /// The refused request's id, when it had one.
+        rid: Option<u64>,
+        /// The error code the peer is sent.
+        code: ErrorCode,
+        /// What the peer is not told: a storage failure's text, for the server's log.
+        detail: Option<String>,
     },
 }
 
@@ -313,6 +332,13 @@ impl<S: Storage> Hub<S> {
         self.db.query(query)
     }
 
+    /// Counts a query's results, for drivers that read outside a connection
+    /// (such as HTTP); returns `(seq, count)`.
+    pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
+        self.check_scope(CollectionPath::parse(&query.collection).ok())?;
+        self.db.count(query)
+    }
+
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
         match message {
             Some(ClientMessage::Hello { protocol, .. }) if protocol == PROTOCOL_VERSION => {
@@ -342,7 +368,11 @@ impl<S: Storage> Hub<S> {
 
     fn refuse_handshake(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
         self.send_error(conn, None, &Rejection::new(code, message).into());
-        self.close(conn, CLOSE_HANDSHAKE, code.as_str());
+        let close = match code {
+            ErrorCode::UnsupportedProtocol => CloseCode::UnsupportedProtocol,
+            _ => CloseCode::HandshakeRequired,
+        };
+        self.close(conn, close);
     }
 
     /// Refuses a request for a collection this hub does not serve.
@@ -621,10 +651,10 @@ impl<S: Storage> Hub<S> {
             }
         }
         for conn in failed {
-            self.close(conn, CLOSE_INTERNAL, "internal");
+            self.close(conn, CloseCode::Internal);
         }
         for conn in slow {
-            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+            self.close(conn, CloseCode::SlowConsumer);
         }
     }
 
@@ -639,19 +669,28 @@ impl<S: Storage> Hub<S> {
         );
         self.outputs.push_back(Output::Send { conn, frame });
         if over {
-            self.close(conn, CLOSE_SLOW_CONSUMER, "slow_consumer");
+            self.close(conn, CloseCode::SlowConsumer);
         }
     }
 
     fn send_error(&mut self, conn: ConnId, rid: Option<u64>, error: &Error) {
+        if !self.conns.contains_key(&conn) {
+            return;
+        }
         let body: ErrorBody = error.to_body();
+        self.outputs.push_back(Output::Event(HubEvent::Refused {
+            conn,
+            rid,
+            code: body.code,
+            detail: error.detail().map(str::to_owned),
+        }));
         self.send(conn, frame(&ServerMessage::Error { rid, error: body }));
     }
 
-    fn close(&mut self, conn: ConnId, code: u16, reason: &'static str) {
+    fn close(&mut self, conn: ConnId, code: CloseCode) {
         if self.conns.contains_key(&conn) {
             self.forget(conn);
-            self.outputs.push_back(Output::Close { conn, code, reason });
+            self.outputs.push_back(Output::Close { conn, code });
         }
     }
 
@@ -665,9 +704,6 @@ impl<S: Storage> Hub<S> {
         }
     }
 }
-
-/// WebSocket close code 1011: the server hit an unexpected condition.
-const CLOSE_INTERNAL: u16 = 1011;
 
 fn frame(message: &ServerMessage) -> Frame {
     Frame::from(encode(message))

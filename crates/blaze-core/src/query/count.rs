@@ -1,0 +1,163 @@
+//! Counting a query's results without building them.
+//!
+//! Each conjunct an index answers (`==`, `in`, `array-contains(-any)`,
+//! ranges) gives the exact set of ids that pass it, read from index entries
+//! alone; the count walks their intersection (or, for a single index range,
+//! just counts its entries). When those entries decide the
+//! whole filter (a pure conjunction of such conjuncts and conditions on the
+//! id, every `order_by` field known to exist), no document is loaded.
+//! Otherwise each id of the intersection (or, without any such conjunct,
+//! each document) is loaded and the rest of the filter evaluated. A query
+//! with cursors compares whole positions, so it runs as a query.
+
+use std::collections::BTreeSet;
+use std::ops::Bound;
+
+use serde_json::{Map, Value};
+
+use super::compile::CompiledQuery;
+use super::execute::{conjunct_ranges, run_query, wanted};
+use super::filter::CompiledFilter;
+use crate::error::Error;
+use crate::index::value_index;
+use crate::store::Storage;
+
+/// The number of results `q` has.
+pub(crate) fn count_query<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Error> {
+    if q.start.is_some() || q.end.is_some() {
+        return Ok(run_query(storage, q)?.len() as u64);
+    }
+    let matched = count_matches(storage, q)?;
+    Ok(wanted(q).map_or(matched, |n| matched.min(n as u64)))
+}
+
+/// The number of documents that pass the filter and have every `order_by` field.
+fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Error> {
+    let conjuncts = q
+        .filter
+        .as_ref()
+        .map(CompiledFilter::conjuncts)
+        .unwrap_or_default();
+    let pure = q.filter.as_ref().is_none_or(is_conjunction);
+    let mut sources = Vec::new();
+    let mut on_id = Vec::new();
+    let mut decided = pure;
+    for &(field, op, value) in &conjuncts {
+        if field.is_document_id() {
+            on_id.push(CompiledFilter::Field {
+                field: field.clone(),
+                op,
+                value: value.clone(),
+            });
+            continue;
+        }
+        match conjunct_ranges(field, op, value) {
+            Some(ranges) => sources.push(ranges),
+            None => decided = false,
+        }
+    }
+    if sources.is_empty() {
+        // No index narrows it down: every document is looked at.
+        let mut n = 0;
+        for doc in storage.scan(&q.collection, (Bound::Unbounded, Bound::Unbounded), false)? {
+            let doc = doc?;
+            n += u64::from(passes(q, &doc.id, &doc.data));
+        }
+        return Ok(n);
+    }
+    if decided {
+        // Every conjunct on a field requires it to exist; an `order_by`
+        // field no conjunct names must be looked up in its value index.
+        for (field, _) in &q.order {
+            let named = conjuncts.iter().any(|(f, _, _)| *f == field);
+            if !field.is_document_id() && !named {
+                let every = (Bound::Unbounded, Bound::Unbounded);
+                sources.push(vec![(value_index(field), every)]);
+            }
+        }
+        if let ([only], true) = (&mut sources[..], on_id.is_empty()) {
+            if let [(index, range)] = &mut only[..] {
+                // One index range holds each id at most once: count its entries.
+                let range = std::mem::replace(range, (Bound::Unbounded, Bound::Unbounded));
+                let mut n = 0;
+                for entry in storage.scan_index(&q.collection, index, range, false)? {
+                    entry?;
+                    n += 1;
+                }
+                return Ok(n);
+            }
+        }
+    }
+    let mut sets = sources
+        .into_iter()
+        .map(|ranges| ids_in(storage, q, ranges))
+        .collect::<Result<Vec<_>, _>>()?;
+    sets.sort_by_key(BTreeSet::len);
+    let (smallest, others) = sets.split_first().expect("at least one set");
+    let on_id = CompiledFilter::And(on_id);
+    let no_data = Map::new();
+    let mut n = 0;
+    for id in smallest {
+        if !others.iter().all(|s| s.contains(id)) || !on_id.matches(id, &no_data) {
+            continue;
+        }
+        if decided {
+            n += 1;
+        } else if let Some(doc) = storage.get(&q.collection, id)? {
+            n += u64::from(passes(q, &doc.id, &doc.data));
+        }
+    }
+    Ok(n)
+}
+
+/// Whether a document is a result of `q`, cursors and limit aside.
+fn passes(q: &CompiledQuery, id: &str, data: &Map<String, Value>) -> bool {
+    q.filter.as_ref().is_none_or(|f| f.matches(id, data)) && q.position(id, data).is_some()
+}
+
+/// Whether `filter` is a conjunction of field filters (no `or` anywhere).
+fn is_conjunction(filter: &CompiledFilter) -> bool {
+    match filter {
+        CompiledFilter::And(all) => all.iter().all(is_conjunction),
+        CompiledFilter::Or(_) => false,
+        CompiledFilter::Field { .. } => true,
+    }
+}
+
+/// The ids with an entry in any of `ranges`.
+fn ids_in<S: Storage>(
+    storage: &S,
+    q: &CompiledQuery,
+    ranges: Vec<(String, crate::store::KeyRange)>,
+) -> Result<BTreeSet<String>, Error> {
+    let mut ids = BTreeSet::new();
+    for (index, range) in ranges {
+        for entry in storage.scan_index(&q.collection, &index, range, false)? {
+            ids.insert(entry?.1);
+        }
+    }
+    Ok(ids)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use blaze_protocol::Op;
+
+    #[test]
+    fn only_and_trees_are_conjunctions() {
+        let leaf = || CompiledFilter::Field {
+            field: blaze_json::field_path::FieldPath::parse("a").unwrap(),
+            op: Op::Eq,
+            value: Value::from(1),
+        };
+        assert!(is_conjunction(&CompiledFilter::And(vec![
+            leaf(),
+            CompiledFilter::And(vec![leaf()])
+        ])));
+        assert!(!is_conjunction(&CompiledFilter::And(vec![
+            leaf(),
+            CompiledFilter::Or(vec![leaf()])
+        ])));
+    }
+}
