@@ -10,7 +10,7 @@
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use blaze_tests::live::{http, WranglerDev, Ws};
+use blaze_tests::live::{e2e, http, WranglerDev, Ws};
 use blaze_tests::load_cases;
 use serde_json::{json, Map, Value};
 
@@ -72,6 +72,7 @@ where
 
 #[test]
 fn conformance_vectors_against_the_live_worker() {
+    let Some(_serial) = e2e() else { return };
     let server = WranglerDev::start("vectors");
     let port = server.port;
     let runtime = tokio::runtime::Builder::new_multi_thread()
