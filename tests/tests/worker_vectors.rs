@@ -4,9 +4,8 @@
 //!
 //! Skipped, with reasons: cases with `limits` overrides (the live server runs
 //! the default limits); `codec.json` cases whose frame is a valid `hello`
-//! (on an open connection a second `hello` is refused, by design); the
-//! session transcripts (they configure the server's queue and change log
-//! and fix collection names, so they run in-process, in `session_vectors.rs`).
+//! (on an open connection a second `hello` is refused, by design). The
+//! session transcripts run live in `session_live.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -13,7 +13,7 @@ pub use http::{http, Answer};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};
-pub use ws::Ws;
+pub use ws::{Incoming, Ws};
 
 use serde_json::Value;
 
