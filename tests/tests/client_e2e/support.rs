@@ -35,6 +35,7 @@ pub fn options() -> ConnectOptions {
     }
 }
 
+/// A client of the server at `url`, with [`options`].
 pub async fn connect(url: &str) -> Blaze {
     Blaze::connect_with(url, options())
         .await
@@ -65,6 +66,7 @@ pub async fn raw(doc: &DocRef) -> DocumentSnapshot {
         .unwrap_or_else(|e| panic!("get {}: {e}", doc.path()))
 }
 
+/// The documents' ids, in order.
 pub fn ids(docs: &[DocumentSnapshot]) -> Vec<&str> {
     docs.iter().map(DocumentSnapshot::id).collect()
 }
@@ -152,20 +154,29 @@ pub async fn holds(doc: &DocRef, want: Option<Value>) {
 
 /// One query listener's view, checked at every event.
 pub struct Tracker {
+    /// The listener's name, in messages.
     pub name: &'static str,
+    /// The results of its last snapshot.
     pub docs: Vec<DocumentSnapshot>,
+    /// The seq of its last snapshot.
     pub seq: Option<u64>,
+    /// How many snapshots it had.
     pub snapshots: usize,
+    /// How many of them were resets.
     pub resets: usize,
     /// The largest seq step between two snapshots (more than one commit
     /// caught up at once, as after a reconnect).
     pub max_jump: u64,
+    /// How many times it went offline, and online again.
     pub offline: usize,
+    /// See `offline`.
     pub online: usize,
+    /// Whether it is offline now.
     pub is_offline: bool,
 }
 
 impl Tracker {
+    /// A view with nothing seen yet.
     pub fn new(name: &'static str) -> Self {
         Self {
             name,
@@ -180,6 +191,7 @@ impl Tracker {
         }
     }
 
+    /// Takes the listener's next event, checking it against the view.
     pub fn event(&mut self, event: Option<Result<ListenEvent<QuerySnapshot>, Error>>) {
         let name = self.name;
         let event = event
