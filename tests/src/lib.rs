@@ -2,6 +2,7 @@
 //! implementation against every case. The formats are in `spec/vectors/README.md`.
 
 pub mod live;
+pub mod session;
 
 use std::path::PathBuf;
 

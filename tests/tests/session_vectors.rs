@@ -1,8 +1,13 @@
-//! Runs the session transcripts of `spec/vectors/session/` against the hub:
-//! each step is one input, followed by the exact outputs it must produce.
+//! Runs the session transcripts of `spec/vectors/session/` in process: each
+//! collection is served by its own scoped [`Hub`] (as each Durable Object
+//! serves one collection), and each step is one input followed by the exact
+//! outputs it must produce. `session_live.rs` replays them against the worker.
+
+use std::collections::HashMap;
 
 use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
 use blaze_protocol::{CollectionPath, Write};
+use blaze_tests::session::{connection_collection, expected_outputs, frame_text, received};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
 
@@ -36,73 +41,114 @@ fn log_limits(case: &Value) -> ChangeLogLimits {
     log
 }
 
-fn run_session(case: &Value) -> Result<(), String> {
-    let db =
-        Database::new(MemoryStorage::new(), case_limits(case)).with_change_log(log_limits(case));
-    let mut hub = Hub::new(db, config(case));
-    if let Some(scope) = case["scope"].as_str() {
-        hub = hub.scoped(CollectionPath::parse(scope).map_err(|e| e.to_string())?);
+/// One server per collection, each configured as the case says, and which
+/// collection each connection is for.
+struct Servers<'a> {
+    case: &'a Value,
+    hubs: HashMap<String, Hub<MemoryStorage>>,
+    conns: HashMap<u64, String>,
+}
+
+impl Servers<'_> {
+    /// The server of `collection`, started empty on first use.
+    fn of(&mut self, collection: &str) -> Result<&mut Hub<MemoryStorage>, String> {
+        if !self.hubs.contains_key(collection) {
+            let path = CollectionPath::parse(collection).map_err(|e| e.to_string())?;
+            let db = Database::new(MemoryStorage::new(), case_limits(self.case))
+                .with_change_log(log_limits(self.case));
+            let hub = Hub::new(db, config(self.case)).scoped(path);
+            self.hubs.insert(collection.to_owned(), hub);
+        }
+        Ok(self.hubs.get_mut(collection).expect("just added"))
     }
+
+    /// The server connection `conn` was opened on.
+    fn of_conn(&mut self, conn: u64) -> Result<&mut Hub<MemoryStorage>, String> {
+        let collection = self
+            .conns
+            .get(&conn)
+            .cloned()
+            .ok_or_else(|| format!("connection {conn} was never opened"))?;
+        self.of(&collection)
+    }
+}
+
+/// Feeds one step's input to its server and returns that server's outputs.
+fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
+    let conn = |key: &str| step[key].as_u64();
+    let now = step["now"].as_u64().unwrap_or(1000);
+    let hub = if let Some(c) = conn("open") {
+        let collection = connection_collection(step)?.to_owned();
+        servers.conns.insert(c, collection.clone());
+        let hub = servers.of(&collection)?;
+        hub.handle_open(c);
+        hub
+    } else if let Some(c) = conn("recv") {
+        let hub = servers.of_conn(c)?;
+        hub.handle_frame(c, &frame_text(&step["frame"]), now);
+        hub
+    } else if let Some(c) = conn("binary") {
+        let hub = servers.of_conn(c)?;
+        hub.handle_binary(c);
+        hub
+    } else if let Some(c) = conn("written") {
+        let hub = servers.of_conn(c)?;
+        hub.handle_written(c, step["frames"].as_u64().unwrap_or(0) as usize);
+        hub
+    } else if let Some(c) = conn("close") {
+        let hub = servers.of_conn(c)?;
+        hub.handle_close(c);
+        hub
+    } else if let Some(commit) = step.get("http_commit") {
+        let collection = commit["collection"]
+            .as_str()
+            .ok_or("http_commit.collection")?;
+        let writes: Vec<Write> =
+            serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
+        let hub = servers.of(collection)?;
+        let got = match hub.handle_commit(collection, &writes, now) {
+            Ok(result) => json!({"seq": result.seq}),
+            Err(e) => json!({"error": e.code().as_str()}),
+        };
+        if step.get("result").is_some_and(|want| *want != got) {
+            return Err(format!(
+                "http_commit gave {got}, expected {}",
+                step["result"]
+            ));
+        }
+        hub
+    } else {
+        return Err(format!("no input in {step}"));
+    };
+    let mut got = Vec::new();
+    while let Some(output) = hub.poll_output() {
+        got.push(match output {
+            Output::Send { conn, frame } => json!({"send": conn, "frame": received(&frame)?}),
+            Output::Close { conn, code } => {
+                json!({"close": conn, "code": code.code(), "reason": code.reason()})
+            }
+            // Events are for the server's log; the vectors hold what goes on the wire.
+            Output::Event(_) => continue,
+        });
+    }
+    Ok(got)
+}
+
+fn run_session(case: &Value) -> Result<(), String> {
+    let mut servers = Servers {
+        case,
+        hubs: HashMap::new(),
+        conns: HashMap::new(),
+    };
     let steps = case["steps"].as_array().ok_or("steps must be an array")?;
     for (i, step) in steps.iter().enumerate() {
-        let conn = |key: &str| step[key].as_u64();
-        let now = step["now"].as_u64().unwrap_or(1000);
-        if let Some(c) = conn("open") {
-            hub.handle_open(c);
-        } else if let Some(c) = conn("recv") {
-            let text = match &step["frame"] {
-                Value::String(raw) => raw.clone(),
-                frame => frame.to_string(),
-            };
-            hub.handle_frame(c, &text, now);
-        } else if let Some(c) = conn("binary") {
-            hub.handle_binary(c);
-        } else if let Some(c) = conn("written") {
-            hub.handle_written(c, step["frames"].as_u64().unwrap_or(0) as usize);
-        } else if let Some(c) = conn("close") {
-            hub.handle_close(c);
-        } else if let Some(commit) = step.get("http_commit") {
-            let collection = commit["collection"]
-                .as_str()
-                .ok_or("http_commit.collection")?;
-            let writes: Vec<Write> =
-                serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
-            let got = match hub.handle_commit(collection, &writes, now) {
-                Ok(result) => json!({"seq": result.seq}),
-                Err(e) => json!({"error": e.code().as_str()}),
-            };
-            if step.get("result").is_some_and(|want| *want != got) {
-                return Err(format!(
-                    "step {i}: http_commit gave {got}, expected {}",
-                    step["result"]
-                ));
-            }
-        } else {
-            return Err(format!("step {i}: no input in {step}"));
-        }
-        let mut got = Vec::new();
-        while let Some(output) = hub.poll_output() {
-            got.push(match output {
-                Output::Send { conn, frame } => {
-                    let mut frame: Value =
-                        serde_json::from_str(&frame).map_err(|e| e.to_string())?;
-                    if let Some(error) = frame.get_mut("error").and_then(Value::as_object_mut) {
-                        error.remove("message");
-                    }
-                    json!({"send": conn, "frame": frame})
-                }
-                Output::Close { conn, code } => {
-                    json!({"close": conn, "code": code.code(), "reason": code.reason()})
-                }
-                // Events are for the server's log; the vectors hold what goes on the wire.
-                Output::Event(_) => continue,
-            });
-        }
-        let want = step.get("out").cloned().unwrap_or(json!([]));
-        if Value::Array(got.clone()) != want {
+        let got = feed(&mut servers, step).map_err(|e| format!("step {i}: {e}"))?;
+        let want = expected_outputs(case, step);
+        if got != want {
             return Err(format!(
-                "step {i} ({step}):\n  got  {}\n  want {want}",
-                Value::Array(got)
+                "step {i} ({step}):\n  got  {}\n  want {}",
+                Value::Array(got),
+                Value::Array(want)
             ));
         }
     }

@@ -7,7 +7,7 @@
 
 use std::time::Duration;
 
-use blaze_tests::live::{self, apply_changes, http, serial, Answer, WranglerDev, Ws};
+use blaze_tests::live::{self, apply_changes, e2e, http, Answer, WranglerDev, Ws};
 use serde_json::{json, Value};
 
 /// A bad HTTP request: method, path, headers, body, and the status and code it must get.
@@ -49,7 +49,7 @@ async fn post(port: u16, route: &str, body: Value) -> Answer {
 
 #[test]
 fn http_crud_preconditions_batches_and_cors() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start("http");
         let port = server.port;
@@ -181,7 +181,7 @@ fn http_crud_preconditions_batches_and_cors() {
 
 #[test]
 fn websocket_requests_and_listeners_across_connections() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start("ws");
         let port = server.port;
@@ -295,7 +295,7 @@ fn websocket_requests_and_listeners_across_connections() {
 /// Every class of bad input: an error with its code, the data untouched, the connection open.
 #[test]
 fn bad_input_gets_its_code_and_changes_nothing() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start("bad");
         let port = server.port;
@@ -488,7 +488,7 @@ fn bad_input_gets_its_code_and_changes_nothing() {
 /// gets each landed commit once, in sequence order.
 #[test]
 fn pipelined_bursts_answer_in_order_and_each_commit_stands_alone() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start("burst");
         let port = server.port;
@@ -583,7 +583,7 @@ fn pipelined_bursts_answer_in_order_and_each_commit_stands_alone() {
 
 #[test]
 fn sigkill_loses_no_acknowledged_write() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let mut server = WranglerDev::start("kill");
         // A listener that sees the start of the stream, then loses the server.
@@ -671,7 +671,7 @@ fn sigkill_loses_no_acknowledged_write() {
 
 #[test]
 fn a_dropped_listener_resumes_and_misses_nothing() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start("resume");
         let port = server.port;
@@ -754,7 +754,7 @@ fn a_dropped_listener_resumes_and_misses_nothing() {
 /// resumes with the changes; one that missed more gets a reset and a fresh snapshot.
 #[test]
 fn resume_resets_when_the_log_no_longer_reaches_back() {
-    let _serial = serial();
+    let Some(_serial) = e2e() else { return };
     run(async {
         let server = WranglerDev::start_with_vars("trim", &["BLAZE_LOG_MAX_ENTRIES:3"]);
         let port = server.port;

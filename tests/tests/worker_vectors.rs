@@ -4,13 +4,12 @@
 //!
 //! Skipped, with reasons: cases with `limits` overrides (the live server runs
 //! the default limits); `codec.json` cases whose frame is a valid `hello`
-//! (on an open connection a second `hello` is refused, by design); the
-//! session transcripts (they configure the server's queue and change log
-//! and fix collection names, so they run in-process, in `session_vectors.rs`).
+//! (on an open connection a second `hello` is refused, by design). The
+//! session transcripts run live in `session_live.rs`.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use blaze_tests::live::{http, WranglerDev, Ws};
+use blaze_tests::live::{e2e, http, WranglerDev, Ws};
 use blaze_tests::load_cases;
 use serde_json::{json, Map, Value};
 
@@ -72,6 +71,7 @@ where
 
 #[test]
 fn conformance_vectors_against_the_live_worker() {
+    let Some(_serial) = e2e() else { return };
     let server = WranglerDev::start("vectors");
     let port = server.port;
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -11,6 +11,8 @@
  *    collection (the transcript's committed writes, evaluated with the
  *    listener's query), including versions and times; and every event's
  *    docChanges() must turn the previous event's results into the new ones.
+ *    Every `modified` patch must be the canonical diff of spec 10.4.3 from
+ *    the listener's previous data to its new data.
  * 2. Frame shapes. Every client frame of the transcripts that a client can
  *    send (hello, get, commit, query, count, and listen without `since`) is
  *    rebuilt through the public API and must be sent identically (rid aside).
@@ -193,6 +195,38 @@ function replay(paths: string[], changes: readonly ResultChange[]): string[] {
   return list;
 }
 
+/**
+ * The canonical patch of spec 10.4.3 from `old` to `next`. (JavaScript numbers
+ * cannot tell `1` from `1.0`, so "identical" is jsonEquals here; the
+ * transcripts do not depend on the difference.)
+ */
+function canonicalDiff(old: JsonObject, next: JsonObject, prefix = ""): Json[] {
+  const byUtf8 = (a: string, b: string) => Buffer.compare(Buffer.from(a), Buffer.from(b));
+  const at = (k: string) => `${prefix}/${k.replaceAll("~", "~0").replaceAll("/", "~1")}`;
+  const ops: Json[] = Object.keys(old)
+    .filter((k) => !(k in next))
+    .sort(byUtf8)
+    .map((k) => ({ op: "remove", path: at(k) }));
+  for (const k of Object.keys(next).sort(byUtf8)) {
+    const [a, b]: Json[] = [old[k], next[k]];
+    if (!(k in old)) ops.push({ op: "add", path: at(k), value: b });
+    else if (isJsonObject(a) && isJsonObject(b)) ops.push(...canonicalDiff(a, b, at(k)));
+    else if (!jsonEquals(a, b)) ops.push({ op: "replace", path: at(k), value: b });
+  }
+  return ops;
+}
+
+/** Applies `apply` to a listener and checks each `modified` patch of `changes` is the canonical diff. */
+function applyChecked(listener: Listener, changes: Json[], apply: () => void): void {
+  const dataOf = (docs: readonly ResultDoc[] | null, path: string) => cloneJson((docs ?? []).find((d) => d.path === path)?.data ?? {});
+  const before = new Map<string, JsonObject>(changes.filter((c) => c.type === "modified").map((c) => [c.path, dataOf(listener.results, c.path)]));
+  apply();
+  for (const [path, old] of before) {
+    const patch = changes.find((c) => c.path === path).patch;
+    assert.deepEqual(patch, canonicalDiff(old, dataOf(listener.results, path)), `the patch of ${path} is the canonical diff`);
+  }
+}
+
 // ---------------------------------------------------------------- transcript replay
 
 interface LiveListener {
@@ -298,7 +332,7 @@ function replayTranscript(c: Json): { listeners: number; checks: number } {
           }
           live.listener.serverTarget = f.target;
           if (f.type === "snapshot") live.listener.onSnapshot(f.docs, f.seq);
-          else live.listener.onResumed(f.changes, f.seq);
+          else applyChecked(live.listener, f.changes, () => live.listener.onResumed(f.changes, f.seq));
           assert.equal(live.listener.seq, f.seq);
           conn.listeners.set(f.rid, live);
           listenersSeen++;
@@ -307,7 +341,7 @@ function replayTranscript(c: Json): { listeners: number; checks: number } {
         case "change":
           for (const live of conn.listeners.values()) {
             if (live.listener.serverTarget === f.target) {
-              live.listener.onChange(f.changes, f.seq);
+              applyChecked(live.listener, f.changes, () => live.listener.onChange(f.changes, f.seq));
               assert.equal(live.listener.seq, f.seq);
             }
           }

@@ -8,7 +8,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
-use blaze_tests::live::{serial, WranglerDev};
+use blaze_tests::live::{e2e, WranglerDev};
 use serde_json::{json, Value};
 
 /// Runs `blaze --url <server> args...` to completion.
@@ -55,7 +55,7 @@ fn ids(lines: &[Value]) -> Vec<&str> {
 
 #[test]
 fn document_commands_and_bad_arguments() {
-    let _one = serial();
+    let Some(_one) = e2e() else { return };
     let server = WranglerDev::start("cli-docs");
     let set = ok(
         &server,
@@ -147,7 +147,7 @@ fn document_commands_and_bad_arguments() {
 
 #[test]
 fn watch_prints_one_line_per_change() {
-    let _one = serial();
+    let Some(_one) = e2e() else { return };
     let server = WranglerDev::start("cli-watch");
     ok(&server, &["set", "todos/a", r#"{"n": 1, "done": false}"#]);
     let mut child = Command::new(env!("CARGO_BIN_EXE_blaze"))
@@ -222,7 +222,7 @@ fn watch_prints_one_line_per_change() {
 
 #[test]
 fn a_document_watch_prints_every_version() {
-    let _one = serial();
+    let Some(_one) = e2e() else { return };
     let server = WranglerDev::start("cli-watch-doc");
     let mut child = Command::new(env!("CARGO_BIN_EXE_blaze"))
         .args(["--url", &server.url(), "watch", "rooms/r1"])
@@ -264,7 +264,7 @@ fn write_lines(path: &std::path::Path, lines: &[Value]) {
 
 #[test]
 fn import_query_export_round_trips_ten_thousand_documents() {
-    let _one = serial();
+    let Some(_one) = e2e() else { return };
     let server = WranglerDev::start("cli-import");
     let dir = server.state().with_extension("files");
     std::fs::create_dir_all(&dir).expect("a directory");

@@ -1,17 +1,19 @@
 //! Driving the real worker: start `wrangler dev` on a free port, talk to it
 //! over raw HTTP and WebSockets, and stop it again (no process left behind).
 
+mod availability;
 mod http;
 mod proxy;
 mod runner;
 mod server;
 mod ws;
 
+pub use availability::worker_available;
 pub use http::{http, Answer};
 pub use proxy::Proxy;
-pub use runner::{run, serial};
+pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};
-pub use ws::Ws;
+pub use ws::{Incoming, Ws};
 
 use serde_json::Value;
 

@@ -8,9 +8,11 @@ use std::time::Duration;
 
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-/// Holds the test binary's end-to-end lock until dropped (a failed test does not poison it).
-pub fn serial() -> MutexGuard<'static, ()> {
-    ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner())
+/// Holds the test binary's end-to-end lock until dropped (a failed test does
+/// not poison it); `None` when the worker is not built and the test is to be
+/// skipped (see [`worker_available`](super::worker_available)).
+pub fn e2e() -> Option<MutexGuard<'static, ()>> {
+    super::worker_available().then(|| ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner()))
 }
 
 /// Runs `body` on a fresh two-thread tokio runtime with large stacks, and

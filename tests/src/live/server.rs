@@ -58,8 +58,8 @@ impl WranglerDev {
 
     fn launch(config: &str, state: PathBuf, vars: &[&str]) -> Self {
         let root = repo_root();
-        let wrangler = root.join("node_modules/.bin/wrangler");
-        let shim = root.join("crates/blaze-worker/build/worker/shim.mjs");
+        let wrangler = root.join(super::availability::WRANGLER);
+        let shim = root.join(super::availability::WORKER_SHIM);
         assert!(
             wrangler.exists() && (config != BLAZE_CONFIG || shim.exists()),
             "run scripts/build-worker.sh first (it installs wrangler and builds the worker)"

@@ -14,6 +14,20 @@ pub struct Ws {
     next_rid: u64,
 }
 
+/// What the server sent next: a text frame, or the close of the connection.
+#[derive(Debug)]
+pub enum Incoming {
+    /// A text frame, as sent.
+    Text(String),
+    /// A close frame (code 1005 and no reason when it carried none).
+    Closed {
+        /// The close code.
+        code: u16,
+        /// The close reason.
+        reason: String,
+    },
+}
+
 /// How long a test waits for one frame.
 const WAIT: Duration = Duration::from_secs(10);
 
@@ -88,6 +102,32 @@ impl Ws {
         }
     }
 
+    /// The next text frame or close within `wait`; `None` on a timeout or
+    /// when the connection ended without a close frame.
+    pub async fn next_incoming(&mut self, wait: Duration) -> Option<Incoming> {
+        loop {
+            let next = tokio::time::timeout(wait, self.stream.next())
+                .await
+                .ok()??;
+            match next.ok()? {
+                Message::Text(text) => return Some(Incoming::Text(text.as_str().to_owned())),
+                Message::Close(frame) => {
+                    return Some(match frame {
+                        Some(f) => Incoming::Closed {
+                            code: f.code.into(),
+                            reason: f.reason.as_str().to_owned(),
+                        },
+                        None => Incoming::Closed {
+                            code: 1005,
+                            reason: String::new(),
+                        },
+                    })
+                }
+                _ => continue,
+            }
+        }
+    }
+
     /// Sends `frame` with a fresh `rid` and returns the answer carrying that rid,
     /// keeping any other frames that arrive first in `others`.
     pub async fn request(&mut self, mut frame: Value, others: &mut Vec<Value>) -> Value {
@@ -106,5 +146,15 @@ impl Ws {
     /// Closes the socket.
     pub async fn close(mut self) {
         let _ = self.stream.close(None).await;
+    }
+
+    /// Closes the socket and waits (up to 10 s) until the server has answered the close.
+    pub async fn close_and_wait(mut self) {
+        let _ = self.stream.close(None).await;
+        while let Some(incoming) = self.next_incoming(WAIT).await {
+            if matches!(incoming, Incoming::Closed { .. }) {
+                break;
+            }
+        }
     }
 }
