@@ -7,6 +7,7 @@
 
 mod code;
 mod codec;
+mod commit_id;
 mod depth;
 mod limits;
 mod message;
@@ -16,6 +17,7 @@ mod write;
 
 pub use code::ErrorCode;
 pub use codec::{decode_client, decode_server, encode, DecodeError};
+pub use commit_id::{CommitId, CommitIdError, MAX_COMMIT_ID_LEN};
 pub use depth::json_depth;
 pub use limits::Limits;
 pub use message::{
