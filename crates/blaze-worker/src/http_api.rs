@@ -27,7 +27,7 @@ fn answer<S: Storage>(
             allow(req, &["POST"])?;
             let body: CommitBody = parse_body(&req.body, &limits)?;
             let result = hub
-                .handle_commit(&body.collection, &body.writes, now)
+                .handle_commit_with_id(&body.collection, &body.writes, body.commit_id.as_ref(), now)
                 .map_err(|e| HttpResponse::from_error(&e))?;
             Ok(HttpResponse::ok(&json!(result)))
         }
