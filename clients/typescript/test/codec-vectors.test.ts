@@ -72,6 +72,10 @@ const NEVER_PRODUCED: Record<string, string> = {
   "query without query": "a query request always carries the encoded query",
   "query without collection": "a query always has its collection",
   "cursor not an array": "cursor functions take their values as rest arguments, always an array",
+  "commit with an empty commit_id": "the client sends no commit_id",
+  "commit with a commit_id of 65 characters": "the client sends no commit_id",
+  "commit with a commit_id outside A-Z a-z 0-9 - _": "the client sends no commit_id",
+  "commit with a numeric commit_id": "the client sends no commit_id",
   "number out of double range": "JavaScript numbers are doubles; non-finite numbers are refused by where()/cursors (tested below)",
 };
 

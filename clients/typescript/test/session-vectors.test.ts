@@ -35,6 +35,8 @@ import { loadVectors } from "./helpers/vectors.js";
 import { addWritesFromWire, normalizeClientFrame, queryFromWire } from "./helpers/wire-to-api.js";
 
 type Json = any;
+// commit_ids.json is not replayed: it is server behaviour (remembering commit ids),
+// and this client sends no commit ids.
 const FILES = ["handshake.json", "requests.json", "listen.json", "lifecycle.json", "resume.json"];
 
 // ---------------------------------------------------------------- reference model
