@@ -3,9 +3,11 @@
  * answers by `rid`, listeners, and reconnection with resume (spec 10.4.4).
  *
  * Guarantees: requests wait (up to `requestTimeoutMs`) while the socket is
- * being established; reads in flight when it drops are resent; commits in
- * flight fail with `outcome_unknown` and are never resent; every listener is
- * re-sent with `since` after a reconnect.
+ * being established; requests in flight when it drops are resent, commits
+ * included: each carries its `commit_id` (spec 8.7), so the server answers a
+ * commit it already applied with the original outcome instead of applying it
+ * twice; a commit sent and not answered within `requestTimeoutMs` fails with
+ * `outcome_unknown`; every listener is re-sent with `since` after a reconnect.
  */
 import { backoffDelay } from "./backoff.js";
 import { BlazeError, LocalErrorCode } from "./errors.js";
@@ -40,7 +42,7 @@ type Phase = "idle" | "connecting" | "open" | "waiting" | "failed" | "closed";
 
 interface Pending {
   readonly request: ClientRequest;
-  /** `read`: resent after a reconnect. `commit`: fails with `outcome_unknown`. `stream`: listen/unlisten, dropped (listeners are re-sent). */
+  /** `read` and `commit` (with its `commit_id`): resent after a reconnect. `stream`: listen/unlisten, dropped (listeners are re-sent). */
   readonly kind: RequestKind | "stream";
   /** Called synchronously with the answer frame (including `error` frames). */
   readonly answer: (frame: ServerFrame) => void;
@@ -150,10 +152,12 @@ export class CollectionConnection {
         } else {
           // Stays in #inflight so a late answer (or a rid-less error) is matched to it.
           pending.fail(
-            new BlazeError(
-              LocalErrorCode.deadlineExceeded,
-              `no answer within ${this.#settings.requestTimeoutMs} ms` + (kind === "commit" ? "; the commit may or may not have been applied" : ""),
-            ),
+            kind === "commit"
+              ? new BlazeError(
+                  LocalErrorCode.outcomeUnknown,
+                  `no answer within ${this.#settings.requestTimeoutMs} ms; the commit may or may not have been applied`,
+                )
+              : new BlazeError(LocalErrorCode.deadlineExceeded, `no answer within ${this.#settings.requestTimeoutMs} ms`),
           );
         }
       }, this.#settings.requestTimeoutMs);
@@ -260,15 +264,9 @@ export class CollectionConnection {
     }
     const resend: Pending[] = [];
     for (const pending of inflight) {
-      if (pending.done) continue;
-      if (pending.kind === "read") {
-        pending.rid = undefined;
-        resend.push(pending);
-      } else if (pending.kind === "commit") {
-        pending.fail(
-          new BlazeError(LocalErrorCode.outcomeUnknown, "the connection dropped before the commit was answered; it may or may not have been applied"),
-        );
-      }
+      if (pending.done || pending.kind === "stream") continue;
+      pending.rid = undefined;
+      resend.push(pending);
     }
     this.#queue = [...resend, ...this.#queue];
     if (code === 4002 || this.#fatal !== undefined) {

@@ -13,9 +13,9 @@
 export const LocalErrorCode = {
   /** The request was never sent: no connection could be established within `requestTimeoutMs`. Nothing was applied. */
   unavailable: "unavailable",
-  /** The request was sent but not answered within `requestTimeoutMs`. For a commit the outcome is unknown. */
+  /** A read was sent but not answered within `requestTimeoutMs`. */
   deadlineExceeded: "deadline_exceeded",
-  /** The connection dropped while a commit was in flight: it may or may not have been applied. Commits are never resent. */
+  /** A commit was sent (and re-sent with its commit id after each reconnect) but not answered within `requestTimeoutMs`: it may or may not have been applied. */
   outcomeUnknown: "outcome_unknown",
   /** `Blaze.close()` was called while the request was pending (for a commit already sent, the outcome is unknown). */
   cancelled: "cancelled",

@@ -105,7 +105,7 @@ export interface WireWriteResult {
 /** Client messages, without `rid` (added when sent). */
 export type ClientRequest =
   | { type: "get"; path: string }
-  | { type: "commit"; collection: string; writes: WireWrite[] }
+  | { type: "commit"; collection: string; writes: WireWrite[]; commit_id?: string }
   | { type: "query"; query: WireQuery }
   | { type: "count"; query: WireQuery }
   | { type: "listen"; doc: string; since?: number }

@@ -5,6 +5,7 @@ import { parseFieldPath, DOCUMENT_ID_FIELD } from "./field-path.js";
 import { isJsonObject, setMember, hasMember, type JsonObject, type JsonValue } from "./json.js";
 import type { JsonPatchOp } from "./json-patch.js";
 import type { WirePrecondition, WireWrite, WireWriteResult } from "./wire.js";
+import { randomCommitId } from "./commit-id.js";
 
 /** Preconditions of a write (spec 8.2); both may be given, and both must hold. */
 export interface WriteOptions {
@@ -109,7 +110,8 @@ export const buildWrite = {
 
 /** @internal Sends one commit on the collection's connection. */
 export async function commitWrites(db: Blaze, collection: string, writes: WireWrite[]): Promise<CommitResult> {
-  const frame = await db._connection(collection).request({ type: "commit", collection, writes }, "commit");
+  const request = { type: "commit" as const, collection, writes, commit_id: randomCommitId() };
+  const frame = await db._connection(collection).request(request, "commit");
   if (frame.type !== "committed") throw new BlazeError("protocol_error", `expected committed, got ${frame.type}`);
   return { seq: frame.seq, time: frame.time, writes: frame.writes };
 }

@@ -289,23 +289,41 @@ describe("connection", () => {
     db.close();
   });
 
-  it("a commit in flight when the connection drops fails with outcome_unknown and is not resent; reads are resent", async () => {
+  it("requests in flight when the connection drops are resent, a commit with its commit_id", async () => {
     const { server, db } = setup();
     const commit = db.doc("rooms/a").set({ n: 1 });
     const read = db.doc("rooms/b").get();
+    const other = db.doc("rooms/c").set({ n: 2 });
     const ws = await server.socket(1);
     const c = await ws.nextRequest();
     const r = await ws.nextRequest();
-    assert.deepEqual([c.type, r.type], ["commit", "get"]);
+    const o = await ws.nextRequest();
+    assert.deepEqual([c.type, r.type, o.type], ["commit", "get", "commit"]);
+    assert.match(c.commit_id, /^[A-Za-z0-9_-]{22}$/);
+    assert.notEqual(c.commit_id, o.commit_id, "each commit has its own id");
+    ws.serverSend({ type: "committed", rid: o.rid, seq: 1, time: 5, writes: [{ id: "c", exists: true }] });
+    assert.equal((await other).seq, 1);
     ws.serverClose(1006);
-    await assert.rejects(commit, (e: any) => e.code === "outcome_unknown");
     const ws2 = await server.socket(2);
+    const again = await ws2.nextRequest();
     const resent = await ws2.nextRequest();
+    assert.deepEqual({ ...again, rid: 0 }, { ...c, rid: 0 }, "the same commit, with the same commit_id");
     assert.deepEqual({ ...resent, rid: 0 }, { type: "get", rid: 0, path: "rooms/b" });
+    ws2.serverSend({ type: "committed", rid: again.rid, seq: 2, time: 7, writes: [{ id: "a", exists: true }] });
     ws2.serverSend({ type: "doc", rid: resent.rid, doc: wdoc("rooms/b", 1, { ok: true }) });
+    assert.equal((await commit).seq, 2);
     assert.deepEqual((await read).data(), { ok: true });
     await tick();
-    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 0, "the commit was not resent");
+    assert.equal(ws2.sent.filter((f) => f.type === "commit").length, 1, "only the unanswered commit was resent");
+    db.close();
+  });
+
+  it("a commit sent and not answered within requestTimeoutMs fails with outcome_unknown", async () => {
+    const { server, db } = setup({ requestTimeoutMs: 40 });
+    const commit = db.doc("rooms/a").set({ n: 1 });
+    const ws = await server.socket(1);
+    assert.equal((await ws.nextRequest()).type, "commit");
+    await assert.rejects(commit, (e: any) => e.code === "outcome_unknown");
     db.close();
   });
 
