@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
-use blaze_protocol::{CollectionPath, Write};
+use blaze_protocol::{CollectionPath, CommitId, Write};
 use blaze_tests::session::{connection_collection, expected_outputs, frame_text, received};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
@@ -105,8 +105,10 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
             .ok_or("http_commit.collection")?;
         let writes: Vec<Write> =
             serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
+        let commit_id: Option<CommitId> =
+            serde_json::from_value(commit["commit_id"].clone()).map_err(|e| e.to_string())?;
         let hub = servers.of(collection)?;
-        let got = match hub.handle_commit(collection, &writes, now) {
+        let got = match hub.handle_commit_with_id(collection, &writes, commit_id.as_ref(), now) {
             Ok(result) => json!({"seq": result.seq}),
             Err(e) => json!({"error": e.code().as_str()}),
         };

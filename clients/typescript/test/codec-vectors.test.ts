@@ -73,6 +73,10 @@ const NEVER_PRODUCED: Record<string, string> = {
   "query without query": "a query request always carries the encoded query",
   "query without collection": "a query always has its collection",
   "cursor not an array": "cursor functions take their values as rest arguments, always an array",
+  "commit with an empty commit_id": "the client draws its commit ids from A-Z a-z 0-9 - _, 22 long",
+  "commit with a commit_id of 65 characters": "the client draws its commit ids from A-Z a-z 0-9 - _, 22 long",
+  "commit with a commit_id outside A-Z a-z 0-9 - _": "the client draws its commit ids from A-Z a-z 0-9 - _, 22 long",
+  "commit with a numeric commit_id": "the client draws its commit ids from A-Z a-z 0-9 - _, 22 long",
   "number out of double range": "JavaScript numbers are doubles; non-finite numbers are refused by where()/cursors (tested below)",
 };
 

@@ -37,6 +37,8 @@ import { loadVectors } from "./helpers/vectors.js";
 import { addWritesFromWire, normalizeClientFrame, queryFromWire } from "./helpers/wire-to-api.js";
 
 type Json = any;
+// commit_ids.json is not replayed: it is server behaviour (remembering commit ids);
+// the client's side (re-sending a commit with its id) is in connection.test.ts.
 const FILES = ["handshake.json", "requests.json", "listen.json", "lifecycle.json", "resume.json"];
 
 // ---------------------------------------------------------------- reference model

@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use blaze_protocol::{
-    CollectionPath, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition, Query,
-    Write, WriteKind, WriteResult,
+    CollectionPath, CommitId, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition,
+    Query, Write, WriteKind, WriteResult,
 };
 use serde_json::{Map, Value};
 
@@ -15,7 +15,7 @@ use blaze_json::size::check_document;
 
 use crate::error::{Error, Rejection};
 use crate::index;
-use crate::store::{CommitRecord, DocWrite, Storage, StorageBatch, StoredDoc};
+use crate::store::{CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
 #[derive(Clone, Debug, PartialEq)]
@@ -52,6 +52,26 @@ pub struct Committed {
     pub result: CommitResult,
     /// Every document the commit wrote, before and after.
     pub record: CommitRecord,
+}
+
+/// What [`Database::commit_with_id`] did.
+#[derive(Clone, Debug, PartialEq)]
+pub enum CommitOutcome {
+    /// The batch was applied now.
+    Applied(Committed),
+    /// The commit id was remembered: the batch was applied before, so nothing
+    /// was written now, and this is the original answer.
+    Replayed(CommitResult),
+}
+
+impl CommitOutcome {
+    /// The answer for the writer (the same for a commit and its retries).
+    pub fn result(&self) -> &CommitResult {
+        match self {
+            Self::Applied(committed) => &committed.result,
+            Self::Replayed(result) => result,
+        }
+    }
 }
 
 /// The document engine over one storage backend.
@@ -113,6 +133,41 @@ impl<S: Storage> Database<S> {
         now: u64,
     ) -> Result<Committed, Error> {
         let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
+        self.apply_batch(&collection, writes, None, now)
+    }
+
+    /// [`Database::commit`] with an optional client-chosen commit id. When
+    /// `collection` remembers a commit with this id (its change log still
+    /// reaches back to it), nothing is written and the original answer comes
+    /// back as [`CommitOutcome::Replayed`]; otherwise the batch is applied and,
+    /// if it succeeds, its id and answer are remembered with its change log
+    /// entry, and forgotten when the log is trimmed past it. A rejected commit
+    /// is not remembered: a retry is evaluated anew.
+    pub fn commit_with_id(
+        &mut self,
+        collection: &str,
+        writes: &[Write],
+        commit_id: Option<&CommitId>,
+        now: u64,
+    ) -> Result<CommitOutcome, Error> {
+        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
+        if let Some(id) = commit_id {
+            if let Some(result) = self.storage.remembered(&collection, id)? {
+                return Ok(CommitOutcome::Replayed(result));
+            }
+        }
+        self.apply_batch(&collection, writes, commit_id, now)
+            .map(CommitOutcome::Applied)
+    }
+
+    /// Checks and applies one batch; remembers `commit_id` with its answer.
+    fn apply_batch(
+        &mut self,
+        collection: &CollectionPath,
+        writes: &[Write],
+        commit_id: Option<&CommitId>,
+        now: u64,
+    ) -> Result<Committed, Error> {
         if writes.is_empty() {
             return Err(
                 Rejection::new(ErrorCode::EmptyBatch, "a batch needs at least one write").into(),
@@ -126,12 +181,12 @@ impl<S: Storage> Database<S> {
             );
             return Err(Rejection::new(ErrorCode::BatchTooLarge, msg).into());
         }
-        let seq = self.storage.seq(&collection)? + 1;
+        let seq = self.storage.seq(collection)? + 1;
         let mut staged = Staged::default();
         let mut results = Vec::with_capacity(writes.len());
         for (index, write) in writes.iter().enumerate() {
             let exists = self
-                .stage(&collection, write, seq, now, &mut staged)
+                .stage(collection, write, seq, now, &mut staged)
                 .map_err(|e| match e {
                     Error::Rejected(r) => Error::Rejected(r.at_write(index)),
                     other => other,
@@ -141,18 +196,20 @@ impl<S: Storage> Database<S> {
                 exists,
             });
         }
-        let trim = self.log_trim_below(&collection, seq, now)?;
-        let commit = staged.into_commit(seq, now, trim);
+        let trim = self.log_trim_below(collection, seq, now)?;
+        let mut commit = staged.into_commit(seq, now, trim);
         let record = commit.record.clone();
-        self.storage.apply(&collection, commit)?;
-        Ok(Committed {
-            result: CommitResult {
-                seq,
-                time: now,
-                writes: results,
-            },
-            record,
-        })
+        let result = CommitResult {
+            seq,
+            time: now,
+            writes: results,
+        };
+        commit.remember = commit_id.map(|id| RememberedCommit {
+            id: id.clone(),
+            result: result.clone(),
+        });
+        self.storage.apply(collection, commit)?;
+        Ok(Committed { result, record })
     }
 
     /// The lowest sequence number the change log keeps once commit `seq` at time `now` is in it.
@@ -497,5 +554,80 @@ mod tests {
         db.commit("c", &[set("a", json!({}))], 1_000).unwrap();
         assert_eq!(seqs(&db, 4), Some(vec![5]));
         assert_eq!(seqs(&db, 3), None);
+    }
+
+    fn id(text: &str) -> CommitId {
+        CommitId::parse(text).unwrap()
+    }
+
+    fn tags(db: &Database<MemoryStorage>) -> Value {
+        db.get("c/a").unwrap().data.unwrap()["tags"].clone()
+    }
+
+    #[test]
+    fn a_remembered_commit_id_answers_the_original_outcome_and_writes_nothing() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        db.commit("c", &[set("a", json!({"tags": []}))], 1).unwrap();
+        let push = [write(
+            "a",
+            WriteKind::Patch {
+                patch: json!([{"op": "add", "path": "/tags/-", "value": "x"}]),
+            },
+        )];
+        let first = db.commit_with_id("c", &push, Some(&id("k1")), 2).unwrap();
+        let CommitOutcome::Applied(applied) = &first else {
+            panic!("the first commit is applied: {first:?}");
+        };
+        let again = db.commit_with_id("c", &push, Some(&id("k1")), 3).unwrap();
+        assert_eq!(again, CommitOutcome::Replayed(applied.result.clone()));
+        assert_eq!(tags(&db), json!(["x"]));
+        assert_eq!(seqs(&db, 1), Some(vec![2]), "the retry logged nothing");
+        // Ids are per collection, and another id is another commit.
+        assert!(matches!(
+            db.commit_with_id("c/a/sub", &[set("s", json!({}))], Some(&id("k1")), 4),
+            Ok(CommitOutcome::Applied(_))
+        ));
+        db.commit_with_id("c", &push, Some(&id("k2")), 5).unwrap();
+        assert_eq!(tags(&db), json!(["x", "x"]));
+    }
+
+    #[test]
+    fn a_rejected_commit_is_not_remembered() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        let create = [write(
+            "a",
+            WriteKind::Patch {
+                patch: json!([{"op": "add", "path": "/n", "value": 1}]),
+            },
+        )];
+        let err = db
+            .commit_with_id("c", &create, Some(&id("k")), 1)
+            .unwrap_err();
+        assert_eq!(err.code(), ErrorCode::NotFound);
+        db.commit("c", &[set("a", json!({}))], 2).unwrap();
+        let retry = db.commit_with_id("c", &create, Some(&id("k")), 3).unwrap();
+        assert!(matches!(retry, CommitOutcome::Applied(_)), "{retry:?}");
+        assert_eq!(db.get("c/a").unwrap().data.unwrap()["n"], 1);
+    }
+
+    #[test]
+    fn a_commit_id_is_forgotten_when_the_change_log_is_trimmed_past_it() {
+        let log = ChangeLogLimits {
+            max_entries: 2,
+            max_age_ms: u64::MAX,
+        };
+        let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
+        let once = |db: &mut Database<MemoryStorage>, t| {
+            db.commit_with_id("c", &[set("a", json!({ "t": t }))], Some(&id("k")), t)
+                .unwrap()
+        };
+        assert!(matches!(once(&mut db, 1), CommitOutcome::Applied(_)));
+        db.commit("c", &[set("b", json!({}))], 2).unwrap();
+        // The log holds seqs 1 and 2: the id is still remembered.
+        assert!(matches!(once(&mut db, 3), CommitOutcome::Replayed(r) if r.seq == 1));
+        db.commit("c", &[set("b", json!({}))], 4).unwrap();
+        // Seq 1 left the log, and its id with it: a retry now is a new commit.
+        assert_eq!(seqs(&db, 0), None);
+        assert!(matches!(once(&mut db, 5), CommitOutcome::Applied(c) if c.result.seq == 4));
     }
 }

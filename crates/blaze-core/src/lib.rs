@@ -51,14 +51,16 @@ mod realtime;
 mod store;
 
 pub use blaze_protocol::Limits;
-pub use database::{collection_contents, ChangeLogLimits, Committed, Database, QueryOutput};
+pub use database::{
+    collection_contents, ChangeLogLimits, CommitOutcome, Committed, Database, QueryOutput,
+};
 pub use error::{Error, Rejection, StorageError};
 pub use realtime::{
     ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };
 pub use store::{
     CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
-    Storage, StorageBatch, StoredDoc,
+    RememberedCommit, Storage, StorageBatch, StoredDoc,
 };
 
 /// Internals for this crate's benchmarks and tests; not part of the API.

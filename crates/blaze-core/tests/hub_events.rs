@@ -7,7 +7,7 @@ use blaze_core::{
     Database, DocIter, EntryIter, Hub, HubConfig, HubEvent, KeyRange, Limits, LogIter,
     MemoryStorage, Output, Storage, StorageBatch, StorageError, StoredDoc,
 };
-use blaze_protocol::{CloseCode, CollectionPath, ErrorCode};
+use blaze_protocol::{CloseCode, CollectionPath, CommitId, CommitResult, ErrorCode};
 use serde_json::Value;
 
 /// Memory storage whose commits fail.
@@ -39,6 +39,13 @@ impl Storage for FailingCommits {
     }
     fn log(&self, c: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
         self.0.log(c, after)
+    }
+    fn remembered(
+        &self,
+        c: &CollectionPath,
+        id: &CommitId,
+    ) -> Result<Option<CommitResult>, StorageError> {
+        self.0.remembered(c, id)
     }
     fn apply(&mut self, _: &CollectionPath, _: StorageBatch) -> Result<(), StorageError> {
         Err(StorageError("sqlite: disk I/O error".into()))

@@ -4,7 +4,10 @@
 //! every change applied in order) must equal its query run from scratch; the
 //! sequence numbers it saw must strictly increase; it must get an event for
 //! exactly the commits that changed its results; and a resume must reset
-//! exactly when the change log no longer reaches back.
+//! exactly when the change log no longer reaches back. Every commit carries a
+//! commit id, and a retry of an earlier commit (from any connection) is
+//! answered with its original outcome, writing nothing and telling no
+//! listener, exactly while the change log still reaches back to it.
 
 use std::collections::BTreeSet;
 
@@ -13,8 +16,8 @@ use blaze_core::{
 };
 use blaze_json::changes::apply_changes;
 use blaze_protocol::{
-    decode_server, encode, Change, ClientMessage, Direction, DocSnapshot, FieldFilter, Filter, Op,
-    OrderBy, Query, ServerMessage, Write, WriteKind,
+    decode_server, encode, Change, ClientMessage, CommitId, Direction, DocSnapshot, FieldFilter,
+    Filter, Op, OrderBy, Query, ServerMessage, Write, WriteKind,
 };
 use proptest::prelude::*;
 use serde_json::{json, Value};
@@ -119,6 +122,11 @@ enum Step {
         conn: usize,
         pick: usize,
     },
+    /// Sends an earlier commit again, with its commit id.
+    Retry {
+        conn: usize,
+        pick: usize,
+    },
     Disconnect {
         conn: usize,
     },
@@ -139,6 +147,7 @@ fn step() -> impl Strategy<Value = Step> {
         1 => (0..6u8, 0..3u8).prop_map(|(id, room)| Step::HttpSet { id, room }),
         3 => (conn.clone(), 0..7usize).prop_map(|(conn, subject)| Step::Listen { conn, subject }),
         1 => (conn.clone(), 0..8usize).prop_map(|(conn, pick)| Step::Unlisten { conn, pick }),
+        2 => (conn.clone(), 0..64usize).prop_map(|(conn, pick)| Step::Retry { conn, pick }),
         1 => conn.clone().prop_map(|conn| Step::Disconnect { conn }),
         1 => conn.prop_map(|conn| Step::Reconnect { conn }),
         1 => Just(Step::Hibernate),
@@ -169,12 +178,22 @@ struct Client {
     errors: Vec<String>,
 }
 
+/// A commit some client sent: its id, its write, and the sequence number it
+/// was applied at (`None`: rejected, so the server does not remember it).
+#[derive(Clone, Debug)]
+struct Sent {
+    id: CommitId,
+    write: Write,
+    applied: Option<u64>,
+}
+
 struct World {
     hub: Hub<MemoryStorage>,
     clients: Vec<Client>,
     subjects: Vec<Subject>,
     next_conn: u64,
     now: u64,
+    sent: Vec<Sent>,
 }
 
 fn relaxed() -> Limits {
@@ -203,6 +222,7 @@ impl World {
             subjects: subjects(),
             next_conn: 1,
             now: 1_000,
+            sent: Vec::new(),
         };
         for c in 0..CONNS {
             world.connect(c);
@@ -279,16 +299,50 @@ impl World {
         if !connected {
             return;
         }
+        let id = CommitId::parse(&format!("k{}", self.sent.len())).unwrap();
+        let applied = self.commit(c, &id, &write);
+        self.sent.push(Sent { id, write, applied });
+    }
+
+    /// Sends one commit with `id`; returns the seq it was answered with.
+    fn commit(&mut self, c: usize, id: &CommitId, write: &Write) -> Option<u64> {
         let rid = self.rid(c);
         self.send(
             c,
             &ClientMessage::Commit {
                 rid,
                 collection: COLLECTION.into(),
-                writes: vec![write],
-                commit_id: None,
+                writes: vec![write.clone()],
+                commit_id: Some(id.clone()),
             },
         );
+        let client = &self.clients[c];
+        assert_eq!(client.acks.len() + client.errors.len(), 1, "one answer");
+        client.acks.first().copied()
+    }
+
+    /// Sends the earlier commit `pick` again from connection `c`.
+    fn retry(&mut self, c: usize, pick: usize) {
+        if self.clients[c].conn.is_none() || self.sent.is_empty() {
+            return;
+        }
+        let pick = pick % self.sent.len();
+        let Sent { id, write, applied } = self.sent[pick].clone();
+        let seq = self.seq();
+        let remembered = applied.filter(|&s| seq - s < LOG_ENTRIES);
+        let answer = self.commit(c, &id, &write);
+        match remembered {
+            Some(s) => {
+                assert_eq!(answer, Some(s), "a remembered commit answers its seq");
+                assert_eq!(self.seq(), seq, "a remembered commit writes nothing");
+            }
+            None => {
+                if let Some(new) = answer {
+                    assert_eq!(new, seq + 1, "a forgotten commit is applied anew");
+                }
+                self.sent[pick].applied = answer;
+            }
+        }
     }
 
     fn run(&mut self, step: &Step) {
@@ -371,6 +425,7 @@ impl World {
                     self.clients[conn].listeners.retain(|l| l.rid != listener);
                 }
             }
+            Step::Retry { conn, pick } => self.retry(conn, pick),
             Step::Disconnect { conn } => {
                 if let Some(id) = self.clients[conn].conn.take() {
                     self.hub.handle_close(id);

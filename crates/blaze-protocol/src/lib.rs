@@ -10,6 +10,7 @@
 mod close;
 mod code;
 mod codec;
+mod commit_id;
 mod depth;
 pub mod http;
 mod limits;
@@ -22,6 +23,7 @@ mod write;
 pub use close::CloseCode;
 pub use code::ErrorCode;
 pub use codec::{decode_client, decode_server, encode, DecodeError};
+pub use commit_id::{CommitId, CommitIdError, MAX_COMMIT_ID_LEN};
 pub use depth::json_depth;
 pub use limits::Limits;
 pub use message::{

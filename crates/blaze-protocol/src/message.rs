@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ErrorCode, Limits, Query, Write};
+use crate::{CommitId, ErrorCode, Limits, Query, Write};
 
 /// A frame from client to server, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,7 +36,7 @@ pub enum ClientMessage {
         /// makes a retry safe: a commit whose id the server remembers is not
         /// applied again, its original outcome is answered instead.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        commit_id: Option<String>,
+        commit_id: Option<CommitId>,
     },
     /// Run a query.
     Query {
@@ -184,6 +184,9 @@ pub struct CommitBody {
     pub collection: String,
     /// The writes, applied in order, all or none.
     pub writes: Vec<Write>,
+    /// An optional client-chosen commit id, as on the `commit` frame.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub commit_id: Option<CommitId>,
 }
 
 /// A document as the server reports it.

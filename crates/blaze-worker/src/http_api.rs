@@ -35,9 +35,13 @@ fn respond<S: Storage>(
             ErrorCode::InvalidFrame,
             "this route needs a WebSocket upgrade",
         )),
-        Endpoint::Commit { collection, writes } => {
+        Endpoint::Commit {
+            collection,
+            writes,
+            commit_id,
+        } => {
             let result = hub
-                .handle_commit(collection.as_str(), writes, now)
+                .handle_commit_with_id(collection.as_str(), writes, commit_id.as_ref(), now)
                 .map_err(engine)?;
             Ok(HttpResponse::ok(&result))
         }

@@ -13,7 +13,9 @@
 //! again anyway, and the object then needs nothing but the request.
 
 use blaze_protocol::http::HealthAnswer;
-use blaze_protocol::{CollectionPath, CommitBody, DocPath, ErrorCode, Limits, Query, Write};
+use blaze_protocol::{
+    CollectionPath, CommitBody, CommitId, DocPath, ErrorCode, Limits, Query, Write,
+};
 
 use crate::http_types::{parse_body, percent_decode, HttpRequest, HttpResponse, PREFLIGHT};
 
@@ -39,6 +41,8 @@ pub enum Endpoint {
         collection: CollectionPath,
         /// The writes.
         writes: Vec<Write>,
+        /// The client's commit id, if it chose one (spec 8.7).
+        commit_id: Option<CommitId>,
     },
     /// `POST /v1/query`.
     Query {
@@ -142,6 +146,7 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Endpoi
             Ok(Endpoint::Commit {
                 collection: CollectionPath::parse(&body.collection).map_err(invalid_path)?,
                 writes: body.writes,
+                commit_id: body.commit_id,
             })
         }
         "/v1/query" | "/v1/count" => {

@@ -14,13 +14,13 @@ use blaze_core::{
     Storage, StorageBatch, StorageError, StoredDoc,
 };
 use blaze_protocol::stored::{StoredDocument, StoredListener, StoredSession};
-use blaze_protocol::CollectionPath;
+use blaze_protocol::{CollectionPath, CommitId, CommitResult};
 use serde_json::{Map, Value};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
 
 /// The tables; `CREATE ... IF NOT EXISTS`, so opening is idempotent.
-const SCHEMA: [&str; 6] = [
+const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS seqs (collection TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, \
@@ -34,6 +34,12 @@ const SCHEMA: [&str; 6] = [
      pos INTEGER NOT NULL, side INTEGER NOT NULL, id TEXT NOT NULL, doc TEXT, \
      PRIMARY KEY (collection, seq, pos, side)) WITHOUT ROWID",
     "CREATE TABLE IF NOT EXISTS sessions (conn INTEGER PRIMARY KEY, state TEXT NOT NULL)",
+    // Commit ids with the answer a retry gets (the `committed` result as
+    // JSON), trimmed with the log by `seq`; added after the first release,
+    // so a database from before simply gains the empty table.
+    "CREATE TABLE IF NOT EXISTS commit_ids (collection TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, \
+     result TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS commit_ids_by_seq ON commit_ids (collection, seq)",
 ];
 
 /// A Durable Object's SQLite storage, as the engine's [`Storage`].
@@ -327,6 +333,23 @@ impl Storage for SqlStore {
         Ok(row.and_then(|r| as_u64(&r[0]).ok()))
     }
 
+    fn remembered(
+        &self,
+        collection: &CollectionPath,
+        id: &CommitId,
+    ) -> Result<Option<CommitResult>, StorageError> {
+        let row = self
+            .rows(
+                "SELECT result FROM commit_ids WHERE collection = ? AND id = ?",
+                vec![text(&collection.to_string()), text(id.as_str())],
+            )?
+            .next()
+            .transpose()
+            .map_err(failed)?;
+        row.map(|r| serde_json::from_str(as_text(&r[0])?).map_err(failed))
+            .transpose()
+    }
+
     fn apply(
         &mut self,
         collection: &CollectionPath,
@@ -439,6 +462,22 @@ fn apply(sql: &SqlStorage, collection: &str, commit: &StorageBatch) -> Result<()
     }
     run(
         "DELETE FROM log WHERE collection = ? AND seq < ?",
+        vec![c(), int(commit.log_trim_below)],
+    )?;
+    if let Some(remember) = &commit.remember {
+        let result = serde_json::to_string(&remember.result).map_err(failed)?;
+        run(
+            "INSERT OR REPLACE INTO commit_ids (collection, id, seq, result) VALUES (?, ?, ?, ?)",
+            vec![
+                c(),
+                text(remember.id.as_str()),
+                int(record.seq),
+                V::String(result),
+            ],
+        )?;
+    }
+    run(
+        "DELETE FROM commit_ids WHERE collection = ? AND seq < ?",
         vec![c(), int(commit.log_trim_below)],
     )
 }

@@ -1,6 +1,8 @@
 //! Commit ids: the client-chosen name of one commit, which lets the session
 //! re-send a commit after a reconnect without applying it twice.
 
+use blaze_protocol::CommitId;
+
 /// The characters a commit id may use: `A-Z a-z 0-9 - _`.
 const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
 
@@ -9,10 +11,11 @@ const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwx
 pub(crate) const LENGTH: usize = 22;
 
 /// A fresh commit id drawn from `rng`.
-pub(crate) fn random(rng: &mut fastrand::Rng) -> String {
-    (0..LENGTH)
+pub(crate) fn random(rng: &mut fastrand::Rng) -> CommitId {
+    let id: String = (0..LENGTH)
         .map(|_| char::from(ALPHABET[rng.usize(..ALPHABET.len())]))
-        .collect()
+        .collect();
+    CommitId::try_from(id).expect("drawn from the commit id alphabet")
 }
 
 #[cfg(test)]
@@ -22,7 +25,7 @@ mod tests {
     #[test]
     fn ids_use_the_allowed_characters_and_do_not_repeat() {
         let mut rng = fastrand::Rng::with_seed(7);
-        let ids: Vec<String> = (0..1000).map(|_| random(&mut rng)).collect();
+        let ids: Vec<String> = (0..1000).map(|_| random(&mut rng).into()).collect();
         for id in &ids {
             assert_eq!(id.len(), LENGTH);
             assert!(

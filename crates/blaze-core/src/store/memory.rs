@@ -3,7 +3,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
-use blaze_protocol::CollectionPath;
+use blaze_protocol::{CollectionPath, CommitId, CommitResult};
 
 use super::{
     CommitRecord, DocIter, EntryIter, KeyRange, LogIter, Storage, StorageBatch, StoredDoc,
@@ -18,6 +18,9 @@ struct Collection {
     docs: BTreeMap<String, StoredDoc>,
     indexes: HashMap<String, Index>,
     log: BTreeMap<u64, CommitRecord>,
+    /// Remembered commits by sequence number (for trimming), and their seqs by id.
+    remembered: BTreeMap<u64, (CommitId, CommitResult)>,
+    remembered_seqs: HashMap<CommitId, u64>,
 }
 
 /// An in-memory [`Storage`]; nothing it holds outlives the process.
@@ -128,6 +131,20 @@ impl Storage for MemoryStorage {
         Ok(Box::new(records))
     }
 
+    fn remembered(
+        &self,
+        collection: &CollectionPath,
+        id: &CommitId,
+    ) -> Result<Option<CommitResult>, StorageError> {
+        let Some(c) = self.collections.get(collection) else {
+            return Ok(None);
+        };
+        Ok(c.remembered_seqs
+            .get(id)
+            .and_then(|seq| c.remembered.get(seq))
+            .map(|(_, result)| result.clone()))
+    }
+
     fn apply(
         &mut self,
         collection: &CollectionPath,
@@ -137,6 +154,14 @@ impl Storage for MemoryStorage {
         c.seq = commit.record.seq;
         c.log.insert(commit.record.seq, commit.record);
         c.log = c.log.split_off(&commit.log_trim_below);
+        if let Some(r) = commit.remember {
+            c.remembered_seqs.insert(r.id.clone(), r.result.seq);
+            c.remembered.insert(r.result.seq, (r.id, r.result));
+        }
+        let kept = c.remembered.split_off(&commit.log_trim_below);
+        for (id, _) in std::mem::replace(&mut c.remembered, kept).into_values() {
+            c.remembered_seqs.remove(&id);
+        }
         for id in commit.deletes {
             c.docs.remove(&id);
         }

@@ -6,7 +6,7 @@
 
 use std::ops::Bound;
 
-use blaze_protocol::{CollectionPath, DocSnapshot};
+use blaze_protocol::{CollectionPath, CommitId, CommitResult, DocSnapshot};
 use serde_json::{Map, Value};
 
 use crate::error::StorageError;
@@ -78,12 +78,23 @@ pub struct CommitRecord {
     pub docs: Vec<DocWrite>,
 }
 
+/// A commit id the store remembers, with the answer a retry of that commit gets.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RememberedCommit {
+    /// The client-chosen commit id.
+    pub id: CommitId,
+    /// The commit's original outcome; `result.seq` is its sequence number.
+    pub result: CommitResult,
+}
+
 /// Everything one commit changes in one collection, applied all at once.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct StorageBatch {
     /// The change log entry to append; its `seq` is the collection's new sequence number.
     pub record: CommitRecord,
-    /// Change log entries with a sequence number below this are dropped.
+    /// The commit's id and outcome to remember, when the commit had an id.
+    pub remember: Option<RememberedCommit>,
+    /// Change log entries, and remembered commits, with a sequence number below this are dropped.
     pub log_trim_below: u64,
     /// Documents to insert or replace.
     pub puts: Vec<StoredDoc>,
@@ -155,6 +166,14 @@ pub trait Storage {
         }
         Ok(None)
     }
+
+    /// The outcome of the commit of `collection` that was stored with commit id
+    /// `id`, while its sequence number is at or above the last `log_trim_below`.
+    fn remembered(
+        &self,
+        collection: &CollectionPath,
+        id: &CommitId,
+    ) -> Result<Option<CommitResult>, StorageError>;
 
     /// Applies a commit atomically: all of it or, on error, none of it.
     fn apply(

@@ -368,3 +368,37 @@ fn http_writes_reach_websocket_listeners() {
     assert_eq!(frame["type"], "change");
     assert_eq!(frame["changes"][0]["doc"]["data"], json!({"n": 1}));
 }
+
+#[test]
+fn a_commit_id_makes_an_http_commit_safe_to_retry() {
+    let h = &mut hub();
+    h.handle_open(1);
+    h.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
+    h.handle_frame(
+        1,
+        r#"{"type":"listen","rid":1,"query":{"collection":"rooms"}}"#,
+        0,
+    );
+    while h.poll_output().is_some() {}
+    let body = json!({"collection": "rooms", "commit_id": "retry-1",
+        "writes": [{"op": "create", "id": "a", "data": {}}]})
+    .to_string();
+    let first = handle(h, &req("POST", "/v1/commit", &[], &body), 5000);
+    assert_eq!(first.status, 200, "{}", first.body);
+    assert!(
+        h.poll_output().is_some(),
+        "the listener hears of the commit"
+    );
+    // The retry (a `create`, which would fail if applied again) gets the same answer, and nobody hears of it.
+    let again = handle(h, &req("POST", "/v1/commit", &[], &body), 6000);
+    assert_eq!((again.status, &again.body), (200, &first.body));
+    assert_eq!(h.poll_output(), None);
+    let bad = json!({"collection": "rooms", "commit_id": "not ok",
+        "writes": [{"op": "set", "id": "b", "data": {}}]});
+    code_only(
+        h,
+        req("POST", "/v1/commit", &[], &bad.to_string()),
+        400,
+        "invalid_frame",
+    );
+}

@@ -21,11 +21,11 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use blaze_protocol::{
-    decode_client, encode, ClientMessage, CloseCode, CollectionPath, CommitResult, DocPath,
-    DocSnapshot, ErrorBody, ErrorCode, Query, ServerMessage, Write, PROTOCOL_VERSION,
+    decode_client, encode, ClientMessage, CloseCode, CollectionPath, CommitId, CommitResult,
+    DocPath, DocSnapshot, ErrorBody, ErrorCode, Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
 
-use crate::database::{Database, QueryOutput};
+use crate::database::{CommitOutcome, Database, QueryOutput};
 use crate::error::{Error, Rejection};
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
@@ -314,10 +314,28 @@ impl<S: Storage> Hub<S> {
         writes: &[Write],
         now: u64,
     ) -> Result<CommitResult, Error> {
+        self.handle_commit_with_id(collection, writes, None, now)
+    }
+
+    /// [`Hub::handle_commit`] with the client's optional commit id: a commit
+    /// whose id the collection remembers is answered with its original result,
+    /// writes nothing and sends no listener anything (see
+    /// [`Database::commit_with_id`]).
+    pub fn handle_commit_with_id(
+        &mut self,
+        collection: &str,
+        writes: &[Write],
+        commit_id: Option<&CommitId>,
+        now: u64,
+    ) -> Result<CommitResult, Error> {
         self.check_scope(CollectionPath::parse(collection).ok())?;
-        let committed = self.db.commit(collection, writes, now)?;
-        self.fan_out(collection, &committed.record);
-        Ok(committed.result)
+        match self.db.commit_with_id(collection, writes, commit_id, now)? {
+            CommitOutcome::Applied(committed) => {
+                self.fan_out(collection, &committed.record);
+                Ok(committed.result)
+            }
+            CommitOutcome::Replayed(result) => Ok(result),
+        }
     }
 
     /// Reads one document, for drivers that read outside a connection (such as HTTP).
@@ -400,10 +418,15 @@ impl<S: Storage> Hub<S> {
                 rid,
                 collection,
                 writes,
-                ..
+                commit_id,
             } => ServerMessage::Committed {
                 rid,
-                result: self.handle_commit(&collection, &writes, now)?,
+                result: self.handle_commit_with_id(
+                    &collection,
+                    &writes,
+                    commit_id.as_ref(),
+                    now,
+                )?,
             },
             ClientMessage::Query { rid, query } => {
                 let out = self.db.query(&query)?;
