@@ -2,7 +2,7 @@
 //! each step is one input, followed by the exact outputs it must produce.
 
 use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
-use blaze_protocol::{CollectionPath, Write};
+use blaze_protocol::{decode_body, CollectionPath, CommitBody};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
 
@@ -62,14 +62,13 @@ fn run_session(case: &Value) -> Result<(), String> {
         } else if let Some(c) = conn("close") {
             hub.handle_close(c);
         } else if let Some(commit) = step.get("http_commit") {
-            let collection = commit["collection"]
-                .as_str()
-                .ok_or("http_commit.collection")?;
-            let writes: Vec<Write> =
-                serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
-            let got = match hub.handle_commit(collection, &writes, now) {
-                Ok(result) => json!({"seq": result.seq}),
-                Err(e) => json!({"error": e.code().as_str()}),
+            // Decoded as the worker decodes a `POST /v1/commit` body.
+            let got = match decode_body::<CommitBody>(&commit.to_string(), &case_limits(case)) {
+                Err(e) => json!({"error": e.code.as_str()}),
+                Ok(body) => match hub.handle_commit(&body.collection, &body.writes, now) {
+                    Ok(result) => json!({"seq": result.seq}),
+                    Err(e) => json!({"error": e.code().as_str()}),
+                },
             };
             if step.get("result").is_some_and(|want| *want != got) {
                 return Err(format!(

@@ -10,12 +10,13 @@ mod codec;
 mod depth;
 mod limits;
 mod message;
+mod null_as_default;
 mod path;
 mod query;
 mod write;
 
 pub use code::ErrorCode;
-pub use codec::{decode_client, decode_server, encode, DecodeError};
+pub use codec::{decode_body, decode_client, decode_server, encode, DecodeError};
 pub use depth::json_depth;
 pub use limits::Limits;
 pub use message::{

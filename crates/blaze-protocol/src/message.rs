@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{ErrorCode, Limits, Query, Write};
+use crate::{CollectionPath, DocPath, ErrorCode, Limits, Query, Write};
 
 /// A frame from client to server, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -22,14 +22,14 @@ pub enum ClientMessage {
         /// Request id, echoed in the answer.
         rid: u64,
         /// The document path.
-        path: String,
+        path: DocPath,
     },
     /// Apply an atomic batch of writes to documents of one collection.
     Commit {
         /// Request id, echoed in the answer.
         rid: u64,
         /// The collection path every write's `id` is in.
-        collection: String,
+        collection: CollectionPath,
         /// The writes, applied in order, all or none.
         writes: Vec<Write>,
         /// An optional client-chosen id (1 to 64 of `A-Z a-z 0-9 - _`) that
@@ -59,7 +59,7 @@ pub enum ClientMessage {
         rid: u64,
         /// A document path to listen to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        doc: Option<String>,
+        doc: Option<DocPath>,
         /// A query to listen to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         query: Option<Query>,
@@ -181,7 +181,7 @@ pub enum ServerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CommitBody {
     /// The collection path every write's `id` is in.
-    pub collection: String,
+    pub collection: CollectionPath,
     /// The writes, applied in order, all or none.
     pub writes: Vec<Write>,
 }

@@ -3,13 +3,11 @@
 //! reach WebSocket listeners like any other commit.
 
 use blaze_core::{Hub, Storage};
-use blaze_protocol::{
-    CollectionPath, CommitBody, DocPath, ErrorCode, Precondition, Query, Write, WriteKind,
-};
+use blaze_protocol::{CommitBody, DocPath, ErrorCode, Precondition, Query, Write, WriteKind};
 use serde_json::{json, Value};
 
 use crate::http_types::{parse_body, HttpRequest, HttpResponse};
-use crate::routing::{allow, decode};
+use crate::routing::{allow, decode, invalid_path};
 
 /// Answers one HTTP request at time `now` (milliseconds since the Unix epoch).
 pub fn handle<S: Storage>(hub: &mut Hub<S>, req: &HttpRequest, now: u64) -> HttpResponse {
@@ -42,9 +40,11 @@ fn answer<S: Storage>(
                     &json!({"seq": out.seq, "count": out.docs.len()}),
                 ));
             }
-            let collection = CollectionPath::parse(&query.collection)
-                .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string()))?;
-            let docs: Vec<_> = out.docs.iter().map(|d| d.snapshot(&collection)).collect();
+            let docs: Vec<_> = out
+                .docs
+                .iter()
+                .map(|d| d.snapshot(&query.collection))
+                .collect();
             Ok(HttpResponse::ok(&json!({"seq": out.seq, "docs": docs})))
         }
         path => match path.strip_prefix("/v1/docs/") {
@@ -64,13 +64,12 @@ fn document<S: Storage>(
     now: u64,
 ) -> Result<HttpResponse, HttpResponse> {
     allow(req, &["GET", "PUT", "PATCH", "DELETE"])?;
-    let doc = DocPath::parse(path)
-        .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string()))?;
+    let doc = DocPath::parse(path).map_err(invalid_path)?;
     let limits = hub.database().limits().clone();
     let kind =
         match req.method.as_str() {
             "GET" => {
-                let snapshot = hub.get(path).map_err(|e| HttpResponse::from_error(&e))?;
+                let snapshot = hub.get(&doc).map_err(|e| HttpResponse::from_error(&e))?;
                 return match snapshot.version {
                     Some(version) => Ok(HttpResponse::ok(&json!(snapshot))
                         .with_header("ETag", format!("\"{version}\""))),
@@ -90,6 +89,10 @@ fn document<S: Storage>(
             }
             "PATCH" => {
                 let patch: Value = parse_body(&req.body, &limits)?;
+                if !(patch.is_array() || patch.is_object()) {
+                    let msg = "a PATCH body is a JSON Patch (array) or a merge patch (object)";
+                    return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
+                }
                 match media_type(req.content_type.as_deref()).as_deref() {
                     Some("application/json-patch+json") => WriteKind::Patch { patch },
                     Some("application/merge-patch+json") => WriteKind::Merge { patch },
@@ -107,7 +110,7 @@ fn document<S: Storage>(
         precondition: if_match(req.if_match.as_deref())?,
     };
     let result = hub
-        .handle_commit(&doc.collection().to_string(), &[write], now)
+        .handle_commit(&doc.collection(), &[write], now)
         .map_err(|e| HttpResponse::from_error(&e))?;
     let answer = HttpResponse::ok(&json!(result));
     Ok(match req.method.as_str() {

@@ -1,7 +1,7 @@
 //! The Worker's router: which Durable Object a request goes to. Each
 //! collection path is its own object, named by the path (spec section 11.1).
 
-use blaze_protocol::{CollectionPath, CommitBody, DocPath, ErrorCode, Limits, Query};
+use blaze_protocol::{CollectionPath, CommitBody, DocPath, ErrorCode, Limits, PathError, Query};
 
 use crate::http_types::{parse_body, percent_decode, HttpRequest, HttpResponse};
 
@@ -35,12 +35,12 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Route,
     }
     if let Some(rest) = path.strip_prefix("/v1/ws/") {
         allow(req, &["GET"])?;
+        let path = decode(rest)?;
+        let collection = CollectionPath::parse(&path).map_err(invalid_path)?;
         if !upgrade {
             let msg = "this route needs a WebSocket upgrade";
             return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
         }
-        let path = decode(rest)?;
-        let collection = CollectionPath::parse(&path).map_err(invalid_path)?;
         return Ok(Route::Object(collection.to_string()));
     }
     let collection = match path {
@@ -61,7 +61,6 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Route,
             return Err(HttpResponse::rejected(ErrorCode::NotFound, msg));
         }
     };
-    let collection = CollectionPath::parse(&collection).map_err(invalid_path)?;
     Ok(Route::Object(collection.to_string()))
 }
 
@@ -81,8 +80,9 @@ pub fn decode(rest: &str) -> Result<String, HttpResponse> {
         .ok_or_else(|| HttpResponse::rejected(ErrorCode::InvalidPath, "bad percent-encoding"))
 }
 
-fn invalid_path(e: blaze_protocol::PathError) -> HttpResponse {
-    HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string())
+/// The answer to a path that breaks the path rules (`invalid_path`).
+pub fn invalid_path(e: PathError) -> HttpResponse {
+    HttpResponse::from_error(&e.into())
 }
 
 #[cfg(test)]
@@ -167,6 +167,14 @@ mod tests {
             "/v1/ws/rooms/r1",
             "",
             true,
+            Err((400, "invalid_path")),
+        );
+        // The path is checked before the upgrade (spec 10.1).
+        check(
+            "GET",
+            "/v1/ws/rooms/r1",
+            "",
+            false,
             Err((400, "invalid_path")),
         );
         check("GET", "/v1/ws", "", true, Err((400, "invalid_path")));

@@ -32,15 +32,13 @@ pub(super) struct ListenSpec {
 impl ListenSpec {
     /// Checks a `listen`'s `doc` / `query` pair: exactly one must be present.
     pub(super) fn parse(
-        doc: Option<&str>,
+        doc: Option<&DocPath>,
         query: Option<&Query>,
         limits: &Limits,
     ) -> Result<Self, Rejection> {
         match (doc, query) {
             (Some(path), None) => {
-                let path = DocPath::parse(path)
-                    .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))?;
-                let mut by_id = Query::all(path.collection().to_string());
+                let mut by_id = Query::all(path.collection());
                 by_id.filter = Some(Filter::Field(FieldFilter {
                     field: "__name__".into(),
                     op: Op::Eq,
@@ -67,7 +65,7 @@ impl ListenSpec {
     pub(super) fn from_key(key: &str, limits: &Limits) -> Result<Self, Rejection> {
         let bad = || Rejection::new(ErrorCode::InvalidFrame, format!("not a listen key: {key}"));
         if let Some(path) = key.strip_prefix("doc ") {
-            Self::parse(Some(path), None, limits)
+            Self::parse(Some(&DocPath::parse(path)?), None, limits)
         } else if let Some(json) = key.strip_prefix("query ") {
             let query: Query = serde_json::from_str(json).map_err(|_| bad())?;
             Self::parse(None, Some(&query), limits)
