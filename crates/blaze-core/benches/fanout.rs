@@ -82,6 +82,7 @@ fn listener(hub: &mut Hub<MemoryStorage>, conn: u64, query: &Query) {
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: None,
+        rid: None,
     };
     hub.handle_frame(conn, &encode(&hello), NOW);
     let listen = ClientMessage::Listen {

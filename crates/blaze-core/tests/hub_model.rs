@@ -225,6 +225,7 @@ impl World {
             &ClientMessage::Hello {
                 protocol: 1,
                 auth: None,
+                rid: None,
             },
         );
     }

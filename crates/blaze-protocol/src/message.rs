@@ -5,6 +5,13 @@ use serde_json::{Map, Value};
 
 use crate::{CollectionPath, DocPath, ErrorCode, Limits, Query, Write};
 
+/// A `rid` member where none is required: the number when it is an unsigned integer.
+fn readable_rid<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    Ok(Value::deserialize(deserializer)?.as_u64())
+}
+
 /// A frame from client to server, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "snake_case")]
@@ -16,6 +23,14 @@ pub enum ClientMessage {
         /// An optional credential, checked by the server's auth (if any).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<String>,
+        /// `hello` needs no `rid`; one that is an unsigned integer is echoed
+        /// by an error answering this frame (a second `hello`), anything else is ignored.
+        #[serde(
+            default,
+            deserialize_with = "readable_rid",
+            skip_serializing_if = "Option::is_none"
+        )]
+        rid: Option<u64>,
     },
     /// Read one document.
     Get {

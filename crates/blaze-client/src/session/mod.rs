@@ -156,6 +156,7 @@ impl Session {
         encode(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             auth: self.auth.clone(),
+            rid: None,
         })
     }
 

@@ -416,6 +416,8 @@ impl<S: Storage> Hub<S> {
         query: Option<&Query>,
         since: Option<u64>,
     ) -> Result<ServerMessage, Error> {
+        // The query's rules come before the connection's state (spec 10.1, "Order of checks").
+        let spec = ListenSpec::parse(doc, query, self.db.limits())?;
         let held = self.conns.get(&conn).map_or(0, |c| c.listeners.len());
         if self
             .conns
@@ -429,7 +431,6 @@ impl<S: Storage> Hub<S> {
             let msg = format!("{held} listeners, limit {}", self.db.limits().max_listeners);
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
-        let spec = ListenSpec::parse(doc, query, self.db.limits())?;
         let target_id = self.target_for(spec, None)?;
         let answer = self.first_answer(rid, target_id, since);
         match answer {
@@ -680,7 +681,7 @@ fn frame(message: &ServerMessage) -> Frame {
 
 fn request_id(message: &ClientMessage) -> Option<u64> {
     match message {
-        ClientMessage::Hello { .. } => None,
+        ClientMessage::Hello { rid, .. } => *rid,
         ClientMessage::Get { rid, .. }
         | ClientMessage::Commit { rid, .. }
         | ClientMessage::Query { rid, .. }
