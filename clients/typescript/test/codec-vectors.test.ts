@@ -87,6 +87,7 @@ const NEVER_PRODUCED: Record<string, string> = {
   "null optional fields of a query are absent": "the client leaves optional fields out instead of sending null",
   "a null direction is asc": "the client leaves optional fields out instead of sending null",
   "null doc and since in a query listen are absent": "the client leaves optional fields out instead of sending null",
+  "an integer beyond 2^53 decodes": "JavaScript numbers are doubles: 9007199254740993 cannot be represented, a JS client sends 9007199254740992",
 };
 
 /** Invalid frames the API could be asked for: the call must throw `invalid_argument`. */
