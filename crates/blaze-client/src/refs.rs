@@ -176,12 +176,7 @@ pub(crate) fn fields_to_merge_patch<'a>(
 ) -> Result<Value, Error> {
     let mut patch = Map::new();
     for (field, value) in fields {
-        let path =
-            blaze_json::field_path::FieldPath::parse(field).map_err(|r| Error::Rejected {
-                code: r.code,
-                message: r.message,
-                write_index: None,
-            })?;
+        let path = blaze_json::field_path::FieldPath::parse(field)?;
         let (last, parents) = path
             .segments()
             .split_last()
