@@ -195,6 +195,20 @@ mod tests {
         assert_eq!(msg, again);
     }
 
+    #[test]
+    fn paths_are_checked_after_the_fields() {
+        let limits = Limits::default();
+        let code = |text: &str| decode_client(text, &limits).map_err(|e| (e.code, e.rid));
+        let bad_path = r#"{"type":"get","rid":1,"path":"a b"}"#;
+        assert_eq!(code(bad_path), Err((ErrorCode::InvalidPath, Some(1))));
+        let also_no_rid = r#"{"type":"get","path":"a b"}"#;
+        assert_eq!(code(also_no_rid), Err((ErrorCode::InvalidFrame, None)));
+        let body = decode_body::<crate::CommitBody>(r#"{"collection":"c/d","writes":[]}"#, &limits);
+        assert_eq!(body.map_err(|e| e.code), Err(ErrorCode::InvalidPath));
+        let body = decode_body::<crate::CommitBody>(r#"{"collection":"c/d"}"#, &limits);
+        assert_eq!(body.map_err(|e| e.code), Err(ErrorCode::InvalidFrame));
+    }
+
     proptest! {
         #[test]
         fn arbitrary_text_never_panics(text in ".{0,200}") {
