@@ -6,7 +6,7 @@
 use std::collections::HashMap;
 
 use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
-use blaze_protocol::{CollectionPath, CommitId, Write};
+use blaze_protocol::{decode_body, CollectionPath, CommitBody};
 use blaze_tests::session::{connection_collection, expected_outputs, frame_text, received};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
@@ -100,24 +100,31 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
         hub.handle_close(c);
         hub
     } else if let Some(commit) = step.get("http_commit") {
-        let collection = commit["collection"]
-            .as_str()
-            .ok_or("http_commit.collection")?;
-        let writes: Vec<Write> =
-            serde_json::from_value(commit["writes"].clone()).map_err(|e| e.to_string())?;
-        let commit_id: Option<CommitId> =
-            serde_json::from_value(commit["commit_id"].clone()).map_err(|e| e.to_string())?;
-        let hub = servers.of(collection)?;
-        let got = match hub.handle_commit_with_id(collection, &writes, commit_id.as_ref(), now) {
-            Ok(result) => json!({"seq": result.seq}),
-            Err(e) => json!({"error": e.code().as_str()}),
-        };
+        // Decoded as the worker decodes a `POST /v1/commit` body: one the
+        // Worker refuses reaches no collection's server.
+        let (got, hub) =
+            match decode_body::<CommitBody>(&commit.to_string(), &case_limits(servers.case)) {
+                Err(e) => (json!({"error": e.code.as_str()}), None),
+                Ok(body) => {
+                    let hub = servers.of(body.collection.as_str())?;
+                    let id = body.commit_id.as_ref();
+                    let got =
+                        match hub.handle_commit_with_id(&body.collection, &body.writes, id, now) {
+                            Ok(result) => json!({"seq": result.seq}),
+                            Err(e) => json!({"error": e.code().as_str()}),
+                        };
+                    (got, Some(hub))
+                }
+            };
         if step.get("result").is_some_and(|want| *want != got) {
             return Err(format!(
                 "http_commit gave {got}, expected {}",
                 step["result"]
             ));
         }
+        let Some(hub) = hub else {
+            return Ok(Vec::new());
+        };
         hub
     } else {
         return Err(format!("no input in {step}"));

@@ -3,7 +3,9 @@
 use blaze_core::{collection_contents, Database, Error, MemoryStorage};
 use blaze_json::merge::apply_merge_patch;
 use blaze_json::patch::apply_json_patch;
-use blaze_protocol::{decode_client, encode, CollectionPath, Query, Write, WriteKind};
+use blaze_protocol::{
+    decode_body, decode_client, encode, CollectionPath, ErrorCode, Query, Write, WriteKind,
+};
 use blaze_tests::{case_limits, expect, object, run_all};
 use serde_json::{json, Value};
 
@@ -63,7 +65,7 @@ fn seeded(case: &Value) -> Result<Database<MemoryStorage>, String> {
             kind: WriteKind::Set { data },
             precondition: Default::default(),
         };
-        db.commit("c", &[write], 1)
+        db.commit(&CollectionPath::parse("c").unwrap(), &[write], 1)
             .map_err(|e| format!("seeding failed: {e}"))?;
     }
     Ok(db)
@@ -73,8 +75,14 @@ fn seeded(case: &Value) -> Result<Database<MemoryStorage>, String> {
 fn query_vectors() {
     run_all("query.json", |case| {
         let db = seeded(case)?;
-        let query: Query =
-            serde_json::from_value(case["query"].clone()).map_err(|e| format!("bad query: {e}"))?;
+        // Decoded as a server decodes a query: a bad collection path is `invalid_path`.
+        let query = match decode_body::<Query>(&case["query"].to_string(), &case_limits(case)) {
+            Ok(query) => query,
+            Err(e) if e.code == ErrorCode::InvalidPath => {
+                return expect(case, "ids", Err((e.code.as_str().to_owned(), None)))
+            }
+            Err(e) => return Err(format!("bad query: {e}")),
+        };
         if case["count"] == json!(true) {
             let outcome = db.count(&query).map(|(_, n)| json!(n));
             return expect(case, "count", outcome.map_err(|e| code(&e)));
@@ -92,6 +100,7 @@ fn write_vectors() {
         let collection = case["collection"]
             .as_str()
             .ok_or("collection must be a string")?;
+        let path = CollectionPath::parse(collection);
         let mut db = Database::new(MemoryStorage::new(), case_limits(case));
         let before = object(case, "before");
         if !before.is_empty() {
@@ -103,16 +112,22 @@ fn write_vectors() {
                     precondition: Default::default(),
                 })
                 .collect();
-            db.commit(collection, &sets, 1)
+            let path = path
+                .as_ref()
+                .map_err(|e| format!("before needs a valid path: {e}"))?;
+            db.commit(path, &sets, 1)
                 .map_err(|e| format!("before failed: {e}"))?;
         }
         let writes: Vec<Write> = serde_json::from_value(case["writes"].clone())
             .map_err(|e| format!("bad writes: {e}"))?;
-        let outcome = db.commit(collection, &writes, 2);
-        let path = CollectionPath::parse(collection).ok();
+        // The batch's collection path is checked first (spec 8.4 step 1).
+        let outcome = match &path {
+            Ok(path) => db.commit(path, &writes, 2),
+            Err(e) => Err(Error::from(e.clone())),
+        };
         let contents = |db: &Database<MemoryStorage>| match &path {
-            Some(p) => collection_contents(db.storage(), p).map_err(|e| e.to_string()),
-            None => Ok(Default::default()),
+            Ok(p) => collection_contents(db.storage(), p).map_err(|e| e.to_string()),
+            Err(_) => Ok(Default::default()),
         };
         match outcome {
             Ok(_) => {
@@ -123,8 +138,9 @@ fn write_vectors() {
                     return Ok(());
                 };
                 for (id, want) in versions {
+                    let doc = path.clone().and_then(|p| p.doc(id));
                     let got = db
-                        .get(&format!("{collection}/{id}"))
+                        .get(&doc.map_err(|e| e.to_string())?)
                         .map_err(|e| e.to_string())?
                         .version;
                     if got != want.as_u64() {

@@ -150,7 +150,7 @@ impl WriteBatch {
             ));
         };
         let path = collection_path(&collection)?;
-        let request = Request::Commit(collection, self.writes);
+        let request = Request::Commit(path.clone(), self.writes);
         match self.db.request(&path, request).await? {
             ServerMessage::Committed { result, .. } => Ok(result),
             other => Err(unexpected(&other)),

@@ -2,6 +2,7 @@
 //! spec's rules, checked locally) rejected, what the caller misused, and what
 //! the network did.
 
+use blaze_json::Rejection;
 use blaze_protocol::{ErrorBody, ErrorCode, PathError};
 
 /// Everything a client call can fail with. Match on [`Error::code`] for the
@@ -103,8 +104,20 @@ impl From<ErrorBody> for Error {
     }
 }
 
+/// A request the client refuses before sending, with the server's code.
+impl From<Rejection> for Error {
+    fn from(r: Rejection) -> Self {
+        Error::Rejected {
+            code: r.code,
+            message: r.message,
+            write_index: r.write_index,
+        }
+    }
+}
+
+/// A path that breaks the path rules: `invalid_path`, through [`Rejection`]'s mapping.
 impl From<PathError> for Error {
     fn from(e: PathError) -> Self {
-        Error::rejected(ErrorCode::InvalidPath, e.to_string())
+        Rejection::from(e).into()
     }
 }

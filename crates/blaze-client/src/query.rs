@@ -1,10 +1,11 @@
 //! Queries: filters, order, limits and cursors, evaluated on the server.
 
-use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, ServerMessage};
+use blaze_protocol::{
+    CollectionPath, Direction, FieldFilter, Filter, Op, OrderBy, PathError, Query, ServerMessage,
+};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::client::collection_path;
 use crate::listener::Listener;
 use crate::refs::unexpected;
 use crate::results::Results;
@@ -31,22 +32,31 @@ use crate::{Blaze, Error};
 #[derive(Clone)]
 pub struct QueryRef {
     db: Blaze,
-    query: Query,
+    /// The query built so far, or why its collection path is invalid.
+    query: Result<Query, PathError>,
     error: Option<String>,
 }
 
 impl QueryRef {
-    pub(crate) fn new(db: Blaze, collection: String) -> Self {
+    pub(crate) fn new(db: Blaze, collection: &str) -> Self {
         Self {
             db,
-            query: Query::all(collection),
+            query: CollectionPath::parse(collection).map(Query::all),
             error: None,
         }
     }
 
-    /// The wire query this builds.
-    pub fn as_query(&self) -> &Query {
-        &self.query
+    /// The wire query this builds; `None` when the collection path is invalid.
+    pub fn as_query(&self) -> Option<&Query> {
+        self.query.as_ref().ok()
+    }
+
+    /// The same reference with `edit` applied to its query (when its path is valid).
+    fn edit(mut self, edit: impl FnOnce(&mut Query)) -> Self {
+        if let Ok(query) = &mut self.query {
+            edit(query);
+        }
+        self
     }
 
     /// Adds `field op value` (ANDed with earlier filters). `op` is one of the
@@ -69,80 +79,76 @@ impl QueryRef {
     }
 
     /// Adds a filter (ANDed with earlier filters).
-    pub fn filter(mut self, filter: Filter) -> Self {
-        self.query.filter = Some(match self.query.filter.take() {
-            None => filter,
-            Some(Filter::And { mut and }) => {
-                and.push(filter);
-                Filter::And { and }
-            }
-            Some(earlier) => Filter::And {
-                and: vec![earlier, filter],
-            },
-        });
-        self
+    pub fn filter(self, filter: Filter) -> Self {
+        self.edit(|query| {
+            query.filter = Some(match query.filter.take() {
+                None => filter,
+                Some(Filter::And { mut and }) => {
+                    and.push(filter);
+                    Filter::And { and }
+                }
+                Some(earlier) => Filter::And {
+                    and: vec![earlier, filter],
+                },
+            });
+        })
     }
 
     /// Adds a sort key (after earlier ones); ties are broken by document id.
-    pub fn order_by(mut self, field: &str, direction: Direction) -> Self {
-        self.query.order_by.push(OrderBy {
-            field: field.to_owned(),
-            direction,
-        });
-        self
+    pub fn order_by(self, field: &str, direction: Direction) -> Self {
+        self.edit(|query| {
+            query.order_by.push(OrderBy {
+                field: field.to_owned(),
+                direction,
+            })
+        })
     }
 
     /// Keeps only the first `n` results.
-    pub fn limit(mut self, n: u64) -> Self {
-        self.query.limit = Some(n);
-        self
+    pub fn limit(self, n: u64) -> Self {
+        self.edit(|query| query.limit = Some(n))
     }
 
     /// Keeps only the last `n` results (still in query order).
-    pub fn limit_to_last(mut self, n: u64) -> Self {
-        self.query.limit_to_last = Some(n);
-        self
+    pub fn limit_to_last(self, n: u64) -> Self {
+        self.edit(|query| query.limit_to_last = Some(n))
     }
 
     /// Starts at the position of these `order_by` values (inclusive).
-    pub fn start_at(mut self, values: Vec<Value>) -> Self {
-        self.query.start_at = Some(values);
-        self
+    pub fn start_at(self, values: Vec<Value>) -> Self {
+        self.edit(|query| query.start_at = Some(values))
     }
 
     /// Starts after the position of these `order_by` values.
-    pub fn start_after(mut self, values: Vec<Value>) -> Self {
-        self.query.start_after = Some(values);
-        self
+    pub fn start_after(self, values: Vec<Value>) -> Self {
+        self.edit(|query| query.start_after = Some(values))
     }
 
     /// Ends at the position of these `order_by` values (inclusive).
-    pub fn end_at(mut self, values: Vec<Value>) -> Self {
-        self.query.end_at = Some(values);
-        self
+    pub fn end_at(self, values: Vec<Value>) -> Self {
+        self.edit(|query| query.end_at = Some(values))
     }
 
     /// Ends before the position of these `order_by` values.
-    pub fn end_before(mut self, values: Vec<Value>) -> Self {
-        self.query.end_before = Some(values);
-        self
+    pub fn end_before(self, values: Vec<Value>) -> Self {
+        self.edit(|query| query.end_before = Some(values))
     }
 
-    fn checked(&self) -> Result<blaze_protocol::CollectionPath, Error> {
+    fn checked(&self) -> Result<&Query, Error> {
         if let Some(message) = &self.error {
             return Err(Error::rejected(
                 blaze_protocol::ErrorCode::InvalidQuery,
                 message.clone(),
             ));
         }
-        collection_path(&self.query.collection)
+        self.query.as_ref().map_err(|e| e.clone().into())
     }
 
     /// Runs the query once.
     pub async fn get(&self) -> Result<QuerySnapshot, Error> {
-        let collection = self.checked()?;
-        let request = Request::Query(Box::new(self.query.clone()));
-        match self.db.request(&collection, request).await? {
+        let query = self.checked()?;
+        let request = Request::Query(Box::new(query.clone()));
+        match self.db.request(&query.collection, request).await? {
             ServerMessage::QueryResult { seq, docs, .. } => {
                 let mut results = Results::default();
                 let changes = results.replace(seq, docs);
@@ -154,9 +160,9 @@ impl QueryRef {
 
     /// Counts the query's results on the server.
     pub async fn count(&self) -> Result<u64, Error> {
-        let collection = self.checked()?;
-        let request = Request::Count(Box::new(self.query.clone()));
-        match self.db.request(&collection, request).await? {
+        let query = self.checked()?;
+        let request = Request::Count(Box::new(query.clone()));
+        match self.db.request(&query.collection, request).await? {
             ServerMessage::CountResult { count, .. } => Ok(count),
             other => Err(unexpected(&other)),
         }
@@ -166,9 +172,9 @@ impl QueryRef {
     /// at once, then one per commit that changes the results.
     pub fn listen(&self) -> Listener<QuerySnapshot> {
         match self.checked() {
-            Ok(collection) => {
-                let target = ListenTarget::Query(Box::new(self.query.clone()));
-                Listener::start(&self.db, &collection, target, String::new())
+            Ok(query) => {
+                let target = ListenTarget::Query(Box::new(query.clone()));
+                Listener::start(&self.db, &query.collection, target, String::new())
             }
             Err(e) => Listener::failed(e),
         }

@@ -84,7 +84,7 @@ impl DocRef {
         let path = doc_path(&self.path)?;
         match self
             .db
-            .request(&path.collection(), Request::Get(self.path.clone()))
+            .request(&path.collection(), Request::Get(path.clone()))
             .await?
         {
             ServerMessage::Doc { doc, .. } => DocumentSnapshot::from(doc).decode(),
@@ -146,7 +146,7 @@ impl DocRef {
     pub fn listen(&self) -> Listener<DocumentSnapshot> {
         match doc_path(&self.path) {
             Ok(path) => {
-                let target = ListenTarget::Doc(self.path.clone());
+                let target = ListenTarget::Doc(path.clone());
                 Listener::start(&self.db, &path.collection(), target, self.path.clone())
             }
             Err(e) => Listener::failed(e),
@@ -176,12 +176,7 @@ pub(crate) fn fields_to_merge_patch<'a>(
 ) -> Result<Value, Error> {
     let mut patch = Map::new();
     for (field, value) in fields {
-        let path =
-            blaze_json::field_path::FieldPath::parse(field).map_err(|r| Error::Rejected {
-                code: r.code,
-                message: r.message,
-                write_index: None,
-            })?;
+        let path = blaze_json::field_path::FieldPath::parse(field)?;
         let (last, parents) = path
             .segments()
             .split_last()
@@ -250,7 +245,7 @@ impl CollectionRef {
 
     /// A query for every document of the collection, to narrow down.
     pub fn query(&self) -> QueryRef {
-        QueryRef::new(self.db.clone(), self.path.clone())
+        QueryRef::new(self.db.clone(), &self.path)
     }
 
     /// A query keeping documents whose `field` compares to `value` with `op`

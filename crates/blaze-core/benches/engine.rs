@@ -10,10 +10,17 @@ use std::time::{Duration, Instant};
 
 use blaze_core::{Database, Limits, MemoryStorage};
 use blaze_json::patch::apply_json_patch;
-use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
+use blaze_protocol::{
+    CollectionPath, Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind,
+};
 use serde_json::{json, Map, Value};
 
 /// Median time of `runs` calls of `f`.
+/// The benchmarks' collection.
+fn messages() -> CollectionPath {
+    CollectionPath::parse("messages").unwrap()
+}
+
 fn median(runs: usize, mut f: impl FnMut()) -> Duration {
     let mut times: Vec<Duration> = (0..runs)
         .map(|_| {
@@ -83,14 +90,14 @@ fn room_db(n: usize) -> Database<MemoryStorage> {
         })
         .collect();
     for chunk in batch.chunks(500) {
-        db.commit("messages", chunk, 0).unwrap();
+        db.commit(&messages(), chunk, 0).unwrap();
     }
     db
 }
 
 fn bench_query() {
     println!("## Query: room == X, order_by ts desc, limit 20 (median of 201)");
-    let mut q = Query::all("messages");
+    let mut q = Query::all(messages());
     q.filter = Some(Filter::Field(FieldFilter {
         field: "room".into(),
         op: Op::Eq,
@@ -120,7 +127,7 @@ fn bench_query() {
 fn bench_count() {
     println!("## Count: text == X matching all 100,000 documents (median of 11)");
     let db = room_db(100_000);
-    let mut q = Query::all("messages");
+    let mut q = Query::all(messages());
     q.filter = Some(Filter::Field(FieldFilter {
         field: "text".into(),
         op: Op::Eq,
@@ -150,7 +157,7 @@ fn bench_commits() {
     for i in 0..n {
         let doc = json!({"room": format!("r{}", i % 100), "ts": i, "author": format!("u{}", i % 37), "tags": ["a", "b"], "text": "hello world"});
         db.commit(
-            "messages",
+            &messages(),
             &[set(format!("m{}", i % 10_000), doc)],
             i as u64,
         )

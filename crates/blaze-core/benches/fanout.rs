@@ -15,7 +15,8 @@ use std::time::{Duration, Instant};
 
 use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
 use blaze_protocol::{
-    encode, ClientMessage, Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind,
+    encode, ClientMessage, CollectionPath, Direction, FieldFilter, Filter, Op, OrderBy, Query,
+    Write, WriteKind,
 };
 use serde_json::json;
 
@@ -43,6 +44,11 @@ static ALLOCATOR: Counting = Counting;
 const NOW: u64 = 1_700_000_000_000;
 
 /// A hub with no connections and an empty database.
+/// The benchmarks' collection.
+fn messages() -> CollectionPath {
+    CollectionPath::parse("messages").unwrap()
+}
+
 fn hub() -> Hub<MemoryStorage> {
     let config = HubConfig {
         max_pending_frames: usize::MAX,
@@ -56,7 +62,7 @@ fn hub() -> Hub<MemoryStorage> {
 
 /// The chat query: the last 20 messages of one room.
 fn room_query(room: usize) -> Query {
-    let mut q = Query::all("messages");
+    let mut q = Query::all(messages());
     q.filter = Some(Filter::Field(FieldFilter {
         field: "room".into(),
         op: Op::Eq,
@@ -76,6 +82,7 @@ fn listener(hub: &mut Hub<MemoryStorage>, conn: u64, query: &Query) {
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: None,
+        rid: None,
     };
     hub.handle_frame(conn, &encode(&hello), NOW);
     let listen = ClientMessage::Listen {
@@ -124,7 +131,7 @@ fn seed(hub: &mut Hub<MemoryStorage>, rooms: usize) -> u64 {
                 message(room, ts)
             })
             .collect();
-        hub.handle_commit("messages", &writes, NOW).unwrap();
+        hub.handle_commit(&messages(), &writes, NOW).unwrap();
     }
     drain(hub);
     ts
@@ -155,7 +162,7 @@ fn bench_deliveries() {
         }
         let (t, delivered) = median(31, || {
             ts += 1;
-            hub.handle_commit("messages", &[message(0, ts)], NOW)
+            hub.handle_commit(&messages(), &[message(0, ts)], NOW)
                 .unwrap();
             drain(&mut hub)
         });
@@ -185,7 +192,7 @@ fn bench_matching() {
         let (t, delivered) = median(301, || {
             ts += 1;
             room = (room + 7) % listened;
-            hub.handle_commit("messages", &[message(room, ts)], NOW)
+            hub.handle_commit(&messages(), &[message(room, ts)], NOW)
                 .unwrap();
             drain(&mut hub)
         });

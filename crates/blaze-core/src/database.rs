@@ -107,8 +107,7 @@ impl<S: Storage> Database<S> {
     }
 
     /// Reads one document by path.
-    pub fn get(&self, path: &str) -> Result<DocSnapshot, Error> {
-        let path = DocPath::parse(path).map_err(invalid_path)?;
+    pub fn get(&self, path: &DocPath) -> Result<DocSnapshot, Error> {
         let collection = path.collection();
         Ok(match self.storage.get(&collection, path.id())? {
             Some(doc) => doc.snapshot(&collection),
@@ -128,12 +127,11 @@ impl<S: Storage> Database<S> {
     /// number, or none of them.
     pub fn commit(
         &mut self,
-        collection: &str,
+        collection: &CollectionPath,
         writes: &[Write],
         now: u64,
     ) -> Result<Committed, Error> {
-        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
-        self.apply_batch(&collection, writes, None, now)
+        self.apply_batch(collection, writes, None, now)
     }
 
     /// [`Database::commit`] with an optional client-chosen commit id. When
@@ -145,18 +143,17 @@ impl<S: Storage> Database<S> {
     /// is not remembered: a retry is evaluated anew.
     pub fn commit_with_id(
         &mut self,
-        collection: &str,
+        collection: &CollectionPath,
         writes: &[Write],
         commit_id: Option<&CommitId>,
         now: u64,
     ) -> Result<CommitOutcome, Error> {
-        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
         if let Some(id) = commit_id {
-            if let Some(result) = self.storage.remembered(&collection, id)? {
+            if let Some(result) = self.storage.remembered(collection, id)? {
                 return Ok(CommitOutcome::Replayed(result));
             }
         }
-        self.apply_batch(&collection, writes, commit_id, now)
+        self.apply_batch(collection, writes, commit_id, now)
             .map(CommitOutcome::Applied)
     }
 
@@ -235,15 +232,14 @@ impl<S: Storage> Database<S> {
     /// start again from a fresh snapshot).
     pub fn log_since(
         &self,
-        collection: &str,
+        collection: &CollectionPath,
         after: u64,
     ) -> Result<Option<Vec<CommitRecord>>, Error> {
-        let collection = CollectionPath::parse(collection).map_err(invalid_path)?;
         let records = self
             .storage
-            .log(&collection, after)?
+            .log(collection, after)?
             .collect::<Result<Vec<_>, _>>()?;
-        let current = self.storage.seq(&collection)?;
+        let current = self.storage.seq(collection)?;
         let reaches = match records.first() {
             Some(first) => first.seq == after + 1,
             None => after == current,
@@ -260,7 +256,7 @@ impl<S: Storage> Database<S> {
         now: u64,
         staged: &mut Staged,
     ) -> Result<bool, Error> {
-        collection.doc(&write.id).map_err(invalid_path)?;
+        collection.doc(&write.id).map_err(Rejection::from)?;
         let current = staged.current(&self.storage, collection, &write.id)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
@@ -393,10 +389,6 @@ fn check_precondition(current: Option<&StoredDoc>, pre: &Precondition) -> Result
     Ok(())
 }
 
-fn invalid_path(e: blaze_protocol::PathError) -> Rejection {
-    Rejection::new(ErrorCode::InvalidPath, e.to_string())
-}
-
 /// The stored contents of every document of `collection`, keyed by id (for tests and tools).
 pub fn collection_contents<S: Storage>(
     storage: &S,
@@ -417,6 +409,14 @@ pub fn collection_contents<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coll(path: &str) -> CollectionPath {
+        CollectionPath::parse(path).unwrap()
+    }
+
+    fn doc(path: &str) -> DocPath {
+        DocPath::parse(path).unwrap()
+    }
     use crate::store::MemoryStorage;
     use serde_json::json;
 
@@ -436,23 +436,29 @@ mod tests {
     fn versions_and_times_follow_commits() {
         let mut db = Database::new(MemoryStorage::new(), Limits::default());
         assert_eq!(
-            db.commit("c", &[set("a", json!({"n": 1})), set("b", json!({}))], 10)
-                .unwrap()
-                .result
-                .seq,
+            db.commit(
+                &coll("c"),
+                &[set("a", json!({"n": 1})), set("b", json!({}))],
+                10
+            )
+            .unwrap()
+            .result
+            .seq,
             1
         );
-        let r = db.commit("c", &[set("a", json!({"n": 2}))], 20).unwrap();
+        let r = db
+            .commit(&coll("c"), &[set("a", json!({"n": 2}))], 20)
+            .unwrap();
         assert_eq!((r.result.seq, r.result.time), (2, 20));
-        let a = db.get("c/a").unwrap();
+        let a = db.get(&doc("c/a")).unwrap();
         assert_eq!(
             (a.version, a.create_time, a.update_time),
             (Some(2), Some(10), Some(20))
         );
-        assert_eq!(db.get("c/b").unwrap().version, Some(1));
+        assert_eq!(db.get(&doc("c/b")).unwrap().version, Some(1));
         // Another collection has its own sequence.
         assert_eq!(
-            db.commit("c/a/sub", &[set("x", json!({}))], 30)
+            db.commit(&coll("c/a/sub"), &[set("x", json!({}))], 30)
                 .unwrap()
                 .result
                 .seq,
@@ -463,18 +469,19 @@ mod tests {
     #[test]
     fn a_missing_document_reads_as_not_existing() {
         let db = Database::new(MemoryStorage::new(), Limits::default());
-        let snap = db.get("c/nope").unwrap();
+        let snap = db.get(&doc("c/nope")).unwrap();
         assert!(!snap.exists && snap.data.is_none() && snap.version.is_none());
-        assert_eq!(db.get("c").unwrap_err().code(), ErrorCode::InvalidPath);
+        let not_a_doc = Rejection::from(DocPath::parse("c").unwrap_err());
+        assert_eq!(not_a_doc.code, ErrorCode::InvalidPath);
     }
 
     #[test]
     fn delete_then_set_in_one_batch_recreates_with_a_new_create_time() {
         let mut db = Database::new(MemoryStorage::new(), Limits::default());
-        db.commit("c", &[set("a", json!({}))], 1).unwrap();
+        db.commit(&coll("c"), &[set("a", json!({}))], 1).unwrap();
         let r = db
             .commit(
-                "c",
+                &coll("c"),
                 &[write("a", WriteKind::Delete), set("a", json!({"v": 1}))],
                 5,
             )
@@ -483,13 +490,14 @@ mod tests {
             r.result.writes.iter().map(|w| w.exists).collect::<Vec<_>>(),
             [false, true]
         );
-        assert_eq!(db.get("c/a").unwrap().create_time, Some(5));
+        assert_eq!(db.get(&doc("c/a")).unwrap().create_time, Some(5));
     }
 
     #[test]
     fn a_failed_batch_reports_its_write_and_changes_nothing() {
         let mut db = Database::new(MemoryStorage::new(), Limits::default());
-        db.commit("c", &[set("a", json!({"n": 1}))], 1).unwrap();
+        db.commit(&coll("c"), &[set("a", json!({"n": 1}))], 1)
+            .unwrap();
         let bad = [
             set("b", json!({})),
             write(
@@ -499,12 +507,12 @@ mod tests {
                 },
             ),
         ];
-        let err = db.commit("c", &bad, 2).unwrap_err();
+        let err = db.commit(&coll("c"), &bad, 2).unwrap_err();
         assert_eq!(
             (err.code(), err.to_body().write_index),
             (ErrorCode::PatchTestFailed, Some(1))
         );
-        assert!(!db.get("c/b").unwrap().exists);
+        assert!(!db.get(&doc("c/b")).unwrap().exists);
         assert_eq!(
             db.storage()
                 .seq(&CollectionPath::parse("c").unwrap())
@@ -514,7 +522,7 @@ mod tests {
     }
 
     fn seqs(db: &Database<MemoryStorage>, after: u64) -> Option<Vec<u64>> {
-        db.log_since("c", after)
+        db.log_since(&coll("c"), after)
             .unwrap()
             .map(|l| l.iter().map(|r| r.seq).collect())
     }
@@ -528,7 +536,8 @@ mod tests {
         let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
         assert_eq!(seqs(&db, 0), Some(vec![]));
         for t in 1..=5 {
-            db.commit("c", &[set("a", json!({ "t": t }))], t).unwrap();
+            db.commit(&coll("c"), &[set("a", json!({ "t": t }))], t)
+                .unwrap();
         }
         assert_eq!(seqs(&db, 2), Some(vec![3, 4, 5]));
         assert_eq!(seqs(&db, 4), Some(vec![5]));
@@ -546,12 +555,13 @@ mod tests {
         };
         let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
         for t in [0, 5, 12, 14] {
-            db.commit("c", &[set("a", json!({}))], t).unwrap();
+            db.commit(&coll("c"), &[set("a", json!({}))], t).unwrap();
         }
         // At time 14 entries older than 4 are dropped: seq 1 (time 0) goes, seq 2 (time 5) stays.
         assert_eq!(seqs(&db, 1), Some(vec![2, 3, 4]));
         assert_eq!(seqs(&db, 0), None);
-        db.commit("c", &[set("a", json!({}))], 1_000).unwrap();
+        db.commit(&coll("c"), &[set("a", json!({}))], 1_000)
+            .unwrap();
         assert_eq!(seqs(&db, 4), Some(vec![5]));
         assert_eq!(seqs(&db, 3), None);
     }
@@ -561,33 +571,39 @@ mod tests {
     }
 
     fn tags(db: &Database<MemoryStorage>) -> Value {
-        db.get("c/a").unwrap().data.unwrap()["tags"].clone()
+        db.get(&doc("c/a")).unwrap().data.unwrap()["tags"].clone()
     }
 
     #[test]
     fn a_remembered_commit_id_answers_the_original_outcome_and_writes_nothing() {
         let mut db = Database::new(MemoryStorage::new(), Limits::default());
-        db.commit("c", &[set("a", json!({"tags": []}))], 1).unwrap();
+        db.commit(&coll("c"), &[set("a", json!({"tags": []}))], 1)
+            .unwrap();
         let push = [write(
             "a",
             WriteKind::Patch {
                 patch: json!([{"op": "add", "path": "/tags/-", "value": "x"}]),
             },
         )];
-        let first = db.commit_with_id("c", &push, Some(&id("k1")), 2).unwrap();
+        let first = db
+            .commit_with_id(&coll("c"), &push, Some(&id("k1")), 2)
+            .unwrap();
         let CommitOutcome::Applied(applied) = &first else {
             panic!("the first commit is applied: {first:?}");
         };
-        let again = db.commit_with_id("c", &push, Some(&id("k1")), 3).unwrap();
+        let again = db
+            .commit_with_id(&coll("c"), &push, Some(&id("k1")), 3)
+            .unwrap();
         assert_eq!(again, CommitOutcome::Replayed(applied.result.clone()));
         assert_eq!(tags(&db), json!(["x"]));
         assert_eq!(seqs(&db, 1), Some(vec![2]), "the retry logged nothing");
         // Ids are per collection, and another id is another commit.
         assert!(matches!(
-            db.commit_with_id("c/a/sub", &[set("s", json!({}))], Some(&id("k1")), 4),
+            db.commit_with_id(&coll("c/a/sub"), &[set("s", json!({}))], Some(&id("k1")), 4),
             Ok(CommitOutcome::Applied(_))
         ));
-        db.commit_with_id("c", &push, Some(&id("k2")), 5).unwrap();
+        db.commit_with_id(&coll("c"), &push, Some(&id("k2")), 5)
+            .unwrap();
         assert_eq!(tags(&db), json!(["x", "x"]));
     }
 
@@ -601,13 +617,15 @@ mod tests {
             },
         )];
         let err = db
-            .commit_with_id("c", &create, Some(&id("k")), 1)
+            .commit_with_id(&coll("c"), &create, Some(&id("k")), 1)
             .unwrap_err();
         assert_eq!(err.code(), ErrorCode::NotFound);
-        db.commit("c", &[set("a", json!({}))], 2).unwrap();
-        let retry = db.commit_with_id("c", &create, Some(&id("k")), 3).unwrap();
+        db.commit(&coll("c"), &[set("a", json!({}))], 2).unwrap();
+        let retry = db
+            .commit_with_id(&coll("c"), &create, Some(&id("k")), 3)
+            .unwrap();
         assert!(matches!(retry, CommitOutcome::Applied(_)), "{retry:?}");
-        assert_eq!(db.get("c/a").unwrap().data.unwrap()["n"], 1);
+        assert_eq!(db.get(&doc("c/a")).unwrap().data.unwrap()["n"], 1);
     }
 
     #[test]
@@ -618,14 +636,19 @@ mod tests {
         };
         let mut db = Database::new(MemoryStorage::new(), Limits::default()).with_change_log(log);
         let once = |db: &mut Database<MemoryStorage>, t| {
-            db.commit_with_id("c", &[set("a", json!({ "t": t }))], Some(&id("k")), t)
-                .unwrap()
+            db.commit_with_id(
+                &coll("c"),
+                &[set("a", json!({ "t": t }))],
+                Some(&id("k")),
+                t,
+            )
+            .unwrap()
         };
         assert!(matches!(once(&mut db, 1), CommitOutcome::Applied(_)));
-        db.commit("c", &[set("b", json!({}))], 2).unwrap();
+        db.commit(&coll("c"), &[set("b", json!({}))], 2).unwrap();
         // The log holds seqs 1 and 2: the id is still remembered.
         assert!(matches!(once(&mut db, 3), CommitOutcome::Replayed(r) if r.seq == 1));
-        db.commit("c", &[set("b", json!({}))], 4).unwrap();
+        db.commit(&coll("c"), &[set("b", json!({}))], 4).unwrap();
         // Seq 1 left the log, and its id with it: a retry now is a new commit.
         assert_eq!(seqs(&db, 0), None);
         assert!(matches!(once(&mut db, 5), CommitOutcome::Applied(c) if c.result.seq == 4));

@@ -3,7 +3,7 @@
 //! that maps them to wire codes.
 
 pub use blaze_json::Rejection;
-use blaze_protocol::{ErrorBody, ErrorCode};
+use blaze_protocol::{ErrorBody, ErrorCode, PathError};
 
 /// The storage backend failed. Nothing was applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +19,13 @@ pub enum Error {
     /// The storage backend failed; the peer is told `internal`.
     #[error(transparent)]
     Storage(#[from] StorageError),
+}
+
+/// A path that breaks the path rules: `invalid_path`, through [`Rejection`]'s mapping.
+impl From<PathError> for Error {
+    fn from(e: PathError) -> Self {
+        Error::Rejected(e.into())
+    }
 }
 
 impl Error {

@@ -24,20 +24,21 @@
 //!
 //! ```
 //! use blaze_core::{Database, Limits, MemoryStorage};
-//! use blaze_protocol::{Query, Write, WriteKind};
+//! use blaze_protocol::{CollectionPath, Query, Write, WriteKind};
 //! use serde_json::json;
 //!
 //! let mut db = Database::new(MemoryStorage::new(), Limits::default());
+//! let rooms = CollectionPath::parse("rooms")?; // checked once; an invalid path is `invalid_path`
 //! let write = Write {
 //!     id: "r1".into(),
 //!     kind: WriteKind::Set { data: json!({"name": "lobby"}) },
 //!     precondition: Default::default(),
 //! };
 //! let now_ms = 1_700_000_000_000; // time is passed in; the engine never reads a clock
-//! let committed = db.commit("rooms", &[write], now_ms)?;
+//! let committed = db.commit(&rooms, &[write], now_ms)?;
 //! assert_eq!(committed.result.seq, 1);
-//! let rooms = db.query(&Query::all("rooms"))?;
-//! assert_eq!(rooms.docs[0].data["name"], "lobby");
+//! let found = db.query(&Query::all(rooms))?;
+//! assert_eq!(found.docs[0].data["name"], "lobby");
 //! # Ok::<(), blaze_core::Error>(())
 //! ```
 

@@ -111,10 +111,10 @@ fn snapshot(db: &Database<MemoryStorage>, c: &CollectionPath) -> (String, u64, u
     let contents = collection_contents(db.storage(), c).unwrap();
     let versions: Vec<_> = contents
         .keys()
-        .map(|id| db.get(&format!("c/{id}")).unwrap().version)
+        .map(|id| db.get(&c.doc(id).unwrap()).unwrap().version)
         .collect();
     let text = format!("{}{versions:?}", serde_json::to_string(&contents).unwrap());
-    let log = db.log_since(c.as_str(), 0).unwrap().map_or(0, |l| l.len());
+    let log = db.log_since(c, 0).unwrap().map_or(0, |l| l.len());
     (
         text,
         db.storage().seq(c).unwrap(),
@@ -136,7 +136,7 @@ proptest! {
             let seq = before.1 + 1;
             let mut staged = model.clone();
             let want = batch.iter().enumerate().try_for_each(|(i, w)| model_write(&mut staged, w, seq, db.limits()).map_err(|code| (code, i)));
-            match (db.commit("c", batch, t as u64), want) {
+            match (db.commit(&c, batch, t as u64), want) {
                 (Ok(done), Ok(())) => {
                     prop_assert_eq!((done.result.seq, done.record.seq), (seq, seq));
                     // The change log entry says what each written document was and became;
@@ -147,7 +147,7 @@ proptest! {
                         prop_assert_eq!(change.before.as_ref().map(|d| &d.data), model.get(&change.id).map(|(d, _)| d));
                         prop_assert_eq!(change.after.as_ref().map(|d| &d.data), staged.get(&change.id).map(|(d, _)| d));
                     }
-                    prop_assert_eq!(db.log_since("c", seq - 1).unwrap(), Some(vec![done.record]));
+                    prop_assert_eq!(db.log_since(&c, seq - 1).unwrap(), Some(vec![done.record]));
                     model = staged;
                 }
                 (Err(e), Err((code, index))) => {
@@ -161,7 +161,7 @@ proptest! {
             let expected: Map<String, Value> = model.iter().map(|(id, (d, _))| (id.clone(), Value::Object(d.clone()))).collect();
             prop_assert_eq!(stored, expected);
             for (id, (_, version)) in &model {
-                prop_assert_eq!(db.get(&format!("c/{id}")).unwrap().version, Some(*version));
+                prop_assert_eq!(db.get(&c.doc(id).unwrap()).unwrap().version, Some(*version));
             }
         }
     }

@@ -23,6 +23,11 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 const COLLECTION: &str = "m";
+
+/// The one collection every step works on.
+fn collection() -> blaze_protocol::CollectionPath {
+    blaze_protocol::CollectionPath::parse(COLLECTION).unwrap()
+}
 const LOG_ENTRIES: u64 = 4;
 const CONNS: usize = 3;
 
@@ -46,13 +51,13 @@ fn subjects() -> Vec<Subject> {
         field: field.into(),
         direction,
     };
-    let mut by_room = Query::all(COLLECTION);
+    let mut by_room = Query::all(collection());
     by_room.filter = Some(eq("room", json!(0)));
-    let mut top_two = Query::all(COLLECTION);
+    let mut top_two = Query::all(collection());
     top_two.filter = Some(eq("room", json!(1)));
     top_two.order_by = vec![order("n", Direction::Desc)];
     top_two.limit = Some(2);
-    let mut last_in = Query::all(COLLECTION);
+    let mut last_in = Query::all(collection());
     last_in.filter = Some(Filter::Field(FieldFilter {
         field: "room".into(),
         op: Op::In,
@@ -60,7 +65,7 @@ fn subjects() -> Vec<Subject> {
     }));
     last_in.order_by = vec![order("n", Direction::Asc)];
     last_in.limit_to_last = Some(1);
-    let mut range = Query::all(COLLECTION);
+    let mut range = Query::all(collection());
     range.filter = Some(Filter::Field(FieldFilter {
         field: "n".into(),
         op: Op::Ge,
@@ -69,7 +74,7 @@ fn subjects() -> Vec<Subject> {
     range.order_by = vec![order("n", Direction::Asc)];
     range.start_after = Some(vec![json!(2), json!("d1")]);
     vec![
-        Subject::Query(Box::new(Query::all(COLLECTION))),
+        Subject::Query(Box::new(Query::all(collection()))),
         Subject::Query(Box::new(by_room)),
         Subject::Query(Box::new(top_two)),
         Subject::Query(Box::new(last_in)),
@@ -85,7 +90,7 @@ impl Subject {
         match self {
             Subject::Query(q) => (**q).clone(),
             Subject::Doc(id) => {
-                let mut q = Query::all(COLLECTION);
+                let mut q = Query::all(collection());
                 q.filter = Some(eq("__name__", json!(id)));
                 q
             }
@@ -240,6 +245,7 @@ impl World {
             &ClientMessage::Hello {
                 protocol: 1,
                 auth: None,
+                rid: None,
             },
         );
     }
@@ -279,7 +285,7 @@ impl World {
     fn current(&self, subject: usize) -> (u64, Vec<DocSnapshot>) {
         let query = self.subjects[subject].query();
         let out = self.hub.database().query(&query).expect("query runs");
-        let collection = blaze_protocol::CollectionPath::parse(COLLECTION).unwrap();
+        let collection = collection();
         (
             out.seq,
             out.docs.iter().map(|d| d.snapshot(&collection)).collect(),
@@ -289,7 +295,7 @@ impl World {
     fn seq(&self) -> u64 {
         self.hub
             .database()
-            .query(&Query::all(COLLECTION))
+            .query(&Query::all(collection()))
             .unwrap()
             .seq
     }
@@ -311,7 +317,7 @@ impl World {
             c,
             &ClientMessage::Commit {
                 rid,
-                collection: COLLECTION.into(),
+                collection: collection(),
                 writes: vec![write.clone()],
                 commit_id: Some(id.clone()),
             },
@@ -396,7 +402,7 @@ impl World {
                     precondition: Default::default(),
                 };
                 self.hub
-                    .handle_commit(COLLECTION, &[write], self.now)
+                    .handle_commit(&collection(), &[write], self.now)
                     .unwrap();
                 self.drain();
             }
@@ -485,7 +491,7 @@ impl World {
 
     fn listen_message(&self, rid: u64, subject: usize, since: Option<u64>) -> ClientMessage {
         let (doc, query) = match &self.subjects[subject] {
-            Subject::Doc(id) => (Some(format!("{COLLECTION}/{id}")), None),
+            Subject::Doc(id) => (Some(collection().doc(id).unwrap()), None),
             Subject::Query(q) => (None, Some((**q).clone())),
         };
         ClientMessage::Listen {
@@ -657,7 +663,7 @@ fn every_listener_shares_one_target_and_one_frame() {
     };
     world
         .hub
-        .handle_commit(COLLECTION, &[write], world.now)
+        .handle_commit(&collection(), &[write], world.now)
         .unwrap();
     let mut frames = Vec::new();
     while let Some(Output::Send { frame, .. }) = world.hub.poll_output() {

@@ -7,7 +7,9 @@ use std::collections::BTreeMap;
 
 use blaze_core::{Database, Limits, MemoryStorage};
 use blaze_json::order::{compare_values, values_equal, TypeClass};
-use blaze_protocol::{Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind};
+use blaze_protocol::{
+    CollectionPath, Direction, FieldFilter, Filter, Op, OrderBy, Query, Write, WriteKind,
+};
 use proptest::prelude::*;
 use serde_json::{json, Map, Value};
 
@@ -116,7 +118,7 @@ fn query() -> impl Strategy<Value = Query> {
         cursor(),
     )
         .prop_map(|(filter, order, limit, start, end)| {
-            let mut q = Query::all("c");
+            let mut q = Query::all(CollectionPath::parse("c").unwrap());
             q.filter = filter;
             for (field, desc) in order {
                 if q.order_by.iter().all(|o| o.field != field) {
@@ -288,7 +290,7 @@ proptest! {
                 Some(d) => WriteKind::Set { data: Value::Object(d.clone()) },
                 None => WriteKind::Delete,
             };
-            db.commit("c", &[Write { id: id.clone(), kind, precondition: Default::default() }], t as u64).unwrap();
+            db.commit(&CollectionPath::parse("c").unwrap(), &[Write { id: id.clone(), kind, precondition: Default::default() }], t as u64).unwrap();
             match doc {
                 Some(d) => model.insert(id, d),
                 None => model.remove(&id),

@@ -1,6 +1,6 @@
 //! The one error of this crate: a request refused for what it asked for.
 
-use blaze_protocol::ErrorCode;
+use blaze_protocol::{ErrorCode, PathError};
 
 /// A request refused because of what it asked for or the state it met.
 /// Nothing was changed.
@@ -29,5 +29,12 @@ impl Rejection {
     pub fn at_write(mut self, index: usize) -> Self {
         self.write_index = Some(index);
         self
+    }
+}
+
+/// The one mapping of a path that breaks the path rules to the wire: `invalid_path`.
+impl From<PathError> for Rejection {
+    fn from(e: PathError) -> Self {
+        Self::new(ErrorCode::InvalidPath, e.to_string())
     }
 }

@@ -15,6 +15,7 @@ mod depth;
 pub mod http;
 mod limits;
 mod message;
+mod null_as_default;
 mod path;
 mod query;
 pub mod stored;
@@ -22,7 +23,7 @@ mod write;
 
 pub use close::CloseCode;
 pub use code::ErrorCode;
-pub use codec::{decode_client, decode_server, encode, DecodeError};
+pub use codec::{decode_body, decode_client, decode_server, encode, DecodeError};
 pub use commit_id::{CommitId, CommitIdError, MAX_COMMIT_ID_LEN};
 pub use depth::json_depth;
 pub use limits::Limits;

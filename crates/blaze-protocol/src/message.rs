@@ -3,7 +3,14 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{CommitId, ErrorCode, Limits, Query, Write};
+use crate::{CollectionPath, CommitId, DocPath, ErrorCode, Limits, Query, Write};
+
+/// A `rid` member where none is required: the number when it is an unsigned integer.
+fn readable_rid<'de, D: serde::Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<u64>, D::Error> {
+    Ok(Value::deserialize(deserializer)?.as_u64())
+}
 
 /// A frame from client to server, tagged by `type`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -16,20 +23,28 @@ pub enum ClientMessage {
         /// An optional credential, checked by the server's auth (if any).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<String>,
+        /// `hello` needs no `rid`; one that is an unsigned integer is echoed
+        /// by an error answering this frame (a second `hello`), anything else is ignored.
+        #[serde(
+            default,
+            deserialize_with = "readable_rid",
+            skip_serializing_if = "Option::is_none"
+        )]
+        rid: Option<u64>,
     },
     /// Read one document.
     Get {
         /// Request id, echoed in the answer.
         rid: u64,
         /// The document path.
-        path: String,
+        path: DocPath,
     },
     /// Apply an atomic batch of writes to documents of one collection.
     Commit {
         /// Request id, echoed in the answer.
         rid: u64,
         /// The collection path every write's `id` is in.
-        collection: String,
+        collection: CollectionPath,
         /// The writes, applied in order, all or none.
         writes: Vec<Write>,
         /// An optional client-chosen id (1 to 64 of `A-Z a-z 0-9 - _`) that
@@ -59,7 +74,7 @@ pub enum ClientMessage {
         rid: u64,
         /// A document path to listen to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
-        doc: Option<String>,
+        doc: Option<DocPath>,
         /// A query to listen to.
         #[serde(default, skip_serializing_if = "Option::is_none")]
         query: Option<Query>,
@@ -181,7 +196,7 @@ pub enum ServerMessage {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct CommitBody {
     /// The collection path every write's `id` is in.
-    pub collection: String,
+    pub collection: CollectionPath,
     /// The writes, applied in order, all or none.
     pub writes: Vec<Write>,
     /// An optional client-chosen commit id, as on the `commit` frame.

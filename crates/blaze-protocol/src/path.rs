@@ -5,6 +5,8 @@
 
 use std::fmt;
 
+use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
+
 /// Longest segment, in bytes.
 pub const MAX_SEGMENT_BYTES: usize = 128;
 /// Longest whole path, in bytes.
@@ -158,6 +160,33 @@ impl fmt::Display for DocPath {
     }
 }
 
+/// Starts the message of a serde error raised by a path that breaks the path
+/// rules, so that decoding can answer it with `invalid_path`, not `invalid_frame`.
+pub(crate) const PATH_ERROR_PREFIX: &str = "invalid path: ";
+
+/// Serializes a path as its text and deserializes one from a string checked
+/// with `parse`.
+macro_rules! path_as_string {
+    ($path:ident) => {
+        impl Serialize for $path {
+            fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+                serializer.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $path {
+            fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(deserializer)?;
+                $path::parse(&text)
+                    .map_err(|e| de::Error::custom(format_args!("{PATH_ERROR_PREFIX}{e}")))
+            }
+        }
+    };
+}
+
+path_as_string!(CollectionPath);
+path_as_string!(DocPath);
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,5 +229,15 @@ mod tests {
             CollectionPath::parse("rooms/r1"),
             Err(PathError::WrongKind(..))
         ));
+    }
+
+    #[test]
+    fn serde_checks_the_path_rules() {
+        let doc: DocPath = serde_json::from_str(r#""rooms/r1""#).unwrap();
+        assert_eq!(serde_json::to_string(&doc).unwrap(), r#""rooms/r1""#);
+        let err = serde_json::from_str::<CollectionPath>(r#""rooms/r1""#).unwrap_err();
+        assert!(err.to_string().starts_with(PATH_ERROR_PREFIX), "{err}");
+        let err = serde_json::from_str::<DocPath>("7").unwrap_err();
+        assert!(!err.to_string().starts_with(PATH_ERROR_PREFIX), "{err}");
     }
 }

@@ -3,16 +3,23 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::null_as_default::null_as_default;
+use crate::CollectionPath;
+
 /// A query over one collection, as sent in `query` and `count` messages.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Query {
     /// The collection path, e.g. `rooms/r1/messages`.
-    pub collection: String,
+    pub collection: CollectionPath,
     /// The filter tree; absent means every document.
     #[serde(default, rename = "where", skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
     /// Sort keys, most significant first; ties are broken by document id.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub order_by: Vec<OrderBy>,
     /// Keep only the first `limit` results.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -36,9 +43,9 @@ pub struct Query {
 
 impl Query {
     /// A query for every document of `collection`, in document id order.
-    pub fn all(collection: impl Into<String>) -> Self {
+    pub fn all(collection: CollectionPath) -> Self {
         Self {
-            collection: collection.into(),
+            collection,
             filter: None,
             order_by: Vec::new(),
             limit: None,
@@ -131,7 +138,7 @@ pub struct OrderBy {
     /// The field path to sort by.
     pub field: String,
     /// Ascending (default) or descending.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "null_as_default")]
     pub direction: Direction,
 }
 

@@ -3,6 +3,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::null_as_default::null_as_default;
+
 /// One write to one document of the batch's collection.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Write {
@@ -12,7 +14,11 @@ pub struct Write {
     #[serde(flatten)]
     pub kind: WriteKind,
     /// What must hold before the write applies.
-    #[serde(default, skip_serializing_if = "Precondition::is_none")]
+    #[serde(
+        default,
+        deserialize_with = "null_as_default",
+        skip_serializing_if = "Precondition::is_none"
+    )]
     pub precondition: Precondition,
 }
 

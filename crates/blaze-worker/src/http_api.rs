@@ -41,7 +41,7 @@ fn respond<S: Storage>(
             commit_id,
         } => {
             let result = hub
-                .handle_commit_with_id(collection.as_str(), writes, commit_id.as_ref(), now)
+                .handle_commit_with_id(collection, writes, commit_id.as_ref(), now)
                 .map_err(engine)?;
             Ok(HttpResponse::ok(&result))
         }
@@ -69,7 +69,7 @@ fn document<S: Storage>(
     let limits = hub.database().limits().clone();
     let kind = match method {
         DocMethod::Get => {
-            let snapshot = hub.get(path).map_err(|e| HttpResponse::from_error(&e))?;
+            let snapshot = hub.get(doc).map_err(|e| HttpResponse::from_error(&e))?;
             return match snapshot.version {
                 Some(version) => {
                     Ok(HttpResponse::ok(&snapshot).with_header("ETag", format!("\"{version}\"")))
@@ -90,6 +90,10 @@ fn document<S: Storage>(
         }
         DocMethod::Patch => {
             let patch: Value = parse_body(&req.body, &limits)?;
+            if !(patch.is_array() || patch.is_object()) {
+                let msg = "a PATCH body is a JSON Patch (array) or a merge patch (object)";
+                return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
+            }
             match media_type(req.content_type.as_deref()).as_deref() {
                 Some("application/json-patch+json") => WriteKind::Patch { patch },
                 Some("application/merge-patch+json") => WriteKind::Merge { patch },
@@ -109,7 +113,7 @@ fn document<S: Storage>(
         precondition: if_match(req.if_match.as_deref())?,
     };
     let result = hub
-        .handle_commit(doc.collection().as_str(), &[write], now)
+        .handle_commit(&doc.collection(), &[write], now)
         .map_err(|e| HttpResponse::from_error(&e))?;
     let answer = HttpResponse::ok(&result);
     Ok(match method {

@@ -3,7 +3,7 @@
 
 use blaze_core::Error;
 use blaze_protocol::http::ErrorAnswer;
-use blaze_protocol::{json_depth, ErrorBody, ErrorCode, Limits};
+use blaze_protocol::{decode_body, ErrorBody, ErrorCode, Limits};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 
@@ -120,22 +120,11 @@ pub const PREFLIGHT: [(&str, &str); 2] = [
 
 /// Reads a request body as `T`, with the frame limits of section 11: too
 /// long is `frame_too_large`, too deep `frame_too_deep`, not JSON or not of
-/// the route's shape `invalid_frame`.
+/// the route's shape `invalid_frame`, a collection path that breaks the path
+/// rules `invalid_path`.
 pub fn parse_body<T: DeserializeOwned>(body: &str, limits: &Limits) -> Result<T, HttpResponse> {
-    if body.len() > limits.max_frame_bytes {
-        let msg = format!(
-            "body has {} bytes, limit {}",
-            body.len(),
-            limits.max_frame_bytes
-        );
-        return Err(HttpResponse::rejected(ErrorCode::FrameTooLarge, msg));
-    }
-    if json_depth(body) > limits.max_frame_depth {
-        let msg = format!("body nests deeper than {}", limits.max_frame_depth);
-        return Err(HttpResponse::rejected(ErrorCode::FrameTooDeep, msg));
-    }
-    serde_json::from_str(body)
-        .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidFrame, format!("body: {e}")))
+    decode_body(body, limits)
+        .map_err(|e| HttpResponse::rejected(e.code, format!("body: {}", e.message)))
 }
 
 /// Percent-decodes a URL path segment run; `None` when an escape is malformed or the result is not UTF-8.

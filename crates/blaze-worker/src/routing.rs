@@ -14,7 +14,7 @@
 
 use blaze_protocol::http::HealthAnswer;
 use blaze_protocol::{
-    CollectionPath, CommitBody, CommitId, DocPath, ErrorCode, Limits, Query, Write,
+    CollectionPath, CommitBody, CommitId, DocPath, ErrorCode, Limits, PathError, Query, Write,
 };
 
 use crate::http_types::{parse_body, percent_decode, HttpRequest, HttpResponse, PREFLIGHT};
@@ -128,11 +128,12 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Endpoi
     }
     if let Some(rest) = path.strip_prefix("/v1/ws/") {
         allow(req, &["GET"])?;
+        // The path is checked before the upgrade (spec 10.1).
+        let collection = CollectionPath::parse(&decode(rest)?).map_err(invalid_path)?;
         if !upgrade {
             let msg = "this route needs a WebSocket upgrade";
             return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
         }
-        let collection = CollectionPath::parse(&decode(rest)?).map_err(invalid_path)?;
         return Ok(Endpoint::Listen(collection));
     }
     match path {
@@ -144,7 +145,7 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Endpoi
             allow(req, &["POST"])?;
             let body: CommitBody = parse_body(&req.body, limits)?;
             Ok(Endpoint::Commit {
-                collection: CollectionPath::parse(&body.collection).map_err(invalid_path)?,
+                collection: body.collection,
                 writes: body.writes,
                 commit_id: body.commit_id,
             })
@@ -152,7 +153,7 @@ pub fn route(req: &HttpRequest, upgrade: bool, limits: &Limits) -> Result<Endpoi
         "/v1/query" | "/v1/count" => {
             allow(req, &["POST"])?;
             let query: Query = parse_body(&req.body, limits)?;
-            let collection = CollectionPath::parse(&query.collection).map_err(invalid_path)?;
+            let collection = query.collection.clone();
             Ok(match path {
                 "/v1/query" => Endpoint::Query { collection, query },
                 _ => Endpoint::Count { collection, query },
@@ -181,8 +182,10 @@ fn decode(rest: &str) -> Result<String, HttpResponse> {
         .ok_or_else(|| HttpResponse::rejected(ErrorCode::InvalidPath, "bad percent-encoding"))
 }
 
-fn invalid_path(e: blaze_protocol::PathError) -> HttpResponse {
-    HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string())
+/// The answer to a path that breaks the path rules (`invalid_path`, through
+/// the one mapping of `PathError` to a rejection).
+fn invalid_path(e: PathError) -> HttpResponse {
+    HttpResponse::from_error(&e.into())
 }
 
 #[cfg(test)]
@@ -267,6 +270,14 @@ mod tests {
             "/v1/ws/rooms/r1",
             "",
             true,
+            Err((400, "invalid_path")),
+        );
+        // The path is checked before the upgrade (spec 10.1).
+        check(
+            "GET",
+            "/v1/ws/rooms/r1",
+            "",
+            false,
             Err((400, "invalid_path")),
         );
         check("GET", "/v1/ws", "", true, Err((400, "invalid_path")));

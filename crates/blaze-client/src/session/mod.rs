@@ -12,7 +12,8 @@ mod commit_id;
 use std::collections::{BTreeMap, VecDeque};
 
 use blaze_protocol::{
-    decode_server, encode, ClientMessage, Limits, Query, ServerMessage, Write, PROTOCOL_VERSION,
+    decode_server, encode, ClientMessage, CollectionPath, DocPath, Limits, Query, ServerMessage,
+    Write, PROTOCOL_VERSION,
 };
 
 use crate::results::Results;
@@ -31,9 +32,9 @@ pub(crate) struct ListenerId(u64);
 #[derive(Clone, Debug)]
 pub(crate) enum Request {
     /// Read one document.
-    Get(String),
+    Get(DocPath),
     /// Commit a batch to the collection.
-    Commit(String, Vec<Write>),
+    Commit(CollectionPath, Vec<Write>),
     /// Run a query.
     Query(Box<Query>),
     /// Count a query's results.
@@ -44,7 +45,7 @@ pub(crate) enum Request {
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) enum ListenTarget {
     /// One document, by path.
-    Doc(String),
+    Doc(DocPath),
     /// A query.
     Query(Box<Query>),
 }
@@ -155,6 +156,7 @@ impl Session {
         encode(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             auth: self.auth.clone(),
+            rid: None,
         })
     }
 

@@ -8,6 +8,14 @@ use super::{
 };
 use crate::Error;
 
+fn doc_path(path: &str) -> blaze_protocol::DocPath {
+    blaze_protocol::DocPath::parse(path).unwrap()
+}
+
+fn coll(path: &str) -> blaze_protocol::CollectionPath {
+    blaze_protocol::CollectionPath::parse(path).unwrap()
+}
+
 fn drain(session: &mut Session) -> Vec<Value> {
     std::iter::from_fn(|| session.poll_transmit())
         .map(|f| serde_json::from_str(&f).unwrap())
@@ -58,7 +66,7 @@ fn committed(rid: &Value, seq: u64) -> Value {
 #[test]
 fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
     let mut session = Session::new(Some("token".into()), 1);
-    let listener = session.listen(ListenTarget::Doc("c/a".into()));
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
     assert_eq!(
         drain(&mut session),
         Vec::<Value>::new(),
@@ -89,7 +97,7 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
     );
     assert_eq!(snapshot_paths(update(&mut session, listener)), (5, vec![]));
 
-    let get = session.request(Request::Get("c/b".into()));
+    let get = session.request(Request::Get(doc_path("c/b")));
     assert_eq!(
         drain(&mut session),
         [json!({"type": "get", "rid": 2, "path": "c/b"})]
@@ -152,7 +160,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
     session.connected();
     let write = json!({"op": "set", "id": "a", "data": {"n": 1}});
     let writes = vec![serde_json::from_value(write.clone()).unwrap()];
-    let commit = session.request(Request::Commit("c".into(), writes));
+    let commit = session.request(Request::Commit(coll("c"), writes));
     let sent = drain(&mut session);
     let [frame] = <[Value; 1]>::try_from(sent).unwrap();
     let id = frame["commit_id"].as_str().expect("a commit id").to_owned();
@@ -162,7 +170,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
     );
     assert_eq!(id.len(), super::commit_id::LENGTH);
 
-    let other = session.request(Request::Commit("c".into(), vec![]));
+    let other = session.request(Request::Commit(coll("c"), vec![]));
     let second = drain(&mut session);
     assert_ne!(
         second[0]["commit_id"], frame["commit_id"],
@@ -174,7 +182,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
         events(&mut session).is_empty(),
         "the commits wait for the next connection"
     );
-    let read = session.request(Request::Get("c/a".into()));
+    let read = session.request(Request::Get(doc_path("c/a")));
     session.disconnected(2, "refused");
     session.connected();
     assert_eq!(
@@ -220,8 +228,8 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
 fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fresh_snapshot() {
     let mut session = Session::new(None, 1);
     session.connected();
-    let refused = session.listen(ListenTarget::Doc("c/a".into()));
-    let other = session.listen(ListenTarget::Doc("c/b".into()));
+    let refused = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    let other = session.listen(ListenTarget::Doc(doc_path("c/b")));
     drain(&mut session);
     receive(
         &mut session,
@@ -260,10 +268,10 @@ fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fres
 #[test]
 fn unlisten_and_cancelled_requests_send_nothing_more() {
     let mut session = Session::new(None, 1);
-    let listener = session.listen(ListenTarget::Doc("c/a".into()));
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
     session.unlisten(listener);
-    let read = session.request(Request::Get("c/a".into()));
-    let commit = session.request(Request::Commit("c".into(), vec![]));
+    let read = session.request(Request::Get(doc_path("c/a")));
+    let commit = session.request(Request::Commit(coll("c"), vec![]));
     session.cancel(read);
     session.cancel(commit);
     assert!(
@@ -273,8 +281,8 @@ fn unlisten_and_cancelled_requests_send_nothing_more() {
     session.connected();
     assert_eq!(drain(&mut session), Vec::<Value>::new());
 
-    let listener = session.listen(ListenTarget::Doc("c/a".into()));
-    let read = session.request(Request::Get("c/a".into()));
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    let read = session.request(Request::Get(doc_path("c/a")));
     assert_eq!(drain(&mut session).len(), 2);
     session.cancel(read);
     session.unlisten(listener);

@@ -142,8 +142,12 @@ impl<K: Copy + Ord + Hash> ListenerIndex<K> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coll(path: &str) -> CollectionPath {
+        CollectionPath::parse(path).unwrap()
+    }
     use blaze_protocol::Limits;
-    use blaze_protocol::{FieldFilter, Filter, Query};
+    use blaze_protocol::{CollectionPath, FieldFilter, Filter, Query};
     use proptest::prelude::*;
     use serde_json::json;
 
@@ -214,7 +218,7 @@ mod tests {
             let mut index = ListenerIndex::default();
             let mut live = Vec::new();
             for (key, filter) in filters.into_iter().enumerate() {
-                let mut q = Query::all("c");
+                let mut q = Query::all(coll("c"));
                 q.filter = filter;
                 let q = CompiledQuery::compile(&q, &Limits::default()).unwrap();
                 index.insert(key, &q);
@@ -240,7 +244,7 @@ mod tests {
     fn a_room_write_finds_only_that_rooms_listeners() {
         let mut index = ListenerIndex::default();
         for room in 0..1000 {
-            let mut q = Query::all("messages");
+            let mut q = Query::all(coll("messages"));
             q.filter = Some(Filter::Field(FieldFilter {
                 field: "roomId".into(),
                 op: Op::Eq,

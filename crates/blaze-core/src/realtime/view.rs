@@ -174,6 +174,10 @@ pub fn diff_results(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn coll(path: &str) -> CollectionPath {
+        CollectionPath::parse(path).unwrap()
+    }
     use crate::{Database, Limits, MemoryStorage};
     use blaze_json::changes::apply_changes;
     use blaze_protocol::{
@@ -216,7 +220,7 @@ mod tests {
         ]);
         let limit = prop::option::of((1u64..4, any::<bool>()));
         (filter, order, limit).prop_map(|(filter, order, limit)| {
-            let mut q = Query::all("c");
+            let mut q = Query::all(coll("c"));
             q.filter = filter;
             if let Some((field, desc)) = order {
                 let direction = if desc {
@@ -268,7 +272,7 @@ mod tests {
             let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
             let mut view = QueryView::open(db.storage(), compiled.clone()).unwrap();
             for (t, batch) in batches.iter().enumerate() {
-                let done = db.commit("c", batch, t as u64).unwrap();
+                let done = db.commit(&coll("c"), batch, t as u64).unwrap();
                 let before = view.docs().to_vec();
                 let changes = view.refresh(db.storage(), &done.record).unwrap();
                 let fresh = run_query(db.storage(), &compiled).unwrap();
@@ -287,11 +291,11 @@ mod tests {
             let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
             let mut history = vec![run_query(db.storage(), &compiled).unwrap()];
             for (t, batch) in batches.iter().enumerate() {
-                db.commit("c", batch, t as u64).unwrap();
+                db.commit(&coll("c"), batch, t as u64).unwrap();
                 history.push(run_query(db.storage(), &compiled).unwrap());
             }
             for (n, want) in history.iter().enumerate() {
-                let log = db.log_since("c", n as u64).unwrap().unwrap();
+                let log = db.log_since(&coll("c"), n as u64).unwrap().unwrap();
                 prop_assert_eq!(&results_at(db.storage(), &compiled, &log).unwrap(), want, "at seq {}", n);
             }
         }
@@ -307,9 +311,9 @@ mod tests {
             },
             precondition: Default::default(),
         };
-        db.commit("c", &[set("a", 1), set("b", 2), set("c", 3)], 0)
+        db.commit(&coll("c"), &[set("a", 1), set("b", 2), set("c", 3)], 0)
             .unwrap();
-        let mut q = Query::all("c");
+        let mut q = Query::all(coll("c"));
         q.order_by.push(OrderBy {
             field: "n".into(),
             direction: Direction::Asc,
@@ -325,7 +329,7 @@ mod tests {
             kind: WriteKind::Delete,
             precondition: Default::default(),
         };
-        let done = db.commit("c", &[delete], 1).unwrap();
+        let done = db.commit(&coll("c"), &[delete], 1).unwrap();
         let changes = view.refresh(db.storage(), &done.record).unwrap();
         let summary: Vec<(String, &str, usize)> = changes
             .iter()

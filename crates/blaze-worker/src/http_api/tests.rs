@@ -242,6 +242,27 @@ fn document_errors_change_nothing() {
             400,
             "invalid_patch",
         ),
+        // Neither an array nor an object: not the route's shape (spec 11.2).
+        (
+            req(
+                "PATCH",
+                "/v1/docs/rooms/r1",
+                &["Content-Type: application/json-patch+json"],
+                "null",
+            ),
+            400,
+            "invalid_frame",
+        ),
+        (
+            req(
+                "PATCH",
+                "/v1/docs/rooms/r1",
+                &["Content-Type: application/merge-patch+json"],
+                "5",
+            ),
+            400,
+            "invalid_frame",
+        ),
         (
             req("POST", "/v1/docs/rooms/r1", &[], ""),
             405,
@@ -401,4 +422,22 @@ fn a_commit_id_makes_an_http_commit_safe_to_retry() {
         400,
         "invalid_frame",
     );
+}
+
+#[test]
+fn a_patch_body_that_is_no_patch_is_the_frames_error_not_the_writes() {
+    let h = &mut hub();
+    for body in ["null", "5", "\"x\""] {
+        let r = req(
+            "PATCH",
+            "/v1/docs/rooms/r1",
+            &["Content-Type: application/merge-patch+json"],
+            body,
+        );
+        let answer = handle(h, &r, 5000);
+        let error: Value = serde_json::from_str(&answer.body).unwrap();
+        assert_eq!(answer.status, 400, "{body}");
+        assert_eq!(error["error"]["code"], "invalid_frame", "{body}");
+        assert!(error["error"].get("write_index").is_none(), "{body}");
+    }
 }

@@ -310,7 +310,7 @@ impl<S: Storage> Hub<S> {
     /// connection (such as HTTP).
     pub fn handle_commit(
         &mut self,
-        collection: &str,
+        collection: &CollectionPath,
         writes: &[Write],
         now: u64,
     ) -> Result<CommitResult, Error> {
@@ -323,15 +323,15 @@ impl<S: Storage> Hub<S> {
     /// [`Database::commit_with_id`]).
     pub fn handle_commit_with_id(
         &mut self,
-        collection: &str,
+        collection: &CollectionPath,
         writes: &[Write],
         commit_id: Option<&CommitId>,
         now: u64,
     ) -> Result<CommitResult, Error> {
-        self.check_scope(CollectionPath::parse(collection).ok())?;
+        self.check_scope(collection)?;
         match self.db.commit_with_id(collection, writes, commit_id, now)? {
             CommitOutcome::Applied(committed) => {
-                self.fan_out(collection, &committed.record);
+                self.fan_out(collection.as_str(), &committed.record);
                 Ok(committed.result)
             }
             CommitOutcome::Replayed(result) => Ok(result),
@@ -339,21 +339,21 @@ impl<S: Storage> Hub<S> {
     }
 
     /// Reads one document, for drivers that read outside a connection (such as HTTP).
-    pub fn get(&self, path: &str) -> Result<DocSnapshot, Error> {
-        self.check_scope(DocPath::parse(path).ok().map(|p| p.collection()))?;
+    pub fn get(&self, path: &DocPath) -> Result<DocSnapshot, Error> {
+        self.check_scope(&path.collection())?;
         self.db.get(path)
     }
 
     /// Runs a query, for drivers that read outside a connection (such as HTTP).
     pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
-        self.check_scope(CollectionPath::parse(&query.collection).ok())?;
+        self.check_scope(&query.collection)?;
         self.db.query(query)
     }
 
     /// Counts a query's results, for drivers that read outside a connection
     /// (such as HTTP); returns `(seq, count)`.
     pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
-        self.check_scope(CollectionPath::parse(&query.collection).ok())?;
+        self.check_scope(&query.collection)?;
         self.db.count(query)
     }
 
@@ -394,9 +394,9 @@ impl<S: Storage> Hub<S> {
     }
 
     /// Refuses a request for a collection this hub does not serve.
-    fn check_scope(&self, collection: Option<CollectionPath>) -> Result<(), Rejection> {
-        match (&self.scope, collection) {
-            (Some(scope), Some(named)) if *scope != named => Err(Rejection::new(
+    fn check_scope(&self, named: &CollectionPath) -> Result<(), Rejection> {
+        match &self.scope {
+            Some(scope) if scope != named => Err(Rejection::new(
                 ErrorCode::WrongCollection,
                 format!("this connection serves {scope}, not {named}"),
             )),
@@ -405,7 +405,9 @@ impl<S: Storage> Hub<S> {
     }
 
     fn request(&mut self, conn: ConnId, message: ClientMessage, now: u64) -> Result<(), Error> {
-        self.check_scope(named_collection(&message))?;
+        if let Some(named) = named_collection(&message) {
+            self.check_scope(&named)?;
+        }
         let answer = match message {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
@@ -430,11 +432,14 @@ impl<S: Storage> Hub<S> {
             },
             ClientMessage::Query { rid, query } => {
                 let out = self.db.query(&query)?;
-                let collection = parse_collection(&query)?;
                 ServerMessage::QueryResult {
                     rid,
                     seq: out.seq,
-                    docs: out.docs.iter().map(|d| d.snapshot(&collection)).collect(),
+                    docs: out
+                        .docs
+                        .iter()
+                        .map(|d| d.snapshot(&query.collection))
+                        .collect(),
                 }
             }
             ClientMessage::Count { rid, query } => {
@@ -446,7 +451,7 @@ impl<S: Storage> Hub<S> {
                 doc,
                 query,
                 since,
-            } => self.listen(conn, rid, doc.as_deref(), query.as_ref(), since)?,
+            } => self.listen(conn, rid, doc.as_ref(), query.as_ref(), since)?,
             ClientMessage::Unlisten { rid, listener } => {
                 self.unlisten(conn, listener)?;
                 ServerMessage::Unlistened { rid }
@@ -460,10 +465,12 @@ impl<S: Storage> Hub<S> {
         &mut self,
         conn: ConnId,
         rid: u64,
-        doc: Option<&str>,
+        doc: Option<&DocPath>,
         query: Option<&Query>,
         since: Option<u64>,
     ) -> Result<ServerMessage, Error> {
+        // The query's rules come before the connection's state (spec 10.1, "Order of checks").
+        let spec = ListenSpec::parse(doc, query, self.db.limits())?;
         let held = self.conns.get(&conn).map_or(0, |c| c.listeners.len());
         if self
             .conns
@@ -477,7 +484,6 @@ impl<S: Storage> Hub<S> {
             let msg = format!("{held} listeners, limit {}", self.db.limits().max_listeners);
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
-        let spec = ListenSpec::parse(doc, query, self.db.limits())?;
         let target_id = self.target_for(spec, None)?;
         let answer = self.first_answer(rid, target_id, since);
         match answer {
@@ -549,7 +555,7 @@ impl<S: Storage> Hub<S> {
         let collection = &target.view.query().collection;
         let seq = self.db.storage().seq(collection)?;
         let log = match since {
-            Some(since) if since <= seq => self.db.log_since(&collection.to_string(), since)?,
+            Some(since) if since <= seq => self.db.log_since(collection, since)?,
             _ => None,
         };
         Ok(match log {
@@ -734,7 +740,7 @@ fn frame(message: &ServerMessage) -> Frame {
 
 fn request_id(message: &ClientMessage) -> Option<u64> {
     match message {
-        ClientMessage::Hello { .. } => None,
+        ClientMessage::Hello { rid, .. } => *rid,
         ClientMessage::Get { rid, .. }
         | ClientMessage::Commit { rid, .. }
         | ClientMessage::Query { rid, .. }
@@ -744,24 +750,18 @@ fn request_id(message: &ClientMessage) -> Option<u64> {
     }
 }
 
-/// The collection a request names, when its path is valid.
+/// The collection a request names, if any.
 fn named_collection(message: &ClientMessage) -> Option<CollectionPath> {
-    let path = match message {
-        ClientMessage::Hello { .. } | ClientMessage::Unlisten { .. } => return None,
+    match message {
+        ClientMessage::Hello { .. } | ClientMessage::Unlisten { .. } => None,
         ClientMessage::Get { path, .. }
         | ClientMessage::Listen {
             doc: Some(path), ..
-        } => return DocPath::parse(path).ok().map(|p| p.collection()),
-        ClientMessage::Listen { query, .. } => &query.as_ref()?.collection,
-        ClientMessage::Commit { collection, .. } => collection,
+        } => Some(path.collection()),
+        ClientMessage::Listen { query, .. } => Some(query.as_ref()?.collection.clone()),
+        ClientMessage::Commit { collection, .. } => Some(collection.clone()),
         ClientMessage::Query { query, .. } | ClientMessage::Count { query, .. } => {
-            &query.collection
+            Some(query.collection.clone())
         }
-    };
-    CollectionPath::parse(path).ok()
-}
-
-fn parse_collection(query: &Query) -> Result<CollectionPath, Rejection> {
-    CollectionPath::parse(&query.collection)
-        .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))
+    }
 }

@@ -6,6 +6,7 @@ use std::collections::BTreeSet;
 use blaze_protocol::{encode, DocPath, ErrorCode, FieldFilter, Filter, Limits, Op, Query};
 use serde_json::Value;
 
+use blaze_json::field_path::FieldPath;
 use blaze_json::Rejection;
 
 use crate::query::CompiledQuery;
@@ -32,15 +33,13 @@ pub(super) struct ListenSpec {
 impl ListenSpec {
     /// Checks a `listen`'s `doc` / `query` pair: exactly one must be present.
     pub(super) fn parse(
-        doc: Option<&str>,
+        doc: Option<&DocPath>,
         query: Option<&Query>,
         limits: &Limits,
     ) -> Result<Self, Rejection> {
         match (doc, query) {
             (Some(path), None) => {
-                let path = DocPath::parse(path)
-                    .map_err(|e| Rejection::new(ErrorCode::InvalidPath, e.to_string()))?;
-                let mut by_id = Query::all(path.collection().to_string());
+                let mut by_id = Query::all(path.collection());
                 by_id.filter = Some(Filter::Field(FieldFilter {
                     field: "__name__".into(),
                     op: Op::Eq,
@@ -51,11 +50,16 @@ impl ListenSpec {
                     query: CompiledQuery::compile(&by_id, limits)?,
                 })
             }
-            (None, Some(query)) => Ok(Self {
-                // The wire form, re-encoded: equal queries give equal keys.
-                key: format!("query {}", encode(query)),
-                query: CompiledQuery::compile(query, limits)?,
-            }),
+            (None, Some(query)) => {
+                let compiled = CompiledQuery::compile(query, limits)?;
+                // The wire form with canonical field paths, re-encoded: equal
+                // queries give equal keys (`n` and `` `n` `` are one field, spec 9.4).
+                let key = format!("query {}", encode(&canonical_fields(query)?));
+                Ok(Self {
+                    key,
+                    query: compiled,
+                })
+            }
             _ => Err(Rejection::new(
                 ErrorCode::InvalidFrame,
                 "listen needs exactly one of doc and query",
@@ -67,12 +71,62 @@ impl ListenSpec {
     pub(super) fn from_key(key: &str, limits: &Limits) -> Result<Self, Rejection> {
         let bad = || Rejection::new(ErrorCode::InvalidFrame, format!("not a listen key: {key}"));
         if let Some(path) = key.strip_prefix("doc ") {
-            Self::parse(Some(path), None, limits)
+            Self::parse(Some(&DocPath::parse(path)?), None, limits)
         } else if let Some(json) = key.strip_prefix("query ") {
             let query: Query = serde_json::from_str(json).map_err(|_| bad())?;
             Self::parse(None, Some(&query), limits)
         } else {
             Err(bad())
         }
+    }
+}
+
+/// `query` with every field path (in filters and `order_by`) written in its canonical text.
+fn canonical_fields(query: &Query) -> Result<Query, Rejection> {
+    fn filter(f: &Filter) -> Result<Filter, Rejection> {
+        Ok(match f {
+            Filter::And { and } => Filter::And {
+                and: and.iter().map(filter).collect::<Result<_, _>>()?,
+            },
+            Filter::Or { or } => Filter::Or {
+                or: or.iter().map(filter).collect::<Result<_, _>>()?,
+            },
+            Filter::Field(f) => Filter::Field(FieldFilter {
+                field: FieldPath::parse(&f.field)?.canonical(),
+                ..f.clone()
+            }),
+        })
+    }
+    let mut out = query.clone();
+    out.filter = query.filter.as_ref().map(filter).transpose()?;
+    for key in &mut out.order_by {
+        key.field = FieldPath::parse(&key.field)?.canonical();
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Database, Hub, HubConfig, Limits, MemoryStorage};
+
+    fn listen(hub: &mut Hub<MemoryStorage>, rid: u64, field: &str, order: &str) {
+        let frame = format!(
+            r#"{{"type":"listen","rid":{rid},"query":{{"collection":"c","where":{{"field":"{field}","op":"==","value":1}},"order_by":[{{"field":"{order}"}}]}}}}"#
+        );
+        hub.handle_frame(1, &frame, 0);
+    }
+
+    #[test]
+    fn field_paths_that_name_one_field_share_one_target() {
+        let db = Database::new(MemoryStorage::new(), Limits::default());
+        let mut hub = Hub::new(db, HubConfig::default());
+        hub.handle_open(1);
+        hub.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
+        listen(&mut hub, 1, "n", "a.b");
+        listen(&mut hub, 2, "`n`", "`a`.`b`");
+        assert_eq!((hub.stats().listeners, hub.stats().targets), (2, 1));
+        // `a.b` is a path of two keys, `` `a.b` `` one key with a dot: two fields.
+        listen(&mut hub, 3, "n", "`a.b`");
+        assert_eq!((hub.stats().listeners, hub.stats().targets), (3, 2));
     }
 }
