@@ -208,8 +208,9 @@ impl Live {
                         .sockets
                         .get(&conn)
                         .map(|ws| send_text(ws, &text, &mut send));
-                    // workerd buffers what it is handed: a frame counts as written at once.
-                    self.hub.handle_written(conn, 1);
+                    // workerd buffers what it is handed and does not say what
+                    // it sent (no `bufferedAmount`): the hub counts a frame
+                    // unread until the client acknowledges it (spec 10.4.6).
                     if let Some(Err(_)) = sent {
                         self.hub.handle_close(conn);
                         self.forget(conn)?;
