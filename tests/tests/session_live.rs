@@ -6,7 +6,7 @@
 //!
 //! Cases run on one `wrangler dev` per change log configuration (set with
 //! `--var BLAZE_LOG_MAX_ENTRIES:…`). Skipped, each with its reason printed:
-//! cases marked `in_process_only`, and cases with `limits` or `queue` (the
+//! cases marked `in_process_only`, and cases with `limits` (the
 //! worker has no setting for them).
 
 use std::collections::{BTreeMap, HashMap};
@@ -78,12 +78,10 @@ fn worker_vars(case: &Value) -> Result<Vec<String>, String> {
     if let Some(reason) = case["in_process_only"].as_str() {
         return Err(format!("in process only: {reason}"));
     }
-    for (field, what) in [("limits", "limits"), ("queue", "outbound queue bounds")] {
-        if let Some(v) = case.get(field) {
-            return Err(format!(
-                "needs {field} {v}: the worker has no setting for {what}"
-            ));
-        }
+    if let Some(v) = case.get("limits") {
+        return Err(format!(
+            "needs limits {v}: the worker has no setting for limits"
+        ));
     }
     let log = &case["log"];
     let mut vars = Vec::new();
@@ -241,9 +239,6 @@ impl Replay {
                 self.times.entry(now).or_insert(time);
             }
             return Ok(None);
-        }
-        if conn("written").is_some() {
-            return Err("written needs an in-process runner".into());
         }
         let (c, what) = ["recv", "binary", "close"]
             .into_iter()

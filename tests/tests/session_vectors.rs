@@ -18,18 +18,6 @@ fn session_vectors() {
     }
 }
 
-fn config(case: &Value) -> HubConfig {
-    let mut config = HubConfig::default();
-    let queue = &case["queue"];
-    if let Some(n) = queue["max_pending_frames"].as_u64() {
-        config.max_pending_frames = n as usize;
-    }
-    if let Some(n) = queue["max_pending_bytes"].as_u64() {
-        config.max_pending_bytes = n as usize;
-    }
-    config
-}
-
 fn log_limits(case: &Value) -> ChangeLogLimits {
     let mut log = ChangeLogLimits::default();
     if let Some(n) = case["log"]["max_entries"].as_u64() {
@@ -56,7 +44,7 @@ impl Servers<'_> {
             let path = CollectionPath::parse(collection).map_err(|e| e.to_string())?;
             let db = Database::new(MemoryStorage::new(), case_limits(self.case))
                 .with_change_log(log_limits(self.case));
-            let hub = Hub::new(db, config(self.case)).scoped(path);
+            let hub = Hub::new(db, HubConfig::default()).scoped(path);
             self.hubs.insert(collection.to_owned(), hub);
         }
         Ok(self.hubs.get_mut(collection).expect("just added"))
@@ -90,10 +78,6 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
     } else if let Some(c) = conn("binary") {
         let hub = servers.of_conn(c)?;
         hub.handle_binary(c);
-        hub
-    } else if let Some(c) = conn("written") {
-        let hub = servers.of_conn(c)?;
-        hub.handle_written(c, step["frames"].as_u64().unwrap_or(0) as usize);
         hub
     } else if let Some(c) = conn("close") {
         let hub = servers.of_conn(c)?;

@@ -17,6 +17,11 @@ import { startTimer, stopTimer, type Timer, type WebSocketConstructor, type WebS
 import { ResultMismatchError } from "./results.js";
 import { helloMessage, PROTOCOL_VERSION, type ClientRequest, type ServerFrame, type WireLimits } from "./wire.js";
 
+/** An `ack` is due once this many frames were read since the last one (spec 10.4.6)... */
+const ACK_FRAMES = 64;
+/** ... or frames of this many UTF-16 code units. */
+const ACK_LENGTH = 64 * 1024;
+
 /** Settings of one collection connection. */
 export interface ConnectionSettings {
   /** The `ws://` or `wss://` URL of `/v1/ws/{collection}`. */
@@ -87,6 +92,8 @@ export class CollectionConnection {
   #limits: WireLimits = {};
   #handshakeError: BlazeError | undefined;
   #fatal: BlazeError | undefined;
+  /** Frames read on the current socket (`welcome` included), and since the last `ack`. */
+  #read = { frames: 0, unackedFrames: 0, unackedLength: 0 };
 
   /** Creates the connection; nothing is opened until the first request or listener. */
   constructor(collection: string, settings: ConnectionSettings) {
@@ -256,8 +263,11 @@ export class CollectionConnection {
     socket.onopen = () => {
       if (this.#socket === socket) this.#sendText(JSON.stringify(helloMessage(this.#settings.auth)));
     };
+    this.#read = { frames: 0, unackedFrames: 0, unackedLength: 0 };
     socket.onmessage = (event) => {
-      if (this.#socket === socket) this.#onMessage(event.data);
+      if (this.#socket !== socket) return;
+      this.#onMessage(event.data);
+      if (this.#socket === socket) this.#countRead(event.data);
     };
     socket.onerror = () => {
       /* a close event follows */
@@ -366,6 +376,22 @@ export class CollectionConnection {
         pending?.answer(frame);
       }
     }
+  }
+
+  /**
+   * Counts a frame read on the current socket and sends `ack` with the
+   * count once 64 frames or 64 Ki UTF-16 code units (never more than the
+   * UTF-8 bytes) were read since the last one (spec 10.4.6).
+   */
+  #countRead(data: unknown): void {
+    const read = this.#read;
+    read.frames++;
+    read.unackedFrames++;
+    read.unackedLength += typeof data === "string" ? data.length : 0;
+    if (read.unackedFrames < ACK_FRAMES && read.unackedLength < ACK_LENGTH) return;
+    read.unackedFrames = 0;
+    read.unackedLength = 0;
+    this.#sendText(JSON.stringify({ type: "ack", frames: read.frames }));
   }
 
   #onWelcome(frame: Extract<ServerFrame, { type: "welcome" }>): void {

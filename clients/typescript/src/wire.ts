@@ -93,6 +93,8 @@ export interface WireLimits {
   max_not_in_values?: number;
   max_disjunctions?: number;
   max_listeners?: number;
+  max_unread_frames?: number;
+  max_unread_bytes?: number;
   [other: string]: number | undefined;
 }
 

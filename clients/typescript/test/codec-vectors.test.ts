@@ -92,6 +92,10 @@ const NEVER_PRODUCED: Record<string, string> = {
   "null optional fields of a query are absent": "the client leaves optional fields out instead of sending null",
   "a null direction is asc": "the client leaves optional fields out instead of sending null",
   "null doc and since in a query listen are absent": "the client leaves optional fields out instead of sending null",
+  "ack of zero frames": "the client acks once it has read 64 frames (or 64 Ki code units), never 0",
+  "ack without frames": "the client's acks carry the count of frames it read",
+  "ack with a negative count": "the client's acks carry the count of frames it read",
+  "ack with a string count": "the client's acks carry the count of frames it read",
   "an integer beyond 2^53 decodes": "JavaScript numbers are doubles: 9007199254740993 cannot be represented, a JS client sends 9007199254740992",
 };
 
@@ -154,6 +158,14 @@ async function sendThroughApi(message: any): Promise<any> {
       case "count":
         call = queryFromWire(db, message.query).count();
         break;
+      case "ack": {
+        // The client acks what it reads: `welcome`, then frames until the count is due.
+        call = doc(db, "c/d").get();
+        const socket = await server.socket(1);
+        await socket.nextRequest();
+        for (let read = 1; read < message.frames; read++) socket.serverSend({ type: "unlistened", rid: 0 });
+        break;
+      }
       default:
         throw new Error(`no API for ${message.type}`);
     }
@@ -165,7 +177,7 @@ async function sendThroughApi(message: any): Promise<any> {
     assert.equal(frame.type, message.type);
     const raw = socket.rawSent[socket.sent.indexOf(frame)] as string;
     assert.equal(frameLimitError(raw), undefined, "the client's frame passes its own limit check");
-    if (message.type !== "hello") assert.ok(Number.isSafeInteger(frame.rid) && frame.rid >= 1, "rid is a positive integer");
+    if (message.type !== "hello" && message.type !== "ack") assert.ok(Number.isSafeInteger(frame.rid) && frame.rid >= 1, "rid is a positive integer");
     if (message.type === "commit") assert.match(frame.commit_id, /^[A-Za-z0-9_-]{22,64}$/, "every commit carries a commit id");
     return frame;
   } finally {

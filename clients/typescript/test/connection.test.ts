@@ -201,6 +201,27 @@ describe("connection", () => {
     db.close();
   });
 
+  it("acknowledges what it reads every 64 frames or 64 Ki code units, counting welcome, from 0 on each socket", async () => {
+    const { server, db } = setup();
+    const got = db.doc("rooms/a").get();
+    const ws = await server.socket(1);
+    await ws.nextRequest();
+    for (let i = 0; i < 62; i++) ws.serverSend({ type: "unlistened", rid: 0 });
+    assert.deepEqual(ws.sent.map((f) => f.type), ["hello", "get"], "63 frames read: no ack yet");
+    ws.serverSend({ type: "unlistened", rid: 0 });
+    assert.deepEqual(await ws.next(), { type: "ack", frames: 64 });
+    ws.serverSend({ type: "unlistened", rid: 0, pad: "x".repeat(64 * 1024) });
+    assert.deepEqual(await ws.next(), { type: "ack", frames: 65 });
+    ws.serverClose(1006, "");
+    const ws2 = await server.socket(2);
+    await ws2.nextRequest();
+    for (let i = 0; i < 63; i++) ws2.serverSend({ type: "unlistened", rid: 0 });
+    assert.deepEqual(await ws2.next(), { type: "ack", frames: 64 });
+    ws2.serverSend({ type: "doc", rid: (ws2.sent[1] as { rid: number }).rid, doc: { path: "rooms/a", exists: false } });
+    assert.equal((await got).exists(), false);
+    db.close();
+  });
+
   it("a refused listen calls the error callback once", async () => {
     const { server, db } = setup();
     const errors: BlazeError[] = [];

@@ -20,7 +20,7 @@
  * Not applicable to a client (skipped, with reasons in SKIPPED_FRAMES and in
  * the per-file notes): the server's own reactions in handshake.json
  * (refusing bad first frames, 4002), bad frames after the handshake, the
- * slow-consumer queue accounting (`written`), listener limits and ownership
+ * flow control (`ack`, held requests, 4008), listener limits and ownership
  * errors: these are server behaviours. The client's handling of the
  * resulting error frames and close codes is tested in connection.test.ts.
  */
@@ -384,6 +384,7 @@ describe("session transcripts: change application", () => {
 function skipReason(frame: Json): string | undefined {
   if (typeof frame === "string") return "not JSON: a server-side test of bad frames";
   if (!["hello", "get", "commit", "query", "count", "listen"].includes(frame.type)) {
+    if (frame.type === "ack") return "the transcripts ack at chosen points to test the server; the client's ack cadence is covered in connection.test.ts";
     return frame.type === "unlisten" ? "unlisten names a rid the server assigned to an earlier listen; covered in connection.test.ts" : "not a client message type";
   }
   if (frame.type === "hello") return frame.protocol === 1 ? undefined : "the client always speaks protocol 1";

@@ -64,7 +64,8 @@ async fn handshake(listener: &TcpListener) -> Ws {
 fn blaze_protocol_limits() -> Value {
     json!({"max_frame_bytes": 4194304, "max_frame_depth": 64, "max_document_bytes": 1048576,
            "max_document_depth": 32, "max_patch_ops": 500, "max_batch_writes": 500, "max_in_values": 30,
-           "max_not_in_values": 10, "max_disjunctions": 30, "max_listeners": 1000})
+           "max_not_in_values": 10, "max_disjunctions": 30, "max_listeners": 1000,
+           "max_unread_frames": 4096, "max_unread_bytes": 16777216})
 }
 
 fn doc(id: &str, n: u64) -> Value {

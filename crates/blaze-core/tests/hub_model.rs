@@ -271,7 +271,6 @@ impl World {
                 }
                 Output::Event(_) => continue,
             };
-            self.hub.handle_written(conn, 1);
             let client = self
                 .clients
                 .iter_mut()

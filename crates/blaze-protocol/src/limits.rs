@@ -25,6 +25,12 @@ pub struct Limits {
     pub max_disjunctions: usize,
     /// Most listeners one connection holds at once: `too_many_listeners`.
     pub max_listeners: usize,
+    /// Most frames sent to a connection and not yet acknowledged (`ack`,
+    /// section 10.4.6); beyond it the connection is closed with 4008
+    /// `slow_consumer`, and past half of it the connection's requests wait.
+    pub max_unread_frames: usize,
+    /// Most bytes of such frames, with the same rules as `max_unread_frames`.
+    pub max_unread_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +46,8 @@ impl Default for Limits {
             max_not_in_values: 10,
             max_disjunctions: 30,
             max_listeners: 1000,
+            max_unread_frames: 4096,
+            max_unread_bytes: 16 * 1024 * 1024,
         }
     }
 }

@@ -89,12 +89,18 @@ pub enum ClientMessage {
         /// The `rid` of the `listen` that started the listener.
         listener: u64,
     },
+    /// Flow control (spec 10.4.6): the client has read the first `frames`
+    /// frames the server sent on this connection, `welcome` included. Not answered.
+    Ack {
+        /// How many frames the client has read, counted from the connection's start.
+        frames: u64,
+    },
 }
 
 impl ClientMessage {
     /// The `type` names of every client message.
-    pub const TYPES: [&'static str; 7] = [
-        "hello", "get", "commit", "query", "count", "listen", "unlisten",
+    pub const TYPES: [&'static str; 8] = [
+        "hello", "get", "commit", "query", "count", "listen", "unlisten", "ack",
     ];
 }
 

@@ -208,9 +208,16 @@ impl Live {
                         .sockets
                         .get(&conn)
                         .map(|ws| send_text(ws, &text, &mut send));
-                    // workerd buffers what it is handed: a frame counts as written at once.
-                    self.hub.handle_written(conn, 1);
-                    if let Some(Err(_)) = sent {
+                    // workerd buffers what it is handed and does not say what
+                    // it sent (no `bufferedAmount`): the hub counts a frame
+                    // unread until the client acknowledges it (spec 10.4.6).
+                    if let Some(Err(e)) = sent {
+                        // The runtime refused the frame: the client would miss
+                        // it without knowing, so it is closed and resumes.
+                        worker::console_error!("send to connection {conn} failed: {e:?}");
+                        if let Some(ws) = self.sockets.get(&conn) {
+                            close(ws, CloseCode::Internal);
+                        }
                         self.hub.handle_close(conn);
                         self.forget(conn)?;
                     }

@@ -17,6 +17,8 @@ export const DEFAULT_LIMITS = {
   max_not_in_values: 10,
   max_disjunctions: 30,
   max_listeners: 1000,
+  max_unread_frames: 4096,
+  max_unread_bytes: 16777216,
 };
 
 export class FakeSocket {

@@ -160,6 +160,8 @@ export function normalizeClientFrame(frame: Json): Json {
     }
     case "unlisten":
       return pick(frame, ["type", "listener"]);
+    case "ack":
+      return pick(frame, ["type", "frames"]);
     default:
       throw new Error(`not a client message: ${frame.type}`);
   }

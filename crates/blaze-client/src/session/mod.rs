@@ -102,6 +102,40 @@ struct Listener {
     server_target: Option<u64>,
 }
 
+/// A client acknowledges what it has read (spec 10.4.6) at the latest when
+/// this many frames arrived since its last `ack`...
+const ACK_FRAMES: u64 = 64;
+/// ... or when the frames since its last `ack` hold this many bytes.
+const ACK_BYTES: usize = 64 * 1024;
+
+/// What the client has read on the current connection, for its `ack`s.
+#[derive(Default)]
+struct ReadCount {
+    /// Frames read since the connection opened, `welcome` included.
+    frames: u64,
+    /// Frames read since the last `ack`.
+    unacked_frames: u64,
+    /// Their bytes.
+    unacked_bytes: usize,
+}
+
+impl ReadCount {
+    /// Counts a frame of `len` bytes; returns the `ack` to send, when one is due.
+    fn read(&mut self, len: usize) -> Option<String> {
+        self.frames += 1;
+        self.unacked_frames += 1;
+        self.unacked_bytes += len;
+        if self.unacked_frames < ACK_FRAMES && self.unacked_bytes < ACK_BYTES {
+            return None;
+        }
+        self.unacked_frames = 0;
+        self.unacked_bytes = 0;
+        Some(encode(&ClientMessage::Ack {
+            frames: self.frames,
+        }))
+    }
+}
+
 /// One collection connection's state across reconnects.
 pub(crate) struct Session {
     auth: Option<String>,
@@ -118,6 +152,8 @@ pub(crate) struct Session {
     listeners: BTreeMap<ListenerId, Listener>,
     transmits: VecDeque<String>,
     events: VecDeque<Event>,
+    /// What was read on the current connection.
+    read: ReadCount,
 }
 
 /// Server frames are not bounded by the client frame limits (spec section 4).
@@ -143,6 +179,7 @@ impl Session {
             listeners: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
+            read: ReadCount::default(),
         }
     }
 
@@ -228,6 +265,10 @@ impl Session {
     /// were made.
     pub(crate) fn connected(&mut self) {
         self.online = true;
+        // `welcome` is the connection's first frame: read, not acknowledged yet.
+        self.read = ReadCount::default();
+        self.read.frames = 1;
+        self.read.unacked_frames = 1;
         let back = std::mem::take(&mut self.reported_offline);
         for (id, listener) in &self.listeners {
             if back {
@@ -271,7 +312,13 @@ impl Session {
     /// Handles one server frame after `welcome`. An error means the server
     /// broke the protocol; the driver then drops the connection, and
     /// listeners whose results no longer fit start over with a fresh snapshot.
+    /// Every frame counts towards the next `ack` (spec 10.4.6), which
+    /// comes out of [`Session::poll_transmit`] once 64 frames or 64 KiB
+    /// were read since the last one.
     pub(crate) fn handle_frame(&mut self, text: &str) -> Result<(), Error> {
+        if let Some(ack) = self.read.read(text.len()) {
+            self.transmits.push_back(ack);
+        }
         let message = decode_server(text, &server_limits())
             .map_err(|e| Error::Protocol(format!("undecodable frame: {e:?}")))?;
         match message {

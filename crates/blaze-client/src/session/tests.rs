@@ -319,3 +319,28 @@ fn a_server_that_breaks_the_protocol_is_reported() {
         );
     }
 }
+
+#[test]
+fn what_is_read_is_acknowledged_every_64_frames_and_every_64_kib() {
+    let mut s = Session::new(None, 1);
+    s.connected();
+    let change = json!({"type": "unlistened", "rid": 1});
+    // `welcome` and 62 more frames: not yet due.
+    for _ in 0..62 {
+        receive(&mut s, change.clone());
+    }
+    assert_eq!(drain(&mut s), Vec::<Value>::new());
+    receive(&mut s, change.clone());
+    assert_eq!(drain(&mut s), [json!({"type": "ack", "frames": 64})]);
+    // One frame of 64 KiB is due at once, and counts from the connection's start.
+    let big = json!({"type": "unlistened", "rid": 1, "pad": "x".repeat(64 * 1024)});
+    receive(&mut s, big);
+    assert_eq!(drain(&mut s), [json!({"type": "ack", "frames": 65})]);
+    // A new connection counts from its own `welcome`.
+    s.disconnected(1, "lost");
+    s.connected();
+    for _ in 0..63 {
+        receive(&mut s, change.clone());
+    }
+    assert_eq!(drain(&mut s), [json!({"type": "ack", "frames": 64})]);
+}

@@ -1,5 +1,6 @@
-//! One client connection's state: its handshake, its listeners, and the
-//! frames handed to the driver that it has not reported written yet.
+//! One client connection's state: its handshake, its listeners, the frames
+//! sent to it that it has not acknowledged reading yet, and the requests it
+//! made that wait until it has read enough (protocol section 10.4.6).
 
 use std::collections::{HashMap, VecDeque};
 
@@ -12,32 +13,80 @@ pub(super) struct Connection {
     pub listeners: HashMap<u64, u64>,
     /// Followed targets: target id to how many of this connection's listeners follow it.
     pub follows: HashMap<u64, usize>,
-    /// Sizes of the frames handed out and not yet reported written, oldest first.
-    pending: VecDeque<usize>,
+    /// How many frames were handed out for this connection since it opened.
+    sent: u64,
+    /// How many of them the client acknowledged reading.
+    acked: u64,
+    /// Sizes of the frames handed out and not acknowledged yet, oldest first.
+    unread: VecDeque<usize>,
     /// Their total size in bytes.
-    pending_bytes: usize,
+    unread_bytes: usize,
+    /// Request frames held while the connection has too much unread, in arrival order.
+    held: VecDeque<String>,
+    /// Their total size in bytes.
+    held_bytes: usize,
+}
+
+/// A connection's flow-control bounds: the announced limits on unread output.
+#[derive(Clone, Copy)]
+pub(super) struct FlowBounds {
+    /// Most frames unread before the connection is closed.
+    pub frames: usize,
+    /// Most bytes unread before the connection is closed.
+    pub bytes: usize,
 }
 
 impl Connection {
     /// Records a frame of `len` bytes handed to the driver.
-    pub(super) fn push_pending(&mut self, len: usize) {
-        self.pending.push_back(len);
-        self.pending_bytes += len;
+    pub(super) fn push_unread(&mut self, len: usize) {
+        self.sent += 1;
+        self.unread.push_back(len);
+        self.unread_bytes += len;
     }
 
-    /// Records that the driver wrote the `frames` oldest pending frames.
-    pub(super) fn written(&mut self, frames: usize) {
-        for _ in 0..frames {
-            match self.pending.pop_front() {
-                Some(len) => self.pending_bytes -= len,
-                None => break,
+    /// The client read the first `frames` frames sent to it. A count at or
+    /// below an earlier one changes nothing; one above what was sent (a
+    /// client counting across a server restart) counts as everything.
+    pub(super) fn ack(&mut self, frames: u64) {
+        let frames = frames.min(self.sent);
+        while self.acked < frames {
+            self.acked += 1;
+            if let Some(len) = self.unread.pop_front() {
+                self.unread_bytes -= len;
             }
         }
     }
 
-    /// Whether the pending frames exceed either bound.
-    pub(super) fn over(&self, max_frames: usize, max_bytes: usize) -> bool {
-        self.pending.len() > max_frames || self.pending_bytes > max_bytes
+    /// Whether the unread frames exceed either bound: the connection must close.
+    pub(super) fn over(&self, bounds: FlowBounds) -> bool {
+        self.unread.len() > bounds.frames || self.unread_bytes > bounds.bytes
+    }
+
+    /// Whether requests must wait: some already do, or the unread frames
+    /// exceed half of either bound.
+    pub(super) fn busy(&self, bounds: FlowBounds) -> bool {
+        !self.held.is_empty()
+            || self.unread.len() > bounds.frames / 2
+            || self.unread_bytes > bounds.bytes / 2
+    }
+
+    /// Holds a request frame until the client has read enough; returns
+    /// false when the held requests then exceed either bound.
+    pub(super) fn hold(&mut self, text: &str, bounds: FlowBounds) -> bool {
+        self.held_bytes += text.len();
+        self.held.push_back(text.to_owned());
+        self.held.len() <= bounds.frames && self.held_bytes <= bounds.bytes
+    }
+
+    /// The oldest held request, if the unread frames are back within half
+    /// of both bounds.
+    pub(super) fn release(&mut self, bounds: FlowBounds) -> Option<String> {
+        if self.unread.len() > bounds.frames / 2 || self.unread_bytes > bounds.bytes / 2 {
+            return None;
+        }
+        let text = self.held.pop_front()?;
+        self.held_bytes -= text.len();
+        Some(text)
     }
 
     /// Adds listener `rid` following `target`; returns true when the connection did not follow it yet.

@@ -2,7 +2,7 @@
 //! protocol of `spec/protocol.md` section 10 over a [`Database`].
 //!
 //! Input goes in through `handle_*` (a connection opened, a frame arrived,
-//! frames were written, a connection closed), with the time as an argument;
+//! a connection closed), with the time as an argument;
 //! output comes out of [`Hub::poll_output`] until it returns `None`: frames to
 //! send, connections to close, and events that say what happened (for logs),
 //! so a driver never reads the frames it is handed. Writes are persisted through the
@@ -13,6 +13,12 @@
 //! to every subscribed connection as a pointer ([`Frame`] is an `Arc<str>`).
 //! Targets are filed in a [`ListenerIndex`] by their equality conjuncts, so a
 //! commit visits only the targets it can affect.
+//!
+//! Flow control (spec 10.4.6): each connection counts the frames handed out
+//! for it until the client acknowledges reading them (`ack`). Past half of
+//! the `max_unread_*` limits its further requests are held, in order, and
+//! answered as acks arrive; past the limits (unread frames, or held
+//! requests) it is closed with 4008 `slow_consumer`.
 
 mod connection;
 mod target;
@@ -30,7 +36,7 @@ use crate::error::{Error, Rejection};
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::store::{CommitRecord, Storage};
-use connection::Connection;
+use connection::{Connection, FlowBounds};
 use target::{ListenSpec, Target};
 
 /// A connection id, chosen by the driver; unique among open connections.
@@ -79,24 +85,10 @@ pub enum HubEvent {
     },
 }
 
-/// The hub's bounds on each connection's unwritten frames.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct HubConfig {
-    /// Most frames handed out to a connection and not yet reported written.
-    pub max_pending_frames: usize,
-    /// Most bytes of such frames.
-    pub max_pending_bytes: usize,
-}
-
-impl Default for HubConfig {
-    /// 4,096 frames or 16 MiB, whichever comes first.
-    fn default() -> Self {
-        Self {
-            max_pending_frames: 4096,
-            max_pending_bytes: 16 * 1024 * 1024,
-        }
-    }
-}
+/// The hub's configuration beyond the announced [`Limits`](blaze_protocol::Limits)
+/// (the bounds on each connection's unread output are limits: clients are told them).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct HubConfig {}
 
 /// What one connection holds, for a driver that must rebuild the hub after
 /// losing its memory (a Durable Object woken from hibernation).
@@ -146,7 +138,6 @@ pub struct HubStats {
 /// while let Some(output) = hub.poll_output() {
 ///     if let Output::Send { conn, frame } = output {
 ///         frames.push(frame); // a real driver writes it to `conn`'s socket
-///         hub.handle_written(conn, 1);
 ///     }
 /// }
 /// let kinds: Vec<&str> = frames.iter().map(|f| &f[..f.find(',').unwrap()]).collect();
@@ -154,7 +145,6 @@ pub struct HubStats {
 /// ```
 pub struct Hub<S> {
     db: Database<S>,
-    config: HubConfig,
     scope: Option<CollectionPath>,
     conns: HashMap<ConnId, Connection>,
     targets: HashMap<u64, Target>,
@@ -167,9 +157,9 @@ pub struct Hub<S> {
 impl<S: Storage> Hub<S> {
     /// A hub serving `db`.
     pub fn new(db: Database<S>, config: HubConfig) -> Self {
+        let HubConfig {} = config;
         Self {
             db,
-            config,
             scope: None,
             conns: HashMap::new(),
             targets: HashMap::new(),
@@ -262,13 +252,6 @@ impl<S: Storage> Hub<S> {
         self.forget(conn);
     }
 
-    /// The driver wrote the `frames` oldest frames it was handed for `conn`.
-    pub fn handle_written(&mut self, conn: ConnId, frames: usize) {
-        if let Some(c) = self.conns.get_mut(&conn) {
-            c.written(frames);
-        }
-    }
-
     /// A binary frame arrived on `conn`: the protocol speaks text only.
     pub fn handle_binary(&mut self, conn: ConnId) {
         let Some(c) = self.conns.get(&conn) else {
@@ -292,6 +275,42 @@ impl<S: Storage> Hub<S> {
         if !open {
             return self.handshake(conn, decoded.ok());
         }
+        if let Ok(ClientMessage::Ack { frames }) = decoded {
+            return self.ack(conn, frames, now);
+        }
+        let bounds = self.bounds();
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        if c.busy(bounds) {
+            if !c.hold(text, bounds) {
+                self.close(conn, CloseCode::SlowConsumer);
+            }
+            return;
+        }
+        self.answer(conn, decoded, now);
+    }
+
+    /// The client of `conn` read its first `frames` frames: answers the
+    /// requests held for it while its unread output allows.
+    fn ack(&mut self, conn: ConnId, frames: u64, now: u64) {
+        let bounds = self.bounds();
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.ack(frames);
+        }
+        while let Some(text) = self.conns.get_mut(&conn).and_then(|c| c.release(bounds)) {
+            let decoded = decode_client(&text, self.db.limits());
+            self.answer(conn, decoded, now);
+        }
+    }
+
+    /// Answers one decoded request frame of an open connection.
+    fn answer(
+        &mut self,
+        conn: ConnId,
+        decoded: Result<ClientMessage, blaze_protocol::DecodeError>,
+        now: u64,
+    ) {
         let message = match decoded {
             Ok(message) => message,
             Err(e) => {
@@ -302,6 +321,15 @@ impl<S: Storage> Hub<S> {
         let rid = request_id(&message);
         if let Err(error) = self.request(conn, message, now) {
             self.send_error(conn, rid, &error);
+        }
+    }
+
+    /// The announced bounds on each connection's unread output.
+    fn bounds(&self) -> FlowBounds {
+        let limits = self.db.limits();
+        FlowBounds {
+            frames: limits.max_unread_frames,
+            bytes: limits.max_unread_bytes,
         }
     }
 
@@ -412,6 +440,8 @@ impl<S: Storage> Hub<S> {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
             }
+            // Acks are taken before requests (`handle_frame`) and never held.
+            ClientMessage::Ack { .. } => return Ok(()),
             ClientMessage::Get { rid, path } => ServerMessage::Doc {
                 rid,
                 doc: self.db.get(&path)?,
@@ -640,6 +670,7 @@ impl<S: Storage> Hub<S> {
                 change.after.as_ref().map(|d| &d.data),
             ));
         }
+        let bounds = self.bounds();
         let mut failed = Vec::new();
         let mut slow = Vec::new();
         for target_id in hit {
@@ -665,11 +696,8 @@ impl<S: Storage> Hub<S> {
             let shared = frame(&event);
             for &conn in &target.subscribers {
                 if let Some(c) = self.conns.get_mut(&conn) {
-                    c.push_pending(shared.len());
-                    if c.over(
-                        self.config.max_pending_frames,
-                        self.config.max_pending_bytes,
-                    ) {
+                    c.push_unread(shared.len());
+                    if c.over(bounds) {
                         slow.push(conn);
                     }
                 }
@@ -688,14 +716,12 @@ impl<S: Storage> Hub<S> {
     }
 
     fn send(&mut self, conn: ConnId, frame: Frame) {
+        let bounds = self.bounds();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
-        c.push_pending(frame.len());
-        let over = c.over(
-            self.config.max_pending_frames,
-            self.config.max_pending_bytes,
-        );
+        c.push_unread(frame.len());
+        let over = c.over(bounds);
         self.outputs.push_back(Output::Send { conn, frame });
         if over {
             self.close(conn, CloseCode::SlowConsumer);
@@ -741,6 +767,7 @@ fn frame(message: &ServerMessage) -> Frame {
 fn request_id(message: &ClientMessage) -> Option<u64> {
     match message {
         ClientMessage::Hello { rid, .. } => *rid,
+        ClientMessage::Ack { .. } => None,
         ClientMessage::Get { rid, .. }
         | ClientMessage::Commit { rid, .. }
         | ClientMessage::Query { rid, .. }
@@ -753,7 +780,9 @@ fn request_id(message: &ClientMessage) -> Option<u64> {
 /// The collection a request names, if any.
 fn named_collection(message: &ClientMessage) -> Option<CollectionPath> {
     match message {
-        ClientMessage::Hello { .. } | ClientMessage::Unlisten { .. } => None,
+        ClientMessage::Hello { .. }
+        | ClientMessage::Unlisten { .. }
+        | ClientMessage::Ack { .. } => None,
         ClientMessage::Get { path, .. }
         | ClientMessage::Listen {
             doc: Some(path), ..
