@@ -27,6 +27,7 @@ use blaze_protocol::{
 
 use crate::database::{CommitOutcome, Database, QueryOutput};
 use crate::error::{Error, Rejection};
+use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::store::{CommitRecord, Storage};
@@ -162,6 +163,7 @@ pub struct Hub<S> {
     target_index: HashMap<String, ListenerIndex<u64>>,
     next_target: u64,
     outputs: VecDeque<Output>,
+    bodies: Bodies,
 }
 
 impl<S: Storage> Hub<S> {
@@ -177,6 +179,7 @@ impl<S: Storage> Hub<S> {
             target_index: HashMap::new(),
             next_target: 1,
             outputs: VecDeque::new(),
+            bodies: Bodies::new(),
         }
     }
 
@@ -525,7 +528,7 @@ impl<S: Storage> Hub<S> {
             _ => {}
         }
         let collection = spec.query.collection.to_string();
-        let view = QueryView::open(self.db.storage(), spec.query)?;
+        let view = QueryView::open(self.db.storage(), spec.query, &mut self.bodies)?;
         let id = id.unwrap_or(self.next_target);
         self.next_target = self.next_target.max(id + 1);
         self.target_index
@@ -646,7 +649,10 @@ impl<S: Storage> Hub<S> {
             let Some(target) = self.targets.get_mut(&target_id) else {
                 continue;
             };
-            let changes = match target.view.refresh(self.db.storage(), record) {
+            let changes = match target
+                .view
+                .refresh(self.db.storage(), record, &mut self.bodies)
+            {
                 Ok(changes) => changes,
                 Err(_) => {
                     // The view can no longer be kept exact: its subscribers must resume.
