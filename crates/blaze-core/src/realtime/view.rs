@@ -81,6 +81,9 @@ impl QueryView {
             Some(Limit::Last(_)) if full => self.docs.first().map(|d| (at(q, d), Ordering::Less)),
             _ => None,
         };
+        // Old indexes of the written documents that were results, and the
+        // written documents that are results now with their old-list
+        // insertion points.
         let mut leaving = Vec::new();
         let mut entering = Vec::new();
         for write in &record.docs {
@@ -98,45 +101,76 @@ impl QueryView {
                     .as_ref()
                     .is_none_or(|(e, past)| q.compare(&p, e) != *past)
                 {
-                    entering.push((p, doc));
+                    let i = self
+                        .docs
+                        .binary_search_by(|d| q.compare(&at(q, d), &p))
+                        .unwrap_or_else(|i| i);
+                    entering.push((i, p, doc));
                 }
             }
         }
         if leaving.is_empty() && entering.is_empty() {
             return Ok(Vec::new());
         }
-        let mut new = self.docs.clone();
+        // The span of the old list the commit changes: from the first
+        // touched index to the last, or to the end when the window's size
+        // changes (from the start for a `limit_to_last` window).
+        let touched = leaving
+            .iter()
+            .map(|&i| (i, i + 1))
+            .chain(entering.iter().map(|(i, _, _)| (*i, *i)));
+        let (mut lo, mut hi) =
+            touched.fold((usize::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
+        let len = self.docs.len() - leaving.len() + entering.len();
+        let resized = q
+            .limit
+            .is_some_and(|l| len > window(l) || (full && len < window(l)));
+        if resized {
+            hi = self.docs.len();
+            if let Some(Limit::Last(_)) = q.limit {
+                lo = 0;
+            }
+        }
+        let mut span = self.docs[lo..hi].to_vec();
         leaving.sort_unstable();
         for i in leaving.into_iter().rev() {
-            new.remove(i);
+            span.remove(i - lo);
         }
-        for (p, doc) in entering {
-            let i = new
+        for (_, p, doc) in entering {
+            let i = span
                 .binary_search_by(|d| q.compare(&at(q, d), &p))
                 .unwrap_or_else(|i| i);
-            new.insert(i, bodies.intern_ref(&q.collection, doc));
+            span.insert(i, bodies.intern_ref(&q.collection, doc));
         }
-        match q.limit {
-            Some(Limit::First(n)) if new.len() > n => new.truncate(n),
-            Some(Limit::Last(n)) if new.len() > n => {
-                new.drain(..new.len() - n);
+        // Only a resized window's span reaches its end (both ends for
+        // `limit_to_last`), so `lo + span.len()` is then the new length.
+        match q.limit.filter(|_| resized) {
+            Some(Limit::First(n)) if lo + span.len() > n => span.truncate(n - lo),
+            Some(Limit::Last(n)) if span.len() > n => {
+                span.drain(..span.len() - n);
             }
-            Some(limit) if full && new.len() < window(limit) => {
-                let refill = refill_query(q, limit, &new);
+            Some(limit) if lo + span.len() < window(limit) => {
+                let missing = window(limit) - lo - span.len();
+                let beside = match limit {
+                    Limit::First(_) => span.last().or(lo.checked_sub(1).map(|i| &self.docs[i])),
+                    Limit::Last(_) => span.first(),
+                };
+                let refill = refill_query(q, limit, missing, beside.map(|d| &**d));
                 let more = run_query(storage, &refill)?
                     .into_iter()
                     .map(|d| bodies.intern(&q.collection, d));
                 match limit {
-                    Limit::First(_) => new.extend(more),
+                    Limit::First(_) => span.extend(more),
                     Limit::Last(_) => {
-                        new.splice(0..0, more);
+                        span.splice(0..0, more);
                     }
                 }
             }
             _ => {}
         }
-        let changes = diff_results(&q.collection, &self.docs, &new);
-        self.docs = new;
+        let mut changes = diff_results(&q.collection, &self.docs[lo..hi], &span);
+        shift(&mut changes, lo);
+        self.docs.splice(lo..hi, span);
         Ok(changes)
     }
 }
@@ -167,10 +201,15 @@ fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> Option<Position> {
         .filter(|p| q.after_start(p) && q.before_end(p))
 }
 
-/// The query reading what a `limit` window lacks: the documents past `kept`
-/// (the window's documents still in it), as many as are missing.
-fn refill_query(q: &CompiledQuery, limit: Limit, kept: &[Arc<StoredDoc>]) -> CompiledQuery {
-    let missing = window(limit) - kept.len();
+/// The query reading the `missing` documents a `limit` window lacks: those
+/// past `edge`, the last document still in it (the first, for
+/// `limit_to_last`; `None` when none is left).
+fn refill_query(
+    q: &CompiledQuery,
+    limit: Limit,
+    missing: usize,
+    edge: Option<&StoredDoc>,
+) -> CompiledQuery {
     let beside = |doc: &StoredDoc| {
         let p = at(q, doc);
         let mut values = p.values;
@@ -184,13 +223,13 @@ fn refill_query(q: &CompiledQuery, limit: Limit, kept: &[Arc<StoredDoc>]) -> Com
     match limit {
         Limit::First(_) => {
             refill.limit = Some(Limit::First(missing));
-            if let Some(last) = kept.last() {
+            if let Some(last) = edge {
                 refill.start = Some(beside(last));
             }
         }
         Limit::Last(_) => {
             refill.limit = Some(Limit::Last(missing));
-            if let Some(first) = kept.first() {
+            if let Some(first) = edge {
                 refill.end = Some(beside(first));
             }
         }
@@ -239,8 +278,53 @@ pub fn results_at<S: Storage>(
 /// step k has placed `new[..k]` in front of the kept old documents not yet
 /// placed, so a kept document's index is k plus the number of unplaced ones
 /// ahead of it (a Fenwick tree over the kept documents counts those), and the
-/// whole diff costs O(n log n).
+/// whole diff costs O(n log n). A common prefix and suffix of the same
+/// bodies (shared views' bodies compared by address) change nothing, so only
+/// the part between them is diffed, its indexes shifted by the prefix.
 pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
+    collection: &CollectionPath,
+    old: &[A],
+    new: &[B],
+) -> Vec<Change> {
+    let same = |a: &A, b: &B| std::ptr::eq(a.borrow(), b.borrow());
+    let prefix = old.iter().zip(new).take_while(|(a, b)| same(a, b)).count();
+    let (old, new) = (&old[prefix..], &new[prefix..]);
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| same(a, b))
+        .count();
+    let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
+    let mut changes = diff_middle(collection, old, new);
+    shift(&mut changes, prefix);
+    changes
+}
+
+/// Shifts the indexes of `changes` by `by`: the changes of a part of a list
+/// that starts at index `by`, as changes of the whole list.
+fn shift(changes: &mut [Change], by: usize) {
+    if by == 0 {
+        return;
+    }
+    for change in changes {
+        match change {
+            Change::Removed { old_index, .. } => *old_index += by,
+            Change::Added { new_index, .. } => *new_index += by,
+            Change::Modified {
+                old_index,
+                new_index,
+                ..
+            } => {
+                *old_index += by;
+                *new_index += by;
+            }
+        }
+    }
+}
+
+/// [`diff_results`] without the trimming.
+fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     collection: &CollectionPath,
     old: &[A],
     new: &[B],
@@ -367,6 +451,50 @@ mod tests {
         list
     }
 
+    /// The changes between two result lists as the first implementation
+    /// computed them (quadratic, by simulation on the list): the incremental
+    /// views must give exactly these.
+    fn reference_diff(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<Change> {
+        let collection = coll("c");
+        let kept: HashSet<&str> = new.iter().map(|d| d.id.as_str()).collect();
+        let mut changes = Vec::new();
+        let mut list: Vec<&StoredDoc> = Vec::new();
+        for doc in old {
+            if kept.contains(doc.id.as_str()) {
+                list.push(doc);
+            } else {
+                changes.push(Change::Removed {
+                    path: format!("{collection}/{}", doc.id),
+                    old_index: list.len(),
+                });
+            }
+        }
+        for (new_index, doc) in new.iter().enumerate() {
+            match list.iter().position(|d| d.id == doc.id) {
+                Some(old_index) => {
+                    let before = list.remove(old_index);
+                    if before.version != doc.version || old_index != new_index {
+                        changes.push(Change::Modified {
+                            path: format!("{collection}/{}", doc.id),
+                            patch: diff(&before.data, &doc.data),
+                            version: doc.version,
+                            create_time: doc.create_time,
+                            update_time: doc.update_time,
+                            old_index,
+                            new_index,
+                        });
+                    }
+                }
+                None => changes.push(Change::Added {
+                    doc: doc.snapshot(&collection),
+                    new_index,
+                }),
+            }
+            list.insert(new_index, doc);
+        }
+        changes
+    }
+
     fn query() -> impl Strategy<Value = Query> {
         let filter =
             prop::option::of((prop::sample::select(vec![Op::Eq, Op::Gt, Op::Ne]), 0i64..3))
@@ -461,6 +589,7 @@ mod tests {
                 let changes = view.refresh(db.storage(), &done.record, &mut bodies).unwrap();
                 let fresh = run_query(db.storage(), &compiled).unwrap();
                 prop_assert_eq!(owned(view.docs()), fresh.clone());
+                prop_assert_eq!(&changes, &reference_diff(&owned(&before), &fresh));
                 prop_assert_eq!(replay(&before, &changes), snapshots(&fresh));
             }
         }
