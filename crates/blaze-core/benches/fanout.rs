@@ -206,10 +206,12 @@ fn bench_matching() {
     }
 }
 
+/// How a listener's query is made from its number.
+type QueryOf = dyn Fn(usize) -> Query;
+
 fn bench_memory() {
     println!("## Memory per idle listener (live heap bytes, one connection per listener)");
     let n = 10_000usize;
-    // How each listener's query is made from its number.
     let own_room = |conn: usize| room_query(conn);
     let one_room = |_: usize| room_query(0);
     // A distinct query (its own target and view) with the same 20 results.
@@ -225,7 +227,7 @@ fn bench_memory() {
         });
         q
     };
-    let cases: [(&str, &dyn Fn(usize) -> Query, usize); 4] = [
+    let cases: [(&str, &QueryOf, usize); 4] = [
         ("each on its own empty room", &own_room, 0),
         ("each on its own room of 20 messages", &own_room, n),
         ("all on one room of 20 messages", &one_room, 1),

@@ -2,18 +2,26 @@
 //! document version held, however many views hold it.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Weak};
 
 use blaze_protocol::CollectionPath;
 
 use crate::store::StoredDoc;
 
-/// The interning table: for each collection and document id, the versions
-/// some view still holds, as weak references (a body lives as long as one
-/// view holds it).
+/// One collection's bodies some view still holds, by the hash of their id
+/// and version (a body lives as long as one view holds it).
+type Held = HashMap<u64, Weak<StoredDoc>>;
+
+/// The interning table of a hub's document bodies.
+///
+/// Entries are weak references keyed by a hash, so the table costs a few
+/// words per body held, not a copy of its id. Two versions whose hashes
+/// collide are both correct bodies: the second simply is not shared.
 #[derive(Debug, Default)]
 pub struct Bodies {
-    by_collection: HashMap<String, HashMap<String, Vec<(u64, Weak<StoredDoc>)>>>,
+    by_collection: HashMap<String, Held>,
+    hasher: RandomState,
     /// Entries added since the last sweep of dead ones.
     added: usize,
     /// Entries alive after the last sweep.
@@ -29,21 +37,26 @@ impl Bodies {
     /// The shared body of `doc` (of `collection`): the one a view already
     /// holds for its id and version, or a new one made from `doc`.
     pub fn intern(&mut self, collection: &CollectionPath, doc: StoredDoc) -> Arc<StoredDoc> {
-        self.lookup_or(collection, &doc.id.clone(), doc.version, || doc)
+        match self.find(collection, &doc) {
+            Some(found) => found,
+            None => self.insert(collection, Arc::new(doc)),
+        }
     }
 
     /// Like [`Bodies::intern`], copying `doc` only when no view holds it yet.
     pub fn intern_ref(&mut self, collection: &CollectionPath, doc: &StoredDoc) -> Arc<StoredDoc> {
-        self.lookup_or(collection, &doc.id, doc.version, || doc.clone())
+        match self.find(collection, doc) {
+            Some(found) => found,
+            None => self.insert(collection, Arc::new(doc.clone())),
+        }
     }
 
     /// How many document versions are held by at least one view.
     pub fn len(&self) -> usize {
         self.by_collection
             .values()
-            .flat_map(|ids| ids.values())
-            .flatten()
-            .filter(|(_, w)| w.strong_count() > 0)
+            .flat_map(HashMap::values)
+            .filter(|w| w.strong_count() > 0)
             .count()
     }
 
@@ -52,32 +65,33 @@ impl Bodies {
         self.len() == 0
     }
 
-    fn lookup_or(
-        &mut self,
-        collection: &CollectionPath,
-        id: &str,
-        version: u64,
-        make: impl FnOnce() -> StoredDoc,
-    ) -> Arc<StoredDoc> {
-        let key = collection.as_str();
-        if let Some(found) = self
-            .by_collection
-            .get(key)
-            .and_then(|ids| ids.get(id))
-            .and_then(|versions| versions.iter().find(|(v, _)| *v == version))
-            .and_then(|(_, w)| w.upgrade())
-        {
-            return found;
+    fn key(&self, doc: &StoredDoc) -> u64 {
+        self.hasher.hash_one((&doc.id, doc.version))
+    }
+
+    fn find(&self, collection: &CollectionPath, doc: &StoredDoc) -> Option<Arc<StoredDoc>> {
+        self.by_collection
+            .get(collection.as_str())?
+            .get(&self.key(doc))?
+            .upgrade()
+            .filter(|held| held.id == doc.id && held.version == doc.version)
+    }
+
+    fn insert(&mut self, collection: &CollectionPath, body: Arc<StoredDoc>) -> Arc<StoredDoc> {
+        let key = self.key(&body);
+        let held = match self.by_collection.get_mut(collection.as_str()) {
+            Some(held) => held,
+            None => self
+                .by_collection
+                .entry(collection.as_str().to_owned())
+                .or_default(),
+        };
+        match held.get(&key) {
+            // Another live body with the same hash keeps its entry.
+            Some(other) if other.strong_count() > 0 => return body,
+            _ => {}
         }
-        let body = Arc::new(make());
-        let versions = self
-            .by_collection
-            .entry(key.to_owned())
-            .or_default()
-            .entry(id.to_owned())
-            .or_default();
-        versions.retain(|(_, w)| w.strong_count() > 0);
-        versions.push((version, Arc::downgrade(&body)));
+        held.insert(key, Arc::downgrade(&body));
         self.added += 1;
         if self.added > self.alive.max(1024) {
             self.sweep();
@@ -88,13 +102,10 @@ impl Bodies {
     /// Drops the entries of bodies no view holds any more.
     fn sweep(&mut self) {
         let mut alive = 0;
-        self.by_collection.retain(|_, ids| {
-            ids.retain(|_, versions| {
-                versions.retain(|(_, w)| w.strong_count() > 0);
-                alive += versions.len();
-                !versions.is_empty()
-            });
-            !ids.is_empty()
+        self.by_collection.retain(|_, held| {
+            held.retain(|_, w| w.strong_count() > 0);
+            alive += held.len();
+            !held.is_empty()
         });
         self.alive = alive;
         self.added = 0;
