@@ -53,6 +53,8 @@ fn hub() -> Hub<MemoryStorage> {
     let config = HubConfig {
         max_pending_frames: usize::MAX,
         max_pending_bytes: usize::MAX,
+        memory_budget: usize::MAX,
+        connection_budget: usize::MAX,
     };
     Hub::new(
         Database::new(MemoryStorage::new(), Limits::default()),

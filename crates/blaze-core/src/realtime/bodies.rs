@@ -6,12 +6,13 @@ use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Weak};
 
 use blaze_protocol::CollectionPath;
+use serde_json::{Map, Value};
 
 use crate::store::StoredDoc;
 
 /// One collection's bodies some view still holds, by the hash of their id
 /// and version (a body lives as long as one view holds it).
-type Held = HashMap<u64, Weak<StoredDoc>>;
+type Held = HashMap<u64, (Weak<StoredDoc>, usize)>;
 
 /// The interning table of a hub's document bodies.
 ///
@@ -22,6 +23,8 @@ type Held = HashMap<u64, Weak<StoredDoc>>;
 pub struct Bodies {
     by_collection: HashMap<String, Held>,
     hasher: RandomState,
+    /// The estimated bytes of the entries' bodies, dead ones included until swept.
+    bytes: usize,
     /// Entries added since the last sweep of dead ones.
     added: usize,
     /// Entries alive after the last sweep.
@@ -56,13 +59,28 @@ impl Bodies {
         self.by_collection
             .values()
             .flat_map(HashMap::values)
-            .filter(|w| w.strong_count() > 0)
+            .filter(|(w, _)| w.strong_count() > 0)
             .count()
     }
 
     /// Whether no view holds any body.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// The estimated bytes of the bodies some view holds, each counted once.
+    pub fn held_bytes(&mut self) -> usize {
+        self.sweep();
+        self.bytes
+    }
+
+    /// The estimated bytes of `doc`'s body (looked up when it is interned).
+    pub fn size_of(&self, collection: &CollectionPath, doc: &StoredDoc) -> usize {
+        self.by_collection
+            .get(collection.as_str())
+            .and_then(|held| held.get(&self.key(doc)))
+            .filter(|(w, _)| std::ptr::eq(w.as_ptr(), doc))
+            .map_or_else(|| body_bytes(doc), |(_, size)| *size)
     }
 
     fn key(&self, doc: &StoredDoc) -> u64 {
@@ -73,6 +91,7 @@ impl Bodies {
         self.by_collection
             .get(collection.as_str())?
             .get(&self.key(doc))?
+            .0
             .upgrade()
             .filter(|held| held.id == doc.id && held.version == doc.version)
     }
@@ -88,10 +107,14 @@ impl Bodies {
         };
         match held.get(&key) {
             // Another live body with the same hash keeps its entry.
-            Some(other) if other.strong_count() > 0 => return body,
+            Some((other, _)) if other.strong_count() > 0 => return body,
             _ => {}
         }
-        held.insert(key, Arc::downgrade(&body));
+        let size = body_bytes(&body);
+        self.bytes += size;
+        if let Some((_, dead)) = held.insert(key, (Arc::downgrade(&body), size)) {
+            self.bytes -= dead;
+        }
         self.added += 1;
         if self.added > self.alive.max(1024) {
             self.sweep();
@@ -101,21 +124,42 @@ impl Bodies {
 
     /// Drops the entries of bodies no view holds any more.
     fn sweep(&mut self) {
-        let mut alive = 0;
+        let (mut alive, mut bytes) = (0, 0);
         self.by_collection.retain(|_, held| {
-            held.retain(|_, w| w.strong_count() > 0);
+            held.retain(|_, (w, _)| w.strong_count() > 0);
             alive += held.len();
+            bytes += held.values().map(|(_, size)| size).sum::<usize>();
             !held.is_empty()
         });
         self.alive = alive;
+        self.bytes = bytes;
         self.added = 0;
     }
+}
+
+/// An estimate of the heap bytes of a document's body: its id, and each
+/// value with the overhead of its node (keys and strings by their length).
+fn body_bytes(doc: &StoredDoc) -> usize {
+    fn value(v: &Value) -> usize {
+        match v {
+            Value::String(s) => 24 + s.len(),
+            Value::Array(items) => 24 + items.iter().map(|i| 8 + value(i)).sum::<usize>(),
+            Value::Object(map) => object(map),
+            _ => 16,
+        }
+    }
+    fn object(map: &Map<String, Value>) -> usize {
+        48 + map
+            .iter()
+            .map(|(k, v)| 48 + k.len() + value(v))
+            .sum::<usize>()
+    }
+    std::mem::size_of::<StoredDoc>() + 16 + doc.id.len() + object(&doc.data)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::Map;
 
     fn doc(id: &str, version: u64) -> StoredDoc {
         StoredDoc {

@@ -29,6 +29,8 @@ use crate::store::{CommitRecord, Storage, StoredDoc};
 pub struct QueryView {
     query: CompiledQuery,
     docs: Vec<Arc<StoredDoc>>,
+    /// The estimated bytes of the results' bodies, each counted in full.
+    body_bytes: usize,
 }
 
 impl QueryView {
@@ -38,11 +40,25 @@ impl QueryView {
         query: CompiledQuery,
         bodies: &mut Bodies,
     ) -> Result<Self, Error> {
-        let docs = run_query(storage, &query)?
+        let docs: Vec<_> = run_query(storage, &query)?
             .into_iter()
             .map(|d| bodies.intern(&query.collection, d))
             .collect();
-        Ok(Self { query, docs })
+        let body_bytes = docs
+            .iter()
+            .map(|d| bodies.size_of(&query.collection, d))
+            .sum();
+        Ok(Self {
+            query,
+            docs,
+            body_bytes,
+        })
+    }
+
+    /// The estimated bytes this view holds: its result ids and the bodies
+    /// of its results (each counted in full, though shared with other views).
+    pub fn held_bytes(&self) -> usize {
+        self.body_bytes + self.docs.capacity() * std::mem::size_of::<Arc<StoredDoc>>()
     }
 
     /// The current results, in query order.
@@ -170,6 +186,10 @@ impl QueryView {
         }
         let mut changes = diff_results(&q.collection, &self.docs[lo..hi], &span);
         shift(&mut changes, lo);
+        let size = |docs: &[Arc<StoredDoc>]| -> usize {
+            docs.iter().map(|d| bodies.size_of(&q.collection, d)).sum()
+        };
+        self.body_bytes = self.body_bytes + size(&span) - size(&self.docs[lo..hi]);
         self.docs.splice(lo..hi, span);
         Ok(changes)
     }

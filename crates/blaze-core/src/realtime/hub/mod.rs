@@ -80,21 +80,31 @@ pub enum HubEvent {
     },
 }
 
-/// The hub's bounds on each connection's unwritten frames.
+/// The hub's bounds on each connection's unwritten frames, and on the
+/// memory it holds for its clients (spec 10.4.8).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HubConfig {
     /// Most frames handed out to a connection and not yet reported written.
     pub max_pending_frames: usize,
     /// Most bytes of such frames.
     pub max_pending_bytes: usize,
+    /// Most estimated bytes of views, targets and listener tables, all
+    /// connections together (each shared document body counted once).
+    pub memory_budget: usize,
+    /// Most estimated bytes one connection's listeners hold (their targets
+    /// and the bodies of their results, counted in full).
+    pub connection_budget: usize,
 }
 
 impl Default for HubConfig {
-    /// 4,096 frames or 16 MiB, whichever comes first.
+    /// 4,096 frames or 16 MiB, whichever comes first; a 64 MiB memory
+    /// budget, 8 MiB (1/8) of it per connection.
     fn default() -> Self {
         Self {
             max_pending_frames: 4096,
             max_pending_bytes: 16 * 1024 * 1024,
+            memory_budget: 64 * 1024 * 1024,
+            connection_budget: 8 * 1024 * 1024,
         }
     }
 }
@@ -488,6 +498,10 @@ impl<S: Storage> Hub<S> {
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
         let target_id = self.target_for(spec, None)?;
+        if let Err(refused) = self.within_budget(conn, target_id) {
+            self.drop_if_unused(target_id);
+            return Err(refused.into());
+        }
         let answer = self.first_answer(rid, target_id, since);
         match answer {
             Ok(answer) => {
@@ -499,6 +513,49 @@ impl<S: Storage> Hub<S> {
                 Err(e)
             }
         }
+    }
+
+    /// Whether one more listener of `conn` on `target_id` (already made)
+    /// keeps the hub within its memory budget and `conn` within its share.
+    fn within_budget(&mut self, conn: ConnId, target_id: u64) -> Result<(), Rejection> {
+        let follows = |c: &Connection, t: &u64| c.follows.contains_key(t);
+        let new_target = !self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| follows(c, &target_id));
+        let total = self.bodies.held_bytes()
+            + self.targets.values().map(Target::own_bytes).sum::<usize>()
+            + self
+                .conns
+                .values()
+                .map(Connection::own_bytes)
+                .sum::<usize>()
+            + Connection::LISTENER_BYTES;
+        let share = self.conns.get(&conn).map_or(0, |c| {
+            c.own_bytes()
+                + c.follows
+                    .keys()
+                    .filter_map(|t| self.targets.get(t))
+                    .map(|t| t.own_bytes() + t.view.held_bytes())
+                    .sum::<usize>()
+        }) + Connection::LISTENER_BYTES
+            + self
+                .targets
+                .get(&target_id)
+                .filter(|_| new_target)
+                .map_or(0, |t| t.own_bytes() + t.view.held_bytes());
+        let refuse = |what: &str, held: usize, budget: usize| {
+            let msg =
+                format!("the listen would hold about {held} bytes of {what}, budget {budget}");
+            Err(Rejection::new(ErrorCode::ResourceExhausted, msg))
+        };
+        if total > self.config.memory_budget {
+            return refuse("this object's", total, self.config.memory_budget);
+        }
+        if share > self.config.connection_budget {
+            return refuse("this connection's", share, self.config.connection_budget);
+        }
+        Ok(())
     }
 
     /// Adds listener `rid` of `conn` on `target_id`.
