@@ -56,10 +56,11 @@ fn hub() -> Hub<MemoryStorage> {
         max_unread_bytes: usize::MAX,
         ..Limits::default()
     };
-    Hub::new(
-        Database::new(MemoryStorage::new(), limits),
-        HubConfig::default(),
-    )
+    let config = HubConfig {
+        memory_budget: usize::MAX,
+        connection_budget: usize::MAX,
+    };
+    Hub::new(Database::new(MemoryStorage::new(), limits), config)
 }
 
 /// The chat query: the last 20 messages of one room.
@@ -205,21 +206,43 @@ fn bench_matching() {
     }
 }
 
+/// How a listener's query is made from its number.
+type QueryOf = dyn Fn(usize) -> Query;
+
 fn bench_memory() {
     println!("## Memory per idle listener (live heap bytes, one connection per listener)");
     let n = 10_000usize;
-    let cases = [
-        ("each on its own empty room", false, 0),
-        ("each on its own room of 20 messages", false, n),
-        ("all on one room of 20 messages", true, 1),
+    let own_room = |conn: usize| room_query(conn);
+    let one_room = |_: usize| room_query(0);
+    // A distinct query (its own target and view) with the same 20 results.
+    let distinct_on_one_room = |conn: usize| {
+        let mut q = room_query(0);
+        let by = Filter::Field(FieldFilter {
+            field: "by".into(),
+            op: Op::Ne,
+            value: json!(format!("nobody{conn}")),
+        });
+        q.filter = Some(Filter::And {
+            and: vec![q.filter.take().expect("a room filter"), by],
+        });
+        q
+    };
+    let cases: [(&str, &QueryOf, usize); 4] = [
+        ("each on its own empty room", &own_room, 0),
+        ("each on its own room of 20 messages", &own_room, n),
+        ("all on one room of 20 messages", &one_room, 1),
+        (
+            "each a distinct query on one room of 20 messages",
+            &distinct_on_one_room,
+            1,
+        ),
     ];
-    for (label, shared, seeded) in cases {
+    for (label, query, seeded) in cases {
         let mut hub = hub();
         seed(&mut hub, seeded);
         let before = LIVE.load(Ordering::Relaxed);
         for conn in 0..n {
-            let query = room_query(if shared { 0 } else { conn });
-            listener(&mut hub, conn as u64, &query);
+            listener(&mut hub, conn as u64, &query(conn));
         }
         let after = LIVE.load(Ordering::Relaxed);
         println!(
@@ -231,6 +254,55 @@ fn bench_memory() {
     }
 }
 
+/// Commit latency with L distinct listeners on non-indexable queries
+/// (`n != i` with `limit` i), against the same commits with none.
+fn bench_non_indexable() {
+    const DOCS: usize = 1_000;
+    println!(
+        "## Commit latency, {DOCS} documents, L distinct non-indexable listeners (n != i, limit i), median of 101"
+    );
+    let doc = |i: usize, text: usize| Write {
+        id: format!("d{i:04}"),
+        kind: WriteKind::Set {
+            data: json!({"n": i, "text": format!("edit {text}")}),
+        },
+        precondition: Default::default(),
+    };
+    let mut base = None;
+    for listeners in [0usize, 1_000] {
+        let mut hub = hub();
+        let all: Vec<Write> = (0..DOCS).map(|i| doc(i, 0)).collect();
+        for batch in all.chunks(500) {
+            hub.handle_commit(&messages(), batch, NOW).unwrap();
+        }
+        drain(&mut hub);
+        for i in 1..=listeners {
+            let mut q = Query::all(messages());
+            q.filter = Some(Filter::Field(FieldFilter {
+                field: "n".into(),
+                op: Op::Ne,
+                value: json!(i),
+            }));
+            q.limit = Some(i as u64);
+            listener(&mut hub, i as u64, &q);
+        }
+        let mut edit = 0;
+        let (t, _) = median(101, || {
+            edit += 1;
+            let i = (edit * 37) % DOCS;
+            hub.handle_commit(&messages(), &[doc(i, edit)], NOW)
+                .unwrap();
+            drain(&mut hub)
+        });
+        let base = *base.get_or_insert(t);
+        println!(
+            "{listeners:>6} listeners: {:>9.1} us per commit  ({:.1}x the latency with none)",
+            t.as_secs_f64() * 1e6,
+            t.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+}
+
 fn main() {
     println!(
         "# blaze-core fan-out benchmark ({}, one thread)",
@@ -239,4 +311,5 @@ fn main() {
     bench_deliveries();
     bench_matching();
     bench_memory();
+    bench_non_indexable();
 }

@@ -69,5 +69,5 @@ pub use store::{
 pub mod testing {
     pub use crate::index::key_encoding::encode_key;
     pub use crate::query::CompiledQuery;
-    pub use crate::realtime::{diff_results, results_at, ListenerIndex, QueryView};
+    pub use crate::realtime::{diff_results, results_at, Bodies, ListenerIndex, QueryView};
 }

@@ -66,11 +66,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The server failed (storage); nothing was applied.
     Internal,
+    /// A `listen` would take the object's memory budget for clients, or
+    /// the connection's share of it, past its bound; nothing else changed.
+    ResourceExhausted,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -101,6 +104,7 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::MethodNotAllowed,
         Self::Internal,
+        Self::ResourceExhausted,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -136,6 +140,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
+            Self::ResourceExhausted => "resource_exhausted",
         }
     }
 
@@ -167,7 +172,7 @@ impl ErrorCode {
             | Self::BatchTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
-            Self::TooManyListeners => 429,
+            Self::TooManyListeners | Self::ResourceExhausted => 429,
             Self::Internal => 500,
         }
     }

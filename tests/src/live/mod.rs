@@ -4,6 +4,7 @@
 mod availability;
 mod http;
 mod memory_flow;
+mod memory_views;
 mod proxy;
 mod runner;
 mod server;
@@ -12,6 +13,7 @@ mod ws;
 pub use availability::worker_available;
 pub use http::{http, Answer};
 pub use memory_flow::workerd_memory;
+pub use memory_views::{workerd_rss, Rss};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};

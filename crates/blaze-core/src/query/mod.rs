@@ -12,3 +12,4 @@ pub(crate) use compile::Limit;
 pub(crate) use count::count_query;
 pub(crate) use execute::{run_query, select};
 pub(crate) use filter::field_value;
+pub(crate) use position::Position;

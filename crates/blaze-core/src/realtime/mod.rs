@@ -2,10 +2,12 @@
 //! [`QueryView`]s of its shared listen targets, and the [`ListenerIndex`]
 //! that finds the targets a commit can affect.
 
+mod bodies;
 mod hub;
 mod listener_index;
 mod view;
 
+pub use bodies::Bodies;
 pub use hub::{
     ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };

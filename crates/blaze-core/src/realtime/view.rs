@@ -9,31 +9,60 @@
 //! `new_index`). A `limit` window is recomputed from the indexes, so a
 //! document leaving it pulls the next one in, as Firestore does.
 
+use std::borrow::Borrow;
+use std::cmp::Ordering;
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use blaze_json::diff::diff;
-use blaze_protocol::{Change, CollectionPath};
+use blaze_protocol::{Change, CollectionPath, Cursor};
+use serde_json::Value;
 
 use crate::error::Error;
-use crate::query::{run_query, select, CompiledQuery, Limit};
+use crate::query::{run_query, select, CompiledQuery, Limit, Position};
+use crate::realtime::bodies::Bodies;
 use crate::store::{CommitRecord, Storage, StoredDoc};
 
-/// A listener's current results for one query.
+/// A listener's current results for one query: shared document bodies, in
+/// query order.
 #[derive(Clone, Debug, PartialEq)]
 pub struct QueryView {
     query: CompiledQuery,
-    docs: Vec<StoredDoc>,
+    docs: Vec<Arc<StoredDoc>>,
+    /// The estimated bytes of the results' bodies, each counted in full.
+    body_bytes: usize,
 }
 
 impl QueryView {
-    /// Runs `query` for the first snapshot.
-    pub fn open<S: Storage>(storage: &S, query: CompiledQuery) -> Result<Self, Error> {
-        let docs = run_query(storage, &query)?;
-        Ok(Self { query, docs })
+    /// Runs `query` for the first snapshot, its documents interned in `bodies`.
+    pub fn open<S: Storage>(
+        storage: &S,
+        query: CompiledQuery,
+        bodies: &mut Bodies,
+    ) -> Result<Self, Error> {
+        let docs: Vec<_> = run_query(storage, &query)?
+            .into_iter()
+            .map(|d| bodies.intern(&query.collection, d))
+            .collect();
+        let body_bytes = docs
+            .iter()
+            .map(|d| bodies.size_of(&query.collection, d))
+            .sum();
+        Ok(Self {
+            query,
+            docs,
+            body_bytes,
+        })
+    }
+
+    /// The estimated bytes this view holds: its result ids and the bodies
+    /// of its results (each counted in full, though shared with other views).
+    pub fn held_bytes(&self) -> usize {
+        self.body_bytes + self.docs.capacity() * std::mem::size_of::<Arc<StoredDoc>>()
     }
 
     /// The current results, in query order.
-    pub fn docs(&self) -> &[StoredDoc] {
+    pub fn docs(&self) -> &[Arc<StoredDoc>] {
         &self.docs
     }
 
@@ -42,52 +71,190 @@ impl QueryView {
         &self.query
     }
 
-    /// Whether a commit can change the results: it wrote a document that is
-    /// in them, or one that matches the filter now.
-    pub fn may_change(&self, record: &CommitRecord) -> bool {
-        let held: HashSet<&str> = self.docs.iter().map(|d| d.id.as_str()).collect();
-        record.docs.iter().any(|c| {
-            held.contains(c.id.as_str())
-                || c.after.as_ref().is_some_and(|d| {
-                    self.query
-                        .filter
-                        .as_ref()
-                        .is_none_or(|f| f.matches(&d.id, &d.data))
-                })
-        })
-    }
-
     /// Brings the view up to date after `record` was committed to `storage`
     /// (the view must have seen every earlier commit); returns its changes
     /// (empty when the commit did not affect it).
+    ///
+    /// The view is maintained from the commit's written documents: each
+    /// one's state before is found in the results by binary search on its
+    /// position, and its state after (a body shared through `bodies`) is
+    /// inserted at its position. A full `limit` window only takes documents
+    /// up to its old edge; when documents left it, just enough documents
+    /// past the new edge are read from `storage` to fill it again.
     pub fn refresh<S: Storage>(
         &mut self,
         storage: &S,
         record: &CommitRecord,
+        bodies: &mut Bodies,
     ) -> Result<Vec<Change>, Error> {
-        if !self.may_change(record) {
+        let q = &self.query;
+        let full = q.limit.is_some_and(|l| self.docs.len() >= window(l));
+        // The old window's far edge: a full window knows nothing past it.
+        let edge = match q.limit {
+            Some(Limit::First(_)) if full => {
+                self.docs.last().map(|d| (at(q, d), Ordering::Greater))
+            }
+            Some(Limit::Last(_)) if full => self.docs.first().map(|d| (at(q, d), Ordering::Less)),
+            _ => None,
+        };
+        // Old indexes of the written documents that were results, and the
+        // written documents that are results now with their old-list
+        // insertion points.
+        let mut leaving = Vec::new();
+        let mut entering = Vec::new();
+        for write in &record.docs {
+            if let Some(p) = write.before.as_ref().and_then(|d| qualifies(q, d)) {
+                if let Ok(i) = self.docs.binary_search_by(|d| q.compare(&at(q, d), &p)) {
+                    leaving.push(i);
+                }
+            }
+            if let Some((p, doc)) = write
+                .after
+                .as_ref()
+                .and_then(|d| qualifies(q, d).map(|p| (p, d)))
+            {
+                if edge
+                    .as_ref()
+                    .is_none_or(|(e, past)| q.compare(&p, e) != *past)
+                {
+                    let i = self
+                        .docs
+                        .binary_search_by(|d| q.compare(&at(q, d), &p))
+                        .unwrap_or_else(|i| i);
+                    entering.push((i, p, doc));
+                }
+            }
+        }
+        if leaving.is_empty() && entering.is_empty() {
             return Ok(Vec::new());
         }
-        let new = match self.query.limit {
-            // Without a limit the results are every matching document: those
-            // the commit did not touch stay as they are, so the new results
-            // come from the old ones and the written documents, with no read.
-            None => {
-                let written: HashSet<&str> = record.docs.iter().map(|c| c.id.as_str()).collect();
-                let kept = self
-                    .docs
-                    .iter()
-                    .filter(|d| !written.contains(d.id.as_str()))
-                    .cloned();
-                let after = record.docs.iter().filter_map(|c| c.after.clone());
-                select(&self.query, kept.chain(after))
+        // The span of the old list the commit changes: from the first
+        // touched index to the last, or to the end when the window's size
+        // changes (from the start for a `limit_to_last` window).
+        let touched = leaving
+            .iter()
+            .map(|&i| (i, i + 1))
+            .chain(entering.iter().map(|(i, _, _)| (*i, *i)));
+        let (mut lo, mut hi) =
+            touched.fold((usize::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
+        let len = self.docs.len() - leaving.len() + entering.len();
+        let resized = q
+            .limit
+            .is_some_and(|l| len > window(l) || (full && len < window(l)));
+        if resized {
+            hi = self.docs.len();
+            if let Some(Limit::Last(_)) = q.limit {
+                lo = 0;
             }
-            Some(_) => run_query(storage, &self.query)?,
+        }
+        let mut span = self.docs[lo..hi].to_vec();
+        leaving.sort_unstable();
+        for i in leaving.into_iter().rev() {
+            span.remove(i - lo);
+        }
+        for (_, p, doc) in entering {
+            let i = span
+                .binary_search_by(|d| q.compare(&at(q, d), &p))
+                .unwrap_or_else(|i| i);
+            span.insert(i, bodies.intern_ref(&q.collection, doc));
+        }
+        // Only a resized window's span reaches its end (both ends for
+        // `limit_to_last`), so `lo + span.len()` is then the new length.
+        match q.limit.filter(|_| resized) {
+            Some(Limit::First(n)) if lo + span.len() > n => span.truncate(n - lo),
+            Some(Limit::Last(n)) if span.len() > n => {
+                span.drain(..span.len() - n);
+            }
+            Some(limit) if lo + span.len() < window(limit) => {
+                let missing = window(limit) - lo - span.len();
+                let beside = match limit {
+                    Limit::First(_) => span.last().or(lo.checked_sub(1).map(|i| &self.docs[i])),
+                    Limit::Last(_) => span.first(),
+                };
+                let refill = refill_query(q, limit, missing, beside.map(|d| &**d));
+                let more = run_query(storage, &refill)?
+                    .into_iter()
+                    .map(|d| bodies.intern(&q.collection, d));
+                match limit {
+                    Limit::First(_) => span.extend(more),
+                    Limit::Last(_) => {
+                        span.splice(0..0, more);
+                    }
+                }
+            }
+            _ => {}
+        }
+        let mut changes = diff_results(&q.collection, &self.docs[lo..hi], &span);
+        shift(&mut changes, lo);
+        let size = |docs: &[Arc<StoredDoc>]| -> usize {
+            docs.iter().map(|d| bodies.size_of(&q.collection, d)).sum()
         };
-        let changes = diff_results(&self.query.collection, &self.docs, &new);
-        self.docs = new;
+        self.body_bytes = self.body_bytes + size(&span) - size(&self.docs[lo..hi]);
+        self.docs.splice(lo..hi, span);
         Ok(changes)
     }
+}
+
+/// The size of a limit window.
+fn window(limit: Limit) -> usize {
+    match limit {
+        Limit::First(n) | Limit::Last(n) => n,
+    }
+}
+
+/// The position of a document the view holds (it has every `order_by` field).
+fn at(q: &CompiledQuery, doc: &StoredDoc) -> Position {
+    q.position(&doc.id, &doc.data)
+        .expect("a result has every order_by field")
+}
+
+/// The document's position when it is a result of `q` ignoring the limit.
+fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> Option<Position> {
+    if !q
+        .filter
+        .as_ref()
+        .is_none_or(|f| f.matches(&doc.id, &doc.data))
+    {
+        return None;
+    }
+    q.position(&doc.id, &doc.data)
+        .filter(|p| q.after_start(p) && q.before_end(p))
+}
+
+/// The query reading the `missing` documents a `limit` window lacks: those
+/// past `edge`, the last document still in it (the first, for
+/// `limit_to_last`; `None` when none is left).
+fn refill_query(
+    q: &CompiledQuery,
+    limit: Limit,
+    missing: usize,
+    edge: Option<&StoredDoc>,
+) -> CompiledQuery {
+    let beside = |doc: &StoredDoc| {
+        let p = at(q, doc);
+        let mut values = p.values;
+        values.push(Value::String(p.id));
+        Cursor {
+            values,
+            inclusive: false,
+        }
+    };
+    let mut refill = q.clone();
+    match limit {
+        Limit::First(_) => {
+            refill.limit = Some(Limit::First(missing));
+            if let Some(last) = edge {
+                refill.start = Some(beside(last));
+            }
+        }
+        Limit::Last(_) => {
+            refill.limit = Some(Limit::Last(missing));
+            if let Some(first) = edge {
+                refill.end = Some(beside(first));
+            }
+        }
+    }
+    refill
 }
 
 /// The results `query` had at an earlier sequence number N, rebuilt from the
@@ -126,33 +293,96 @@ pub fn results_at<S: Storage>(
 
 /// The changes (in wire form) that turn the result list `old` into `new`,
 /// both of documents of `collection`.
-pub fn diff_results(
+///
+/// Simulated on the list as the changes so far leave it: after the removals,
+/// step k has placed `new[..k]` in front of the kept old documents not yet
+/// placed, so a kept document's index is k plus the number of unplaced ones
+/// ahead of it (a Fenwick tree over the kept documents counts those), and the
+/// whole diff costs O(n log n). A common prefix and suffix of the same
+/// bodies (shared views' bodies compared by address) change nothing, so only
+/// the part between them is diffed, its indexes shifted by the prefix.
+pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     collection: &CollectionPath,
-    old: &[StoredDoc],
-    new: &[StoredDoc],
+    old: &[A],
+    new: &[B],
 ) -> Vec<Change> {
-    let kept: HashSet<&str> = new.iter().map(|d| d.id.as_str()).collect();
+    let same = |a: &A, b: &B| std::ptr::eq(a.borrow(), b.borrow());
+    let prefix = old.iter().zip(new).take_while(|(a, b)| same(a, b)).count();
+    let (old, new) = (&old[prefix..], &new[prefix..]);
+    let suffix = old
+        .iter()
+        .rev()
+        .zip(new.iter().rev())
+        .take_while(|(a, b)| same(a, b))
+        .count();
+    let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
+    let mut changes = diff_middle(collection, old, new);
+    shift(&mut changes, prefix);
+    changes
+}
+
+/// Shifts the indexes of `changes` by `by`: the changes of a part of a list
+/// that starts at index `by`, as changes of the whole list.
+fn shift(changes: &mut [Change], by: usize) {
+    if by == 0 {
+        return;
+    }
+    for change in changes {
+        match change {
+            Change::Removed { old_index, .. } => *old_index += by,
+            Change::Added { new_index, .. } => *new_index += by,
+            Change::Modified {
+                old_index,
+                new_index,
+                ..
+            } => {
+                *old_index += by;
+                *new_index += by;
+            }
+        }
+    }
+}
+
+/// [`diff_results`] without the trimming.
+fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
+    collection: &CollectionPath,
+    old: &[A],
+    new: &[B],
+) -> Vec<Change> {
+    let in_new: HashSet<&str> = new.iter().map(|d| d.borrow().id.as_str()).collect();
     let mut changes = Vec::new();
-    // The list as the changes so far have left it.
-    let mut list: Vec<&StoredDoc> = Vec::with_capacity(old.len());
-    for doc in old {
-        if kept.contains(doc.id.as_str()) {
-            list.push(doc);
+    let mut kept: Vec<&StoredDoc> = Vec::with_capacity(old.len());
+    for doc in old.iter().map(Borrow::borrow) {
+        if in_new.contains(doc.id.as_str()) {
+            kept.push(doc);
         } else {
             changes.push(Change::Removed {
                 path: format!("{collection}/{}", doc.id),
-                old_index: list.len(),
+                old_index: kept.len(),
             });
         }
     }
-    for (new_index, doc) in new.iter().enumerate() {
-        match list.iter().position(|d| d.id == doc.id) {
-            Some(old_index) => {
-                let before = list.remove(old_index);
+    let rank: HashMap<&str, usize> = kept
+        .iter()
+        .enumerate()
+        .map(|(i, d)| (d.id.as_str(), i))
+        .collect();
+    let mut unplaced = Unplaced::new(kept.len());
+    for (new_index, doc) in new.iter().map(Borrow::borrow).enumerate() {
+        match rank.get(doc.id.as_str()) {
+            Some(&k) => {
+                let before = kept[k];
+                let old_index = new_index + unplaced.before(k);
+                unplaced.place(k);
                 if before.version != doc.version || old_index != new_index {
+                    let patch = if std::ptr::eq(before, doc) {
+                        Vec::new()
+                    } else {
+                        diff(&before.data, &doc.data)
+                    };
                     changes.push(Change::Modified {
                         path: format!("{collection}/{}", doc.id),
-                        patch: diff(&before.data, &doc.data),
+                        patch,
                         version: doc.version,
                         create_time: doc.create_time,
                         update_time: doc.update_time,
@@ -166,9 +396,45 @@ pub fn diff_results(
                 new_index,
             }),
         }
-        list.insert(new_index, doc);
     }
     changes
+}
+
+/// Which of n kept documents are not placed yet: a Fenwick tree of ones.
+struct Unplaced(Vec<usize>);
+
+impl Unplaced {
+    fn new(n: usize) -> Self {
+        let mut tree = vec![0; n + 1];
+        for i in 1..=n {
+            tree[i] += 1;
+            let parent = i + (i & i.wrapping_neg());
+            if parent <= n {
+                tree[parent] += tree[i];
+            }
+        }
+        Self(tree)
+    }
+
+    /// How many of the documents before `k` are unplaced.
+    fn before(&self, k: usize) -> usize {
+        let mut i = k;
+        let mut sum = 0;
+        while i > 0 {
+            sum += self.0[i];
+            i -= i & i.wrapping_neg();
+        }
+        sum
+    }
+
+    /// Marks document `k` placed.
+    fn place(&mut self, k: usize) {
+        let mut i = k + 1;
+        while i < self.0.len() {
+            self.0[i] -= 1;
+            i += i & i.wrapping_neg();
+        }
+    }
 }
 
 #[cfg(test)]
@@ -188,16 +454,65 @@ mod tests {
     use serde_json::Value;
 
     /// The wire form of a result list.
-    fn snapshots(docs: &[StoredDoc]) -> Vec<DocSnapshot> {
+    fn snapshots<D: Borrow<StoredDoc>>(docs: &[D]) -> Vec<DocSnapshot> {
         let c = CollectionPath::parse("c").unwrap();
-        docs.iter().map(|d| d.snapshot(&c)).collect()
+        docs.iter().map(|d| d.borrow().snapshot(&c)).collect()
+    }
+
+    /// The documents of a view, owned.
+    fn owned(docs: &[Arc<StoredDoc>]) -> Vec<StoredDoc> {
+        docs.iter().map(|d| (**d).clone()).collect()
     }
 
     /// The list `old` with `changes` applied (spec 10.4.3, `blaze_json::changes`).
-    fn replay(old: &[StoredDoc], changes: &[Change]) -> Vec<DocSnapshot> {
+    fn replay(old: &[Arc<StoredDoc>], changes: &[Change]) -> Vec<DocSnapshot> {
         let mut list = snapshots(old);
         apply_changes(&mut list, changes).expect("the changes fit the old results");
         list
+    }
+
+    /// The changes between two result lists as the first implementation
+    /// computed them (quadratic, by simulation on the list): the incremental
+    /// views must give exactly these.
+    fn reference_diff(old: &[StoredDoc], new: &[StoredDoc]) -> Vec<Change> {
+        let collection = coll("c");
+        let kept: HashSet<&str> = new.iter().map(|d| d.id.as_str()).collect();
+        let mut changes = Vec::new();
+        let mut list: Vec<&StoredDoc> = Vec::new();
+        for doc in old {
+            if kept.contains(doc.id.as_str()) {
+                list.push(doc);
+            } else {
+                changes.push(Change::Removed {
+                    path: format!("{collection}/{}", doc.id),
+                    old_index: list.len(),
+                });
+            }
+        }
+        for (new_index, doc) in new.iter().enumerate() {
+            match list.iter().position(|d| d.id == doc.id) {
+                Some(old_index) => {
+                    let before = list.remove(old_index);
+                    if before.version != doc.version || old_index != new_index {
+                        changes.push(Change::Modified {
+                            path: format!("{collection}/{}", doc.id),
+                            patch: diff(&before.data, &doc.data),
+                            version: doc.version,
+                            create_time: doc.create_time,
+                            update_time: doc.update_time,
+                            old_index,
+                            new_index,
+                        });
+                    }
+                }
+                None => changes.push(Change::Added {
+                    doc: doc.snapshot(&collection),
+                    new_index,
+                }),
+            }
+            list.insert(new_index, doc);
+        }
+        changes
     }
 
     fn query() -> impl Strategy<Value = Query> {
@@ -219,7 +534,9 @@ mod tests {
             Some(("b", false)),
         ]);
         let limit = prop::option::of((1u64..4, any::<bool>()));
-        (filter, order, limit).prop_map(|(filter, order, limit)| {
+        // A cursor: which one (start_at, start_after, end_at, end_before) and its value.
+        let cursor = prop::option::of((0u8..4, 0i64..8));
+        (filter, order, limit, cursor).prop_map(|(filter, order, limit, cursor)| {
             let mut q = Query::all(coll("c"));
             q.filter = filter;
             if let Some((field, desc)) = order {
@@ -237,6 +554,20 @@ mod tests {
                 Some((n, false)) => q.limit = Some(n),
                 Some((n, true)) => q.limit_to_last = Some(n),
                 None => {}
+            }
+            if let Some((which, v)) = cursor {
+                // On the order_by key's value, or on the id when there is none.
+                let value = match order {
+                    Some(_) => json!(v % 3),
+                    None => json!(format!("d{v}")),
+                };
+                let slot = match which {
+                    0 => &mut q.start_at,
+                    1 => &mut q.start_after,
+                    2 => &mut q.end_at,
+                    _ => &mut q.end_before,
+                };
+                *slot = Some(vec![value]);
             }
             q
         })
@@ -267,16 +598,18 @@ mod tests {
         #![proptest_config(ProptestConfig::with_cases(512))]
 
         #[test]
-        fn views_follow_commits_and_their_changes_replay(q in query(), batches in prop::collection::vec(prop::collection::vec(write(), 1..3), 1..25)) {
+        fn views_follow_commits_and_their_changes_replay(q in query(), batches in prop::collection::vec(prop::collection::vec(write(), 1..6), 1..25)) {
             let mut db = Database::new(MemoryStorage::new(), Limits::default());
             let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
-            let mut view = QueryView::open(db.storage(), compiled.clone()).unwrap();
+            let mut bodies = Bodies::new();
+            let mut view = QueryView::open(db.storage(), compiled.clone(), &mut bodies).unwrap();
             for (t, batch) in batches.iter().enumerate() {
                 let done = db.commit(&coll("c"), batch, t as u64).unwrap();
                 let before = view.docs().to_vec();
-                let changes = view.refresh(db.storage(), &done.record).unwrap();
+                let changes = view.refresh(db.storage(), &done.record, &mut bodies).unwrap();
                 let fresh = run_query(db.storage(), &compiled).unwrap();
-                prop_assert_eq!(view.docs(), &fresh[..]);
+                prop_assert_eq!(owned(view.docs()), fresh.clone());
+                prop_assert_eq!(&changes, &reference_diff(&owned(&before), &fresh));
                 prop_assert_eq!(replay(&before, &changes), snapshots(&fresh));
             }
         }
@@ -319,9 +652,11 @@ mod tests {
             direction: Direction::Asc,
         });
         q.limit = Some(2);
+        let mut bodies = Bodies::new();
         let mut view = QueryView::open(
             db.storage(),
             CompiledQuery::compile(&q, db.limits()).unwrap(),
+            &mut bodies,
         )
         .unwrap();
         let delete = Write {
@@ -330,7 +665,9 @@ mod tests {
             precondition: Default::default(),
         };
         let done = db.commit(&coll("c"), &[delete], 1).unwrap();
-        let changes = view.refresh(db.storage(), &done.record).unwrap();
+        let changes = view
+            .refresh(db.storage(), &done.record, &mut bodies)
+            .unwrap();
         let summary: Vec<(String, &str, usize)> = changes
             .iter()
             .map(|c| match c {

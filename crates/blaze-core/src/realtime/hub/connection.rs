@@ -37,6 +37,14 @@ pub(super) struct FlowBounds {
 }
 
 impl Connection {
+    /// The estimated bytes of one listener in a connection's tables.
+    pub(super) const LISTENER_BYTES: usize = 64;
+
+    /// The estimated bytes of the connection's own tables.
+    pub(super) fn own_bytes(&self) -> usize {
+        256 + (self.listeners.len() + self.follows.len()) * Self::LISTENER_BYTES
+    }
+
     /// Records a frame of `len` bytes handed to the driver.
     pub(super) fn push_unread(&mut self, len: usize) {
         self.sent += 1;

@@ -33,6 +33,7 @@ use blaze_protocol::{
 
 use crate::database::{CommitOutcome, Database, QueryOutput};
 use crate::error::{Error, Rejection};
+use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::store::{CommitRecord, Storage};
@@ -86,9 +87,27 @@ pub enum HubEvent {
 }
 
 /// The hub's configuration beyond the announced [`Limits`](blaze_protocol::Limits)
-/// (the bounds on each connection's unread output are limits: clients are told them).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
-pub struct HubConfig {}
+/// (the bounds on each connection's unread output are limits: clients are
+/// told them): the memory it may hold for its clients (spec 10.4.8).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct HubConfig {
+    /// Most estimated bytes of views, targets and listener tables, all
+    /// connections together (each shared document body counted once).
+    pub memory_budget: usize,
+    /// Most estimated bytes one connection's listeners hold (their targets
+    /// and the bodies of their results, counted in full).
+    pub connection_budget: usize,
+}
+
+impl Default for HubConfig {
+    /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection.
+    fn default() -> Self {
+        Self {
+            memory_budget: 64 * 1024 * 1024,
+            connection_budget: 8 * 1024 * 1024,
+        }
+    }
+}
 
 /// What one connection holds, for a driver that must rebuild the hub after
 /// losing its memory (a Durable Object woken from hibernation).
@@ -145,6 +164,7 @@ pub struct HubStats {
 /// ```
 pub struct Hub<S> {
     db: Database<S>,
+    config: HubConfig,
     scope: Option<CollectionPath>,
     conns: HashMap<ConnId, Connection>,
     targets: HashMap<u64, Target>,
@@ -152,14 +172,15 @@ pub struct Hub<S> {
     target_index: HashMap<String, ListenerIndex<u64>>,
     next_target: u64,
     outputs: VecDeque<Output>,
+    bodies: Bodies,
 }
 
 impl<S: Storage> Hub<S> {
     /// A hub serving `db`.
     pub fn new(db: Database<S>, config: HubConfig) -> Self {
-        let HubConfig {} = config;
         Self {
             db,
+            config,
             scope: None,
             conns: HashMap::new(),
             targets: HashMap::new(),
@@ -167,6 +188,7 @@ impl<S: Storage> Hub<S> {
             target_index: HashMap::new(),
             next_target: 1,
             outputs: VecDeque::new(),
+            bodies: Bodies::new(),
         }
     }
 
@@ -515,6 +537,10 @@ impl<S: Storage> Hub<S> {
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
         let target_id = self.target_for(spec, None)?;
+        if let Err(refused) = self.within_budget(conn, target_id) {
+            self.drop_if_unused(target_id);
+            return Err(refused.into());
+        }
         let answer = self.first_answer(rid, target_id, since);
         match answer {
             Ok(answer) => {
@@ -526,6 +552,49 @@ impl<S: Storage> Hub<S> {
                 Err(e)
             }
         }
+    }
+
+    /// Whether one more listener of `conn` on `target_id` (already made)
+    /// keeps the hub within its memory budget and `conn` within its share.
+    fn within_budget(&mut self, conn: ConnId, target_id: u64) -> Result<(), Rejection> {
+        let follows = |c: &Connection, t: &u64| c.follows.contains_key(t);
+        let new_target = !self
+            .conns
+            .get(&conn)
+            .is_some_and(|c| follows(c, &target_id));
+        let total = self.bodies.held_bytes()
+            + self.targets.values().map(Target::own_bytes).sum::<usize>()
+            + self
+                .conns
+                .values()
+                .map(Connection::own_bytes)
+                .sum::<usize>()
+            + Connection::LISTENER_BYTES;
+        let share = self.conns.get(&conn).map_or(0, |c| {
+            c.own_bytes()
+                + c.follows
+                    .keys()
+                    .filter_map(|t| self.targets.get(t))
+                    .map(|t| t.own_bytes() + t.view.held_bytes())
+                    .sum::<usize>()
+        }) + Connection::LISTENER_BYTES
+            + self
+                .targets
+                .get(&target_id)
+                .filter(|_| new_target)
+                .map_or(0, |t| t.own_bytes() + t.view.held_bytes());
+        let refuse = |what: &str, held: usize, budget: usize| {
+            let msg =
+                format!("the listen would hold about {held} bytes of {what}, budget {budget}");
+            Err(Rejection::new(ErrorCode::ResourceExhausted, msg))
+        };
+        if total > self.config.memory_budget {
+            return refuse("this object's", total, self.config.memory_budget);
+        }
+        if share > self.config.connection_budget {
+            return refuse("this connection's", share, self.config.connection_budget);
+        }
+        Ok(())
     }
 
     /// Adds listener `rid` of `conn` on `target_id`.
@@ -555,7 +624,7 @@ impl<S: Storage> Hub<S> {
             _ => {}
         }
         let collection = spec.query.collection.to_string();
-        let view = QueryView::open(self.db.storage(), spec.query)?;
+        let view = QueryView::open(self.db.storage(), spec.query, &mut self.bodies)?;
         let id = id.unwrap_or(self.next_target);
         self.next_target = self.next_target.max(id + 1);
         self.target_index
@@ -677,7 +746,10 @@ impl<S: Storage> Hub<S> {
             let Some(target) = self.targets.get_mut(&target_id) else {
                 continue;
             };
-            let changes = match target.view.refresh(self.db.storage(), record) {
+            let changes = match target
+                .view
+                .refresh(self.db.storage(), record, &mut self.bodies)
+            {
                 Ok(changes) => changes,
                 Err(_) => {
                     // The view can no longer be kept exact: its subscribers must resume.

@@ -22,6 +22,19 @@ pub(super) struct Target {
     pub subscribers: BTreeSet<u64>,
 }
 
+impl Target {
+    /// The estimated bytes of the target itself, without its results'
+    /// bodies: its key (also filed in the hub's key map), query, result ids
+    /// and subscriber set.
+    pub(super) fn own_bytes(&self) -> usize {
+        const OVERHEAD: usize = 512;
+        OVERHEAD
+            + 2 * self.key.len()
+            + self.view.docs().len() * std::mem::size_of::<usize>()
+            + self.subscribers.len() * 16
+    }
+}
+
 /// What a `listen` names, checked: the target key and the query that computes it.
 pub(super) struct ListenSpec {
     /// Equal for listens that must see the same results.

@@ -1,0 +1,242 @@
+//! Hostile listeners against the real worker under `wrangler dev` (issue 13,
+//! findings 1 and 6): an attacker's thousands of distinct listens over a few
+//! 256 KB documents are refused with `resource_exhausted` past the memory
+//! budget while the worker's memory stays bounded, and 1,000 distinct
+//! non-indexable listeners leave a bystander's commits fast. In both, a
+//! bystander on the same collection keeps its listener and its answers, and
+//! nothing stored changes but what the bystander wrote.
+//! `scripts/build-worker.sh` must have built the worker.
+
+use std::time::{Duration, Instant};
+
+use blaze_tests::live::{self, e2e, http, workerd_rss, WranglerDev, Ws};
+use serde_json::{json, Value};
+
+/// The longest the test may take, start of `wrangler dev` included.
+const TEST_LIMIT: Duration = Duration::from_secs(300);
+
+/// The bound on the worker's resident memory during the attack.
+const RSS_BOUND_KIB: u64 = 256 * 1024;
+
+#[test]
+fn hostile_listeners_are_bounded_and_bystanders_keep_working() {
+    let Some(_serial) = e2e() else { return };
+    live::run(TEST_LIMIT, async {
+        let server = WranglerDev::start("hostile-listeners");
+        distinct_listens_over_big_documents(server.port).await;
+        non_indexable_listeners_leave_commits_fast(server.port).await;
+    });
+}
+
+/// A `listen` request for `query` on `ws`; returns the answer to it,
+/// dropping any other frame that arrives first.
+async fn listen(ws: &mut Ws, query: Value) -> Value {
+    ws.request(json!({"type": "listen", "query": query}), &mut Vec::new())
+        .await
+}
+
+/// What a commit on `ws` got: the time from send to its answer, and the frames that came before the answer (the writer's own listeners
+/// hear a write just before its acknowledgement).
+struct Committed {
+    took: Duration,
+    before: Vec<Value>,
+}
+
+/// A commit of `writes` on `ws`.
+async fn commit(ws: &mut Ws, collection: &str, writes: Value) -> Committed {
+    let started = Instant::now();
+    let frame = json!({"type": "commit", "collection": collection, "writes": writes});
+    let mut before = Vec::new();
+    let answer = ws.request(frame, &mut before).await;
+    assert_eq!(answer["type"], "committed", "{answer}");
+    Committed {
+        took: started.elapsed(),
+        before,
+    }
+}
+
+/// The `change` frame the writer of `committed` heard.
+async fn own_change(ws: &mut Ws, committed: &Committed) -> Value {
+    let frame = match committed.before.iter().find(|f| f["type"] == "change") {
+        Some(change) => change.clone(),
+        None => ws.recv().await,
+    };
+    assert_eq!(frame["type"], "change", "{frame}");
+    frame
+}
+
+/// The next `change` frame on `ws`, skipping nothing else.
+async fn expect_change(ws: &mut Ws) -> Value {
+    let frame = ws.recv().await;
+    assert_eq!(frame["type"], "change", "{frame}");
+    frame
+}
+
+fn rss(port: u16) -> live::Rss {
+    workerd_rss(port).expect("the workerd process of this wrangler dev")
+}
+
+/// Finding 1: distinct listens (different filter values) over four 256 KB
+/// documents, from many connections.
+async fn distinct_listens_over_big_documents(port: u16) {
+    const COLLECTION: &str = "hostile_big";
+    const CONNECTIONS: u64 = 40;
+    const LISTENS: u64 = 12;
+    let blob = "x".repeat(256 * 1024 - 64);
+    for i in 0..4 {
+        let path = format!("/v1/docs/{COLLECTION}/big{i}");
+        let body = json!({"n": i, "blob": blob}).to_string();
+        let put = http(port, "PUT", &path, &[], &body).await;
+        assert_eq!(put.status, 200, "{}", put.body);
+    }
+    let mut bystander = Ws::open(port, COLLECTION).await;
+    let all = listen(&mut bystander, json!({"collection": COLLECTION})).await;
+    assert_eq!(all["type"], "snapshot", "{all}");
+    assert_eq!(all["docs"].as_array().map(Vec::len), Some(4));
+    let idle = rss(port);
+
+    let (mut accepted, mut refused) = (0u64, 0u64);
+    let mut attackers = Vec::new();
+    for k in 0..CONNECTIONS {
+        let mut ws = Ws::open(port, COLLECTION).await;
+        for j in 0..LISTENS {
+            let value = 10_000 + k * 100 + j;
+            let query = json!({"collection": COLLECTION,
+                "where": {"field": "n", "op": "!=", "value": value}});
+            let answer = listen(&mut ws, query).await;
+            match answer["type"].as_str() {
+                Some("snapshot") => accepted += 1,
+                Some("error") => {
+                    assert_eq!(answer["error"]["code"], "resource_exhausted", "{answer}");
+                    refused += 1;
+                }
+                _ => panic!("a snapshot or an error: {answer}"),
+            }
+        }
+        attackers.push(ws);
+    }
+    let attacked = rss(port);
+    println!(
+        "finding 1: {accepted} distinct listens accepted, {refused} refused; workerd RSS {} MiB idle, {} MiB after, peak {} MiB",
+        idle.now_kib / 1024,
+        attacked.now_kib / 1024,
+        attacked.peak_kib / 1024
+    );
+    assert!(refused > 0, "the budget refuses some listens");
+    assert!(accepted >= CONNECTIONS, "each connection gets its share");
+    assert!(
+        attacked.now_kib < RSS_BOUND_KIB,
+        "workerd holds {} KiB after the attack",
+        attacked.now_kib
+    );
+
+    // A refused connection keeps working: it can unlisten and listen again.
+    let attacker = attackers.last_mut().expect("an attacker");
+    let rid = attacker.rid();
+    attacker
+        .send_json(&json!({"type": "unlisten", "rid": rid, "listener": 1}))
+        .await;
+    let unlistened = attacker.recv().await;
+    assert_eq!(unlistened["rid"], rid, "{unlistened}");
+    assert_ne!(unlistened["type"], "error", "{unlistened}");
+    let query = json!({"collection": COLLECTION, "where": {"field": "n", "op": "!=", "value": -1}});
+    let again = listen(attacker, query).await;
+    assert_eq!(
+        again["type"], "snapshot",
+        "room again after an unlisten: {again}"
+    );
+
+    // The bystander writes and hears its write; so does an attacker.
+    let patch = json!([{"op": "patch", "id": "big0",
+        "patch": [{"op": "replace", "path": "/n", "value": 7}]}]);
+    let committed = commit(&mut bystander, COLLECTION, patch).await;
+    let change = own_change(&mut bystander, &committed).await;
+    assert_eq!(change["changes"][0]["path"], format!("{COLLECTION}/big0"));
+    let heard = expect_change(&mut attackers[0]).await;
+    assert_eq!(heard["changes"][0]["path"], format!("{COLLECTION}/big0"));
+
+    // Nothing stored changed but the bystander's write.
+    for i in 0..4 {
+        let got = http(
+            port,
+            "GET",
+            &format!("/v1/docs/{COLLECTION}/big{i}"),
+            &[],
+            "",
+        )
+        .await;
+        assert_eq!(got.status, 200, "{}", got.body);
+        let doc = got.json();
+        let (n, version) = if i == 0 { (7, 2) } else { (i, 1) };
+        assert_eq!(doc["data"]["n"], n, "big{i}");
+        assert_eq!(doc["data"]["blob"].as_str().map(str::len), Some(blob.len()));
+        assert_eq!(doc["version"].as_u64().map(|v| v >= version), Some(true));
+    }
+    for ws in attackers {
+        ws.close().await;
+    }
+    bystander.close().await;
+}
+
+/// Finding 6: 1,000 distinct listeners on `n != i` with `limit i`, which no
+/// index answers, then a bystander's commit round trip.
+async fn non_indexable_listeners_leave_commits_fast(port: u16) {
+    const COLLECTION: &str = "hostile_ne";
+    const DOCS: u64 = 300;
+    const CONNECTIONS: u64 = 10;
+    const PER_CONNECTION: u64 = 100;
+    let mut bystander = Ws::open(port, COLLECTION).await;
+    let writes: Vec<Value> = (0..DOCS)
+        .map(|i| json!({"op": "set", "id": format!("d{i:04}"), "data": {"n": i}}))
+        .collect();
+    commit(&mut bystander, COLLECTION, json!(writes)).await;
+    let mine = listen(
+        &mut bystander,
+        json!({"collection": COLLECTION, "where": {"field": "n", "op": "==", "value": 5}}),
+    )
+    .await;
+    assert_eq!(mine["type"], "snapshot", "{mine}");
+    let edit = |v: u64| json!([{"op": "set", "id": "d0005", "data": {"n": 5, "v": v}}]);
+    let mut quiet = Duration::MAX;
+    for v in 0..5 {
+        let committed = commit(&mut bystander, COLLECTION, edit(v)).await;
+        own_change(&mut bystander, &committed).await;
+        quiet = quiet.min(committed.took);
+    }
+
+    let mut attackers = Vec::new();
+    for k in 0..CONNECTIONS {
+        let mut ws = Ws::open(port, COLLECTION).await;
+        for j in 1..=PER_CONNECTION {
+            let i = k * PER_CONNECTION + j;
+            let query = json!({"collection": COLLECTION, "limit": i,
+                "where": {"field": "n", "op": "!=", "value": i}});
+            let answer = listen(&mut ws, query).await;
+            assert_eq!(answer["type"], "snapshot", "{answer}");
+        }
+        attackers.push(ws);
+    }
+    let mut loaded = Duration::MAX;
+    for v in 5..10 {
+        let committed = commit(&mut bystander, COLLECTION, edit(v)).await;
+        own_change(&mut bystander, &committed).await;
+        loaded = loaded.min(committed.took);
+    }
+    println!(
+        "finding 6: bystander commit round trip {:.1} ms with no other listener, {:.1} ms with {} distinct non-indexable listeners (best of 5)",
+        quiet.as_secs_f64() * 1e3,
+        loaded.as_secs_f64() * 1e3,
+        CONNECTIONS * PER_CONNECTION
+    );
+    assert!(
+        loaded < Duration::from_secs(2),
+        "a commit takes {loaded:?} with 1,000 listeners"
+    );
+    // The attackers' listeners heard the edits too (d0005 is in every window past 5).
+    let heard = expect_change(&mut attackers[CONNECTIONS as usize - 1]).await;
+    assert_eq!(heard["changes"][0]["path"], format!("{COLLECTION}/d0005"));
+    for ws in attackers {
+        ws.close().await;
+    }
+    bystander.close().await;
+}
