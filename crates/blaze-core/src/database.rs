@@ -14,7 +14,7 @@ use blaze_json::patch::apply_json_patch;
 use blaze_json::size::check_document;
 
 use crate::error::{Error, Rejection};
-use crate::index;
+use crate::index::{self, IndexBounds};
 use crate::store::{CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
@@ -194,7 +194,7 @@ impl<S: Storage> Database<S> {
             });
         }
         let trim = self.log_trim_below(collection, seq, now)?;
-        let mut commit = staged.into_commit(seq, now, trim);
+        let mut commit = staged.into_commit(seq, now, trim, IndexBounds::of(&self.limits));
         let record = commit.record.clone();
         let result = CommitResult {
             seq,
@@ -338,7 +338,13 @@ impl Staged {
         Ok(self.docs.get(id).and_then(Option::as_ref))
     }
 
-    fn into_commit(mut self, seq: u64, time: u64, log_trim_below: u64) -> StorageBatch {
+    fn into_commit(
+        mut self,
+        seq: u64,
+        time: u64,
+        log_trim_below: u64,
+        bounds: IndexBounds,
+    ) -> StorageBatch {
         let mut commit = StorageBatch {
             record: CommitRecord {
                 seq,
@@ -355,6 +361,7 @@ impl Staged {
                 &id,
                 before.as_ref().map(|d| &d.data),
                 after.as_ref().map(|d| &d.data),
+                bounds,
                 &mut commit,
             );
             match &after {

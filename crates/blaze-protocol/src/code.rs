@@ -66,11 +66,13 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// The server failed (storage); nothing was applied.
     Internal,
+    /// A commit would materialise more than `Limits::max_commit_bytes`; nothing was applied.
+    CommitTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 30] = [
+    pub const ALL: [ErrorCode; 31] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -101,6 +103,7 @@ impl ErrorCode {
         Self::UnsupportedMediaType,
         Self::MethodNotAllowed,
         Self::Internal,
+        Self::CommitTooLarge,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -136,6 +139,7 @@ impl ErrorCode {
             Self::UnsupportedMediaType => "unsupported_media_type",
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
+            Self::CommitTooLarge => "commit_too_large",
         }
     }
 
@@ -164,7 +168,8 @@ impl ErrorCode {
             Self::FrameTooLarge
             | Self::DocumentTooLarge
             | Self::TooManyPatchOps
-            | Self::BatchTooLarge => 413,
+            | Self::BatchTooLarge
+            | Self::CommitTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
             Self::TooManyListeners => 429,

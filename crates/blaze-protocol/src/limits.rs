@@ -25,6 +25,15 @@ pub struct Limits {
     pub max_disjunctions: usize,
     /// Most listeners one connection holds at once: `too_many_listeners`.
     pub max_listeners: usize,
+    /// Longest index key (bytes of a value's key encoding) stored whole; longer
+    /// keys are cut to this many bytes and queries re-check the documents they find.
+    pub max_indexed_value_bytes: usize,
+    /// Most elements of one array indexed one by one for `array-contains`; a
+    /// longer array gets one "unindexed" marker entry instead.
+    pub max_indexed_array_elements: usize,
+    /// Most bytes one commit may materialise (documents staged, values a patch
+    /// adds, copies or replaces): `commit_too_large`.
+    pub max_commit_bytes: usize,
 }
 
 impl Default for Limits {
@@ -40,6 +49,9 @@ impl Default for Limits {
             max_not_in_values: 10,
             max_disjunctions: 30,
             max_listeners: 1000,
+            max_indexed_value_bytes: 1500,
+            max_indexed_array_elements: 1000,
+            max_commit_bytes: 16 * 1024 * 1024,
         }
     }
 }
