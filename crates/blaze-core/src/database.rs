@@ -9,9 +9,10 @@ use blaze_protocol::{
 use serde_json::{Map, Value};
 
 use crate::query::{count_query, run_query, CompiledQuery};
+use blaze_json::budget::CommitBudget;
 use blaze_json::merge::apply_merge_patch;
-use blaze_json::patch::apply_json_patch;
-use blaze_json::size::check_document;
+use blaze_json::patch::apply_json_patch_within;
+use blaze_json::size::{check_document, object_len, serialized_len};
 
 use crate::error::{Error, Rejection};
 use crate::index::{self, IndexBounds};
@@ -180,11 +181,14 @@ impl<S: Storage> Database<S> {
         }
         let seq = self.storage.seq(collection)? + 1;
         let mut staged = Staged::default();
+        let mut budget = CommitBudget::new(&self.limits);
         let mut results = Vec::with_capacity(writes.len());
         for (index, write) in writes.iter().enumerate() {
             let exists = self
-                .stage(collection, write, seq, now, &mut staged)
+                .stage(collection, write, seq, now, &mut staged, &mut budget)
                 .map_err(|e| match e {
+                    // The whole commit is too large, not one of its writes.
+                    Error::Rejected(r) if r.code == ErrorCode::CommitTooLarge => Error::Rejected(r),
                     Error::Rejected(r) => Error::Rejected(r.at_write(index)),
                     other => other,
                 })?;
@@ -255,9 +259,10 @@ impl<S: Storage> Database<S> {
         seq: u64,
         now: u64,
         staged: &mut Staged,
+        budget: &mut CommitBudget,
     ) -> Result<bool, Error> {
         collection.doc(&write.id).map_err(Rejection::from)?;
-        let current = staged.current(&self.storage, collection, &write.id)?;
+        let current = staged.current(&self.storage, collection, &write.id, budget)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
             WriteKind::Verify => return Ok(current.is_some()),
@@ -269,19 +274,24 @@ impl<S: Storage> Database<S> {
                     )
                     .into());
                 }
+                budget.charge(serialized_len(data))?;
                 Some(check_document(data.clone(), &self.limits)?)
             }
-            WriteKind::Set { data } => Some(check_document(data.clone(), &self.limits)?),
-            WriteKind::Patch { patch } => Some(apply_json_patch(
+            WriteKind::Set { data } => {
+                budget.charge(serialized_len(data))?;
+                Some(check_document(data.clone(), &self.limits)?)
+            }
+            WriteKind::Patch { patch } => Some(apply_json_patch_within(
                 &existing(current, &write.id)?.data,
                 patch,
                 &self.limits,
+                budget,
             )?),
-            WriteKind::Merge { patch } => Some(apply_merge_patch(
-                &existing(current, &write.id)?.data,
-                patch,
-                &self.limits,
-            )?),
+            WriteKind::Merge { patch } => {
+                let doc = &existing(current, &write.id)?.data;
+                budget.charge(object_len(doc).saturating_add(serialized_len(patch)))?;
+                Some(apply_merge_patch(doc, patch, &self.limits)?)
+            }
             WriteKind::Delete => None,
         };
         let next = data.map(|data| StoredDoc {
@@ -291,6 +301,10 @@ impl<S: Storage> Database<S> {
             create_time: current.map_or(now, |d| d.create_time),
             update_time: now,
         });
+        if let Some(doc) = &next {
+            // The batch holds its own copy of every document it writes.
+            budget.charge(object_len(&doc.data))?;
+        }
         let exists = next.is_some();
         staged.written.insert(write.id.clone());
         staged.docs.insert(write.id.clone(), next);
@@ -329,9 +343,13 @@ impl Staged {
         storage: &S,
         collection: &CollectionPath,
         id: &str,
+        budget: &mut CommitBudget,
     ) -> Result<Option<&StoredDoc>, Error> {
         if !self.docs.contains_key(id) {
             let doc = storage.get(collection, id)?;
+            let size: usize = doc.as_ref().map_or(0, |d| object_len(&d.data));
+            // Loaded once, kept twice (before and current).
+            budget.charge(size.saturating_mul(2))?;
             self.before.insert(id.to_owned(), doc.clone());
             self.docs.insert(id.to_owned(), doc);
         }
