@@ -136,6 +136,11 @@ impl WranglerDev {
         }
     }
 
+    /// The process group of `wrangler dev` and everything it started (`None` once killed).
+    pub fn group(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
     /// The base HTTP URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)
