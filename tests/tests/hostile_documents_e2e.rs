@@ -162,6 +162,17 @@ fn big_documents_big_query_values_and_amplifying_batches() {
         bystander_still_served(&mut bystander, &mut watcher, "b1").await;
         memory(&server, "after the big query values");
 
+        // One batch of three 900 KB documents (a 2.7 MB frame) stores and reads back.
+        let writes: Vec<Value> = (0..3)
+            .map(|i| json!({"op": "set", "id": format!("wide{i}"), "data": {"s": "w".repeat(900_000), "i": i}}))
+            .collect();
+        let batch = json!({"collection": COLLECTION, "writes": writes});
+        let stored = post(port, "/v1/commit", &batch).await;
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        let wide = query(port, json!({"field": "i", "op": ">=", "value": 0})).await;
+        assert_eq!(ids(&wide).len(), 3);
+        memory(&server, "after a batch of three 900 KB documents");
+
         // Finding 5: amplifying batches are refused in milliseconds, nothing stored.
         let before = post(port, "/v1/query", &json!({"collection": COLLECTION})).await;
         for docs in [40, 100] {
