@@ -173,6 +173,32 @@ fn big_documents_big_query_values_and_amplifying_batches() {
         assert_eq!(ids(&wide).len(), 3);
         memory(&server, "after a batch of three 900 KB documents");
 
+        // A 1 MiB document of 90,000 fields: one value entry each, written in chunks.
+        let fields: serde_json::Map<String, Value> = (0..90_000)
+            .map(|i| (format!("f{i:05}"), json!(i % 7)))
+            .collect();
+        let started = Instant::now();
+        let stored = http(
+            port,
+            "PUT",
+            &format!("/v1/docs/{COLLECTION}/fields"),
+            &[],
+            &Value::Object(fields).to_string(),
+        )
+        .await;
+        println!(
+            "a document of 90,000 fields stored in {:?}",
+            started.elapsed()
+        );
+        assert_eq!(stored.status, 200, "{}", stored.body);
+        let found = query(
+            port,
+            json!({"field": "f89999", "op": "==", "value": 89_999 % 7}),
+        )
+        .await;
+        assert_eq!(ids(&found), [format!("{COLLECTION}/fields")]);
+        memory(&server, "after a document of 90,000 fields");
+
         // Finding 5: amplifying batches are refused in milliseconds, nothing stored.
         let before = post(port, "/v1/query", &json!({"collection": COLLECTION})).await;
         for docs in [40, 100] {

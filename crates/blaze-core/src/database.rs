@@ -198,7 +198,8 @@ impl<S: Storage> Database<S> {
             });
         }
         let trim = self.log_trim_below(collection, seq, now)?;
-        let mut commit = staged.into_commit(seq, now, trim, IndexBounds::of(&self.limits));
+        let bounds = IndexBounds::of(&self.limits);
+        let mut commit = staged.into_commit(seq, now, trim, bounds, &mut budget)?;
         let record = commit.record.clone();
         let result = CommitResult {
             seq,
@@ -362,7 +363,8 @@ impl Staged {
         time: u64,
         log_trim_below: u64,
         bounds: IndexBounds,
-    ) -> StorageBatch {
+        budget: &mut CommitBudget,
+    ) -> Result<StorageBatch, Rejection> {
         let mut commit = StorageBatch {
             record: CommitRecord {
                 seq,
@@ -381,7 +383,8 @@ impl Staged {
                 after.as_ref().map(|d| &d.data),
                 bounds,
                 &mut commit,
-            );
+                budget,
+            )?;
             match &after {
                 Some(doc) => commit.puts.push(doc.clone()),
                 None if before.is_some() => commit.deletes.push(id.clone()),
@@ -389,7 +392,7 @@ impl Staged {
             }
             commit.record.docs.push(DocWrite { id, before, after });
         }
-        commit
+        Ok(commit)
     }
 }
 
@@ -489,6 +492,34 @@ mod tests {
                 .seq,
             1
         );
+    }
+
+    #[test]
+    fn documents_near_the_size_limit_fit_the_default_commit_budget() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        let limit = Limits::default().max_document_bytes;
+        // As many fields as fit: 3-letter keys, `"abc":0,` each.
+        let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+        let mut fields = serde_json::Map::new();
+        'fill: for a in &letters {
+            for b in &letters {
+                for c in &letters {
+                    if fields.len() * 8 + 16 >= limit {
+                        break 'fill;
+                    }
+                    fields.insert(format!("{a}{b}{c}"), json!(0));
+                }
+            }
+        }
+        let many_fields = Value::Object(fields);
+        let numbers = json!({"nums": vec![7; limit / 2 - 10]});
+        for data in [many_fields, numbers] {
+            db.commit(&coll("c"), &[set("d", data.clone())], 1).unwrap();
+            // Replacing it reads the old one and both versions' index entries.
+            let mut again = data;
+            again["z"] = json!(1);
+            db.commit(&coll("c"), &[set("d", again)], 2).unwrap();
+        }
     }
 
     #[test]

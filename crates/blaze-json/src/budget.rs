@@ -2,7 +2,7 @@
 //!
 //! Every copy a commit makes is charged before it is made: each document it
 //! loads or stages, each value a JSON Patch operation adds, replaces or copies,
-//! each merge patch applied. A charge beyond the budget is `commit_too_large`,
+//! each merge patch applied (and, in the engine, each document's index entries). A charge beyond the budget is `commit_too_large`,
 //! so a hostile batch is refused before it spends the memory, not after.
 
 use blaze_protocol::{ErrorCode, Limits};

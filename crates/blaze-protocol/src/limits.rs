@@ -31,8 +31,8 @@ pub struct Limits {
     /// Most elements of one array indexed one by one for `array-contains`; a
     /// longer array gets one "unindexed" marker entry instead.
     pub max_indexed_array_elements: usize,
-    /// Most bytes one commit may materialise (documents staged, values a patch
-    /// adds, copies or replaces): `commit_too_large`.
+    /// Most bytes one commit may materialise (documents read and staged, their
+    /// index entries, values a patch adds, copies or replaces): `commit_too_large`.
     pub max_commit_bytes: usize,
 }
 

@@ -19,7 +19,9 @@ use serde_json::{Map, Value};
 
 pub(crate) mod key_encoding;
 
+use blaze_json::budget::CommitBudget;
 use blaze_json::field_path::FieldPath;
+use blaze_json::Rejection;
 use blaze_protocol::Limits;
 
 use crate::store::{IndexEntry, StorageBatch};
@@ -114,16 +116,33 @@ fn walk(
     }
 }
 
-/// Adds to `commit` the index changes that take a document from `old` to `new` contents.
+/// What one entry is charged beyond its bytes, so that none is free; kept
+/// low so that replacing a document of the most fields the size limit allows
+/// (old and new entries both built) fits the default commit budget with room.
+const ENTRY_OVERHEAD: usize = 8;
+
+/// Bytes the entries in `set` hold, charged to a commit's budget.
+fn entry_bytes(set: &BTreeSet<IndexEntry>) -> usize {
+    set.iter()
+        .map(|e| ENTRY_OVERHEAD + e.index.len() + e.key.len() + e.id.len())
+        .sum()
+}
+
+/// Adds to `commit` the index changes that take a document from `old` to
+/// `new` contents, charging the entries it builds to `budget`.
 pub(crate) fn diff_into(
     id: &str,
     old: Option<&Map<String, Value>>,
     new: Option<&Map<String, Value>>,
     bounds: IndexBounds,
     commit: &mut StorageBatch,
-) {
+    budget: &mut CommitBudget,
+) -> Result<(), Rejection> {
     let old = old.map(|d| entries(id, d, bounds)).unwrap_or_default();
+    budget.charge(entry_bytes(&old))?;
     let new = new.map(|d| entries(id, d, bounds)).unwrap_or_default();
+    budget.charge(entry_bytes(&new))?;
     commit.index_removes.extend(old.difference(&new).cloned());
     commit.index_adds.extend(new.difference(&old).cloned());
+    Ok(())
 }
