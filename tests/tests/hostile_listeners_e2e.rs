@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use blaze_tests::live::{self, e2e, http, workerd_rss, WranglerDev, Ws};
+use blaze_tests::live::{self, e2e, http, workerd_memory, WranglerDev, Ws};
 use serde_json::{json, Value};
 
 /// The longest the test may take, start of `wrangler dev` included.
@@ -73,7 +73,7 @@ async fn expect_change(ws: &mut Ws) -> Value {
 }
 
 fn rss(port: u16) -> live::Rss {
-    workerd_rss(port).expect("the workerd process of this wrangler dev")
+    workerd_memory(port).expect("the workerd process of this wrangler dev")
 }
 
 /// Finding 1: distinct listens (different filter values) over four 256 KB

@@ -97,8 +97,9 @@ async fn put_small(port: u16, id: &str) -> u64 {
     seq.json()["seq"].as_u64().expect("a seq")
 }
 
-fn kib(memory: Option<(u64, u64)>) -> (u64, u64) {
-    memory.expect("the workerd of this wrangler dev is found in /proc")
+fn kib(memory: Option<live::Rss>) -> (u64, u64) {
+    let memory = memory.expect("the workerd of this wrangler dev is found in /proc");
+    (memory.now_kib, memory.peak_kib)
 }
 
 #[test]

@@ -115,6 +115,17 @@ fn rename(value: &mut Value, prefix: &str) {
     }
 }
 
+/// Prefixes the paths of a frame sent as raw text (to spell its numbers
+/// exactly) where they appear as compact JSON members.
+fn rename_raw(frame: &mut Value, prefix: &str) {
+    if let Value::String(text) = frame {
+        for key in ["collection", "path", "doc"] {
+            let member = format!("\"{key}\":\"");
+            *text = text.replace(&member, &format!("{member}{prefix}"));
+        }
+    }
+}
+
 /// Replaces each transcript time in `want` by the server time it is bound
 /// to, binding it to the time at the same place in `got` on first sight.
 fn bind_times(want: &mut Value, got: &Value, times: &mut HashMap<u64, u64>) {
@@ -256,6 +267,7 @@ impl Replay {
             "recv" => {
                 let mut frame = step["frame"].clone();
                 rename(&mut frame, &self.prefix);
+                rename_raw(&mut frame, &self.prefix);
                 ws.send_text(&frame_text(&frame)).await;
             }
             "binary" => ws.send_binary(&[0xb1, 0xa2]).await,

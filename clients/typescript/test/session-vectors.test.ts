@@ -295,6 +295,16 @@ function replayTranscript(c: Json): { listeners: number; checks: number } {
       if (f.type === "commit") conn.pendingCommits.set(f.rid, f);
       if (f.type === "unlisten") conn.pendingUnlistens.set(f.rid, f.listener);
     }
+    if (step.recv !== undefined && typeof step.frame === "string") {
+      // A commit sent as raw text (to spell its numbers exactly, e.g. `-0`): the model still needs its writes.
+      let parsed: Json;
+      try {
+        parsed = JSON.parse(step.frame);
+      } catch {
+        parsed = undefined;
+      }
+      if (parsed?.type === "commit") (conns.get(step.recv) as Conn).pendingCommits.set(parsed.rid, parsed);
+    }
     if (step.http_commit !== undefined && step.result?.seq !== undefined) {
       model.commit(step.http_commit.collection, step.http_commit.writes, step.result.seq, step.now ?? 1000);
     }

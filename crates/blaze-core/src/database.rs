@@ -9,12 +9,13 @@ use blaze_protocol::{
 use serde_json::{Map, Value};
 
 use crate::query::{count_query, run_query, CompiledQuery};
+use blaze_json::budget::CommitBudget;
 use blaze_json::merge::apply_merge_patch;
-use blaze_json::patch::apply_json_patch;
-use blaze_json::size::check_document;
+use blaze_json::patch::apply_json_patch_within;
+use blaze_json::size::{check_document, object_len, serialized_len};
 
 use crate::error::{Error, Rejection};
-use crate::index;
+use crate::index::{self, IndexBounds};
 use crate::store::{CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
@@ -180,11 +181,14 @@ impl<S: Storage> Database<S> {
         }
         let seq = self.storage.seq(collection)? + 1;
         let mut staged = Staged::default();
+        let mut budget = CommitBudget::new(&self.limits);
         let mut results = Vec::with_capacity(writes.len());
         for (index, write) in writes.iter().enumerate() {
             let exists = self
-                .stage(collection, write, seq, now, &mut staged)
+                .stage(collection, write, seq, now, &mut staged, &mut budget)
                 .map_err(|e| match e {
+                    // The whole commit is too large, not one of its writes.
+                    Error::Rejected(r) if r.code == ErrorCode::CommitTooLarge => Error::Rejected(r),
                     Error::Rejected(r) => Error::Rejected(r.at_write(index)),
                     other => other,
                 })?;
@@ -194,7 +198,8 @@ impl<S: Storage> Database<S> {
             });
         }
         let trim = self.log_trim_below(collection, seq, now)?;
-        let mut commit = staged.into_commit(seq, now, trim);
+        let bounds = IndexBounds::of(&self.limits);
+        let mut commit = staged.into_commit(seq, now, trim, bounds, &mut budget)?;
         let record = commit.record.clone();
         let result = CommitResult {
             seq,
@@ -255,9 +260,10 @@ impl<S: Storage> Database<S> {
         seq: u64,
         now: u64,
         staged: &mut Staged,
+        budget: &mut CommitBudget,
     ) -> Result<bool, Error> {
         collection.doc(&write.id).map_err(Rejection::from)?;
-        let current = staged.current(&self.storage, collection, &write.id)?;
+        let current = staged.current(&self.storage, collection, &write.id, budget)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
             WriteKind::Verify => return Ok(current.is_some()),
@@ -269,19 +275,24 @@ impl<S: Storage> Database<S> {
                     )
                     .into());
                 }
+                budget.charge(serialized_len(data))?;
                 Some(check_document(data.clone(), &self.limits)?)
             }
-            WriteKind::Set { data } => Some(check_document(data.clone(), &self.limits)?),
-            WriteKind::Patch { patch } => Some(apply_json_patch(
+            WriteKind::Set { data } => {
+                budget.charge(serialized_len(data))?;
+                Some(check_document(data.clone(), &self.limits)?)
+            }
+            WriteKind::Patch { patch } => Some(apply_json_patch_within(
                 &existing(current, &write.id)?.data,
                 patch,
                 &self.limits,
+                budget,
             )?),
-            WriteKind::Merge { patch } => Some(apply_merge_patch(
-                &existing(current, &write.id)?.data,
-                patch,
-                &self.limits,
-            )?),
+            WriteKind::Merge { patch } => {
+                let doc = &existing(current, &write.id)?.data;
+                budget.charge(object_len(doc).saturating_add(serialized_len(patch)))?;
+                Some(apply_merge_patch(doc, patch, &self.limits)?)
+            }
             WriteKind::Delete => None,
         };
         let next = data.map(|data| StoredDoc {
@@ -291,6 +302,10 @@ impl<S: Storage> Database<S> {
             create_time: current.map_or(now, |d| d.create_time),
             update_time: now,
         });
+        if let Some(doc) = &next {
+            // The batch holds its own copy of every document it writes.
+            budget.charge(object_len(&doc.data))?;
+        }
         let exists = next.is_some();
         staged.written.insert(write.id.clone());
         staged.docs.insert(write.id.clone(), next);
@@ -329,16 +344,27 @@ impl Staged {
         storage: &S,
         collection: &CollectionPath,
         id: &str,
+        budget: &mut CommitBudget,
     ) -> Result<Option<&StoredDoc>, Error> {
         if !self.docs.contains_key(id) {
             let doc = storage.get(collection, id)?;
+            let size: usize = doc.as_ref().map_or(0, |d| object_len(&d.data));
+            // Loaded once, kept twice (before and current).
+            budget.charge(size.saturating_mul(2))?;
             self.before.insert(id.to_owned(), doc.clone());
             self.docs.insert(id.to_owned(), doc);
         }
         Ok(self.docs.get(id).and_then(Option::as_ref))
     }
 
-    fn into_commit(mut self, seq: u64, time: u64, log_trim_below: u64) -> StorageBatch {
+    fn into_commit(
+        mut self,
+        seq: u64,
+        time: u64,
+        log_trim_below: u64,
+        bounds: IndexBounds,
+        budget: &mut CommitBudget,
+    ) -> Result<StorageBatch, Rejection> {
         let mut commit = StorageBatch {
             record: CommitRecord {
                 seq,
@@ -355,8 +381,10 @@ impl Staged {
                 &id,
                 before.as_ref().map(|d| &d.data),
                 after.as_ref().map(|d| &d.data),
+                bounds,
                 &mut commit,
-            );
+                budget,
+            )?;
             match &after {
                 Some(doc) => commit.puts.push(doc.clone()),
                 None if before.is_some() => commit.deletes.push(id.clone()),
@@ -364,7 +392,7 @@ impl Staged {
             }
             commit.record.docs.push(DocWrite { id, before, after });
         }
-        commit
+        Ok(commit)
     }
 }
 
@@ -464,6 +492,34 @@ mod tests {
                 .seq,
             1
         );
+    }
+
+    #[test]
+    fn documents_near_the_size_limit_fit_the_default_commit_budget() {
+        let mut db = Database::new(MemoryStorage::new(), Limits::default());
+        let limit = Limits::default().max_document_bytes;
+        // As many fields as fit: 3-letter keys, `"abc":0,` each.
+        let letters: Vec<char> = ('a'..='z').chain('A'..='Z').chain('0'..='9').collect();
+        let mut fields = serde_json::Map::new();
+        'fill: for a in &letters {
+            for b in &letters {
+                for c in &letters {
+                    if fields.len() * 8 + 16 >= limit {
+                        break 'fill;
+                    }
+                    fields.insert(format!("{a}{b}{c}"), json!(0));
+                }
+            }
+        }
+        let many_fields = Value::Object(fields);
+        let numbers = json!({"nums": vec![7; limit / 2 - 10]});
+        for data in [many_fields, numbers] {
+            db.commit(&coll("c"), &[set("d", data.clone())], 1).unwrap();
+            // Replacing it reads the old one and both versions' index entries.
+            let mut again = data;
+            again["z"] = json!(1);
+            db.commit(&coll("c"), &[set("d", again)], 2).unwrap();
+        }
     }
 
     #[test]

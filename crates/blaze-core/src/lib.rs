@@ -67,7 +67,8 @@ pub use store::{
 /// Internals for this crate's benchmarks and tests; not part of the API.
 #[doc(hidden)]
 pub mod testing {
-    pub use crate::index::key_encoding::encode_key;
+    pub use crate::index::key_encoding::{encode_key, encode_key_bounded};
+    pub use crate::index::IndexBounds;
     pub use crate::query::CompiledQuery;
     pub use crate::realtime::{diff_results, results_at, Bodies, ListenerIndex, QueryView};
 }

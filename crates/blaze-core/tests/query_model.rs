@@ -1,6 +1,7 @@
 //! Property test: index-backed query results (and counts) equal a
 //! brute-force scan-filter-sort reference, after random writes that keep the
-//! indexes busy.
+//! indexes busy; also with index bounds so small (`max_indexed_value_bytes`,
+//! `max_indexed_array_elements`) that keys are cut and arrays go unindexed.
 
 use std::cmp::Ordering;
 use std::collections::BTreeMap;
@@ -22,6 +23,13 @@ fn scalar() -> impl Strategy<Value = Value> {
         (0i64..3).prop_map(Value::from),
         prop_oneof![Just(0.5), Just(-1.5), Just(2.0)].prop_map(Value::from),
         prop_oneof![Just("x"), Just("y"), Just(""), Just("d3")].prop_map(Value::from),
+        // Long strings sharing a prefix: their keys tie once cut.
+        prop_oneof![
+            Just("shared-prefix"),
+            Just("shared-prefix-1"),
+            Just("shared-prefix-2")
+        ]
+        .prop_map(Value::from),
     ]
 }
 
@@ -282,33 +290,91 @@ proptest! {
     fn indexed_queries_equal_the_reference(steps in history(), queries in prop::collection::vec(query(), 1..6)) {
         // Random trees can exceed the disjunction limit; this test is about plans, not limits.
         let limits = Limits { max_disjunctions: 100_000, ..Limits::default() };
-        let mut db = Database::new(MemoryStorage::new(), limits);
-        let mut model = BTreeMap::new();
-        for (t, (n, doc)) in steps.into_iter().enumerate() {
-            let id = format!("d{n}");
-            let kind = match &doc {
-                Some(d) => WriteKind::Set { data: Value::Object(d.clone()) },
-                None => WriteKind::Delete,
-            };
-            db.commit(&CollectionPath::parse("c").unwrap(), &[Write { id: id.clone(), kind, precondition: Default::default() }], t as u64).unwrap();
-            match doc {
-                Some(d) => model.insert(id, d),
-                None => model.remove(&id),
-            };
-        }
-        for q in queries {
-            let want = reference(&q, &model);
-            let got: Vec<String> = db.query(&q).unwrap().docs.into_iter().map(|d| d.id).collect();
-            prop_assert_eq!(&got, &want, "query {}", serde_json::to_string(&q).unwrap());
-            // Counting reads the indexes, not the results: the same number.
-            let (_, count) = db.count(&q).unwrap();
-            prop_assert_eq!(count, want.len() as u64, "count {}", serde_json::to_string(&q).unwrap());
-            // Cursors make a count run the query: without them, the index path.
-            let mut uncut = q.clone();
-            (uncut.start_at, uncut.start_after, uncut.end_at, uncut.end_before) = (None, None, None, None);
-            let (_, count) = db.count(&uncut).unwrap();
-            let want = reference(&uncut, &model).len() as u64;
-            prop_assert_eq!(count, want, "count {}", serde_json::to_string(&uncut).unwrap());
-        }
+        check_queries(limits, steps, queries)?;
     }
+
+    #[test]
+    fn queries_beyond_the_index_bounds_equal_the_reference(
+        steps in history(),
+        queries in prop::collection::vec(query(), 1..6),
+        max_key in 1usize..14,
+        max_elements in 0usize..3,
+    ) {
+        let limits = Limits {
+            max_disjunctions: 100_000,
+            max_indexed_value_bytes: max_key,
+            max_indexed_array_elements: max_elements,
+            ..Limits::default()
+        };
+        check_queries(limits, steps, queries)?;
+    }
+}
+
+/// Applies `steps`, then checks every query and count of `queries` against the reference.
+fn check_queries(
+    limits: Limits,
+    steps: Vec<(u8, Option<Map<String, Value>>)>,
+    queries: Vec<Query>,
+) -> Result<(), TestCaseError> {
+    let mut db = Database::new(MemoryStorage::new(), limits);
+    let mut model = BTreeMap::new();
+    for (t, (n, doc)) in steps.into_iter().enumerate() {
+        let id = format!("d{n}");
+        let kind = match &doc {
+            Some(d) => WriteKind::Set {
+                data: Value::Object(d.clone()),
+            },
+            None => WriteKind::Delete,
+        };
+        db.commit(
+            &CollectionPath::parse("c").unwrap(),
+            &[Write {
+                id: id.clone(),
+                kind,
+                precondition: Default::default(),
+            }],
+            t as u64,
+        )
+        .unwrap();
+        match doc {
+            Some(d) => model.insert(id, d),
+            None => model.remove(&id),
+        };
+    }
+    for q in queries {
+        let want = reference(&q, &model);
+        let got: Vec<String> = db
+            .query(&q)
+            .unwrap()
+            .docs
+            .into_iter()
+            .map(|d| d.id)
+            .collect();
+        prop_assert_eq!(&got, &want, "query {}", serde_json::to_string(&q).unwrap());
+        // Counting reads the indexes, not the results: the same number.
+        let (_, count) = db.count(&q).unwrap();
+        prop_assert_eq!(
+            count,
+            want.len() as u64,
+            "count {}",
+            serde_json::to_string(&q).unwrap()
+        );
+        // Cursors make a count run the query: without them, the index path.
+        let mut uncut = q.clone();
+        (
+            uncut.start_at,
+            uncut.start_after,
+            uncut.end_at,
+            uncut.end_before,
+        ) = (None, None, None, None);
+        let (_, count) = db.count(&uncut).unwrap();
+        let want = reference(&uncut, &model).len() as u64;
+        prop_assert_eq!(
+            count,
+            want,
+            "count {}",
+            serde_json::to_string(&uncut).unwrap()
+        );
+    }
+    Ok(())
 }

@@ -17,6 +17,7 @@
 
 #[cfg(any(test, feature = "proptest"))]
 pub mod arbitrary;
+pub mod budget;
 pub mod changes;
 pub mod diff;
 pub mod field_path;

@@ -4,11 +4,14 @@
 //! copy of the document: on any error the caller's document is untouched.
 //! The document's size and depth are tracked per operation (incrementally,
 //! from the values each operation inserts or removes), so the limits hold
-//! after every operation, not only at the end.
+//! after every operation, not only at the end. Each copy the patch makes
+//! (the document, every value added, replaced or copied) is charged to the
+//! commit's [`CommitBudget`] before it is made.
 
 use blaze_protocol::{ErrorCode, Limits};
 use serde_json::{Map, Value};
 
+use crate::budget::CommitBudget;
 use crate::order::values_equal;
 use crate::size::{check_limits, json_depth, member_len, object_len, serialized_len};
 use crate::Rejection;
@@ -162,11 +165,15 @@ struct Patched<'l> {
     root: Value,
     size: usize,
     limits: &'l Limits,
+    budget: &'l mut CommitBudget,
 }
 
 impl Patched<'_> {
     /// Applies one operation; on error the document may be half-changed (it is a copy).
     fn apply(&mut self, op: Operation) -> Result<(), Rejection> {
+        if matches!(op.kind, Kind::Add | Kind::Replace) {
+            self.budget.charge(serialized_len(&op.value))?;
+        }
         match op.kind {
             Kind::Add => self.add(&op.path, op.value),
             Kind::Remove => self.remove(&op.path).map(drop),
@@ -189,9 +196,9 @@ impl Patched<'_> {
                 self.add(&op.path, value)
             }
             Kind::Copy => {
-                let value = get(&self.root, &op.from)
-                    .cloned()
-                    .ok_or_else(|| not_found(&op.from))?;
+                let source = get(&self.root, &op.from).ok_or_else(|| not_found(&op.from))?;
+                self.budget.charge(serialized_len(source))?;
+                let value = source.clone();
                 self.add(&op.path, value)
             }
             Kind::Test => match get(&self.root, &op.path) {
@@ -283,6 +290,16 @@ pub fn apply_json_patch(
     patch: &Value,
     limits: &Limits,
 ) -> Result<Map<String, Value>, Rejection> {
+    apply_json_patch_within(doc, patch, limits, &mut CommitBudget::new(limits))
+}
+
+/// [`apply_json_patch`], charging every copy it makes to `budget` first.
+pub fn apply_json_patch_within(
+    doc: &Map<String, Value>,
+    patch: &Value,
+    limits: &Limits,
+    budget: &mut CommitBudget,
+) -> Result<Map<String, Value>, Rejection> {
     let Value::Array(ops) = patch else {
         return Err(invalid("a JSON Patch must be an array of operations"));
     };
@@ -301,10 +318,13 @@ pub fn apply_json_patch(
         .enumerate()
         .map(|(i, op)| parse_operation(op).map_err(at(i)))
         .collect::<Result<Vec<_>, _>>()?;
+    let size = object_len(doc);
+    budget.charge(size)?;
     let mut patched = Patched {
-        size: object_len(doc),
+        size,
         root: Value::Object(doc.clone()),
         limits,
+        budget,
     };
     for (i, op) in ops.into_iter().enumerate() {
         patched.apply(op).map_err(at(i))?;

@@ -38,7 +38,7 @@ pub fn serialized_len(v: &Value) -> usize {
 }
 
 /// Bytes of an object as compact JSON.
-pub(crate) fn object_len(m: &Map<String, Value>) -> usize {
+pub fn object_len(m: &Map<String, Value>) -> usize {
     2 + m.iter().map(|(k, v)| member_len(k, v)).sum::<usize>() + m.len().saturating_sub(1)
 }
 

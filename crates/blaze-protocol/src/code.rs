@@ -69,11 +69,13 @@ pub enum ErrorCode {
     /// A `listen` would take the object's memory budget for clients, or
     /// the connection's share of it, past its bound; nothing else changed.
     ResourceExhausted,
+    /// A commit would materialise more than `Limits::max_commit_bytes`; nothing was applied.
+    CommitTooLarge,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 31] = [
+    pub const ALL: [ErrorCode; 32] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -105,6 +107,7 @@ impl ErrorCode {
         Self::MethodNotAllowed,
         Self::Internal,
         Self::ResourceExhausted,
+        Self::CommitTooLarge,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -141,6 +144,7 @@ impl ErrorCode {
             Self::MethodNotAllowed => "method_not_allowed",
             Self::Internal => "internal",
             Self::ResourceExhausted => "resource_exhausted",
+            Self::CommitTooLarge => "commit_too_large",
         }
     }
 
@@ -169,7 +173,8 @@ impl ErrorCode {
             Self::FrameTooLarge
             | Self::DocumentTooLarge
             | Self::TooManyPatchOps
-            | Self::BatchTooLarge => 413,
+            | Self::BatchTooLarge
+            | Self::CommitTooLarge => 413,
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
             Self::TooManyListeners | Self::ResourceExhausted => 429,

@@ -85,7 +85,7 @@ fn parse_json(text: &str, limits: &Limits) -> Result<Value, DecodeError> {
             None,
         ));
     }
-    serde_json::from_str(text)
+    serde_json::from_str(&crate::negative_zero::integer_zero_unsigned(text))
         .map_err(|e| fail(ErrorCode::InvalidFrame, format!("not JSON: {e}"), None))
 }
 

@@ -15,6 +15,7 @@ mod depth;
 pub mod http;
 mod limits;
 mod message;
+mod negative_zero;
 mod null_as_default;
 mod path;
 mod query;

@@ -28,9 +28,49 @@ pub struct Limits {
     /// Most frames sent to a connection and not yet acknowledged (`ack`,
     /// section 10.4.6); beyond it the connection is closed with 4008
     /// `slow_consumer`, and past half of it the connection's requests wait.
+    /// (Defaulted when absent, as in a `welcome` from an older server.)
+    #[serde(default = "later::max_unread_frames")]
     pub max_unread_frames: usize,
     /// Most bytes of such frames, with the same rules as `max_unread_frames`.
+    #[serde(default = "later::max_unread_bytes")]
     pub max_unread_bytes: usize,
+    /// Longest index key (bytes of a value's key encoding) stored whole; longer
+    /// keys are cut to this many bytes and queries re-check the documents they find.
+    /// (Defaulted when absent, as in a `welcome` from an older server.)
+    #[serde(default = "later::max_indexed_value_bytes")]
+    pub max_indexed_value_bytes: usize,
+    /// Most elements of one array indexed one by one for `array-contains`; a
+    /// longer array gets one "unindexed" marker entry instead.
+    #[serde(default = "later::max_indexed_array_elements")]
+    pub max_indexed_array_elements: usize,
+    /// Most bytes one commit may materialise (documents read and staged, their
+    /// index entries, values a patch adds, copies or replaces): `commit_too_large`.
+    #[serde(default = "later::max_commit_bytes")]
+    pub max_commit_bytes: usize,
+}
+
+/// Defaults of the limits added after protocol 1 was first published, for a
+/// `welcome` that does not name them.
+mod later {
+    pub(super) fn max_unread_frames() -> usize {
+        super::Limits::default().max_unread_frames
+    }
+
+    pub(super) fn max_unread_bytes() -> usize {
+        super::Limits::default().max_unread_bytes
+    }
+
+    pub(super) fn max_indexed_value_bytes() -> usize {
+        super::Limits::default().max_indexed_value_bytes
+    }
+
+    pub(super) fn max_indexed_array_elements() -> usize {
+        super::Limits::default().max_indexed_array_elements
+    }
+
+    pub(super) fn max_commit_bytes() -> usize {
+        super::Limits::default().max_commit_bytes
+    }
 }
 
 impl Default for Limits {
@@ -48,6 +88,38 @@ impl Default for Limits {
             max_listeners: 1000,
             max_unread_frames: 4096,
             max_unread_bytes: 16 * 1024 * 1024,
+            max_indexed_value_bytes: 1500,
+            max_indexed_array_elements: 1000,
+            max_commit_bytes: 16 * 1024 * 1024,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn limits_without_the_later_fields_take_their_defaults() {
+        let mut text = serde_json::to_value(Limits::default()).unwrap();
+        let fields = text.as_object_mut().unwrap();
+        for later in [
+            "max_unread_frames",
+            "max_unread_bytes",
+            "max_indexed_value_bytes",
+            "max_indexed_array_elements",
+            "max_commit_bytes",
+        ] {
+            fields.remove(later).unwrap();
+        }
+        fields.insert("max_listeners".into(), 5.into());
+        let limits: Limits = serde_json::from_value(text).unwrap();
+        assert_eq!(
+            limits,
+            Limits {
+                max_listeners: 5,
+                ..Limits::default()
+            }
+        );
     }
 }

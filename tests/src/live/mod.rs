@@ -3,8 +3,7 @@
 
 mod availability;
 mod http;
-mod memory_flow;
-mod memory_views;
+mod memory;
 mod proxy;
 mod runner;
 mod server;
@@ -12,8 +11,7 @@ mod ws;
 
 pub use availability::worker_available;
 pub use http::{http, Answer};
-pub use memory_flow::workerd_memory;
-pub use memory_views::{workerd_rss, Rss};
+pub use memory::{workerd_memory, Rss};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};

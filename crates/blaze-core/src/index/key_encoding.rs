@@ -16,8 +16,10 @@ use serde_json::Value;
 
 use blaze_json::order::number_key;
 
-/// Appends the encoding of `v` to `out`.
-pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
+/// Appends the encoding of `v` to `out`, or at least its bytes up to one past
+/// `cap` (the total length of `out`): a container stops early once `out` is
+/// longer than `cap`, so a cut key costs O(cap) plus one scalar, not O(value).
+fn encode_value(v: &Value, out: &mut Vec<u8>, cap: usize) {
     match v {
         Value::Null => out.push(0x10),
         Value::Bool(b) => out.push(if *b { 0x21 } else { 0x20 }),
@@ -37,7 +39,12 @@ pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
         }
         Value::Array(items) => {
             out.push(0x50);
-            items.iter().for_each(|item| encode_value(item, out));
+            for item in items {
+                encode_value(item, out, cap);
+                if out.len() > cap {
+                    return;
+                }
+            }
             out.push(0x00);
         }
         Value::Object(entries) => {
@@ -45,7 +52,10 @@ pub(crate) fn encode_value(v: &Value, out: &mut Vec<u8>) {
             for (key, value) in entries {
                 out.push(0x01);
                 encode_str(key, out);
-                encode_value(value, out);
+                encode_value(value, out, cap);
+                if out.len() > cap {
+                    return;
+                }
             }
             out.push(0x00);
         }
@@ -65,8 +75,21 @@ fn encode_str(s: &str, out: &mut Vec<u8>) {
 /// The encoding of `v`.
 pub fn encode_key(v: &Value) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_value(v, &mut out);
+    encode_value(v, &mut out, usize::MAX);
     out
+}
+
+/// The first `max` bytes of the encoding of `v`, and whether it was cut
+/// (the whole encoding is longer than `max`). Cutting keeps the order
+/// weakly (`a < b` gives `cut(a) <= cut(b)`), and since the encoding is
+/// prefix-free, an uncut key never equals a cut one and compares with it as
+/// the whole encodings do.
+pub fn encode_key_bounded(v: &Value, max: usize) -> (Vec<u8>, bool) {
+    let mut out = Vec::new();
+    encode_value(v, &mut out, max);
+    let cut = out.len() > max;
+    out.truncate(max);
+    (out, cut)
 }
 
 #[cfg(test)]
@@ -126,6 +149,23 @@ mod tests {
         }
 
         #[test]
+        fn cut_keys_are_prefixes_that_keep_the_order(a in wide_value(), b in wide_value(), max in 1usize..24) {
+            let (ka, cut_a) = encode_key_bounded(&a, max);
+            let whole = encode_key(&a);
+            prop_assert_eq!(cut_a, whole.len() > max);
+            prop_assert_eq!(&ka[..], &whole[..whole.len().min(max)]);
+            let (kb, cut_b) = encode_key_bounded(&b, max);
+            let order = compare_values(&a, &b);
+            if order.is_lt() {
+                prop_assert!(ka <= kb);
+            }
+            if !cut_a || !cut_b {
+                // An uncut key never ties with another value's key, and orders as the value.
+                prop_assert_eq!(ka.cmp(&kb), order);
+            }
+        }
+
+        #[test]
         fn byte_order_equals_value_order(a in any_value(), b in any_value()) {
             prop_assert_eq!(encode_key(&a).cmp(&encode_key(&b)), compare_values(&a, &b));
         }
@@ -166,7 +206,7 @@ mod tests {
     #[test]
     fn appends_to_existing_bytes() {
         let mut out = vec![0xAA];
-        encode_value(&serde_json::json!([null]), &mut out);
+        encode_value(&serde_json::json!([null]), &mut out, usize::MAX);
         assert_eq!(out, [0xAA, 0x50, 0x10, 0x00]);
     }
 

@@ -7,6 +7,8 @@ use super::filter::CompiledFilter;
 use blaze_json::field_path::FieldPath;
 use blaze_json::Rejection;
 
+use crate::index::IndexBounds;
+
 /// How many results to keep, from which end.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Limit {
@@ -33,6 +35,8 @@ pub struct CompiledQuery {
     pub start: Option<Cursor>,
     /// The end cursor.
     pub end: Option<Cursor>,
+    /// How far the indexes it reads go.
+    pub index_bounds: IndexBounds,
 }
 
 fn invalid(msg: impl Into<String>) -> Rejection {
@@ -83,6 +87,7 @@ impl CompiledQuery {
             limit,
             start,
             end,
+            index_bounds: IndexBounds::of(limits),
         })
     }
 }

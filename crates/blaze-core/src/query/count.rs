@@ -8,18 +8,22 @@
 //! id, every `order_by` field known to exist), no document is loaded.
 //! Otherwise each id of the intersection (or, without any such conjunct,
 //! each document) is loaded and the rest of the filter evaluated. A query
-//! with cursors compares whole positions, so it runs as a query.
+//! with cursors compares whole positions, so it runs as a query. Entries
+//! decide nothing when an operand's key was cut or a membership index holds
+//! an `UNINDEXED` marker (index bounds): then documents are loaded too.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
+use blaze_json::field_path::FieldPath;
+use blaze_protocol::Op;
 use serde_json::{Map, Value};
 
 use super::compile::CompiledQuery;
-use super::execute::{conjunct_ranges, run_query, wanted};
+use super::execute::{conjunct_ranges, run_query, wanted, Conjunct};
 use super::filter::CompiledFilter;
 use crate::error::Error;
-use crate::index::value_index;
+use crate::index::{contains_index, value_index, UNINDEXED};
 use crate::store::Storage;
 
 /// The number of results `q` has.
@@ -51,8 +55,14 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
             });
             continue;
         }
-        match conjunct_ranges(field, op, value) {
-            Some(ranges) => sources.push(ranges),
+        match conjunct_ranges(field, op, value, q.index_bounds) {
+            Some(Conjunct { ranges, exact }) => {
+                let membership = matches!(op, Op::ArrayContains | Op::ArrayContainsAny);
+                if !exact || (membership && has_unindexed(storage, q, field)?) {
+                    decided = false;
+                }
+                sources.push(ranges);
+            }
             None => decided = false,
         }
     }
@@ -110,6 +120,18 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
     Ok(n)
 }
 
+/// Whether some document's array at `field` is too long to be indexed by element.
+fn has_unindexed<S: Storage>(
+    storage: &S,
+    q: &CompiledQuery,
+    field: &FieldPath,
+) -> Result<bool, Error> {
+    let marker = UNINDEXED.to_vec();
+    let range = (Bound::Included(marker.clone()), Bound::Included(marker));
+    let mut entries = storage.scan_index(&q.collection, &contains_index(field), range, false)?;
+    Ok(entries.next().transpose()?.is_some())
+}
+
 /// Whether a document is a result of `q`, cursors and limit aside.
 fn passes(q: &CompiledQuery, id: &str, data: &Map<String, Value>) -> bool {
     q.filter.as_ref().is_none_or(|f| f.matches(id, data)) && q.position(id, data).is_some()
@@ -142,7 +164,6 @@ fn ids_in<S: Storage>(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use blaze_protocol::Op;
 
     #[test]
     fn only_and_trees_are_conjunctions() {

@@ -11,6 +11,12 @@
 //! The first plan to finish answers, so a query costs at most (plans) times
 //! its cheapest plan: O(log n + k) when a selective conjunct or a limit bounds
 //! the work, whichever of the two it is.
+//!
+//! Index entries are bounded (`index::IndexBounds`): a cut key stands for
+//! every value it starts, so the ordered scan sorts each run of equal keys
+//! by the whole values, a range over a cut operand includes its ends, and a
+//! membership lookup also reads the [`UNINDEXED`] markers. Every plan
+//! re-checks the documents it finds, so results stay exact.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -25,8 +31,7 @@ use blaze_json::field_path::FieldPath;
 use blaze_json::order::TypeClass;
 
 use crate::error::Error;
-use crate::index::key_encoding::encode_key;
-use crate::index::{contains_index, value_index};
+use crate::index::{contains_index, value_index, IndexBounds, UNINDEXED};
 use crate::store::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
 
 /// Runs `query` and returns its results in query order.
@@ -83,7 +88,7 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
         let reverse = (direction == Direction::Desc) == forward;
         let source = match first {
             Some((field, _)) => {
-                let range = seek_range(seek.map(encode_key), reverse);
+                let range = seek_range(seek.map(|v| query.index_bounds.key(v).0), reverse);
                 Source::Entries(storage.scan_index(
                     &query.collection,
                     &value_index(field),
@@ -101,7 +106,9 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
             query,
             source,
             forward,
-            grouped: first.is_some() && query.order.len() > 1,
+            // Entries that share a key (one value, or values whose keys were
+            // cut to the same bytes) are sorted by the whole order.
+            grouped: first.is_some(),
             group_key: None,
             group: Vec::new(),
             results: Vec::new(),
@@ -273,7 +280,8 @@ fn candidate_scans<'a, S: Storage>(
         .unwrap_or_default();
     let mut scans = Vec::new();
     for (field, op, value) in leaves {
-        let Some(ranges) = conjunct_ranges(field, op, value) else {
+        let Some(Conjunct { ranges, .. }) = conjunct_ranges(field, op, value, q.index_bounds)
+        else {
             continue;
         };
         let sources = ranges
@@ -288,46 +296,72 @@ fn candidate_scans<'a, S: Storage>(
     Ok(scans)
 }
 
-/// The index ranges that hold exactly the ids of the documents passing
+/// The index ranges that hold the ids of the documents passing one conjunct.
+pub(crate) struct Conjunct {
+    /// Index name and key range pairs.
+    pub(crate) ranges: Vec<(String, KeyRange)>,
+    /// Whether the ranges hold exactly those ids (no operand key was cut);
+    /// otherwise they hold more, to be re-checked. Membership ranges may also
+    /// hold [`UNINDEXED`] markers, which a caller must look for itself.
+    pub(crate) exact: bool,
+}
+
+/// The index ranges that hold the ids of the documents passing
 /// `field op value`; `None` when no index answers it (`!=`, `not-in`, the id).
 pub(crate) fn conjunct_ranges(
     field: &FieldPath,
     op: Op,
     value: &Value,
-) -> Option<Vec<(String, KeyRange)>> {
+    bounds: IndexBounds,
+) -> Option<Conjunct> {
     if field.is_document_id() {
         return None;
     }
     let values = || value.as_array().map_or(&[][..], Vec::as_slice).iter();
-    Some(match op {
-        Op::Eq => vec![(value_index(field), exact(value))],
-        Op::In => values().map(|v| (value_index(field), exact(v))).collect(),
-        Op::ArrayContains => vec![(contains_index(field), exact(value))],
-        Op::ArrayContainsAny => values()
-            .map(|v| (contains_index(field), exact(v)))
+    let mut exact = true;
+    let mut key = |v: &Value| {
+        let (key, cut) = bounds.key(v);
+        exact &= !cut;
+        key
+    };
+    let marker = || (contains_index(field), point(UNINDEXED.to_vec()));
+    let ranges = match op {
+        Op::Eq => vec![(value_index(field), point(key(value)))],
+        Op::In => values()
+            .map(|v| (value_index(field), point(key(v))))
             .collect(),
-        Op::Lt | Op::Le | Op::Gt | Op::Ge => vec![(value_index(field), range(op, value))],
+        Op::ArrayContains => vec![(contains_index(field), point(key(value))), marker()],
+        Op::ArrayContainsAny => values()
+            .map(|v| (contains_index(field), point(key(v))))
+            .chain([marker()])
+            .collect(),
+        Op::Lt | Op::Le | Op::Gt | Op::Ge => {
+            let (operand, cut) = bounds.key(value);
+            exact &= !cut;
+            vec![(value_index(field), range(op, value, operand, cut))]
+        }
         Op::Ne | Op::NotIn => return None,
-    })
+    };
+    Some(Conjunct { ranges, exact })
 }
 
-fn exact(v: &Value) -> KeyRange {
-    let key = encode_key(v);
+/// The range of exactly one key.
+fn point(key: Vec<u8>) -> KeyRange {
     (Bound::Included(key.clone()), Bound::Included(key))
 }
 
-/// The key range of a range filter: from the operand to the edge of its type class.
-fn range(op: Op, v: &Value) -> KeyRange {
+/// The key range of a range filter: from the operand's key (`key`, of `v`) to
+/// the edge of its type class; a cut key includes its end, since values on
+/// either side of the operand share it.
+fn range(op: Op, v: &Value, key: Vec<u8>, cut: bool) -> KeyRange {
     let (low, high) = class_bounds(TypeClass::of(v));
-    let key = encode_key(v);
-    match op {
-        Op::Gt => (Bound::Excluded(key), Bound::Excluded(high)),
-        Op::Ge => (Bound::Included(key), Bound::Excluded(high)),
-        Op::Lt => (Bound::Included(low), Bound::Excluded(key)),
+    match (op, cut) {
+        (Op::Gt, false) => (Bound::Excluded(key), Bound::Excluded(high)),
+        (Op::Gt | Op::Ge, _) => (Bound::Included(key), Bound::Excluded(high)),
+        (Op::Lt, false) => (Bound::Included(low), Bound::Excluded(key)),
         _ => (Bound::Included(low), Bound::Included(key)),
     }
 }
-
 /// Keys of every value of `class` lie in `[low, high)`: each class's encodings
 /// start with their own tag bytes, and classes are contiguous in tag order.
 fn class_bounds(class: TypeClass) -> (Vec<u8>, Vec<u8>) {
@@ -339,6 +373,11 @@ fn class_bounds(class: TypeClass) -> (Vec<u8>, Vec<u8>) {
         TypeClass::Array => (Value::Array(vec![]), Value::Array(vec![])),
         TypeClass::Object => (Value::Object(Map::new()), Value::Object(Map::new())),
     };
-    let tag = |v: &Value| encode_key(v).first().copied().unwrap_or(0);
+    let tag = |v: &Value| {
+        crate::index::key_encoding::encode_key(v)
+            .first()
+            .copied()
+            .unwrap_or(0)
+    };
     (vec![tag(&first)], vec![tag(&last).saturating_add(1)])
 }

@@ -581,12 +581,15 @@ fn reference_outcome(
     let unlimited = Limits {
         max_document_bytes: usize::MAX,
         max_document_depth: usize::MAX,
+        max_commit_bytes: usize::MAX,
         ..limits.clone()
     };
+    let mut budget = CommitBudget::new(&unlimited);
     let mut patched = Patched {
         size: object_len(doc),
         root: Value::Object(doc.clone()),
         limits: &unlimited,
+        budget: &mut budget,
     };
     for (i, op) in ops.into_iter().enumerate() {
         patched.apply(op).map_err(fail(i))?;
@@ -645,7 +648,8 @@ proptest! {
     fn running_size_and_depth_match_after_every_operation((doc, patch) in doc_and_patch()) {
         let limits = Limits { max_document_bytes: 150, max_document_depth: 4, ..Limits::default() };
         let start_depth = json_depth(&Value::Object(doc.clone()));
-        let mut patched = Patched { size: object_len(&doc), root: Value::Object(doc), limits: &limits };
+        let mut budget = CommitBudget::new(&limits);
+        let mut patched = Patched { size: object_len(&doc), root: Value::Object(doc), limits: &limits, budget: &mut budget };
         for op in patch.as_array().unwrap() {
             let Ok(op) = parse_operation(op) else { continue };
             // A failed operation may leave the copy half-changed, but consistent.

@@ -15,7 +15,7 @@ pub struct Rss {
 
 /// The memory of the `workerd` serving `port` (the largest, if several),
 /// or `None` when it cannot be found (not Linux, or not running).
-pub fn workerd_rss(port: u16) -> Option<Rss> {
+pub fn workerd_memory(port: u16) -> Option<Rss> {
     let port = port.to_string();
     let procs: Vec<(u32, Vec<String>)> = fs::read_dir("/proc")
         .ok()?
