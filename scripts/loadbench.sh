@@ -11,6 +11,9 @@
 # `git worktree` under /tmp, with its own CARGO_TARGET_DIR there, both removed
 # at the end) and runs every round against it too, printing this build's
 # figures as ratios to the baseline's as well as to the floor's.
+# BLAZE_BENCH_ROUNDS=<n> (default 3): rounds per figure, whose median is shown.
+# BLAZE_BENCH_MEMORY_CAP_MB=<n> (default 2048): the memory mode stops opening
+# listeners once the worker is that far above idle.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
