@@ -302,15 +302,19 @@ fn round_count() -> usize {
 }
 
 /// Each figure: [`round_count`] rounds, the targets alternating within each
-/// round, so every round measures all of them under the same load of the machine.
+/// round (each round starting with the next one), so every round measures all
+/// of them under the same load of the machine.
 async fn rounds(targets: &[Target], n: usize, count: u64, rate: Option<f64>) -> Vec<Vec<Figures>> {
     let mut rounds = Vec::new();
-    for _ in 0..round_count() {
-        let mut round = Vec::new();
-        for t in targets {
-            round.push(phase(t.system, t.port, n, count, rate).await);
+    for k in 0..round_count() {
+        // Each round starts with another target, so none always runs first.
+        let mut round: Vec<Option<Figures>> = targets.iter().map(|_| None).collect();
+        for j in 0..targets.len() {
+            let i = (k + j) % targets.len();
+            let t = &targets[i];
+            round[i] = Some(phase(t.system, t.port, n, count, rate).await);
         }
-        rounds.push(round);
+        rounds.push(round.into_iter().flatten().collect());
     }
     rounds
 }
@@ -403,6 +407,10 @@ async fn load(targets: &[Target]) {
     }
     let rs = rounds(targets, 0, 1000, None).await;
     println!("## acknowledged writes per second, one collection, no listeners, 1000 writes, window 64; {n_rounds} rounds");
+    for r in &rs {
+        let show = |f: &Figures| format!("{:>8.0} /s", f.acked_per_s);
+        println!("{:>24}: {}", "round", names(&show, r));
+    }
     for (i, t) in targets.iter().enumerate() {
         let acked = median(rs.iter().map(|r| r[i].acked_per_s).collect());
         let note = match t.system {
