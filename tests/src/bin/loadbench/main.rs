@@ -2,7 +2,10 @@
 //! a bare-broadcast Durable Object (`bench/broadcast/`, the floor for this
 //! machine), measured in the same run, with Blaze's figures printed as ratios.
 //!
-//! Run with `bash scripts/loadbench.sh` (builds the worker first). Every loop
+//! Run with `bash scripts/loadbench.sh` (builds the worker first; with
+//! `BLAZE_BASELINE=<rev>` also another revision's worker, run in the same
+//! rounds; `memory` for the worker's memory under 4,000 distinct listeners,
+//! see `memory.rs`). Every loop
 //! is bounded in count and time; both servers listen on 127.0.0.1 only and
 //! are stopped at the end.
 
@@ -11,6 +14,11 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use blaze_tests::live::WranglerDev;
+
+mod memory;
+
+/// The Blaze worker's wrangler config, relative to the repository root.
+const BLAZE_CONFIG: &str = "crates/blaze-worker/wrangler.toml";
 use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
@@ -271,15 +279,191 @@ async fn phase(
     }
 }
 
+/// One worker under load: which protocol it speaks, where, and its name in the output.
+struct Target {
+    system: System,
+    port: u16,
+    label: String,
+}
+
+/// The median of `v` (the middle element; `v` is not empty).
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+/// Rounds per figure: `BLAZE_BENCH_ROUNDS`, 3 unless set.
+fn round_count() -> usize {
+    std::env::var("BLAZE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(3)
+}
+
+/// Each figure: [`round_count`] rounds, the targets alternating within each
+/// round (each round starting with the next one), so every round measures all
+/// of them under the same load of the machine.
+async fn rounds(targets: &[Target], n: usize, count: u64, rate: Option<f64>) -> Vec<Vec<Figures>> {
+    let mut rounds = Vec::new();
+    for k in 0..round_count() {
+        // Each round starts with another target, so none always runs first.
+        let mut round: Vec<Option<Figures>> = targets.iter().map(|_| None).collect();
+        for j in 0..targets.len() {
+            let i = (k + j) % targets.len();
+            let t = &targets[i];
+            round[i] = Some(phase(t.system, t.port, n, count, rate).await);
+        }
+        rounds.push(round.into_iter().flatten().collect());
+    }
+    rounds
+}
+
+/// Prints, for each pair (a, b) of targets to compare, the median over the
+/// rounds of `figure(a) / figure(b)`, with the target it should meet against
+/// the floor and against the baseline.
+fn print_ratios(
+    targets: &[Target],
+    rounds: &[Vec<Figures>],
+    what: &str,
+    figure: fn(&Figures) -> f64,
+    floor_target: &str,
+    baseline_target: &str,
+) {
+    let floor = targets.len() - 1;
+    let mut pairs = vec![(0, floor, floor_target)];
+    if targets.len() == 3 {
+        pairs.push((1, floor, ""));
+        pairs.push((0, 1, baseline_target));
+    }
+    for (a, b, target) in pairs {
+        let ratio = median(
+            rounds
+                .iter()
+                .map(|r| figure(&r[a]) / figure(&r[b]))
+                .collect(),
+        );
+        let name = format!("{} / {}", targets[a].label, targets[b].label);
+        println!("{name:>24}: {what} {ratio:.2}x (median of rounds{target})");
+    }
+}
+
+/// What this build's throughput must keep against the baseline build (issue 13).
+const BASELINE_TARGET: &str = "; target >= 0.95x";
+/// Latency against the baseline: no target, only not worse.
+const BASELINE_LATENCY: &str = "; lower is better";
+
+/// Latency, fan-out and saturation, each against every target.
+async fn load(targets: &[Target]) {
+    let names = |f: &dyn Fn(&Figures) -> String, round: &[Figures]| {
+        targets
+            .iter()
+            .zip(round)
+            .map(|(t, fig)| format!("{} {}", t.label, f(fig)))
+            .collect::<Vec<_>>()
+            .join(" | ")
+    };
+    let rs = rounds(targets, 100, 300, Some(50.0)).await;
+    let n_rounds = round_count();
+    println!(
+        "## write -> listener latency, 100 listeners, 50 writes/s, 300 writes; {n_rounds} rounds"
+    );
+    for r in &rs {
+        let show = |f: &Figures| format!("p50 {:>6.2} ms  p99 {:>6.2} ms", f.p50_ms, f.p99_ms);
+        println!("{:>24}: {}", "round", names(&show, r));
+    }
+    // Lower is better for latency: the ratios that must stay low.
+    print_ratios(
+        targets,
+        &rs,
+        "p50",
+        |f| f.p50_ms,
+        "; target <= 1.1x",
+        BASELINE_LATENCY,
+    );
+    print_ratios(
+        targets,
+        &rs,
+        "p99",
+        |f| f.p99_ms,
+        "; target <= 1.1x",
+        BASELINE_LATENCY,
+    );
+    for (n, count) in [(100usize, 1000u64), (1000, 100)] {
+        let rs = rounds(targets, n, count, None).await;
+        println!("## deliveries per second at saturation, {n} listeners, {count} writes; {n_rounds} rounds");
+        for r in &rs {
+            let show = |f: &Figures| format!("{:>8.0} /s", f.deliveries_per_s);
+            println!("{:>24}: {}", "round", names(&show, r));
+        }
+        print_ratios(
+            targets,
+            &rs,
+            "deliveries/s",
+            |f| f.deliveries_per_s,
+            "; target >= 0.8x",
+            BASELINE_TARGET,
+        );
+    }
+    let rs = rounds(targets, 0, 1000, None).await;
+    println!("## acknowledged writes per second, one collection, no listeners, 1000 writes, window 64; {n_rounds} rounds");
+    for r in &rs {
+        let show = |f: &Figures| format!("{:>8.0} /s", f.acked_per_s);
+        println!("{:>24}: {}", "round", names(&show, r));
+    }
+    for (i, t) in targets.iter().enumerate() {
+        let acked = median(rs.iter().map(|r| r[i].acked_per_s).collect());
+        let note = match t.system {
+            System::Blaze => "each persisted in SQLite before its ack",
+            System::Broadcast => "echoes, nothing persisted",
+        };
+        println!("{:>24}: {acked:>10.0} /s (median; {note})", t.label);
+    }
+    if targets.len() == 3 {
+        let ratio = median(
+            rs.iter()
+                .map(|r| r[0].acked_per_s / r[1].acked_per_s)
+                .collect(),
+        );
+        let name = format!("{} / {}", targets[0].label, targets[1].label);
+        println!(
+            "{name:>24}: acknowledged writes/s {ratio:.2}x (median of rounds{BASELINE_TARGET})"
+        );
+    }
+}
+
+/// The baseline build `scripts/loadbench.sh` made for `BLAZE_BASELINE`, if
+/// any: its wrangler config and its name.
+fn baseline() -> Option<(String, String)> {
+    let config = std::env::var("BLAZE_BASELINE_CONFIG").ok()?;
+    let label = std::env::var("BLAZE_BASELINE_LABEL").unwrap_or_else(|_| "baseline".into());
+    Some((config, label))
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .expect("runtime");
+    let mode = std::env::args().nth(1).unwrap_or_default();
+    let baseline = baseline();
+    if mode == "memory" || mode == "all" {
+        println!("# Blaze memory benchmark: wrangler dev on 127.0.0.1, one worker at a time");
+        memory::run(&runtime, BLAZE_CONFIG, System::Blaze.label());
+        if let Some((config, label)) = &baseline {
+            memory::run(&runtime, config, label);
+        }
+        if mode == "memory" {
+            return;
+        }
+    }
     let blaze = WranglerDev::start("loadbench-blaze");
+    let base = baseline
+        .as_ref()
+        .map(|(config, _)| WranglerDev::start_config(config, "loadbench-baseline"));
     let floor = WranglerDev::start_config("bench/broadcast/wrangler.toml", "loadbench-broadcast");
     println!("# Blaze load benchmark: wrangler dev on 127.0.0.1, Blaze beside a bare-broadcast Durable Object, same run");
-    if std::env::args().nth(1).as_deref() == Some("writes") {
+    if mode == "writes" {
         // Only the write path, three rounds in a row: shows whether it slows as the change log grows.
         runtime.block_on(async {
             for round in 1..=3 {
@@ -292,47 +476,26 @@ fn main() {
         });
         return;
     }
-    runtime.block_on(async {
-        let systems = [(System::Blaze, blaze.port), (System::Broadcast, floor.port)];
-        // Each figure: three rounds, Blaze and the floor alternating, and the
-        // median of the three ratios (this machine is shared and noisy).
-        let run = |n, count, rate| async move {
-            let mut rounds = Vec::new();
-            for _ in 0..3 {
-                let b = phase(systems[0].0, systems[0].1, n, count, rate).await;
-                let f = phase(systems[1].0, systems[1].1, n, count, rate).await;
-                rounds.push((b, f));
-            }
-            rounds
-        };
-        let median = |mut v: Vec<f64>| {
-            v.sort_by(f64::total_cmp);
-            v[v.len() / 2]
-        };
-        let rounds = run(100, 300, Some(50.0)).await;
-        println!("## write -> listener latency, 100 listeners, 50 writes/s, 300 writes; 3 rounds");
-        for (b, f) in &rounds {
-            println!("{:>15}: p50 {:>6.2} ms  p99 {:>6.2} ms | floor p50 {:>6.2} ms  p99 {:>6.2} ms", "round", b.p50_ms, b.p99_ms, f.p50_ms, f.p99_ms);
-        }
-        let p50 = median(rounds.iter().map(|(b, f)| b.p50_ms / f.p50_ms).collect());
-        let p99 = median(rounds.iter().map(|(b, f)| b.p99_ms / f.p99_ms).collect());
-        println!("{:>15}: p50 {p50:.2}x  p99 {p99:.2}x (median of rounds; target p99 <= 1.5x)", "blaze / floor");
-        for (n, count) in [(100usize, 1000u64), (1000, 100)] {
-            let rounds = run(n, count, None).await;
-            println!("## deliveries per second at saturation, {n} listeners, {count} writes; 3 rounds");
-            for (b, f) in &rounds {
-                println!("{:>15}: blaze {:>8.0} /s | floor {:>8.0} /s", "round", b.deliveries_per_s, f.deliveries_per_s);
-            }
-            let ratio = median(rounds.iter().map(|(b, f)| b.deliveries_per_s / f.deliveries_per_s).collect());
-            println!("{:>15}: {ratio:.2}x (median of rounds; target >= 0.8x)", "blaze / floor");
-        }
-        let rounds = run(0, 1000, None).await;
-        println!("## acknowledged writes per second, one collection, no listeners, 1000 writes, window 64; 3 rounds");
-        let acked = median(rounds.iter().map(|(b, _)| b.acked_per_s).collect());
-        let echoes = median(rounds.iter().map(|(_, f)| f.acked_per_s).collect());
-        println!("{:>15}: {acked:>10.0} /s (median; each persisted in SQLite before its ack)", System::Blaze.label());
-        println!("{:>15}: {echoes:>10.0} /s (median; echoes, nothing persisted)", System::Broadcast.label());
+    let mut targets = vec![Target {
+        system: System::Blaze,
+        port: blaze.port,
+        label: System::Blaze.label().into(),
+    }];
+    if let (Some(server), Some((_, label))) = (&base, &baseline) {
+        println!("# baseline: the worker built from {label}, in the same rounds");
+        targets.push(Target {
+            system: System::Blaze,
+            port: server.port,
+            label: label.clone(),
+        });
+    }
+    targets.push(Target {
+        system: System::Broadcast,
+        port: floor.port,
+        label: "floor".into(),
     });
+    runtime.block_on(load(&targets));
     drop(blaze);
+    drop(base);
     drop(floor);
 }
