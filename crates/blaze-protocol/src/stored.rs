@@ -43,6 +43,31 @@ pub struct StoredListener(
     pub String,
 );
 
+/// One listener saved as rows of its own (table `listeners`), so a
+/// connection's session grows by rows, never past one row's size: the
+/// listener's key is split into parts of at most [`KEY_PART_BYTES`], each
+/// a row keyed `(conn, rid, part)`. Old databases hold listeners inside
+/// their [`StoredSession`] row; both are read.
+pub const KEY_PART_BYTES: usize = 512 * 1024;
+
+/// Splits a listener key into the parts stored in its rows, each at most
+/// [`KEY_PART_BYTES`] long and cut on a character boundary.
+pub fn key_parts(key: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = key;
+    while rest.len() > KEY_PART_BYTES {
+        let mut cut = KEY_PART_BYTES;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +113,20 @@ mod tests {
         let empty: StoredSession = serde_json::from_str(fresh).unwrap();
         assert_eq!(empty, StoredSession::default());
         assert_eq!(serde_json::to_string(&empty).unwrap(), fresh);
+    }
+
+    #[test]
+    fn keys_split_into_bounded_parts_that_join_back() {
+        assert_eq!(key_parts(""), vec![""]);
+        assert_eq!(key_parts("d:rooms/r1"), vec!["d:rooms/r1"]);
+        let exact = "x".repeat(KEY_PART_BYTES);
+        assert_eq!(key_parts(&exact), vec![exact.as_str()]);
+        // Multi-byte characters are never cut.
+        let long = format!("q:{}", "é".repeat(KEY_PART_BYTES));
+        let parts = key_parts(&long);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= KEY_PART_BYTES));
+        assert_eq!(parts.concat(), long);
     }
 
     #[test]
