@@ -3,6 +3,7 @@
 
 mod availability;
 mod http;
+mod memory_worker;
 mod proxy;
 mod runner;
 mod server;
@@ -10,6 +11,7 @@ mod ws;
 
 pub use availability::worker_available;
 pub use http::{http, Answer};
+pub use memory_worker::workerd_memory;
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};
