@@ -68,6 +68,32 @@ pub fn key_parts(key: &str) -> Vec<&str> {
     parts
 }
 
+/// One row of the `listeners` table: one part of one listener's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredListenerPart {
+    /// The listener's id (its `listen` rid).
+    pub rid: u64,
+    /// The part's position in the key, from 0.
+    pub part: u64,
+    /// The target it follows, as the client knows it.
+    pub target: u64,
+    /// This part of the key.
+    pub key: String,
+}
+
+/// Joins one connection's rows, read in `(rid, part)` order, back into its
+/// listeners: a row with part 0 starts a listener, the next parts extend it.
+pub fn join_key_parts(rows: impl IntoIterator<Item = StoredListenerPart>) -> Vec<StoredListener> {
+    let mut listeners: Vec<StoredListener> = Vec::new();
+    for row in rows {
+        match listeners.last_mut() {
+            Some(last) if last.0 == row.rid && row.part > 0 => last.2.push_str(&row.key),
+            _ => listeners.push(StoredListener(row.rid, row.target, row.key)),
+        }
+    }
+    listeners
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,6 +153,33 @@ mod tests {
         assert_eq!(parts.len(), 3);
         assert!(parts.iter().all(|p| p.len() <= KEY_PART_BYTES));
         assert_eq!(parts.concat(), long);
+    }
+
+    #[test]
+    fn listener_rows_join_back_into_listeners() {
+        let long = format!("q:{}", "é".repeat(KEY_PART_BYTES));
+        let listeners = vec![
+            StoredListener(1, 4, "d:rooms/r1".into()),
+            StoredListener(2, 5, long),
+            StoredListener(3, 5, String::new()),
+        ];
+        let rows: Vec<StoredListenerPart> = listeners
+            .iter()
+            .flat_map(|StoredListener(rid, target, key)| {
+                key_parts(key)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(part, key)| StoredListenerPart {
+                        rid: *rid,
+                        part: part as u64,
+                        target: *target,
+                        key: key.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(rows.len(), 5);
+        assert_eq!(join_key_parts(rows), listeners);
     }
 
     #[test]

@@ -13,7 +13,9 @@ use blaze_core::{
     CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener, SavedSession,
     Storage, StorageBatch, StorageError, StoredDoc,
 };
-use blaze_protocol::stored::{key_parts, StoredDocument, StoredListener, StoredSession};
+use blaze_protocol::stored::{
+    join_key_parts, key_parts, StoredDocument, StoredListener, StoredListenerPart, StoredSession,
+};
 use blaze_protocol::{CollectionPath, CommitId, CommitResult};
 use serde_json::{Map, Value};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
@@ -112,6 +114,10 @@ fn doc_json(doc: &StoredDoc) -> Result<String, StorageError> {
     serde_json::to_string(&stored).map_err(failed)
 }
 
+fn saved_listener(StoredListener(rid, target, key): StoredListener) -> SavedListener {
+    SavedListener { rid, target, key }
+}
+
 fn parse_data(data: &str) -> Result<Map<String, Value>, StorageError> {
     serde_json::from_str(data).map_err(failed)
 }
@@ -180,11 +186,8 @@ impl SqlStore {
             let row = row.map_err(failed)?;
             let conn = as_u64(&row[0])?;
             let state: StoredSession = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
-            let listeners: Vec<SavedListener> = state
-                .listeners
-                .into_iter()
-                .map(|StoredListener(rid, target, key)| SavedListener { rid, target, key })
-                .collect();
+            let listeners: Vec<SavedListener> =
+                state.listeners.into_iter().map(saved_listener).collect();
             if !listeners.is_empty() {
                 legacy.push((conn, state.open, listeners.clone()));
             }
@@ -194,24 +197,28 @@ impl SqlStore {
             };
             sessions.insert(conn, session);
         }
-        let mut rows = self.rows(
+        let mut parts: BTreeMap<u64, Vec<StoredListenerPart>> = BTreeMap::new();
+        let rows = self.rows(
             "SELECT conn, rid, part, target, key FROM listeners ORDER BY conn, rid, part",
             Vec::new(),
         )?;
-        for row in &mut rows {
+        for row in rows {
             let row = row.map_err(failed)?;
-            let Some(session) = sessions.get_mut(&as_u64(&row[0])?) else {
-                continue;
-            };
-            let (rid, target) = (as_u64(&row[1])?, as_u64(&row[3])?);
-            let part = as_text(&row[4])?;
-            match session.listeners.last_mut() {
-                Some(last) if last.rid == rid && as_u64(&row[2])? > 0 => last.key.push_str(part),
-                _ => session.listeners.push(SavedListener {
-                    rid,
-                    target,
-                    key: part.to_owned(),
-                }),
+            parts
+                .entry(as_u64(&row[0])?)
+                .or_default()
+                .push(StoredListenerPart {
+                    rid: as_u64(&row[1])?,
+                    part: as_u64(&row[2])?,
+                    target: as_u64(&row[3])?,
+                    key: as_text(&row[4])?.to_owned(),
+                });
+        }
+        for (conn, rows) in parts {
+            // Rows of a connection without a session row are left over; ignored.
+            if let Some(session) = sessions.get_mut(&conn) {
+                let joined = join_key_parts(rows).into_iter();
+                session.listeners.extend(joined.map(saved_listener));
             }
         }
         for (conn, open, listeners) in legacy {
