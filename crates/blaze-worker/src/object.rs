@@ -4,9 +4,9 @@
 //! hub from those sessions before handling the next event.
 //!
 //! Group commit, adaptive: a WebSocket frame is queued; if no group is
-//! running, the queue is handled at once, and the handler then waits until
-//! that group is durable (`storage.sync()`), while frames that arrive
-//! meanwhile, from any connection, queue up and form the next group. A group
+//! running, the queue is handled at once, and the handler then yields one
+//! turn of the event loop, while frames that arrive meanwhile, from any
+//! connection, queue up and form the next group. A group
 //! runs inside one outer `transactionSync`: each commit is a savepoint in it
 //! (all or nothing on its own), the group reaches disk in one durable
 //! commit, and the output gate holds its answers and broadcasts until then.
@@ -18,13 +18,14 @@ use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
+use std::time::Duration;
 
 use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, SavedSession};
 use blaze_protocol::{CloseCode, CollectionPath, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
-    durable_object, wasm_bindgen, DurableObject, Env, Request, Response, Result, State, WebSocket,
-    WebSocketIncomingMessage, WebSocketPair,
+    durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
+    WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
 use crate::entry::{http_request, is_upgrade, respond};
@@ -375,14 +376,17 @@ impl DurableObject for BlazeCollection {
 
 impl BlazeCollection {
     /// Adaptive group commit: handles the queue at once (a lone frame is not
-    /// kept waiting), then waits until that group is durable; frames that
-    /// arrived meanwhile, from any connection, form the next group, one
-    /// durable commit for all of them. Under low load every frame is its own
-    /// group; under load, groups grow with the arrival rate.
+    /// kept waiting for a timer), then yields one turn of the event loop;
+    /// frames that arrived meanwhile, from any connection, form the next
+    /// group, one durable commit for all of them, and so on until a turn
+    /// brings none. Under low load every frame is its own group; under load,
+    /// groups grow with the arrival rate. No group waits for the previous
+    /// one to be durable: the output gate holds each group's answers until
+    /// its own commit is, while the next group already runs.
     async fn run_groups(&self) -> Result<()> {
         loop {
             self.run_queued()?;
-            self.state.storage().sync().await?;
+            Delay::from(Duration::ZERO).await;
             if self.live(None)?.queued.is_empty() {
                 return Ok(());
             }
