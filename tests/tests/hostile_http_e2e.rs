@@ -282,7 +282,10 @@ fn oversized_bodies_are_refused_unread() {
         let mut with_body = 0;
         for task in tasks {
             let (status, code) = task.await.unwrap();
-            assert_eq!(status, 413);
+            // wrangler dev's own proxy in front of workerd sometimes turns an
+            // answer given before the body was read into a 503; the worker's
+            // log below shows what Blaze answered.
+            assert!(matches!(status, 413 | 503), "status {status}");
             // The body may be lost to the reset of a connection whose
             // request the server stopped reading; when it arrives, it
             // carries the code.
@@ -292,6 +295,26 @@ fn oversized_bodies_are_refused_unread() {
             }
         }
         assert!(with_body > 0, "no 413 arrived whole");
+        // Blaze itself answered every one 413 `frame_too_large` (its log
+        // lines may trail the answers a little).
+        let refused = || {
+            server
+                .log_text()
+                .lines()
+                .filter(|l| {
+                    l.contains(r#""at":"http""#) && l.contains(r#""code":"frame_too_large""#)
+                })
+                .count()
+        };
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while refused() < 2 * EACH && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        assert_eq!(
+            refused(),
+            2 * EACH,
+            "every oversized PUT was refused by Blaze"
+        );
         let after = workerd_memory(port).expect("workerd's memory is readable");
         println!(
             "workerd VmRSS {} -> {} MB, VmHWM {} -> {} MB after {} PUTs of {} MiB ({with_body} answers whole)",
