@@ -36,6 +36,7 @@ const vectors = loadVectors<CodecCase>("codec.json");
 const NEVER_PRODUCED: Record<string, string> = {
   "hello with another protocol version decodes (the connection refuses it)": "the client always sends protocol 1",
   "not JSON": "every frame is JSON.stringify of a message object",
+  "a leading byte-order mark is not JSON": "every frame is JSON.stringify of a message object",
   "empty frame": "every frame is JSON.stringify of a message object",
   "whitespace only": "every frame is JSON.stringify of a message object",
   "trailing garbage after the object": "every frame is JSON.stringify of a message object",

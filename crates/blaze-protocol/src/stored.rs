@@ -43,6 +43,57 @@ pub struct StoredListener(
     pub String,
 );
 
+/// One listener saved as rows of its own (table `listeners`), so a
+/// connection's session grows by rows, never past one row's size: the
+/// listener's key is split into parts of at most [`KEY_PART_BYTES`], each
+/// a row keyed `(conn, rid, part)`. Old databases hold listeners inside
+/// their [`StoredSession`] row; both are read.
+pub const KEY_PART_BYTES: usize = 512 * 1024;
+
+/// Splits a listener key into the parts stored in its rows, each at most
+/// [`KEY_PART_BYTES`] long and cut on a character boundary.
+pub fn key_parts(key: &str) -> Vec<&str> {
+    let mut parts = Vec::new();
+    let mut rest = key;
+    while rest.len() > KEY_PART_BYTES {
+        let mut cut = KEY_PART_BYTES;
+        while !rest.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        let (part, tail) = rest.split_at(cut);
+        parts.push(part);
+        rest = tail;
+    }
+    parts.push(rest);
+    parts
+}
+
+/// One row of the `listeners` table: one part of one listener's key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoredListenerPart {
+    /// The listener's id (its `listen` rid).
+    pub rid: u64,
+    /// The part's position in the key, from 0.
+    pub part: u64,
+    /// The target it follows, as the client knows it.
+    pub target: u64,
+    /// This part of the key.
+    pub key: String,
+}
+
+/// Joins one connection's rows, read in `(rid, part)` order, back into its
+/// listeners: a row with part 0 starts a listener, the next parts extend it.
+pub fn join_key_parts(rows: impl IntoIterator<Item = StoredListenerPart>) -> Vec<StoredListener> {
+    let mut listeners: Vec<StoredListener> = Vec::new();
+    for row in rows {
+        match listeners.last_mut() {
+            Some(last) if last.0 == row.rid && row.part > 0 => last.2.push_str(&row.key),
+            _ => listeners.push(StoredListener(row.rid, row.target, row.key)),
+        }
+    }
+    listeners
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -88,6 +139,47 @@ mod tests {
         let empty: StoredSession = serde_json::from_str(fresh).unwrap();
         assert_eq!(empty, StoredSession::default());
         assert_eq!(serde_json::to_string(&empty).unwrap(), fresh);
+    }
+
+    #[test]
+    fn keys_split_into_bounded_parts_that_join_back() {
+        assert_eq!(key_parts(""), vec![""]);
+        assert_eq!(key_parts("d:rooms/r1"), vec!["d:rooms/r1"]);
+        let exact = "x".repeat(KEY_PART_BYTES);
+        assert_eq!(key_parts(&exact), vec![exact.as_str()]);
+        // Multi-byte characters are never cut.
+        let long = format!("q:{}", "é".repeat(KEY_PART_BYTES));
+        let parts = key_parts(&long);
+        assert_eq!(parts.len(), 3);
+        assert!(parts.iter().all(|p| p.len() <= KEY_PART_BYTES));
+        assert_eq!(parts.concat(), long);
+    }
+
+    #[test]
+    fn listener_rows_join_back_into_listeners() {
+        let long = format!("q:{}", "é".repeat(KEY_PART_BYTES));
+        let listeners = vec![
+            StoredListener(1, 4, "d:rooms/r1".into()),
+            StoredListener(2, 5, long),
+            StoredListener(3, 5, String::new()),
+        ];
+        let rows: Vec<StoredListenerPart> = listeners
+            .iter()
+            .flat_map(|StoredListener(rid, target, key)| {
+                key_parts(key)
+                    .into_iter()
+                    .enumerate()
+                    .map(|(part, key)| StoredListenerPart {
+                        rid: *rid,
+                        part: part as u64,
+                        target: *target,
+                        key: key.to_owned(),
+                    })
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        assert_eq!(rows.len(), 5);
+        assert_eq!(join_key_parts(rows), listeners);
     }
 
     #[test]

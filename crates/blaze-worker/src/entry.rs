@@ -1,9 +1,13 @@
 //! The Worker's entry point: answers health checks and preflights, refuses
 //! what it can, and forwards everything else to the collection's object.
 
-use worker::{event, Context, Env, Headers, Method, Request, RequestInit, Response, Result};
+use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result};
 
-use crate::http_types::{HttpRequest, HttpResponse, CORS};
+use futures_util::StreamExt;
+
+use crate::http_types::{
+    body_text, body_too_large, check_declared_length, HttpRequest, HttpResponse, CORS,
+};
 use crate::log::log_http;
 use crate::routing::route;
 use blaze_protocol::Limits;
@@ -17,21 +21,45 @@ pub fn is_upgrade(req: &Request) -> bool {
         .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
-/// The plain form of `req`, reading its body (a WebSocket upgrade has none).
-pub async fn http_request(req: &mut Request) -> Result<HttpRequest> {
+/// The plain form of `req`, reading its body (a WebSocket upgrade has none)
+/// within the frame limit, and the refusal of a body that breaks it: over
+/// the limit by its `Content-Length` (refused before a byte is read) or
+/// while streaming (reading stops at the limit, so no more than the limit
+/// is ever buffered), not UTF-8, or with a byte-order mark.
+pub async fn http_request(
+    req: &mut Request,
+    limits: &Limits,
+) -> Result<(HttpRequest, Option<HttpResponse>)> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let mut plain = HttpRequest {
-        method: req.method().to_string(),
+        // The method as sent: `Request::method` reads an unknown one as GET.
+        method: req.inner().method(),
         path: req.path(),
         content_type: header("Content-Type"),
         if_match: header("If-Match"),
         if_none_match: header("If-None-Match"),
         body: String::new(),
     };
-    if !matches!(req.method(), Method::Get | Method::Head | Method::Options) {
-        plain.body = req.text().await?;
+    if matches!(plain.method.as_str(), "GET" | "HEAD" | "OPTIONS") || req.inner().body().is_none() {
+        return Ok((plain, None));
     }
-    Ok(plain)
+    if let Err(refused) = check_declared_length(header("Content-Length").as_deref(), limits) {
+        return Ok((plain, Some(refused)));
+    }
+    let mut bytes = Vec::new();
+    let mut stream = req.stream()?;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk?;
+        if bytes.len() + chunk.len() > limits.max_frame_bytes {
+            return Ok((plain, Some(body_too_large(limits))));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    match body_text(bytes) {
+        Ok(body) => plain.body = body,
+        Err(refused) => return Ok((plain, Some(refused))),
+    }
+    Ok((plain, None))
 }
 
 /// The runtime answer for a plain one, with the CORS headers.
@@ -58,8 +86,9 @@ pub fn respond(answer: HttpResponse) -> Result<Response> {
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let upgrade = is_upgrade(&req);
-    let plain = http_request(&mut req).await?;
-    let endpoint = match route(&plain, upgrade, &Limits::default()) {
+    let limits = Limits::default();
+    let (plain, refused) = http_request(&mut req, &limits).await?;
+    let endpoint = match refused.map_or_else(|| route(&plain, upgrade, &limits), Err) {
         Ok(endpoint) => endpoint,
         Err(refused) => {
             log_http(&plain, &refused, 0);

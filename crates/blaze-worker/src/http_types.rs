@@ -127,6 +127,38 @@ pub fn parse_body<T: DeserializeOwned>(body: &str, limits: &Limits) -> Result<T,
         .map_err(|e| HttpResponse::rejected(e.code, format!("body: {}", e.message)))
 }
 
+/// The answer to a body longer than the frame limit (`frame_too_large`, 413).
+pub fn body_too_large(limits: &Limits) -> HttpResponse {
+    let msg = format!("body: longer than {} bytes", limits.max_frame_bytes);
+    HttpResponse::rejected(ErrorCode::FrameTooLarge, msg)
+}
+
+/// Refuses a body whose `Content-Length` already says it is over the frame
+/// limit, before a byte of it is read. A length that is not a number is
+/// left to the runtime (the body is then read up to the limit).
+pub fn check_declared_length(
+    content_length: Option<&str>,
+    limits: &Limits,
+) -> Result<(), HttpResponse> {
+    match content_length.and_then(|v| v.trim().parse::<u64>().ok()) {
+        Some(n) if n > limits.max_frame_bytes as u64 => Err(body_too_large(limits)),
+        _ => Ok(()),
+    }
+}
+
+/// A body's bytes as text: invalid UTF-8 or a leading byte-order mark is
+/// `invalid_frame` (a body is JSON in UTF-8, RFC 8259 section 8.1, and is
+/// never silently repaired).
+pub fn body_text(bytes: Vec<u8>) -> Result<String, HttpResponse> {
+    let text = String::from_utf8(bytes)
+        .map_err(|_| HttpResponse::rejected(ErrorCode::InvalidFrame, "body: not UTF-8"))?;
+    if text.starts_with('\u{feff}') {
+        let msg = "body: starts with a byte-order mark";
+        return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
+    }
+    Ok(text)
+}
+
 /// Percent-decodes a URL path segment run; `None` when an escape is malformed or the result is not UTF-8.
 pub fn percent_decode(text: &str) -> Option<String> {
     let bytes = text.as_bytes();
@@ -162,6 +194,50 @@ mod tests {
         check("%2", None);
         check("%zz", None);
         check("%FF", None);
+    }
+
+    #[test]
+    fn declared_lengths_over_the_limit_are_refused_before_reading() {
+        let limits = Limits {
+            max_frame_bytes: 20,
+            ..Limits::default()
+        };
+        let check = |header: Option<&str>| {
+            check_declared_length(header, &limits)
+                .err()
+                .map(|r| (r.status, r.error))
+        };
+        assert_eq!(check(None), None);
+        assert_eq!(check(Some("20")), None);
+        assert_eq!(check(Some(" 0 ")), None);
+        assert_eq!(check(Some("nonsense")), None);
+        assert_eq!(
+            check(Some("21")),
+            Some((413, Some(ErrorCode::FrameTooLarge)))
+        );
+        assert_eq!(
+            check(Some("99999999999999999999")),
+            None,
+            "not a u64: read and bounded while streaming"
+        );
+    }
+
+    #[test]
+    fn bodies_are_utf8_without_a_byte_order_mark() {
+        let code = |bytes: &[u8]| body_text(bytes.to_vec()).err().and_then(|r| r.error);
+        assert_eq!(
+            body_text(br#"{"a":"\u00e9"}"#.to_vec()).as_deref(),
+            Ok(r#"{"a":"\u00e9"}"#)
+        );
+        assert_eq!(
+            body_text("{\"a\":\"é\"}".into()).as_deref(),
+            Ok("{\"a\":\"é\"}")
+        );
+        assert_eq!(code(b"{\"a\":\"\xff\"}"), Some(ErrorCode::InvalidFrame));
+        assert_eq!(code(b"{\"a\":\"\xc3\"}"), Some(ErrorCode::InvalidFrame));
+        assert_eq!(code(b"\xef\xbb\xbf{}"), Some(ErrorCode::InvalidFrame));
+        // A byte-order mark inside a string is just a character.
+        assert_eq!(code("{\"a\":\"\u{feff}\"}".as_bytes()), None);
     }
 
     #[test]

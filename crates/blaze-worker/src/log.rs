@@ -43,3 +43,14 @@ pub fn log_event(collection: &str, event: &HubEvent) {
     });
     console_log!("{line}");
 }
+
+/// Logs a connection ended because its session could not be saved.
+pub fn log_session_failure(collection: &str, conn: u64, detail: &str) {
+    let line = json!({
+        "at": "session",
+        "collection": collection,
+        "conn": conn,
+        "detail": detail,
+    });
+    console_log!("{line}");
+}

@@ -3,13 +3,16 @@
 //! saves each connection's session beside it, and after waking rebuilds the
 //! hub from those sessions before handling the next event.
 //!
-//! Group commit: a WebSocket frame is queued, and the first frame of a group
-//! waits one turn of the event loop (a zero-delay timer) before handling the
-//! queue, so frames that arrive meanwhile, from any connection, join it. The
-//! group runs inside one outer `transactionSync`: each commit is a savepoint
-//! in it (all or nothing on its own), the group reaches disk in one durable
-//! commit, and only then are its answers and broadcasts sent. An HTTP request
-//! or a close handles the queue first, so arrival order is kept.
+//! Group commit, adaptive: a WebSocket frame is queued; if no group is
+//! running, the queue is handled at once, and the handler then yields one
+//! turn of the event loop, while frames that arrive meanwhile, from any
+//! connection, queue up and form the next group. A group
+//! runs inside one outer `transactionSync`: each commit is a savepoint in it
+//! (all or nothing on its own), the group reaches disk in one durable
+//! commit, and the output gate holds its answers and broadcasts until then.
+//! An HTTP request or a close handles the queue first, so arrival order is
+//! kept. A session that cannot be saved ends its own connection (1011),
+//! never the group or another socket.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -27,7 +30,7 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::http_api;
-use crate::log::{log_event, log_http};
+use crate::log::{log_event, log_http, log_session_failure};
 use crate::routing::route;
 use crate::sql_storage::{transaction_sync, SqlStore};
 
@@ -47,8 +50,11 @@ struct Live {
     saved: HashMap<u64, SavedSession>,
     /// Frames received and not yet handled, in arrival order.
     queued: Vec<(u64, WebSocketIncomingMessage)>,
-    /// Whether a handler is waiting to run `queued`.
+    /// Whether a handler is running groups of `queued` (frames that arrive
+    /// meanwhile wait for the next group).
     leader: bool,
+    /// Connections whose session could not be saved, to close after the group.
+    failed: Vec<u64>,
 }
 
 fn now() -> u64 {
@@ -97,6 +103,7 @@ impl BlazeCollection {
                 saved: HashMap::new(),
                 queued: Vec::new(),
                 leader: false,
+                failed: Vec::new(),
             };
             live.wake(&self.state)?;
             *self.live.borrow_mut() = Some(live);
@@ -154,20 +161,48 @@ impl Live {
         Ok(last + 1)
     }
 
-    /// Saves `conn`'s session if it changed.
-    fn save(&mut self, conn: u64) -> Result<()> {
+    /// Saves `conn`'s session if it changed (all or nothing: a savepoint of
+    /// its own). A failure is `conn`'s alone: the caller ends that connection.
+    fn save(&mut self, conn: u64) -> std::result::Result<(), blaze_core::StorageError> {
         let store = self.hub.database().storage();
         match self.hub.session(conn) {
             Some(session) if self.saved.get(&conn) != Some(&session) => {
-                store.save_session(conn, &session).map_err(storage_error)?;
+                let stored = self.saved.get(&conn).map_or(&[][..], |s| &s.listeners);
+                store.save_session(conn, stored, &session)?;
                 self.saved.insert(conn, session);
             }
             Some(_) => {}
             // The hub ended the connection; the socket stays until `drain`
             // has sent its last frames and carried out its close.
-            None => self.unsave(conn)?,
+            None => self
+                .unsave(conn)
+                .map_err(|e| blaze_core::StorageError(e.to_string()))?,
         }
         Ok(())
+    }
+
+    /// Ends `conn` alone after its session could not be saved: the hub
+    /// forgets it now, and its socket is closed (1011) by `close_failed`
+    /// once the frames already produced for it are sent; every other
+    /// connection goes on.
+    fn fail(&mut self, conn: u64, error: &blaze_core::StorageError) {
+        log_session_failure(&self.collection, conn, &error.0);
+        self.hub.handle_close(conn);
+        self.failed.push(conn);
+    }
+
+    /// Closes the sockets of the connections `fail` ended and forgets them.
+    fn close_failed(&mut self) {
+        for conn in std::mem::take(&mut self.failed) {
+            if let Some(ws) = self.sockets.get(&conn) {
+                close(ws, CloseCode::Internal);
+            }
+            // Its rows are deleted if possible; if not, waking deletes the
+            // session of a socket that is gone.
+            if let Err(e) = self.forget(conn) {
+                log_session_failure(&self.collection, conn, &e.to_string());
+            }
+        }
     }
 
     /// Forgets `conn`: its socket and its saved session.
@@ -268,9 +303,15 @@ impl DurableObject for BlazeCollection {
     async fn fetch(&self, mut req: Request) -> Result<Response> {
         let started = now();
         let upgrade = is_upgrade(&req);
-        let hreq = http_request(&mut req).await?;
+        let limits = Limits::default();
+        let (hreq, refused) = http_request(&mut req, &limits).await?;
+        if let Some(refused) = refused {
+            // The Worker checks the same; the object does not rely on it.
+            log_http(&hreq, &refused, now().saturating_sub(started));
+            return respond(refused);
+        }
         // The same routing as the Worker's, which parses the body once here.
-        let endpoint = route(&hreq, upgrade, &Limits::default());
+        let endpoint = route(&hreq, upgrade, &limits);
         let Some((endpoint, collection)) =
             endpoint.ok().and_then(|e| e.collection().map(|c| (e, c)))
         else {
@@ -288,7 +329,10 @@ impl DurableObject for BlazeCollection {
             pair.server.serialize_attachment(conn)?;
             live.sockets.insert(conn, pair.server);
             live.hub.handle_open(conn);
-            live.save(conn)?;
+            if let Err(e) = live.save(conn) {
+                live.fail(conn, &e);
+                live.close_failed();
+            }
             return Response::from_websocket(pair.client);
         }
         let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
@@ -310,14 +354,16 @@ impl DurableObject for BlazeCollection {
             live.queued.push((conn, message));
             !std::mem::replace(&mut live.leader, true)
         };
-        if lead {
-            // Frames that arrive within one turn of the event loop are
-            // handled together, their commits in one durable transaction.
-            Delay::from(Duration::ZERO).await;
-            self.live(None)?.leader = false;
-            self.run_queued()?;
+        if !lead {
+            // A group is running or waiting to be durable: this frame is
+            // handled with the next group.
+            return Ok(());
         }
-        Ok(())
+        let groups = self.run_groups().await;
+        if let Ok(mut live) = self.live(None) {
+            live.leader = false;
+        }
+        groups
     }
 
     async fn websocket_close(
@@ -336,6 +382,24 @@ impl DurableObject for BlazeCollection {
 }
 
 impl BlazeCollection {
+    /// Adaptive group commit: handles the queue at once (a lone frame is not
+    /// kept waiting for a timer), then yields one turn of the event loop;
+    /// frames that arrived meanwhile, from any connection, form the next
+    /// group, one durable commit for all of them, and so on until a turn
+    /// brings none. Under low load every frame is its own group; under load,
+    /// groups grow with the arrival rate. No group waits for the previous
+    /// one to be durable: the output gate holds each group's answers until
+    /// its own commit is, while the next group already runs.
+    async fn run_groups(&self) -> Result<()> {
+        loop {
+            self.run_queued()?;
+            Delay::from(Duration::ZERO).await;
+            if self.live(None)?.queued.is_empty() {
+                return Ok(());
+            }
+        }
+    }
+
     /// Handles every queued frame inside one outer `transactionSync`, so the
     /// group's commits (savepoints inside it) reach disk in one durable
     /// commit; then sends what they produced. If that commit fails, nothing
@@ -357,8 +421,11 @@ impl BlazeCollection {
                     }
                     WebSocketIncomingMessage::Binary(_) => live.hub.handle_binary(conn),
                 }
-                live.save(conn)
-                    .map_err(|e| blaze_core::StorageError(e.to_string()))?;
+                // A commit's failure is its request's (the hub answers it);
+                // a session's is its connection's.
+                if let Err(e) = live.save(conn) {
+                    live.fail(conn, &e);
+                }
             }
             Ok(())
         });
@@ -369,7 +436,10 @@ impl BlazeCollection {
             }
             return Err(storage_error(e));
         }
-        self.live(None)?.drain()
+        let mut live = self.live(None)?;
+        live.drain()?;
+        live.close_failed();
+        Ok(())
     }
 
     fn closed(&self, ws: &WebSocket) -> Result<()> {

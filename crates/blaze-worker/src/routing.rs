@@ -323,6 +323,33 @@ mod tests {
             false,
             Err((400, "invalid_frame")),
         );
+        // An unknown method is refused, never read as another one.
+        check(
+            "PROPFIND",
+            "/v1/docs/rooms/r1",
+            "",
+            false,
+            Err((405, "method_not_allowed")),
+        );
+        // The runtime resolves `..` and `.` before the router sees a path;
+        // what reaches it encoded is a segment the path rules refuse,
+        // never another document.
+        for path in [
+            "/v1/docs/rooms%2F..%2Fcanary/c5",
+            "/v1/docs/x/%2e%2e/canary/c5",
+            "/v1/docs/x%2F%2E%2E%2Fcanary%2Fc5",
+            "/v1/docs/rooms/%2E",
+            "/v1/docs/rooms%2F.%2Fr1",
+        ] {
+            check("PUT", path, "", false, Err((400, "invalid_path")));
+        }
+        check(
+            "GET",
+            "/v1/ws/rooms%2F..%2Fx",
+            "",
+            true,
+            Err((400, "invalid_path")),
+        );
         check("GET", "/v2/health", "", false, Err((404, "not_found")));
         check("GET", "/", "", false, Err((404, "not_found")));
     }

@@ -6,21 +6,23 @@
 //! `transactionSync` is a savepoint, and the group is one durable commit.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use blaze_core::{
     CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener, SavedSession,
     Storage, StorageBatch, StorageError, StoredDoc,
 };
-use blaze_protocol::stored::{StoredDocument, StoredListener, StoredSession};
+use blaze_protocol::stored::{
+    join_key_parts, key_parts, StoredDocument, StoredListener, StoredListenerPart, StoredSession,
+};
 use blaze_protocol::{CollectionPath, CommitId, CommitResult};
 use serde_json::{Map, Value};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
 
 /// The tables; `CREATE ... IF NOT EXISTS`, so opening is idempotent.
-const SCHEMA: [&str; 8] = [
+const SCHEMA: [&str; 9] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS seqs (collection TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, \
@@ -40,6 +42,12 @@ const SCHEMA: [&str; 8] = [
     "CREATE TABLE IF NOT EXISTS commit_ids (collection TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, \
      result TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS commit_ids_by_seq ON commit_ids (collection, seq)",
+    // A connection's listeners, one listener per `(conn, rid)` and its key
+    // in parts (`key_parts`), so no session outgrows the 2 MB row limit;
+    // `sessions` keeps the handshake flag (and, in databases from before
+    // this table, the listeners too, moved here when read).
+    "CREATE TABLE IF NOT EXISTS listeners (conn INTEGER NOT NULL, rid INTEGER NOT NULL, part INTEGER NOT NULL, \
+     target INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (conn, rid, part)) WITHOUT ROWID",
 ];
 
 /// A Durable Object's SQLite storage, as the engine's [`Storage`].
@@ -106,6 +114,10 @@ fn doc_json(doc: &StoredDoc) -> Result<String, StorageError> {
     serde_json::to_string(&stored).map_err(failed)
 }
 
+fn saved_listener(StoredListener(rid, target, key): StoredListener) -> SavedListener {
+    SavedListener { rid, target, key }
+}
+
 fn parse_data(data: &str) -> Result<Map<String, Value>, StorageError> {
     serde_json::from_str(data).map_err(failed)
 }
@@ -164,46 +176,126 @@ impl SqlStore {
         )
     }
 
-    /// Every saved connection session.
+    /// Every saved connection session. Sessions saved before the
+    /// `listeners` table (their listeners inside the `sessions` row) are
+    /// moved into it first.
     pub fn sessions(&self) -> Result<Vec<(u64, SavedSession)>, StorageError> {
-        let mut out = Vec::new();
+        let mut sessions: BTreeMap<u64, SavedSession> = BTreeMap::new();
+        let mut legacy = Vec::new();
         for row in self.rows("SELECT conn, state FROM sessions", Vec::new())? {
             let row = row.map_err(failed)?;
+            let conn = as_u64(&row[0])?;
             let state: StoredSession = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
-            let listeners = state
-                .listeners
-                .into_iter()
-                .map(|StoredListener(rid, target, key)| SavedListener { rid, target, key })
-                .collect();
+            let listeners: Vec<SavedListener> =
+                state.listeners.into_iter().map(saved_listener).collect();
+            if !listeners.is_empty() {
+                legacy.push((conn, state.open, listeners.clone()));
+            }
             let session = SavedSession {
                 open: state.open,
                 listeners,
             };
-            out.push((as_u64(&row[0])?, session));
+            sessions.insert(conn, session);
         }
-        Ok(out)
+        let mut parts: BTreeMap<u64, Vec<StoredListenerPart>> = BTreeMap::new();
+        let rows = self.rows(
+            "SELECT conn, rid, part, target, key FROM listeners ORDER BY conn, rid, part",
+            Vec::new(),
+        )?;
+        for row in rows {
+            let row = row.map_err(failed)?;
+            parts
+                .entry(as_u64(&row[0])?)
+                .or_default()
+                .push(StoredListenerPart {
+                    rid: as_u64(&row[1])?,
+                    part: as_u64(&row[2])?,
+                    target: as_u64(&row[3])?,
+                    key: as_text(&row[4])?.to_owned(),
+                });
+        }
+        for (conn, rows) in parts {
+            // Rows of a connection without a session row are left over; ignored.
+            if let Some(session) = sessions.get_mut(&conn) {
+                let joined = join_key_parts(rows).into_iter();
+                session.listeners.extend(joined.map(saved_listener));
+            }
+        }
+        for (conn, open, listeners) in legacy {
+            let stored = SavedSession { open, listeners };
+            self.save_session(conn, &[], &stored)?;
+        }
+        Ok(sessions.into_iter().collect())
     }
 
-    /// Saves one connection's session.
-    pub fn save_session(&self, conn: u64, session: &SavedSession) -> Result<(), StorageError> {
+    /// Saves one connection's session, all or nothing: the listeners of
+    /// `session` that are not in `stored` (what its rows hold now) are
+    /// written, those gone are deleted, and the handshake flag is set.
+    pub fn save_session(
+        &self,
+        conn: u64,
+        stored: &[SavedListener],
+        session: &SavedSession,
+    ) -> Result<(), StorageError> {
+        let gone: Vec<u64> = stored
+            .iter()
+            .filter(|l| !session.listeners.contains(l))
+            .map(|l| l.rid)
+            .collect();
+        let added: Vec<SavedListener> = session
+            .listeners
+            .iter()
+            .filter(|l| !stored.contains(l))
+            .cloned()
+            .collect();
         let state = StoredSession {
-            listeners: session
-                .listeners
-                .iter()
-                .map(|l| StoredListener(l.rid, l.target, l.key.clone()))
-                .collect(),
+            listeners: Vec::new(),
             open: session.open,
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
-        self.exec(
-            "INSERT OR REPLACE INTO sessions (conn, state) VALUES (?, ?)",
-            vec![int(conn), V::String(state)],
-        )
+        let sql = self.sql.clone();
+        transaction_sync(&self.storage, move || {
+            let run = |query: &str, binds: Vec<V>| -> Result<(), StorageError> {
+                sql.exec(query, binds).map_err(failed)?.raw().for_each(drop);
+                Ok(())
+            };
+            run(
+                "INSERT OR REPLACE INTO sessions (conn, state) VALUES (?, ?)",
+                vec![int(conn), V::String(state)],
+            )?;
+            for rid in gone.iter().chain(added.iter().map(|l| &l.rid)) {
+                run(
+                    "DELETE FROM listeners WHERE conn = ? AND rid = ?",
+                    vec![int(conn), int(*rid)],
+                )?;
+            }
+            for l in &added {
+                for (part, piece) in key_parts(&l.key).into_iter().enumerate() {
+                    run(
+                        "INSERT INTO listeners (conn, rid, part, target, key) VALUES (?, ?, ?, ?, ?)",
+                        vec![int(conn), int(l.rid), int(part as u64), int(l.target), text(piece)],
+                    )?;
+                }
+            }
+            Ok(())
+        })
     }
 
     /// Forgets one connection's session.
     pub fn delete_session(&self, conn: u64) -> Result<(), StorageError> {
-        self.exec("DELETE FROM sessions WHERE conn = ?", vec![int(conn)])
+        let sql = self.sql.clone();
+        transaction_sync(&self.storage, move || {
+            for query in [
+                "DELETE FROM sessions WHERE conn = ?",
+                "DELETE FROM listeners WHERE conn = ?",
+            ] {
+                sql.exec(query, vec![int(conn)])
+                    .map_err(failed)?
+                    .raw()
+                    .for_each(drop);
+            }
+            Ok(())
+        })
     }
 }
 

@@ -7,10 +7,24 @@ use std::fs;
 /// A process's resident memory, in KiB.
 #[derive(Clone, Copy, Debug)]
 pub struct Rss {
+    /// The process id.
+    pub pid: u32,
     /// `VmRSS`: resident now.
     pub now_kib: u64,
     /// `VmHWM`: the most resident so far.
     pub peak_kib: u64,
+}
+
+impl Rss {
+    /// `VmRSS` in MiB.
+    pub fn now_mib(&self) -> f64 {
+        self.now_kib as f64 / 1024.0
+    }
+
+    /// `VmHWM` in MiB.
+    pub fn peak_mib(&self) -> f64 {
+        self.peak_kib as f64 / 1024.0
+    }
 }
 
 /// The memory of the `workerd` serving `port` (the largest, if several),
@@ -61,6 +75,7 @@ fn status(pid: u32) -> Option<Rss> {
         line.split_whitespace().nth(1)?.parse().ok()
     };
     Some(Rss {
+        pid,
         now_kib: field("VmRSS:")?,
         peak_kib: field("VmHWM:")?,
     })

@@ -4,7 +4,6 @@
 mod availability;
 mod http;
 mod memory;
-mod memory_bench;
 mod proxy;
 mod runner;
 mod server;
@@ -13,7 +12,6 @@ mod ws;
 pub use availability::worker_available;
 pub use http::{http, Answer};
 pub use memory::{workerd_memory, Rss};
-pub use memory_bench::{worker_memory, WorkerMemory};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
 pub use server::{repo_root, WranglerDev};

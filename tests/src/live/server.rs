@@ -136,12 +136,6 @@ impl WranglerDev {
         }
     }
 
-    /// The process group of `wrangler dev` and its `workerd` (the child's
-    /// process id), while it runs.
-    pub fn process_group(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
-    }
-
     /// The base HTTP URL.
     pub fn url(&self) -> String {
         format!("http://127.0.0.1:{}", self.port)

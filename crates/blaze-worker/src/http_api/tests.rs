@@ -177,6 +177,18 @@ fn document_errors_change_nothing() {
             412,
             "precondition_failed",
         ),
+        // An empty If-Match names no version: it never matches, and never
+        // makes the write unconditional.
+        (
+            req("PUT", "/v1/docs/rooms/r1", &["If-Match:"], "{}"),
+            412,
+            "precondition_failed",
+        ),
+        (
+            req("DELETE", "/v1/docs/rooms/r1", &["If-Match:  "], ""),
+            412,
+            "precondition_failed",
+        ),
         (
             req("PUT", "/v1/docs/rooms/r1", &[], "[1]"),
             400,

@@ -9,7 +9,7 @@
 
 use std::time::{Duration, Instant};
 
-use blaze_tests::live::{worker_memory, WorkerMemory, WranglerDev};
+use blaze_tests::live::{workerd_memory, Rss, WranglerDev};
 use futures_util::{SinkExt, StreamExt};
 use serde::Deserialize;
 use serde_json::json;
@@ -62,15 +62,15 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &str, label: &str) {
          {DOCS} documents of {} KB (each listener's results: all of them); stops at +{cap_mb:.0} MB",
         DOC_PAD_BYTES / 1000
     );
-    let started = worker_memory(&server).expect("a workerd under wrangler dev");
+    let started = workerd_memory(server.port).expect("a workerd under wrangler dev");
     println!("{:>24}: {}", "started", show(started, None));
     runtime.block_on(measure(&server, started, cap_mb, label));
 }
 
-async fn measure(server: &WranglerDev, started: WorkerMemory, cap_mb: f64, label: &str) {
+async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
     let deadline = Instant::now() + Duration::from_secs(600);
     fill(server.port).await;
-    let idle = worker_memory(server).expect("the worker is up after the fill");
+    let idle = workerd_memory(server.port).expect("the worker is up after the fill");
     println!(
         "{:>24}: {}",
         "idle, collection filled",
@@ -106,7 +106,7 @@ async fn measure(server: &WranglerDev, started: WorkerMemory, cap_mb: f64, label
                 }
             }
         }
-        let Some(now) = worker_memory(server) else {
+        let Some(now) = workerd_memory(server.port) else {
             println!(
                 "{:>24}: the workerd process is gone (killed or aborted)",
                 ""
@@ -121,7 +121,7 @@ async fn measure(server: &WranglerDev, started: WorkerMemory, cap_mb: f64, label
             show(now, Some(idle)),
             refused.len()
         );
-        if now.rss_mb() - idle.rss_mb() > cap_mb || Instant::now() > deadline {
+        if now.now_mib() - idle.now_mib() > cap_mb || Instant::now() > deadline {
             println!(
                 "{:>24}: stopped early (above +{cap_mb:.0} MB or over 10 minutes)",
                 ""
@@ -129,8 +129,8 @@ async fn measure(server: &WranglerDev, started: WorkerMemory, cap_mb: f64, label
             break;
         }
     }
-    let above_rss = last.rss_mb() - idle.rss_mb();
-    let above_hwm = last.hwm_mb() - idle.rss_mb();
+    let above_rss = last.now_mib() - idle.now_mib();
+    let above_hwm = last.peak_mib() - idle.now_mib();
     let per_listener_kb = if opened > 0 {
         above_rss * 1024.0 / opened as f64
     } else {
@@ -154,14 +154,14 @@ async fn measure(server: &WranglerDev, started: WorkerMemory, cap_mb: f64, label
 }
 
 /// "VmRSS … MB (+… MB), VmHWM … MB" of `now`, with `over`'s RSS as the base.
-fn show(now: WorkerMemory, over: Option<WorkerMemory>) -> String {
+fn show(now: Rss, over: Option<Rss>) -> String {
     let delta = over.map_or(String::new(), |base| {
-        format!(" (+{:.0})", now.rss_mb() - base.rss_mb())
+        format!(" (+{:.0})", now.now_mib() - base.now_mib())
     });
     format!(
         "VmRSS {:>6.0} MB{delta}, VmHWM {:>6.0} MB (workerd pid {})",
-        now.rss_mb(),
-        now.hwm_mb(),
+        now.now_mib(),
+        now.peak_mib(),
         now.pid
     )
 }
