@@ -15,7 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use blaze_json::diff::diff;
-use blaze_protocol::{Change, CollectionPath, Cursor};
+use blaze_json::order::compare_values;
+use blaze_protocol::{Change, CollectionPath, Cursor, Direction};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -40,10 +41,15 @@ impl QueryView {
         query: CompiledQuery,
         bodies: &mut Bodies,
     ) -> Result<Self, Error> {
-        let docs: Vec<_> = run_query(storage, &query)?
-            .into_iter()
-            .map(|d| bodies.intern(&query.collection, d))
-            .collect();
+        let found = run_query(storage, &query)?;
+        // Collected into a new vector of its own size (collecting in place
+        // would keep the documents' larger buffer).
+        let mut docs = Vec::with_capacity(found.len());
+        docs.extend(
+            found
+                .into_iter()
+                .map(|d| bodies.intern(&query.collection, d)),
+        );
         let body_bytes = docs
             .iter()
             .map(|d| bodies.size_of(&query.collection, d))
@@ -91,10 +97,8 @@ impl QueryView {
         let full = q.limit.is_some_and(|l| self.docs.len() >= window(l));
         // The old window's far edge: a full window knows nothing past it.
         let edge = match q.limit {
-            Some(Limit::First(_)) if full => {
-                self.docs.last().map(|d| (at(q, d), Ordering::Greater))
-            }
-            Some(Limit::Last(_)) if full => self.docs.first().map(|d| (at(q, d), Ordering::Less)),
+            Some(Limit::First(_)) if full => self.docs.last().map(|d| (&**d, Ordering::Greater)),
+            Some(Limit::Last(_)) if full => self.docs.first().map(|d| (&**d, Ordering::Less)),
             _ => None,
         };
         // Old indexes of the written documents that were results, and the
@@ -103,25 +107,18 @@ impl QueryView {
         let mut leaving = Vec::new();
         let mut entering = Vec::new();
         for write in &record.docs {
-            if let Some(p) = write.before.as_ref().and_then(|d| qualifies(q, d)) {
-                if let Ok(i) = self.docs.binary_search_by(|d| q.compare(&at(q, d), &p)) {
+            if let Some(d) = write.before.as_ref().filter(|d| qualifies(q, d)) {
+                if let Ok(i) = self.docs.binary_search_by(|r| order(q, r, d)) {
                     leaving.push(i);
                 }
             }
-            if let Some((p, doc)) = write
-                .after
-                .as_ref()
-                .and_then(|d| qualifies(q, d).map(|p| (p, d)))
-            {
-                if edge
-                    .as_ref()
-                    .is_none_or(|(e, past)| q.compare(&p, e) != *past)
-                {
+            if let Some(doc) = write.after.as_ref().filter(|d| qualifies(q, d)) {
+                if edge.is_none_or(|(e, past)| order(q, doc, e) != past) {
                     let i = self
                         .docs
-                        .binary_search_by(|d| q.compare(&at(q, d), &p))
+                        .binary_search_by(|r| order(q, r, doc))
                         .unwrap_or_else(|i| i);
-                    entering.push((i, p, doc));
+                    entering.push((i, doc));
                 }
             }
         }
@@ -134,7 +131,7 @@ impl QueryView {
         let touched = leaving
             .iter()
             .map(|&i| (i, i + 1))
-            .chain(entering.iter().map(|(i, _, _)| (*i, *i)));
+            .chain(entering.iter().map(|(i, _)| (*i, *i)));
         let (mut lo, mut hi) =
             touched.fold((usize::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
         let len = self.docs.len() - leaving.len() + entering.len();
@@ -152,9 +149,9 @@ impl QueryView {
         for i in leaving.into_iter().rev() {
             span.remove(i - lo);
         }
-        for (_, p, doc) in entering {
+        for (_, doc) in entering {
             let i = span
-                .binary_search_by(|d| q.compare(&at(q, d), &p))
+                .binary_search_by(|r| order(q, r, doc))
                 .unwrap_or_else(|i| i);
             span.insert(i, bodies.intern_ref(&q.collection, doc));
         }
@@ -208,17 +205,49 @@ fn at(q: &CompiledQuery, doc: &StoredDoc) -> Position {
         .expect("a result has every order_by field")
 }
 
-/// The document's position when it is a result of `q` ignoring the limit.
-fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> Option<Position> {
-    if !q
-        .filter
-        .as_ref()
-        .is_none_or(|f| f.matches(&doc.id, &doc.data))
+/// Whether the document is a result of `q` ignoring the limit.
+fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> bool {
+    let has_order = q
+        .order
+        .iter()
+        .all(|(field, _)| field.is_document_id() || field.get(&doc.data).is_some());
+    if !has_order
+        || !q
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&doc.id, &doc.data))
     {
-        return None;
+        return false;
+    }
+    if q.start.is_none() && q.end.is_none() {
+        return true;
     }
     q.position(&doc.id, &doc.data)
-        .filter(|p| q.after_start(p) && q.before_end(p))
+        .is_some_and(|p| q.after_start(&p) && q.before_end(&p))
+}
+
+/// Compares two documents that have every `order_by` field in query order,
+/// without copying their values.
+fn order(q: &CompiledQuery, a: &StoredDoc, b: &StoredDoc) -> Ordering {
+    let directed = |o: Ordering, direction: Direction| match direction {
+        Direction::Asc => o,
+        Direction::Desc => o.reverse(),
+    };
+    for (field, direction) in &q.order {
+        let o = if field.is_document_id() {
+            a.id.as_bytes().cmp(b.id.as_bytes())
+        } else {
+            match (field.get(&a.data), field.get(&b.data)) {
+                (Some(va), Some(vb)) => compare_values(va, vb),
+                _ => unreachable!("a result has every order_by field"),
+            }
+        };
+        let o = directed(o, *direction);
+        if o.is_ne() {
+            return o;
+        }
+    }
+    directed(a.id.as_bytes().cmp(b.id.as_bytes()), q.id_direction)
 }
 
 /// The query reading the `missing` documents a `limit` window lacks: those
