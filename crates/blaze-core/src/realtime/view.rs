@@ -106,18 +106,28 @@ impl QueryView {
         // insertion points.
         let mut leaving = Vec::new();
         let mut entering = Vec::new();
+        // A document past a full window's edge is not in it: no search.
+        let within = |d: &StoredDoc| edge.is_none_or(|(e, past)| order(q, d, e) != past);
         for write in &record.docs {
+            let mut was = None;
             if let Some(d) = write.before.as_ref().filter(|d| qualifies(q, d)) {
-                if let Ok(i) = self.docs.binary_search_by(|r| order(q, r, d)) {
-                    leaving.push(i);
+                if within(d) {
+                    if let Ok(i) = self.docs.binary_search_by(|r| order(q, r, d)) {
+                        leaving.push(i);
+                        was = Some((i, d));
+                    }
                 }
             }
             if let Some(doc) = write.after.as_ref().filter(|d| qualifies(q, d)) {
-                if edge.is_none_or(|(e, past)| order(q, doc, e) != past) {
-                    let i = self
-                        .docs
-                        .binary_search_by(|r| order(q, r, doc))
-                        .unwrap_or_else(|i| i);
+                if within(doc) {
+                    // A write that keeps its position goes back where it was.
+                    let i = match was {
+                        Some((i, d)) if order(q, d, doc).is_eq() => i,
+                        _ => self
+                            .docs
+                            .binary_search_by(|r| order(q, r, doc))
+                            .unwrap_or_else(|i| i),
+                    };
                     entering.push((i, doc));
                 }
             }
