@@ -360,6 +360,31 @@ pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     changes
 }
 
+/// The change of a document kept from `before` to `after` (the same bodies
+/// have no patch).
+fn modified(
+    collection: &CollectionPath,
+    before: &StoredDoc,
+    after: &StoredDoc,
+    old_index: usize,
+    new_index: usize,
+) -> Change {
+    let patch = if std::ptr::eq(before, after) {
+        Vec::new()
+    } else {
+        diff(&before.data, &after.data)
+    };
+    Change::Modified {
+        path: format!("{collection}/{}", after.id),
+        patch,
+        version: after.version,
+        create_time: after.create_time,
+        update_time: after.update_time,
+        old_index,
+        new_index,
+    }
+}
+
 /// Shifts the indexes of `changes` by `by`: the changes of a part of a list
 /// that starts at index `by`, as changes of the whole list.
 fn shift(changes: &mut [Change], by: usize) {
@@ -388,6 +413,22 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     old: &[A],
     new: &[B],
 ) -> Vec<Change> {
+    let same_ids = old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(a, b)| a.borrow().id == b.borrow().id);
+    if same_ids {
+        // The common case of documents modified in place: each keeps its index.
+        return old
+            .iter()
+            .map(Borrow::borrow)
+            .zip(new.iter().map(Borrow::borrow))
+            .enumerate()
+            .filter(|(_, (a, b))| a.version != b.version)
+            .map(|(i, (a, b))| modified(collection, a, b, i, i))
+            .collect();
+    }
     let in_new: HashSet<&str> = new.iter().map(|d| d.borrow().id.as_str()).collect();
     let mut changes = Vec::new();
     let mut kept: Vec<&StoredDoc> = Vec::with_capacity(old.len());
@@ -414,20 +455,7 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
                 let old_index = new_index + unplaced.before(k);
                 unplaced.place(k);
                 if before.version != doc.version || old_index != new_index {
-                    let patch = if std::ptr::eq(before, doc) {
-                        Vec::new()
-                    } else {
-                        diff(&before.data, &doc.data)
-                    };
-                    changes.push(Change::Modified {
-                        path: format!("{collection}/{}", doc.id),
-                        patch,
-                        version: doc.version,
-                        create_time: doc.create_time,
-                        update_time: doc.update_time,
-                        old_index,
-                        new_index,
-                    });
+                    changes.push(modified(collection, before, doc, old_index, new_index));
                 }
             }
             None => changes.push(Change::Added {
