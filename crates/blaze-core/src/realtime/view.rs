@@ -191,7 +191,11 @@ impl QueryView {
             }
             _ => {}
         }
-        let mut changes = diff_results(&q.collection, &self.docs[lo..hi], &span);
+        // The patch of a document written by this commit is made once and
+        // shared by every view it changes.
+        let mut patch =
+            |a: &StoredDoc, b: &StoredDoc| bodies.patch(&q.collection, record.seq, a, b);
+        let mut changes = diff_with(&q.collection, &self.docs[lo..hi], &span, &mut patch);
         shift(&mut changes, lo);
         let size = |docs: &[Arc<StoredDoc>]| -> usize {
             docs.iter().map(|d| bodies.size_of(&q.collection, d)).sum()
@@ -345,6 +349,19 @@ pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     old: &[A],
     new: &[B],
 ) -> Vec<Change> {
+    diff_with(collection, old, new, &mut |a, b| diff(&a.data, &b.data))
+}
+
+/// A document's JSON Patch from one state to another.
+type PatchOf<'p> = dyn FnMut(&StoredDoc, &StoredDoc) -> Vec<Value> + 'p;
+
+/// [`diff_results`], its patches made by `patch`.
+fn diff_with<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
+    collection: &CollectionPath,
+    old: &[A],
+    new: &[B],
+    patch: &mut PatchOf<'_>,
+) -> Vec<Change> {
     let same = |a: &A, b: &B| std::ptr::eq(a.borrow(), b.borrow());
     let prefix = old.iter().zip(new).take_while(|(a, b)| same(a, b)).count();
     let (old, new) = (&old[prefix..], &new[prefix..]);
@@ -355,7 +372,7 @@ pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
         .take_while(|(a, b)| same(a, b))
         .count();
     let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
-    let mut changes = diff_middle(collection, old, new);
+    let mut changes = diff_middle(collection, old, new, patch);
     shift(&mut changes, prefix);
     changes
 }
@@ -368,11 +385,12 @@ fn modified(
     after: &StoredDoc,
     old_index: usize,
     new_index: usize,
+    patch: &mut PatchOf<'_>,
 ) -> Change {
     let patch = if std::ptr::eq(before, after) {
         Vec::new()
     } else {
-        diff(&before.data, &after.data)
+        patch(before, after)
     };
     Change::Modified {
         path: format!("{collection}/{}", after.id),
@@ -412,6 +430,7 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     collection: &CollectionPath,
     old: &[A],
     new: &[B],
+    patch: &mut PatchOf<'_>,
 ) -> Vec<Change> {
     let same_ids = old.len() == new.len()
         && old
@@ -426,7 +445,7 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
             .zip(new.iter().map(Borrow::borrow))
             .enumerate()
             .filter(|(_, (a, b))| a.version != b.version)
-            .map(|(i, (a, b))| modified(collection, a, b, i, i))
+            .map(|(i, (a, b))| modified(collection, a, b, i, i, patch))
             .collect();
     }
     let in_new: HashSet<&str> = new.iter().map(|d| d.borrow().id.as_str()).collect();
@@ -455,7 +474,9 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
                 let old_index = new_index + unplaced.before(k);
                 unplaced.place(k);
                 if before.version != doc.version || old_index != new_index {
-                    changes.push(modified(collection, before, doc, old_index, new_index));
+                    changes.push(modified(
+                        collection, before, doc, old_index, new_index, patch,
+                    ));
                 }
             }
             None => changes.push(Change::Added {
