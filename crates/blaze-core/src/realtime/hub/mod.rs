@@ -734,11 +734,17 @@ impl<S: Storage> Hub<S> {
         };
         let mut hit = BTreeSet::new();
         for change in &record.docs {
-            hit.extend(index.candidates(
+            let found = index.candidates(
                 &change.id,
                 change.before.as_ref().map(|d| &d.data),
                 change.after.as_ref().map(|d| &d.data),
-            ));
+            );
+            // The first set is taken whole, not inserted element by element.
+            if hit.is_empty() {
+                hit = found;
+            } else {
+                hit.extend(found);
+            }
         }
         let bounds = self.bounds();
         let mut failed = Vec::new();
