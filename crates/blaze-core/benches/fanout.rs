@@ -308,8 +308,21 @@ fn main() {
         "# blaze-core fan-out benchmark ({}, one thread)",
         support::machine()
     );
-    bench_deliveries();
-    bench_matching();
-    bench_memory();
-    bench_non_indexable();
+    // `cargo bench -p blaze-core --bench fanout -- memory` runs the sections
+    // whose name contains `memory` (for profiling one of them).
+    let only: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with('-'))
+        .collect();
+    let sections: [(&str, fn()); 4] = [
+        ("deliveries", bench_deliveries),
+        ("matching", bench_matching),
+        ("memory", bench_memory),
+        ("non_indexable", bench_non_indexable),
+    ];
+    for (name, run) in sections {
+        if only.is_empty() || only.iter().any(|o| name.contains(o.as_str())) {
+            run();
+        }
+    }
 }

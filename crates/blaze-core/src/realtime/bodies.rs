@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::hash::{BuildHasher, RandomState};
 use std::sync::{Arc, Weak};
 
+use blaze_json::diff::diff;
 use blaze_protocol::CollectionPath;
 use serde_json::{Map, Value};
 
@@ -29,6 +30,16 @@ pub struct Bodies {
     added: usize,
     /// Entries alive after the last sweep.
     alive: usize,
+    /// The patches of the commit being fanned out.
+    patches: Patches,
+}
+
+/// The JSON Patches made for one commit (of one collection, by its
+/// sequence number), by the hash of the document id and its two versions.
+#[derive(Debug, Default)]
+struct Patches {
+    commit: Option<(String, u64)>,
+    by_write: HashMap<u64, (String, u64, u64, Vec<Value>)>,
 }
 
 impl Bodies {
@@ -51,6 +62,45 @@ impl Bodies {
         match self.find(collection, doc) {
             Some(found) => found,
             None => self.insert(collection, Arc::new(doc.clone())),
+        }
+    }
+
+    /// The JSON Patch from `before` to `after` (two states of one document
+    /// of `collection` in the commit numbered `seq`): made once per commit
+    /// and document, and copied for every further view that asks.
+    pub(crate) fn patch(
+        &mut self,
+        collection: &CollectionPath,
+        seq: u64,
+        before: &StoredDoc,
+        after: &StoredDoc,
+    ) -> Vec<Value> {
+        let patches = &mut self.patches;
+        let this = |(c, s): &(String, u64)| *s == seq && c == collection.as_str();
+        if !patches.commit.as_ref().is_some_and(this) {
+            patches.commit = Some((collection.as_str().to_owned(), seq));
+            patches.by_write.clear();
+        }
+        let key = self
+            .hasher
+            .hash_one((&after.id, before.version, after.version));
+        match patches.by_write.get(&key) {
+            Some((id, from, to, patch))
+                if *id == after.id && *from == before.version && *to == after.version =>
+            {
+                patch.clone()
+            }
+            _ => {
+                let patch = diff(&before.data, &after.data);
+                let entry = (
+                    after.id.clone(),
+                    before.version,
+                    after.version,
+                    patch.clone(),
+                );
+                patches.by_write.insert(key, entry);
+                patch
+            }
         }
     }
 

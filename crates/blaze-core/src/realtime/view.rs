@@ -15,7 +15,8 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use blaze_json::diff::diff;
-use blaze_protocol::{Change, CollectionPath, Cursor};
+use blaze_json::order::compare_values;
+use blaze_protocol::{Change, CollectionPath, Cursor, Direction};
 use serde_json::Value;
 
 use crate::error::Error;
@@ -40,10 +41,15 @@ impl QueryView {
         query: CompiledQuery,
         bodies: &mut Bodies,
     ) -> Result<Self, Error> {
-        let docs: Vec<_> = run_query(storage, &query)?
-            .into_iter()
-            .map(|d| bodies.intern(&query.collection, d))
-            .collect();
+        let found = run_query(storage, &query)?;
+        // Collected into a new vector of its own size (collecting in place
+        // would keep the documents' larger buffer).
+        let mut docs = Vec::with_capacity(found.len());
+        docs.extend(
+            found
+                .into_iter()
+                .map(|d| bodies.intern(&query.collection, d)),
+        );
         let body_bytes = docs
             .iter()
             .map(|d| bodies.size_of(&query.collection, d))
@@ -91,10 +97,8 @@ impl QueryView {
         let full = q.limit.is_some_and(|l| self.docs.len() >= window(l));
         // The old window's far edge: a full window knows nothing past it.
         let edge = match q.limit {
-            Some(Limit::First(_)) if full => {
-                self.docs.last().map(|d| (at(q, d), Ordering::Greater))
-            }
-            Some(Limit::Last(_)) if full => self.docs.first().map(|d| (at(q, d), Ordering::Less)),
+            Some(Limit::First(_)) if full => self.docs.last().map(|d| (&**d, Ordering::Greater)),
+            Some(Limit::Last(_)) if full => self.docs.first().map(|d| (&**d, Ordering::Less)),
             _ => None,
         };
         // Old indexes of the written documents that were results, and the
@@ -102,26 +106,29 @@ impl QueryView {
         // insertion points.
         let mut leaving = Vec::new();
         let mut entering = Vec::new();
+        // A document past a full window's edge is not in it: no search.
+        let within = |d: &StoredDoc| edge.is_none_or(|(e, past)| order(q, d, e) != past);
         for write in &record.docs {
-            if let Some(p) = write.before.as_ref().and_then(|d| qualifies(q, d)) {
-                if let Ok(i) = self.docs.binary_search_by(|d| q.compare(&at(q, d), &p)) {
-                    leaving.push(i);
+            let mut was = None;
+            if let Some(d) = write.before.as_ref().filter(|d| qualifies(q, d)) {
+                if within(d) {
+                    if let Ok(i) = self.docs.binary_search_by(|r| order(q, r, d)) {
+                        leaving.push(i);
+                        was = Some((i, d));
+                    }
                 }
             }
-            if let Some((p, doc)) = write
-                .after
-                .as_ref()
-                .and_then(|d| qualifies(q, d).map(|p| (p, d)))
-            {
-                if edge
-                    .as_ref()
-                    .is_none_or(|(e, past)| q.compare(&p, e) != *past)
-                {
-                    let i = self
-                        .docs
-                        .binary_search_by(|d| q.compare(&at(q, d), &p))
-                        .unwrap_or_else(|i| i);
-                    entering.push((i, p, doc));
+            if let Some(doc) = write.after.as_ref().filter(|d| qualifies(q, d)) {
+                if within(doc) {
+                    // A write that keeps its position goes back where it was.
+                    let i = match was {
+                        Some((i, d)) if order(q, d, doc).is_eq() => i,
+                        _ => self
+                            .docs
+                            .binary_search_by(|r| order(q, r, doc))
+                            .unwrap_or_else(|i| i),
+                    };
+                    entering.push((i, doc));
                 }
             }
         }
@@ -134,7 +141,7 @@ impl QueryView {
         let touched = leaving
             .iter()
             .map(|&i| (i, i + 1))
-            .chain(entering.iter().map(|(i, _, _)| (*i, *i)));
+            .chain(entering.iter().map(|(i, _)| (*i, *i)));
         let (mut lo, mut hi) =
             touched.fold((usize::MAX, 0), |(lo, hi), (a, b)| (lo.min(a), hi.max(b)));
         let len = self.docs.len() - leaving.len() + entering.len();
@@ -152,9 +159,9 @@ impl QueryView {
         for i in leaving.into_iter().rev() {
             span.remove(i - lo);
         }
-        for (_, p, doc) in entering {
+        for (_, doc) in entering {
             let i = span
-                .binary_search_by(|d| q.compare(&at(q, d), &p))
+                .binary_search_by(|r| order(q, r, doc))
                 .unwrap_or_else(|i| i);
             span.insert(i, bodies.intern_ref(&q.collection, doc));
         }
@@ -184,7 +191,11 @@ impl QueryView {
             }
             _ => {}
         }
-        let mut changes = diff_results(&q.collection, &self.docs[lo..hi], &span);
+        // The patch of a document written by this commit is made once and
+        // shared by every view it changes.
+        let mut patch =
+            |a: &StoredDoc, b: &StoredDoc| bodies.patch(&q.collection, record.seq, a, b);
+        let mut changes = diff_with(&q.collection, &self.docs[lo..hi], &span, &mut patch);
         shift(&mut changes, lo);
         let size = |docs: &[Arc<StoredDoc>]| -> usize {
             docs.iter().map(|d| bodies.size_of(&q.collection, d)).sum()
@@ -208,17 +219,49 @@ fn at(q: &CompiledQuery, doc: &StoredDoc) -> Position {
         .expect("a result has every order_by field")
 }
 
-/// The document's position when it is a result of `q` ignoring the limit.
-fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> Option<Position> {
-    if !q
-        .filter
-        .as_ref()
-        .is_none_or(|f| f.matches(&doc.id, &doc.data))
+/// Whether the document is a result of `q` ignoring the limit.
+fn qualifies(q: &CompiledQuery, doc: &StoredDoc) -> bool {
+    let has_order = q
+        .order
+        .iter()
+        .all(|(field, _)| field.is_document_id() || field.get(&doc.data).is_some());
+    if !has_order
+        || !q
+            .filter
+            .as_ref()
+            .is_none_or(|f| f.matches(&doc.id, &doc.data))
     {
-        return None;
+        return false;
+    }
+    if q.start.is_none() && q.end.is_none() {
+        return true;
     }
     q.position(&doc.id, &doc.data)
-        .filter(|p| q.after_start(p) && q.before_end(p))
+        .is_some_and(|p| q.after_start(&p) && q.before_end(&p))
+}
+
+/// Compares two documents that have every `order_by` field in query order,
+/// without copying their values.
+fn order(q: &CompiledQuery, a: &StoredDoc, b: &StoredDoc) -> Ordering {
+    let directed = |o: Ordering, direction: Direction| match direction {
+        Direction::Asc => o,
+        Direction::Desc => o.reverse(),
+    };
+    for (field, direction) in &q.order {
+        let o = if field.is_document_id() {
+            a.id.as_bytes().cmp(b.id.as_bytes())
+        } else {
+            match (field.get(&a.data), field.get(&b.data)) {
+                (Some(va), Some(vb)) => compare_values(va, vb),
+                _ => unreachable!("a result has every order_by field"),
+            }
+        };
+        let o = directed(o, *direction);
+        if o.is_ne() {
+            return o;
+        }
+    }
+    directed(a.id.as_bytes().cmp(b.id.as_bytes()), q.id_direction)
 }
 
 /// The query reading the `missing` documents a `limit` window lacks: those
@@ -306,6 +349,19 @@ pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     old: &[A],
     new: &[B],
 ) -> Vec<Change> {
+    diff_with(collection, old, new, &mut |a, b| diff(&a.data, &b.data))
+}
+
+/// A document's JSON Patch from one state to another.
+type PatchOf<'p> = dyn FnMut(&StoredDoc, &StoredDoc) -> Vec<Value> + 'p;
+
+/// [`diff_results`], its patches made by `patch`.
+fn diff_with<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
+    collection: &CollectionPath,
+    old: &[A],
+    new: &[B],
+    patch: &mut PatchOf<'_>,
+) -> Vec<Change> {
     let same = |a: &A, b: &B| std::ptr::eq(a.borrow(), b.borrow());
     let prefix = old.iter().zip(new).take_while(|(a, b)| same(a, b)).count();
     let (old, new) = (&old[prefix..], &new[prefix..]);
@@ -316,9 +372,35 @@ pub fn diff_results<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
         .take_while(|(a, b)| same(a, b))
         .count();
     let (old, new) = (&old[..old.len() - suffix], &new[..new.len() - suffix]);
-    let mut changes = diff_middle(collection, old, new);
+    let mut changes = diff_middle(collection, old, new, patch);
     shift(&mut changes, prefix);
     changes
+}
+
+/// The change of a document kept from `before` to `after` (the same bodies
+/// have no patch).
+fn modified(
+    collection: &CollectionPath,
+    before: &StoredDoc,
+    after: &StoredDoc,
+    old_index: usize,
+    new_index: usize,
+    patch: &mut PatchOf<'_>,
+) -> Change {
+    let patch = if std::ptr::eq(before, after) {
+        Vec::new()
+    } else {
+        patch(before, after)
+    };
+    Change::Modified {
+        path: format!("{collection}/{}", after.id),
+        patch,
+        version: after.version,
+        create_time: after.create_time,
+        update_time: after.update_time,
+        old_index,
+        new_index,
+    }
 }
 
 /// Shifts the indexes of `changes` by `by`: the changes of a part of a list
@@ -348,7 +430,24 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
     collection: &CollectionPath,
     old: &[A],
     new: &[B],
+    patch: &mut PatchOf<'_>,
 ) -> Vec<Change> {
+    let same_ids = old.len() == new.len()
+        && old
+            .iter()
+            .zip(new)
+            .all(|(a, b)| a.borrow().id == b.borrow().id);
+    if same_ids {
+        // The common case of documents modified in place: each keeps its index.
+        return old
+            .iter()
+            .map(Borrow::borrow)
+            .zip(new.iter().map(Borrow::borrow))
+            .enumerate()
+            .filter(|(_, (a, b))| a.version != b.version)
+            .map(|(i, (a, b))| modified(collection, a, b, i, i, patch))
+            .collect();
+    }
     let in_new: HashSet<&str> = new.iter().map(|d| d.borrow().id.as_str()).collect();
     let mut changes = Vec::new();
     let mut kept: Vec<&StoredDoc> = Vec::with_capacity(old.len());
@@ -375,20 +474,9 @@ fn diff_middle<A: Borrow<StoredDoc>, B: Borrow<StoredDoc>>(
                 let old_index = new_index + unplaced.before(k);
                 unplaced.place(k);
                 if before.version != doc.version || old_index != new_index {
-                    let patch = if std::ptr::eq(before, doc) {
-                        Vec::new()
-                    } else {
-                        diff(&before.data, &doc.data)
-                    };
-                    changes.push(Change::Modified {
-                        path: format!("{collection}/{}", doc.id),
-                        patch,
-                        version: doc.version,
-                        create_time: doc.create_time,
-                        update_time: doc.update_time,
-                        old_index,
-                        new_index,
-                    });
+                    changes.push(modified(
+                        collection, before, doc, old_index, new_index, patch,
+                    ));
                 }
             }
             None => changes.push(Change::Added {

@@ -38,7 +38,7 @@ use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::store::{CommitRecord, Storage};
 use connection::{Connection, FlowBounds};
-use target::{ListenSpec, Target};
+use target::{ListenSpec, Subscribers, Target};
 
 /// A connection id, chosen by the driver; unique among open connections.
 pub type ConnId = u64;
@@ -167,8 +167,8 @@ pub struct Hub<S> {
     config: HubConfig,
     scope: Option<CollectionPath>,
     conns: HashMap<ConnId, Connection>,
-    targets: HashMap<u64, Target>,
-    target_by_key: HashMap<String, u64>,
+    targets: HashMap<u64, Box<Target>>,
+    target_by_key: HashMap<Arc<str>, u64>,
     target_index: HashMap<String, ListenerIndex<u64>>,
     next_target: u64,
     outputs: VecDeque<Output>,
@@ -211,7 +211,7 @@ impl<S: Storage> Hub<S> {
             .map(|(&rid, &target)| SavedListener {
                 rid,
                 target,
-                key: self.targets[&target].key.clone(),
+                key: self.targets[&target].key.to_string(),
             })
             .collect();
         listeners.sort_by_key(|l| l.rid);
@@ -563,7 +563,7 @@ impl<S: Storage> Hub<S> {
             .get(&conn)
             .is_some_and(|c| follows(c, &target_id));
         let total = self.bodies.held_bytes()
-            + self.targets.values().map(Target::own_bytes).sum::<usize>()
+            + self.targets.values().map(|t| t.own_bytes()).sum::<usize>()
             + self
                 .conns
                 .values()
@@ -612,10 +612,10 @@ impl<S: Storage> Hub<S> {
     /// The target for `spec`: the existing one, or a new one with a fresh
     /// view, numbered `id` when given (a restore) or with the next number.
     fn target_for(&mut self, spec: ListenSpec, id: Option<u64>) -> Result<u64, Error> {
-        match (self.target_by_key.get(&spec.key), id) {
+        match (self.target_by_key.get(spec.key.as_str()), id) {
             (Some(&found), None) => return Ok(found),
             (_, Some(want)) if self.targets.contains_key(&want) => {
-                if self.targets[&want].key == spec.key {
+                if *self.targets[&want].key == *spec.key {
                     return Ok(want);
                 }
                 let msg = format!("target {want} is taken by another listen");
@@ -631,14 +631,15 @@ impl<S: Storage> Hub<S> {
             .entry(collection)
             .or_default()
             .insert(id, view.query());
-        self.target_by_key.entry(spec.key.clone()).or_insert(id);
+        let key: Arc<str> = spec.key.into();
+        self.target_by_key.entry(key.clone()).or_insert(id);
         self.targets.insert(
             id,
-            Target {
-                key: spec.key,
+            Box::new(Target {
+                key,
                 view,
-                subscribers: BTreeSet::new(),
-            },
+                subscribers: Subscribers::default(),
+            }),
         );
         Ok(id)
     }
@@ -700,7 +701,7 @@ impl<S: Storage> Hub<S> {
 
     fn unsubscribe(&mut self, conn: ConnId, target_id: u64) {
         if let Some(t) = self.targets.get_mut(&target_id) {
-            t.subscribers.remove(&conn);
+            t.subscribers.remove(conn);
         }
         self.drop_if_unused(target_id);
     }
@@ -733,11 +734,17 @@ impl<S: Storage> Hub<S> {
         };
         let mut hit = BTreeSet::new();
         for change in &record.docs {
-            hit.extend(index.candidates(
+            let found = index.candidates(
                 &change.id,
                 change.before.as_ref().map(|d| &d.data),
                 change.after.as_ref().map(|d| &d.data),
-            ));
+            );
+            // The first set is taken whole, not inserted element by element.
+            if hit.is_empty() {
+                hit = found;
+            } else {
+                hit.extend(found);
+            }
         }
         let bounds = self.bounds();
         let mut failed = Vec::new();

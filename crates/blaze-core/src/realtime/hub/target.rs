@@ -1,7 +1,7 @@
 //! Listen targets: one shared, current view per distinct document or query
 //! listened to.
 
-use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use blaze_protocol::{encode, DocPath, ErrorCode, FieldFilter, Filter, Limits, Op, Query};
 use serde_json::Value;
@@ -14,24 +14,73 @@ use crate::realtime::view::QueryView;
 
 /// A document or query that one or more connections listen to.
 pub(super) struct Target {
-    /// The key that finds this target for a new listener of the same thing.
-    pub key: String,
+    /// The key that finds this target for a new listener of the same thing
+    /// (shared with the hub's key map).
+    pub key: Arc<str>,
     /// The results, current as of the collection's latest commit.
     pub view: QueryView,
     /// The connections with at least one listener following this target.
-    pub subscribers: BTreeSet<u64>,
+    pub subscribers: Subscribers,
+}
+
+/// A target's subscribed connections, in ascending order: most targets
+/// have one, so a sorted vector is smaller than a tree and as quick.
+#[derive(Default)]
+pub(super) struct Subscribers(Vec<u64>);
+
+impl Subscribers {
+    /// Adds `conn` (once).
+    pub(super) fn insert(&mut self, conn: u64) {
+        if let Err(i) = self.0.binary_search(&conn) {
+            self.0.insert(i, conn);
+        }
+    }
+
+    /// Removes `conn` if present.
+    pub(super) fn remove(&mut self, conn: u64) {
+        if let Ok(i) = self.0.binary_search(&conn) {
+            self.0.remove(i);
+        }
+        if self.0.len() < self.0.capacity() / 4 {
+            self.0.shrink_to_fit();
+        }
+    }
+
+    /// Whether no connection is subscribed.
+    pub(super) fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// How many connections are subscribed.
+    pub(super) fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    /// The subscribed connections, in ascending order.
+    pub(super) fn iter(&self) -> std::slice::Iter<'_, u64> {
+        self.0.iter()
+    }
+}
+
+impl<'a> IntoIterator for &'a Subscribers {
+    type Item = &'a u64;
+    type IntoIter = std::slice::Iter<'a, u64>;
+
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.iter()
+    }
 }
 
 impl Target {
     /// The estimated bytes of the target itself, without its results'
-    /// bodies: its key (also filed in the hub's key map), query, result ids
+    /// bodies: its key (shared with the hub's key map), query, result ids
     /// and subscriber set.
     pub(super) fn own_bytes(&self) -> usize {
         const OVERHEAD: usize = 512;
         OVERHEAD
-            + 2 * self.key.len()
+            + self.key.len()
             + self.view.docs().len() * std::mem::size_of::<usize>()
-            + self.subscribers.len() * 16
+            + self.subscribers.len() * std::mem::size_of::<u64>()
     }
 }
 
