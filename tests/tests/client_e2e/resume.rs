@@ -151,7 +151,7 @@ fn listeners_resume_exactly_across_cut_connections() {
 }
 
 /// After the cut test: each view equals a fresh query at the last seq, went
-/// offline and online at each cut, and never needed a reset.
+/// offline at each cut and back online, and never needed a reset.
 async fn views_equal_fresh_queries(writer: &Blaze, views: [&Tracker; 2], last: u64) {
     for (view, query) in views
         .into_iter()
@@ -164,8 +164,13 @@ async fn views_equal_fresh_queries(writer: &Blaze, views: [&Tracker; 2], last: u
             "{}: the final view equals a fresh query",
             view.name
         );
+        // Every cut closed a live TCP connection, but one may close it while
+        // the client is still in its handshake (the proxy sees the connection
+        // before `welcome` comes back): that outage goes on, with a second
+        // `Offline` and no `Online` between. So each cut is an `Offline`, and
+        // the view came back online (it ended online: see the loop above).
         assert!(
-            view.offline >= CUT_AT.len() && view.online >= CUT_AT.len(),
+            view.offline >= CUT_AT.len() && view.online >= 1,
             "{}: {} offline and {} online events for {} cuts",
             view.name,
             view.offline,
