@@ -178,6 +178,7 @@ impl SqlStore {
             let session = SavedSession {
                 open: state.open,
                 listeners,
+                waiting: state.waiting,
             };
             out.push((as_u64(&row[0])?, session));
         }
@@ -193,6 +194,7 @@ impl SqlStore {
                 .map(|l| StoredListener(l.rid, l.target, l.key.clone()))
                 .collect(),
             open: session.open,
+            waiting: session.waiting,
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
         self.exec(
