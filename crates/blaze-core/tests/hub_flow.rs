@@ -73,6 +73,66 @@ fn a_burst_is_answered_in_order_without_a_close_when_the_client_acks() {
     assert_eq!(answered, (1..=4200).collect::<Vec<u64>>());
 }
 
+/// A hub over the same database with its memory lost, as a Durable Object
+/// woken from hibernation (or reset) rebuilds it from the saved sessions;
+/// returns it and the connections whose sessions restored.
+fn rebuilt(hub: Hub<MemoryStorage>, conns: &[u64]) -> (Hub<MemoryStorage>, Vec<u64>) {
+    let sessions: Vec<_> = conns
+        .iter()
+        .map(|&c| (c, hub.session(c).unwrap()))
+        .collect();
+    let mut hub = Hub::new(hub.into_database(), HubConfig::default());
+    let restored = sessions
+        .iter()
+        .filter(|(conn, session)| hub.restore(*conn, session).is_ok())
+        .map(|(conn, _)| *conn)
+        .collect();
+    (hub, restored)
+}
+
+#[test]
+fn a_connection_with_held_requests_does_not_restore_after_the_memory_is_lost() {
+    let mut hub = hub();
+    open(&mut hub, 1);
+    open(&mut hub, 2);
+    hub.handle_frame(
+        2,
+        r#"{"type":"listen","rid":1,"query":{"collection":"c"}}"#,
+        NOW,
+    );
+    // Connection 1 pipelines a burst: its last requests are held.
+    for rid in 1..=2100 {
+        hub.handle_frame(1, &get(rid), NOW);
+    }
+    let mut seen = Seen::default();
+    drain(&mut hub, 1, &mut seen);
+    assert_eq!(seen.rids.len(), 2049);
+    assert!(hub.session(1).unwrap().waiting);
+    assert!(!hub.session(2).unwrap().waiting);
+    // The held requests are lost with the memory: no ack could ever have
+    // them answered, so connection 1 must be closed (and resume) rather
+    // than restored; connection 2 restores.
+    let (_, restored) = rebuilt(hub, &[1, 2]);
+    assert_eq!(restored, [2]);
+}
+
+#[test]
+fn a_connection_whose_held_requests_were_answered_restores() {
+    let mut hub = hub();
+    open(&mut hub, 1);
+    for rid in 1..=2100 {
+        hub.handle_frame(1, &get(rid), NOW);
+    }
+    hub.handle_frame(1, r#"{"type":"ack","frames":2049}"#, NOW);
+    let mut seen = Seen::default();
+    drain(&mut hub, 1, &mut seen);
+    // welcome and every answer
+    assert_eq!(seen.rids.len(), 1 + 2100);
+    assert!(!hub.session(1).unwrap().waiting);
+    let (_, restored) = rebuilt(hub, &[1]);
+    assert_eq!(restored, [1]);
+}
+
 #[test]
 fn a_reader_that_never_acks_is_closed_once_its_held_requests_pass_the_bound() {
     let mut hub = hub();

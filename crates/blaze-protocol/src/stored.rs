@@ -30,6 +30,10 @@ pub struct StoredSession {
     /// Whether the handshake was done.
     #[serde(default)]
     pub open: bool,
+    /// Whether requests were held unanswered (such a session does not
+    /// restore); left out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub waiting: bool,
 }
 
 /// One listener of a [`StoredSession`], stored as `[rid, target, key]`.
@@ -132,9 +136,14 @@ mod tests {
                     StoredListener(2, 5, "d:rooms/r1".into()),
                 ],
                 open: true,
+                waiting: false,
             }
         );
         assert_eq!(serde_json::to_string(&session).unwrap(), stored);
+        let waiting = r#"{"listeners":[],"open":true,"waiting":true}"#;
+        let held: StoredSession = serde_json::from_str(waiting).unwrap();
+        assert!(held.waiting);
+        assert_eq!(serde_json::to_string(&held).unwrap(), waiting);
         let fresh = r#"{"listeners":[],"open":false}"#;
         let empty: StoredSession = serde_json::from_str(fresh).unwrap();
         assert_eq!(empty, StoredSession::default());

@@ -194,6 +194,7 @@ impl SqlStore {
             let session = SavedSession {
                 open: state.open,
                 listeners,
+                waiting: state.waiting,
             };
             sessions.insert(conn, session);
         }
@@ -251,6 +252,7 @@ impl SqlStore {
         let state = StoredSession {
             listeners: Vec::new(),
             open: session.open,
+            waiting: session.waiting,
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
         let sql = self.sql.clone();

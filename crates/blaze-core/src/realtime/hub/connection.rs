@@ -86,6 +86,11 @@ impl Connection {
         self.held.len() <= bounds.frames && self.held_bytes <= bounds.bytes
     }
 
+    /// Whether requests are held.
+    pub(super) fn holds(&self) -> bool {
+        !self.held.is_empty()
+    }
+
     /// The oldest held request, if the unread frames are back within half
     /// of both bounds.
     pub(super) fn release(&mut self, bounds: FlowBounds) -> Option<String> {

@@ -117,6 +117,10 @@ pub struct SavedSession {
     pub open: bool,
     /// The connection's listeners.
     pub listeners: Vec<SavedListener>,
+    /// Whether requests of the connection were held unanswered (spec
+    /// 10.4.6). They live only in memory, so such a session does not restore:
+    /// the driver closes the connection and the client resumes.
+    pub waiting: bool,
 }
 
 /// One listener of a [`SavedSession`].
@@ -218,13 +222,21 @@ impl<S: Storage> Hub<S> {
         Some(SavedSession {
             open: c.open,
             listeners,
+            waiting: c.holds(),
         })
     }
 
     /// Opens `conn` again with a saved [`SavedSession`], after the hub lost its
     /// memory but the connection stayed up. The targets are rebuilt from the
     /// current state under the ids the client knows; no frame is produced.
+    /// A session that was waiting for held requests is refused: they were
+    /// lost with the memory, and its client would wait for their answers
+    /// forever.
     pub fn restore(&mut self, conn: ConnId, session: &SavedSession) -> Result<(), Error> {
+        if session.waiting {
+            let msg = "requests held for this connection were lost with the server's memory";
+            return Err(Rejection::new(ErrorCode::Internal, msg).into());
+        }
         self.handle_open(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = session.open;
