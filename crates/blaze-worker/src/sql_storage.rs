@@ -189,7 +189,7 @@ impl SqlStore {
             let listeners: Vec<SavedListener> =
                 state.listeners.into_iter().map(saved_listener).collect();
             if !listeners.is_empty() {
-                legacy.push((conn, state.open, listeners.clone()));
+                legacy.push((conn, state.open, state.waiting, listeners.clone()));
             }
             let session = SavedSession {
                 open: state.open,
@@ -222,8 +222,12 @@ impl SqlStore {
                 session.listeners.extend(joined.map(saved_listener));
             }
         }
-        for (conn, open, listeners) in legacy {
-            let stored = SavedSession { open, listeners };
+        for (conn, open, waiting, listeners) in legacy {
+            let stored = SavedSession {
+                open,
+                listeners,
+                waiting,
+            };
             self.save_session(conn, &[], &stored)?;
         }
         Ok(sessions.into_iter().collect())
