@@ -109,12 +109,14 @@ async fn connect(system: System, port: u16) -> (Sink, Source) {
         ))
         .await
         .expect("hello");
-        next_json(&mut source).await.expect("welcome");
+        next_frame::<Value>(&mut source).await.expect("welcome");
     }
     (sink, source)
 }
 
-async fn next_json(source: &mut Source) -> Option<Value> {
+/// The next text frame of `source` as a `T`; `None` on a close, an error, a
+/// frame that is not a `T`, or no frame within [`PHASE_LIMIT`].
+async fn next_frame<T: serde::de::DeserializeOwned>(source: &mut Source) -> Option<T> {
     loop {
         match tokio::time::timeout(PHASE_LIMIT, source.next())
             .await
@@ -158,14 +160,14 @@ async fn listeners(
             sink.send(Message::text(listen.to_string()))
                 .await
                 .expect("listen");
-            next_json(&mut source).await.expect("snapshot");
+            next_frame::<Value>(&mut source).await.expect("snapshot");
         }
         ready.fetch_add(1, Ordering::Relaxed);
         let (seen, sent_at) = (seen.clone(), sent_at.clone());
         tokio::spawn(async move {
             let _keep = sink;
             let mut mine = Vec::new();
-            while let Some(frame) = next_json(&mut source).await {
+            while let Some(frame) = next_frame::<Value>(&mut source).await {
                 let Some(i) = system.delivered(&frame) else {
                     continue;
                 };
@@ -204,7 +206,7 @@ async fn writer(
         let (slots, acked) = (slots.clone(), acked.clone());
         tokio::spawn(async move {
             while acked.load(Ordering::Relaxed) < count {
-                let Some(frame) = next_json(&mut source).await else {
+                let Some(frame) = next_frame::<Value>(&mut source).await else {
                     break;
                 };
                 if system.is_ack(&frame) {

@@ -10,12 +10,12 @@
 use std::time::{Duration, Instant};
 
 use blaze_tests::live::{workerd_memory, Rss, WranglerDev};
-use futures_util::{SinkExt, StreamExt};
+use futures_util::SinkExt;
 use serde::Deserialize;
 use serde_json::json;
 use tokio_tungstenite::tungstenite::Message;
 
-use super::{connect, Sink, Source, System, PHASE_LIMIT};
+use super::{connect, next_frame, Sink, Source, System};
 
 /// Documents in the collection, and the bytes of each one's padding.
 const DOCS: usize = 100;
@@ -179,7 +179,9 @@ async fn fill(port: u16) {
         sink.send(Message::text(commit.to_string()))
             .await
             .expect("fill commit sent");
-        let head = next_head(&mut source).await.expect("fill commit answered");
+        let head = next_frame::<Head>(&mut source)
+            .await
+            .expect("fill commit answered");
         let code = head.error.map(|e| e.code);
         assert_eq!(
             head.kind, "committed",
@@ -198,7 +200,7 @@ async fn listen(sink: &mut Sink, source: &mut Source, i: usize) -> Answer {
         return Answer::Lost;
     }
     loop {
-        let Some(head) = next_head(source).await else {
+        let Some(head) = next_frame::<Head>(source).await else {
             return Answer::Lost;
         };
         match (head.kind.as_str(), head.rid) {
@@ -206,20 +208,6 @@ async fn listen(sink: &mut Sink, source: &mut Source, i: usize) -> Answer {
             ("error", Some(r)) if r == rid => {
                 return Answer::Refused(head.error.map_or("?".into(), |e| e.code))
             }
-            _ => continue,
-        }
-    }
-}
-
-async fn next_head(source: &mut Source) -> Option<Head> {
-    loop {
-        match tokio::time::timeout(PHASE_LIMIT, source.next())
-            .await
-            .ok()??
-            .ok()?
-        {
-            Message::Text(text) => return serde_json::from_str(&text).ok(),
-            Message::Close(_) => return None,
             _ => continue,
         }
     }
