@@ -1,23 +1,15 @@
 //! Nesting depth of JSON text, measured without parsing it.
 
+use crate::outside_strings::outside_strings;
+
 /// The deepest nesting of `[` and `{` in `text`, ignoring brackets inside strings.
 ///
 /// Works on any input, valid JSON or not, in one pass with no allocation, so a
 /// decoder can refuse a too-deep frame before a recursive parser sees it.
 pub fn json_depth(text: &str) -> usize {
-    let (mut depth, mut max, mut in_string, mut escaped) = (0usize, 0usize, false, false);
-    for &b in text.as_bytes() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
+    let (mut depth, mut max) = (0usize, 0usize);
+    for (_, b) in outside_strings(text) {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 max = max.max(depth);

@@ -17,6 +17,7 @@ mod limits;
 mod message;
 mod negative_zero;
 mod null_as_default;
+mod outside_strings;
 mod path;
 mod query;
 pub mod stored;

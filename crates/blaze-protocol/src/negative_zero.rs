@@ -6,28 +6,19 @@
 
 use std::borrow::Cow;
 
+use crate::outside_strings::outside_strings;
+
 /// `text` with every integer `-0` token outside strings written `0`.
 pub(crate) fn integer_zero_unsigned(text: &str) -> Cow<'_, str> {
     let bytes = text.as_bytes();
-    let mut minus_zeros = Vec::new();
-    let (mut in_string, mut escaped) = (false, false);
-    for (i, &b) in bytes.iter().enumerate() {
-        if in_string {
-            match (escaped, b) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-        } else if b == b'"' {
-            in_string = true;
-        } else if b == b'-'
-            && bytes.get(i + 1) == Some(&b'0')
-            && !matches!(bytes.get(i + 2), Some(b'.' | b'e' | b'E' | b'0'..=b'9'))
-        {
-            minus_zeros.push(i);
-        }
-    }
+    let minus_zeros: Vec<usize> = outside_strings(text)
+        .filter(|&(i, b)| {
+            b == b'-'
+                && bytes.get(i + 1) == Some(&b'0')
+                && !matches!(bytes.get(i + 2), Some(b'.' | b'e' | b'E' | b'0'..=b'9'))
+        })
+        .map(|(i, _)| i)
+        .collect();
     if minus_zeros.is_empty() {
         return Cow::Borrowed(text);
     }
