@@ -15,6 +15,12 @@ pub enum CloseCode {
     SlowConsumer,
     /// 1011 `internal`: the server could not keep the connection's state exact.
     Internal,
+    /// 4001 `unauthenticated`: `hello` (or `auth`) carried a credential the
+    /// server could not verify; fetch a fresh token, then reconnect.
+    Unauthenticated,
+    /// 4001 `token_expired`: the connection's credential expired and no fresh
+    /// one came; fetch a fresh token, reconnect and resume.
+    TokenExpired,
 }
 
 impl CloseCode {
@@ -25,6 +31,7 @@ impl CloseCode {
             Self::HandshakeRequired | Self::UnsupportedProtocol => 4002,
             Self::SlowConsumer => 4008,
             Self::Internal => 1011,
+            Self::Unauthenticated | Self::TokenExpired => 4001,
         }
     }
 
@@ -36,6 +43,8 @@ impl CloseCode {
             Self::UnsupportedProtocol => ErrorCode::UnsupportedProtocol.as_str(),
             Self::SlowConsumer => "slow_consumer",
             Self::Internal => ErrorCode::Internal.as_str(),
+            Self::Unauthenticated => ErrorCode::Unauthenticated.as_str(),
+            Self::TokenExpired => "token_expired",
         }
     }
 }
@@ -52,6 +61,8 @@ mod tests {
             (CloseCode::UnsupportedProtocol, 4002, "unsupported_protocol"),
             (CloseCode::SlowConsumer, 4008, "slow_consumer"),
             (CloseCode::Internal, 1011, "internal"),
+            (CloseCode::Unauthenticated, 4001, "unauthenticated"),
+            (CloseCode::TokenExpired, 4001, "token_expired"),
         ];
         for (close, code, reason) in all {
             assert_eq!((close.code(), close.reason()), (code, reason), "{close:?}");

@@ -71,11 +71,16 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// A commit would materialise more than `Limits::max_commit_bytes`; nothing was applied.
     CommitTooLarge,
+    /// The credential is missing where one is required, malformed, not
+    /// verified by any configured key, or expired.
+    Unauthenticated,
+    /// The verified identity may not do what the request asks.
+    PermissionDenied,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 32] = [
+    pub const ALL: [ErrorCode; 34] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -108,6 +113,8 @@ impl ErrorCode {
         Self::Internal,
         Self::ResourceExhausted,
         Self::CommitTooLarge,
+        Self::Unauthenticated,
+        Self::PermissionDenied,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -145,6 +152,8 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::ResourceExhausted => "resource_exhausted",
             Self::CommitTooLarge => "commit_too_large",
+            Self::Unauthenticated => "unauthenticated",
+            Self::PermissionDenied => "permission_denied",
         }
     }
 
@@ -178,6 +187,8 @@ impl ErrorCode {
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
             Self::TooManyListeners | Self::ResourceExhausted => 429,
+            Self::Unauthenticated => 401,
+            Self::PermissionDenied => 403,
             Self::Internal => 500,
         }
     }

@@ -13,6 +13,7 @@ mod codec;
 mod commit_id;
 mod depth;
 pub mod http;
+mod identity;
 mod limits;
 mod message;
 mod negative_zero;
@@ -28,6 +29,7 @@ pub use code::ErrorCode;
 pub use codec::{decode_body, decode_client, decode_server, encode, DecodeError};
 pub use commit_id::{CommitId, CommitIdError, MAX_COMMIT_ID_LEN};
 pub use depth::json_depth;
+pub use identity::{AuthState, Identity};
 pub use limits::Limits;
 pub use message::{
     Change, ClientMessage, CommitBody, CommitResult, DocSnapshot, ErrorBody, ServerMessage,

@@ -47,6 +47,10 @@ pub struct Limits {
     /// index entries, values a patch adds, copies or replaces): `commit_too_large`.
     #[serde(default = "later::max_commit_bytes")]
     pub max_commit_bytes: usize,
+    /// Longest credential (`hello.auth`, `auth.auth`, `Authorization`) read;
+    /// a longer one is `unauthenticated` without being parsed.
+    #[serde(default = "later::max_credential_bytes")]
+    pub max_credential_bytes: usize,
 }
 
 /// Defaults of the limits added after protocol 1 was first published, for a
@@ -71,6 +75,10 @@ mod later {
     pub(super) fn max_commit_bytes() -> usize {
         super::Limits::default().max_commit_bytes
     }
+
+    pub(super) fn max_credential_bytes() -> usize {
+        super::Limits::default().max_credential_bytes
+    }
 }
 
 impl Default for Limits {
@@ -91,6 +99,7 @@ impl Default for Limits {
             max_indexed_value_bytes: 1500,
             max_indexed_array_elements: 1000,
             max_commit_bytes: 16 * 1024 * 1024,
+            max_credential_bytes: 8 * 1024,
         }
     }
 }
@@ -109,6 +118,7 @@ mod tests {
             "max_indexed_value_bytes",
             "max_indexed_array_elements",
             "max_commit_bytes",
+            "max_credential_bytes",
         ] {
             fields.remove(later).unwrap();
         }

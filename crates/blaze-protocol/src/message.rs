@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::{CollectionPath, CommitId, DocPath, ErrorCode, Limits, Query, Write};
+use crate::{AuthState, CollectionPath, CommitId, DocPath, ErrorCode, Limits, Query, Write};
 
 /// A `rid` member where none is required: the number when it is an unsigned integer.
 fn readable_rid<'de, D: serde::Deserializer<'de>>(
@@ -95,12 +95,20 @@ pub enum ClientMessage {
         /// How many frames the client has read, counted from the connection's start.
         frames: u64,
     },
+    /// Replaces the connection's credential without reconnecting (spec 13.4),
+    /// e.g. before the current token expires. Answered with `authenticated`.
+    Auth {
+        /// Request id, echoed in the answer.
+        rid: u64,
+        /// The new credential.
+        auth: String,
+    },
 }
 
 impl ClientMessage {
     /// The `type` names of every client message.
-    pub const TYPES: [&'static str; 8] = [
-        "hello", "get", "commit", "query", "count", "listen", "unlisten", "ack",
+    pub const TYPES: [&'static str; 9] = [
+        "hello", "get", "commit", "query", "count", "listen", "unlisten", "ack", "auth",
     ];
 }
 
@@ -114,6 +122,16 @@ pub enum ServerMessage {
         protocol: u32,
         /// The limits the server enforces.
         limits: Limits,
+        /// The verified credential, when `hello` carried one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        auth: Option<AuthState>,
+    },
+    /// Answers `auth`: the new credential is the connection's from now on.
+    Authenticated {
+        /// The request id.
+        rid: u64,
+        /// The verified credential.
+        auth: AuthState,
     },
     /// Answers `get`.
     Doc {

@@ -380,7 +380,9 @@ impl Session {
                     error.message
                 )))
             }
-            ServerMessage::Unlistened { .. } | ServerMessage::Welcome { .. } => {}
+            ServerMessage::Unlistened { .. }
+            | ServerMessage::Welcome { .. }
+            | ServerMessage::Authenticated { .. } => {}
             answer @ (ServerMessage::Doc { rid, .. }
             | ServerMessage::Committed { rid, .. }
             | ServerMessage::QueryResult { rid, .. }

@@ -428,6 +428,7 @@ impl<S: Storage> Hub<S> {
                 let welcome = ServerMessage::Welcome {
                     protocol: PROTOCOL_VERSION,
                     limits: self.db.limits().clone(),
+                    auth: None,
                 };
                 self.send(conn, frame(&welcome));
             }
@@ -473,6 +474,13 @@ impl<S: Storage> Hub<S> {
         let answer = match message {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
+            }
+            ClientMessage::Auth { .. } => {
+                return Err(Rejection::new(
+                    ErrorCode::Unauthenticated,
+                    "this server verifies no credentials",
+                )
+                .into())
             }
             // Acks are taken before requests (`handle_frame`) and never held.
             ClientMessage::Ack { .. } => return Ok(()),
@@ -864,7 +872,8 @@ fn request_id(message: &ClientMessage) -> Option<u64> {
         | ClientMessage::Query { rid, .. }
         | ClientMessage::Count { rid, .. }
         | ClientMessage::Listen { rid, .. }
-        | ClientMessage::Unlisten { rid, .. } => Some(*rid),
+        | ClientMessage::Unlisten { rid, .. }
+        | ClientMessage::Auth { rid, .. } => Some(*rid),
     }
 }
 
@@ -873,7 +882,8 @@ fn named_collection(message: &ClientMessage) -> Option<CollectionPath> {
     match message {
         ClientMessage::Hello { .. }
         | ClientMessage::Unlisten { .. }
-        | ClientMessage::Ack { .. } => None,
+        | ClientMessage::Ack { .. }
+        | ClientMessage::Auth { .. } => None,
         ClientMessage::Get { path, .. }
         | ClientMessage::Listen {
             doc: Some(path), ..
