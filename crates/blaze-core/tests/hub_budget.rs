@@ -10,12 +10,17 @@ const MIB: usize = 1024 * 1024;
 
 /// A hub over four documents of about 100 KB each, in collection `c`.
 fn hub(config: HubConfig) -> Hub<MemoryStorage> {
+    hub_of(config, 4)
+}
+
+/// A hub over `docs` documents of about 100 KB each (`n` = 0, 1, …), in collection `c`.
+fn hub_of(config: HubConfig, docs: u64) -> Hub<MemoryStorage> {
     let mut hub = Hub::new(
         Database::new(MemoryStorage::new(), Limits::default()),
         config,
     );
     let big = "x".repeat(100_000);
-    let writes: Vec<blaze_protocol::Write> = (0..4)
+    let writes: Vec<blaze_protocol::Write> = (0..docs)
         .map(|i| blaze_protocol::Write {
             id: format!("big{i}"),
             kind: blaze_protocol::WriteKind::Set {
@@ -36,9 +41,13 @@ fn open(hub: &mut Hub<MemoryStorage>, conn: u64) {
 
 /// Listens on `conn` to the distinct query `n != 1000 + value` (every document).
 fn listen(hub: &mut Hub<MemoryStorage>, conn: u64, rid: u64, value: u64) {
-    let value = 1000 + value;
+    listen_where(hub, conn, rid, "!=", 1000 + value);
+}
+
+/// Listens on `conn` to the query `n <op> value`.
+fn listen_where(hub: &mut Hub<MemoryStorage>, conn: u64, rid: u64, op: &str, value: u64) {
     let frame = format!(
-        r#"{{"type":"listen","rid":{rid},"query":{{"collection":"c","where":{{"field":"n","op":"!=","value":{value}}}}}}}"#
+        r#"{{"type":"listen","rid":{rid},"query":{{"collection":"c","where":{{"field":"n","op":"{op}","value":{value}}}}}}}"#
     );
     hub.handle_frame(conn, &frame, 0);
 }
@@ -87,16 +96,16 @@ fn a_connection_past_its_share_is_refused_and_keeps_its_listeners() {
         memory_budget: 64 * MIB,
         connection_budget: MIB,
     };
-    let mut hub = hub(config);
+    let mut hub = hub_of(config, 16);
     open(&mut hub, 1);
     open(&mut hub, 2);
-    listen(&mut hub, 1, 1, 0);
+    listen_where(&mut hub, 1, 1, "==", 0);
     drain(&mut hub);
-    // Each listener holds the four ~100 KB bodies (counted in full for its
-    // connection): two fit in 1 MiB, the third does not.
+    // Each listener holds one ~100 KB body of its own: ten fit in 1 MiB,
+    // the eleventh does not.
     let mut refused = None;
-    for rid in 1..=10 {
-        listen(&mut hub, 2, rid, rid);
+    for rid in 1..=16 {
+        listen_where(&mut hub, 2, rid, "==", rid - 1);
         let sent = drain(&mut hub);
         if let Some((_, frame)) = sent.iter().find(|(_, f)| error_code(f).is_some()) {
             assert_eq!(error_code(frame), Some("resource_exhausted"), "{frame}");
@@ -107,19 +116,50 @@ fn a_connection_past_its_share_is_refused_and_keeps_its_listeners() {
     }
     assert_eq!(
         refused,
-        Some(3),
-        "the third listen is past the connection's share"
+        Some(11),
+        "the eleventh body is past the connection's share"
     );
     assert_eq!(
         hub.stats().listeners,
-        3,
-        "the bystander's and the two first"
+        11,
+        "the bystander's and the ten first"
     );
-    // The refusal disturbed nothing: the bystander and both of the
-    // attacker's listeners still hear commits.
+    // The refusal disturbed nothing: the bystander and the attacker's
+    // listener on `big0` still hear commits.
     let mut told = edit(&mut hub, 1, 100);
     told.sort();
-    assert_eq!(told, [1, 2, 2]);
+    assert_eq!(told, [1, 2]);
+}
+
+#[test]
+fn listeners_of_one_connection_on_the_same_bodies_count_them_once() {
+    let config = HubConfig {
+        memory_budget: 64 * MIB,
+        connection_budget: MIB,
+    };
+    let mut hub = hub(config);
+    open(&mut hub, 1);
+    drain(&mut hub);
+    // Forty distinct queries over the same four ~100 KB bodies: counted in
+    // full they would be 16 MB, far past the 1 MiB share; the connection
+    // holds 400 KB of bodies however many of its listeners hold them.
+    for rid in 1..=40 {
+        listen(&mut hub, 1, rid, rid);
+        let sent = drain(&mut hub);
+        assert!(
+            sent.len() == 1 && error_code(&sent[0].1).is_none(),
+            "listen {rid} is answered with its snapshot"
+        );
+        // The client reads what it is sent (welcome and each snapshot).
+        let ack = format!(r#"{{"type":"ack","frames":{}}}"#, rid + 1);
+        hub.handle_frame(1, &ack, 0);
+    }
+    assert_eq!(hub.stats().listeners, 40);
+    assert_eq!(
+        edit(&mut hub, 1, 100).len(),
+        40,
+        "every listener hears the edit"
+    );
 }
 
 #[test]

@@ -61,10 +61,15 @@ impl QueryView {
         })
     }
 
-    /// The estimated bytes this view holds: its result ids and the bodies
-    /// of its results (each counted in full, though shared with other views).
-    pub fn held_bytes(&self) -> usize {
-        self.body_bytes + self.docs.capacity() * std::mem::size_of::<Arc<StoredDoc>>()
+    /// The estimated bytes of the bodies of its results (each counted in
+    /// full, though shared with other views).
+    pub fn body_bytes(&self) -> usize {
+        self.body_bytes
+    }
+
+    /// The bytes of its result list (one shared pointer per result).
+    pub fn id_bytes(&self) -> usize {
+        self.docs.capacity() * std::mem::size_of::<Arc<StoredDoc>>()
     }
 
     /// The current results, in query order.

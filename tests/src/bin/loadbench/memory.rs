@@ -78,26 +78,28 @@ async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
     );
     let mut conns = Vec::new();
     for _ in 0..CONNECTIONS {
-        conns.push(connect(System::Blaze, server.port).await);
+        let (sink, source) = connect(System::Blaze, server.port).await;
+        // Frames read on the connection: its welcome so far.
+        conns.push((sink, source, 1u64));
     }
     let (mut opened, mut refused, mut lost) = (0usize, Vec::<String>::new(), 0usize);
     let mut last = idle;
     let per_round = LISTENERS / ROUNDS / CONNECTIONS;
     for round in 0..ROUNDS {
         let mut tasks = Vec::new();
-        for (c, (mut sink, mut source)) in conns.drain(..).enumerate() {
+        for (c, (mut sink, mut source, mut read)) in conns.drain(..).enumerate() {
             let first = round * LISTENERS / ROUNDS + c * per_round;
             tasks.push(tokio::spawn(async move {
                 let mut answers = Vec::new();
                 for i in first..first + per_round {
-                    answers.push(listen(&mut sink, &mut source, i).await);
+                    answers.push(listen(&mut sink, &mut source, i, &mut read).await);
                 }
-                (sink, source, answers)
+                (sink, source, read, answers)
             }));
         }
         for task in tasks {
-            let (sink, source, answers) = task.await.expect("listener task");
-            conns.push((sink, source));
+            let (sink, source, read, answers) = task.await.expect("listener task");
+            conns.push((sink, source, read));
             for answer in answers {
                 match answer {
                     Answer::Snapshot => opened += 1,
@@ -190,8 +192,10 @@ async fn fill(port: u16) {
     }
 }
 
-/// Listens with query number `i` and waits for its answer.
-async fn listen(sink: &mut Sink, source: &mut Source, i: usize) -> Answer {
+/// Listens with query number `i`, waits for its answer, and acknowledges
+/// every frame read so far (`read`, counted from the connection's start), as
+/// a prompt client does (spec 10.4.6).
+async fn listen(sink: &mut Sink, source: &mut Source, i: usize, read: &mut u64) -> Answer {
     let rid = i as u64 + 1;
     let query =
         json!({"collection": "bench", "where": {"field": "n", "op": "<", "value": DOCS + i}});
@@ -199,16 +203,22 @@ async fn listen(sink: &mut Sink, source: &mut Source, i: usize) -> Answer {
     if sink.send(Message::text(frame.to_string())).await.is_err() {
         return Answer::Lost;
     }
-    loop {
+    let answer = loop {
         let Some(head) = next_frame::<Head>(source).await else {
             return Answer::Lost;
         };
+        *read += 1;
         match (head.kind.as_str(), head.rid) {
-            ("snapshot", Some(r)) if r == rid => return Answer::Snapshot,
+            ("snapshot", Some(r)) if r == rid => break Answer::Snapshot,
             ("error", Some(r)) if r == rid => {
-                return Answer::Refused(head.error.map_or("?".into(), |e| e.code))
+                break Answer::Refused(head.error.map_or("?".into(), |e| e.code))
             }
             _ => continue,
         }
+    };
+    let ack = json!({"type": "ack", "frames": *read});
+    if sink.send(Message::text(ack.to_string())).await.is_err() {
+        return Answer::Lost;
     }
+    answer
 }

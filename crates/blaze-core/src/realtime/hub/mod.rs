@@ -582,7 +582,8 @@ impl<S: Storage> Hub<S> {
             .conns
             .get(&conn)
             .is_some_and(|c| follows(c, &target_id));
-        let total = self.bodies.held_bytes()
+        let held_bodies = self.bodies.held_bytes();
+        let total = held_bodies
             + self.targets.values().map(|t| t.own_bytes()).sum::<usize>()
             + self
                 .conns
@@ -590,19 +591,29 @@ impl<S: Storage> Hub<S> {
                 .map(Connection::own_bytes)
                 .sum::<usize>()
             + Connection::LISTENER_BYTES;
-        let share = self.conns.get(&conn).map_or(0, |c| {
-            c.own_bytes()
-                + c.follows
-                    .keys()
-                    .filter_map(|t| self.targets.get(t))
-                    .map(|t| t.own_bytes() + t.view.held_bytes())
-                    .sum::<usize>()
-        }) + Connection::LISTENER_BYTES
-            + self
-                .targets
-                .get(&target_id)
-                .filter(|_| new_target)
-                .map_or(0, |t| t.own_bytes() + t.view.held_bytes());
+        // The connection's share: its tables and result lists, plus the
+        // bodies its results hold. Counting those bodies exactly (each once)
+        // would take a walk over every result per listen; their sum counted
+        // in full, capped by every body the hub holds (the connection cannot
+        // hold more than all of them), never counts less than they are, and
+        // costs one step per target.
+        let new = self.targets.get(&target_id).filter(|_| new_target);
+        let followed = self.conns.get(&conn).into_iter().flat_map(|c| {
+            c.follows
+                .keys()
+                .filter_map(|t| self.targets.get(t))
+                .chain(new)
+        });
+        let (tables, bodies) = followed.fold((0, 0), |(tables, bodies), t| {
+            (
+                tables + t.own_bytes() + t.view.id_bytes(),
+                bodies + t.view.body_bytes(),
+            )
+        });
+        let share = self.conns.get(&conn).map_or(0, Connection::own_bytes)
+            + Connection::LISTENER_BYTES
+            + tables
+            + bodies.min(held_bodies);
         let refuse = |what: &str, held: usize, budget: usize| {
             let msg =
                 format!("the listen would hold about {held} bytes of {what}, budget {budget}");
