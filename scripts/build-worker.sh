@@ -41,17 +41,5 @@ cd crates/blaze-worker
 # (binaryen) optimises the module below instead.
 "$tools/bin/worker-build" --release --no-opt
 
-# wasm-opt -O2 (speed first; -Oz saves only 2% more): the module shrinks by
-# about a quarter (README, "Worker size"). The features are the ones rustc and
-# wasm-bindgen emit (exception handling for JS calls that may throw).
-# BLAZE_WASM_OPT=0 skips it (to measure the unoptimised module).
-if [ "${BLAZE_WASM_OPT:-1}" != 0 ]; then
-  wasm=build/index_bg.wasm
-  before=$(wc -c < "$wasm")
-  "$root/node_modules/.bin/wasm-opt" -O2 \
-    --enable-exception-handling --enable-reference-types --enable-bulk-memory \
-    --enable-sign-ext --enable-nontrapping-float-to-int --enable-mutable-globals \
-    --enable-multivalue "$wasm" -o "$wasm.opt"
-  mv "$wasm.opt" "$wasm"
-  echo "wasm-opt -O2: $wasm $before -> $(wc -c < "$wasm") bytes"
-fi
+# wasm-opt -O2 (README, "Worker size"); BLAZE_WASM_OPT=0 skips it.
+bash "$root/scripts/optimise-wasm.sh" build/index_bg.wasm
