@@ -277,6 +277,7 @@ impl Verifier {
         let iss = token.claims.get("iss").and_then(|v| v.as_str());
         let due = self.issuers.iter().find(|i| {
             Some(i.issuer.as_str()) == iss
+                && i.url.is_some()
                 && i.last_fetch
                     .is_none_or(|at| now >= at.saturating_add(JWKS_REFETCH_MS))
         });
