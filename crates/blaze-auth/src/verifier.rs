@@ -61,6 +61,17 @@ pub struct Verifier {
     signature_checks: u64,
 }
 
+impl std::fmt::Debug for Verifier {
+    /// The configuration (no secret) and the cache sizes; never a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .field("cached_tokens", &self.verified.len())
+            .field("signature_checks", &self.signature_checks)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The key chosen for a token.
 #[derive(Clone, Copy)]
 enum Chosen {
