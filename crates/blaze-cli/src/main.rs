@@ -14,7 +14,7 @@ mod watch;
 
 use std::process::ExitCode;
 
-use blaze_client::{Blaze, ConnectOptions};
+use blaze_client::{Blaze, ConnectOptions, Credentials};
 use clap::Parser;
 
 use args::{Cli, Command};
@@ -46,7 +46,10 @@ impl From<std::io::Error> for Failure {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let options = ConnectOptions {
-        auth: cli.token.clone(),
+        credentials: cli
+            .token
+            .clone()
+            .map_or(Credentials::None, Credentials::AdminKey),
         ..ConnectOptions::default()
     };
     let result = match Blaze::connect_with(&cli.url, options).await {
