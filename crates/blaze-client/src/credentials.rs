@@ -27,7 +27,7 @@ pub(crate) type TokenFuture = Pin<Box<dyn Future<Output = Result<Option<String>,
 /// let db = Blaze::connect_with("https://blaze.example.workers.dev", options).await?;
 /// // A server or a script: an admin key, which skips access rules.
 /// let admin = ConnectOptions {
-///     credentials: Credentials::AdminKey(std::env::var("BLAZE_KEY").unwrap_or_default()),
+///     credentials: Credentials::Fixed(std::env::var("BLAZE_KEY").unwrap_or_default()),
 ///     ..ConnectOptions::default()
 /// };
 /// # Ok(()) }
@@ -41,7 +41,7 @@ pub enum Credentials {
     /// token the application never renews). A server that refuses it
     /// (close 4001) makes calls fail with `unauthenticated`: the same
     /// credential is not retried.
-    AdminKey(String),
+    Fixed(String),
     /// A user's token from a provider, fetched afresh for every connection
     /// and before the current one expires.
     Provider(TokenProvider),
@@ -65,7 +65,7 @@ impl fmt::Debug for Credentials {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Credentials::None => f.write_str("None"),
-            Credentials::AdminKey(_) => f.write_str("AdminKey(<redacted>)"),
+            Credentials::Fixed(_) => f.write_str("Fixed(<redacted>)"),
             Credentials::Provider(_) => f.write_str("Provider"),
         }
     }

@@ -11,7 +11,7 @@ use crate::Credentials;
 /// use std::time::Duration;
 /// use blaze_client::{Blaze, ConnectOptions, Credentials, ReconnectPolicy};
 /// let options = ConnectOptions {
-///     credentials: Credentials::AdminKey("my-admin-key".into()),
+///     credentials: Credentials::Fixed("my-admin-key".into()),
 ///     request_timeout: Duration::from_secs(5),
 ///     reconnect: ReconnectPolicy { initial: Duration::from_millis(100), max: Duration::from_secs(5) },
 ///     ..ConnectOptions::default()

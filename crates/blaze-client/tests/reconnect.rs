@@ -80,7 +80,7 @@ async fn client() -> (Blaze, TcpListener) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let options = ConnectOptions {
-        credentials: Credentials::AdminKey("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(20),
             max: Duration::from_millis(50),
@@ -309,7 +309,7 @@ async fn requests_in_flight_are_resent_and_a_commit_keeps_its_commit_id() {
 async fn a_commit_unanswered_within_the_request_timeout_has_an_unknown_outcome_and_is_not_resent() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let options = ConnectOptions {
-        credentials: Credentials::AdminKey("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         request_timeout: Duration::from_millis(300),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(20),
@@ -358,7 +358,7 @@ async fn a_server_that_is_down_is_retried_with_backoff_until_it_is_back() {
         .unwrap()
         .port();
     let options = ConnectOptions {
-        credentials: Credentials::AdminKey("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(5),
             max: Duration::from_millis(40),
@@ -630,7 +630,7 @@ async fn a_provider_that_fails_surfaces_unauthenticated_without_connecting() {
 async fn a_refused_admin_key_fails_calls_at_once() {
     let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", server.local_addr().unwrap());
-    let db = client_with(Credentials::AdminKey("wrong".into()), &url).await;
+    let db = client_with(Credentials::Fixed("wrong".into()), &url).await;
     let read = tokio::spawn(async move { db.doc("c/a").get::<Value>().await });
     refuse(&server, "wrong").await;
     let error = tokio::time::timeout(BOUND, read)

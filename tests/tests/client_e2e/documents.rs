@@ -44,7 +44,7 @@ fn documents_every_write_precondition_and_error() {
         let server = WranglerDev::start("client-docs");
         let db = connect(&server.url()).await;
         assert!(
-            matches!(&db.options().credentials, Credentials::AdminKey(key) if key == "test-token")
+            matches!(&db.options().credentials, Credentials::Fixed(key) if key == "test-token")
         );
         let rooms = db.collection("rooms");
         let r1 = rooms.doc("r1");

@@ -25,7 +25,7 @@ pub fn run(body: impl Future<Output = ()> + Send + 'static) {
 /// credential (which a server without authentication ignores).
 pub fn options() -> ConnectOptions {
     ConnectOptions {
-        credentials: Credentials::AdminKey("test-token".into()),
+        credentials: Credentials::Fixed("test-token".into()),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
         reconnect: ReconnectPolicy {

@@ -53,7 +53,7 @@ pub(crate) async fn run(
     let seed = fastrand::u64(..);
     let (session, provider) = match &options.credentials {
         Credentials::None => (Session::new(None, seed), None),
-        Credentials::AdminKey(key) => (Session::new(Some(key.clone()), seed), None),
+        Credentials::Fixed(key) => (Session::new(Some(key.clone()), seed), None),
         Credentials::Provider(provider) => {
             (Session::new(None, seed).renewable(), Some(provider.clone()))
         }
