@@ -2,6 +2,7 @@
 import { DEFAULT_RECONNECT, type ReconnectOptions } from "./backoff.js";
 import { WriteBatch } from "./batch.js";
 import { CollectionConnection } from "./connection.js";
+import type { TokenProvider } from "./credential.js";
 import { type BlazeError, invalidArgument } from "./errors.js";
 import { Listener, type ListenTarget } from "./listener.js";
 import { toSafeObserver, type SnapshotObserver, type Unsubscribe } from "./observe.js";
@@ -20,8 +21,21 @@ export type ConnectionState = "connecting" | "online" | "offline";
 
 /** Options of {@link connect}. */
 export interface ConnectOptions {
-  /** Credential sent in every `hello`. */
+  /**
+   * A fixed credential sent in every `hello`: an admin key (for servers and
+   * scripts; skips access rules) or a token the application does not renew.
+   * If the server refuses it, requests and listeners fail with `unauthenticated`.
+   */
   auth?: string;
+  /**
+   * A user's token provider (spec 13), e.g. `() => firebaseUser.getIdToken()`:
+   * asked before every connection and again shortly before the server says
+   * the token expires (the fresh one is sent without reconnecting). Resolve
+   * `null` to connect anonymously. A provider that keeps failing, or tokens
+   * the server keeps refusing, fail requests and listeners with
+   * `unauthenticated`. Not together with `auth`.
+   */
+  getToken?: TokenProvider;
   /**
    * WebSocket constructor to use (e.g. the npm package `ws` on Node 20). When
    * omitted, `globalThis.WebSocket` is used.
@@ -67,6 +81,7 @@ export class Blaze {
   readonly url: string;
   readonly #wsBase: string;
   readonly #auth: string | undefined;
+  readonly #getToken: TokenProvider | undefined;
   readonly #WebSocket: WebSocketConstructor;
   readonly #requestTimeoutMs: number;
   readonly #reconnectInitialMs: number;
@@ -90,6 +105,9 @@ export class Blaze {
     this.#WebSocket = WebSocket;
     if (options.auth !== undefined && typeof options.auth !== "string") throw invalidArgument("auth must be a string");
     this.#auth = options.auth;
+    if (options.getToken !== undefined && typeof options.getToken !== "function") throw invalidArgument("getToken must be a function");
+    if (options.getToken !== undefined && options.auth !== undefined) throw invalidArgument("give auth or getToken, not both");
+    this.#getToken = options.getToken;
     this.#requestTimeoutMs = positive(options.requestTimeoutMs, DEFAULT_REQUEST_TIMEOUT_MS, "requestTimeoutMs");
     this.#reconnectInitialMs = positive(options.reconnect?.initialMs, DEFAULT_RECONNECT.initialMs, "reconnect.initialMs");
     this.#reconnectMaxMs = positive(options.reconnect?.maxMs, DEFAULT_RECONNECT.maxMs, "reconnect.maxMs");
@@ -151,6 +169,7 @@ export class Blaze {
       connection = new CollectionConnection(collection, {
         url: `${this.#wsBase}/v1/ws/${collection}`,
         auth: this.#auth,
+        getToken: this.#getToken,
         WebSocket: this.#WebSocket,
         requestTimeoutMs: this.#requestTimeoutMs,
         reconnectInitialMs: this.#reconnectInitialMs,

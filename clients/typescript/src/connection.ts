@@ -8,8 +8,16 @@
  * applies it at most once); a commit that cannot be re-sent (closed, timed
  * out, refused) fails with `outcome_unknown`; every listener is re-sent with
  * `since` after a reconnect.
+ *
+ * Credentials (spec 13): a fixed `auth`, or `getToken`, asked before every
+ * connection and shortly before the server says the token expires (then
+ * sent in-band as `auth`). Close 4001 gets a fresh token and reconnects; a
+ * credential refused (or a provider failing) a few times in a row fails
+ * requests and listeners with `unauthenticated`, and the connection rests
+ * until the application asks for something again.
  */
 import { backoffDelay } from "./backoff.js";
+import { AUTH_ATTEMPTS, CLOSE_UNAUTHENTICATED, fetchToken, refreshDelay, type TokenProvider } from "./credential.js";
 import { BlazeError, LocalErrorCode } from "./errors.js";
 import { Listener } from "./listener.js";
 import { frameLimitError } from "./frame-limits.js";
@@ -26,8 +34,10 @@ const ACK_LENGTH = 64 * 1024;
 export interface ConnectionSettings {
   /** The `ws://` or `wss://` URL of `/v1/ws/{collection}`. */
   url: string;
-  /** Credential sent in `hello`. */
+  /** A fixed credential sent in every `hello`. */
   auth?: string | undefined;
+  /** Asked for the token of every `hello`, and for a fresh one before it expires. */
+  getToken?: TokenProvider | undefined;
   /** The WebSocket constructor to use. */
   WebSocket: WebSocketConstructor;
   /** Bound on a request's total time (waiting for the socket, then for the answer). */
@@ -92,6 +102,12 @@ export class CollectionConnection {
   #limits: WireLimits = {};
   #handshakeError: BlazeError | undefined;
   #fatal: BlazeError | undefined;
+  /** Counts the openings, so a token that arrives late opens nothing. */
+  #opening = 0;
+  /** Credentials refused (or missing) in a row. */
+  #authFailures = 0;
+  /** Fires when the current credential is due for an in-band refresh. */
+  #refreshTimer: Timer | undefined;
   /** Frames read on the current socket (`welcome` included), and since the last `ack`. */
   #read = { frames: 0, unackedFrames: 0, unackedLength: 0 };
 
@@ -200,6 +216,7 @@ export class CollectionConnection {
     if (this.#phase === "closed") return;
     this.#phase = "closed";
     stopTimer(this.#reconnectTimer);
+    stopTimer(this.#refreshTimer);
     this.#dropSocket(1000, "client closed");
     for (const listener of this.#listeners) listener.active = false;
     this.#listeners.clear();
@@ -248,9 +265,31 @@ export class CollectionConnection {
     if (this.#phase === "idle") this.#open();
   }
 
+  /** Opens a socket, with a fresh token first when there is a provider. */
   #open(): void {
     this.#phase = "connecting";
     this.#handshakeError = undefined;
+    const getToken = this.#settings.getToken;
+    if (getToken === undefined) {
+      this.#openSocket(this.#settings.auth);
+      return;
+    }
+    const opening = ++this.#opening;
+    this.#settings.onStatusChange();
+    const current = () => this.#opening === opening && this.#phase === "connecting";
+    fetchToken(getToken).then(
+      (token) => {
+        if (current()) this.#openSocket(token ?? undefined);
+      },
+      (error: unknown) => {
+        if (!current()) return;
+        this.#handshakeError = new BlazeError("unauthenticated", `the token provider failed: ${error instanceof Error ? error.message : String(error)}`);
+        this.#lost(CLOSE_UNAUTHENTICATED, "unauthenticated");
+      },
+    );
+  }
+
+  #openSocket(auth: string | undefined): void {
     let socket: WebSocketLike;
     try {
       socket = new this.#settings.WebSocket(this.#settings.url) as WebSocketLike;
@@ -261,7 +300,7 @@ export class CollectionConnection {
     }
     this.#socket = socket;
     socket.onopen = () => {
-      if (this.#socket === socket) this.#sendText(JSON.stringify(helloMessage(this.#settings.auth)));
+      if (this.#socket === socket) this.#sendText(JSON.stringify(helloMessage(auth)));
     };
     this.#read = { frames: 0, unackedFrames: 0, unackedLength: 0 };
     socket.onmessage = (event) => {
@@ -295,6 +334,9 @@ export class CollectionConnection {
   /** The socket is gone: settle what was in flight, then reconnect (or fail for good after a refused handshake). */
   #lost(code: number, reason: string): void {
     if (this.#phase === "closed") return;
+    const wasOpen = this.#phase === "open";
+    stopTimer(this.#refreshTimer);
+    this.#refreshTimer = undefined;
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
     this.#byTarget.clear();
@@ -309,6 +351,7 @@ export class CollectionConnection {
       resend.push(pending);
     }
     this.#queue = [...resend, ...this.#queue];
+    if (code === CLOSE_UNAUTHENTICATED && this.#givesUpOnCredential(reason, wasOpen)) return;
     if (code === 4002 || this.#fatal !== undefined) {
       this.#failForever(this.#fatal ?? this.#handshakeError ?? new BlazeError(reason || "handshake_required", `handshake refused (${reason})`));
       return;
@@ -323,10 +366,38 @@ export class CollectionConnection {
     this.#settings.onStatusChange();
   }
 
+  /**
+   * Close 4001 (spec 13.5), or a provider that failed. An expired token from
+   * a provider is the normal case: reconnect with a fresh one. Otherwise it
+   * counts as a refusal; a fixed credential, or a provider's after a few in
+   * a row, fails everything pending with `unauthenticated`, and the
+   * connection rests until the next request or listener (true).
+   */
+  #givesUpOnCredential(reason: string, wasOpen: boolean): boolean {
+    const renewable = this.#settings.getToken !== undefined;
+    if (reason === "token_expired" && wasOpen && renewable) return false;
+    this.#authFailures++;
+    if (renewable && this.#authFailures < AUTH_ATTEMPTS) return false;
+    this.#authFailures = 0;
+    const refused = this.#handshakeError;
+    const error =
+      refused?.code === "unauthenticated"
+        ? refused
+        : new BlazeError("unauthenticated", reason === "token_expired" ? "the credential expired" : `the server refused the credential (close 4001 ${reason})`);
+    this.#phase = "idle";
+    this.#failAll(error);
+    return true;
+  }
+
   #failForever(error: BlazeError): void {
     this.#fatal = error;
     this.#phase = "failed";
     this.#dropSocket(1000, error.code);
+    this.#failAll(error);
+  }
+
+  /** Fails every request and listener with `error`. */
+  #failAll(error: BlazeError): void {
     const inflight = [...this.#inflight.values()];
     const queued = this.#queue;
     this.#inflight.clear();
@@ -403,9 +474,49 @@ export class CollectionConnection {
     this.#phase = "open";
     this.#everUp = true;
     this.#attempt = 0;
+    this.#authFailures = 0;
+    this.#scheduleRefresh(frame.auth?.expires);
     this.#settings.onStatusChange();
     for (const listener of [...this.#listeners]) if (this.#phase === "open") this.#sendListen(listener);
     this.#flush();
+  }
+
+  /** With a provider, asks it for a fresh token shortly before `expires` and sends it in-band (spec 13.4). */
+  #scheduleRefresh(expires: unknown): void {
+    stopTimer(this.#refreshTimer);
+    this.#refreshTimer = undefined;
+    const getToken = this.#settings.getToken;
+    if (getToken === undefined || typeof expires !== "number") return;
+    const socket = this.#socket;
+    this.#refreshTimer = startTimer(() => {
+      this.#refreshTimer = undefined;
+      fetchToken(getToken).then(
+        (token) => {
+          if (token !== null && this.#socket === socket && this.#phase === "open") this.#sendAuth(token);
+        },
+        // Nothing to send: the server closes the connection when the token
+        // expires (4001), and the reconnect asks the provider again.
+        () => undefined,
+      );
+    }, refreshDelay(expires - Date.now()));
+  }
+
+  /** Sends `auth`; its `authenticated` answer schedules the next refresh. A refusal keeps the connection as it is (spec 13.4). */
+  #sendAuth(token: string): void {
+    const pending: Pending = {
+      request: { type: "auth", auth: token },
+      kind: "stream",
+      sent: false,
+      done: false,
+      answer: (frame) => {
+        pending.done = true;
+        if (frame.type === "authenticated") this.#scheduleRefresh(frame.auth?.expires);
+      },
+      fail: () => {
+        pending.done = true;
+      },
+    };
+    this.#send(pending);
   }
 
   #flush(): void {

@@ -58,4 +58,5 @@ export type { JsonObject, JsonValue } from "./json.js";
 export type { SnapshotObserver, Unsubscribe } from "./observe.js";
 export type { ReconnectOptions } from "./backoff.js";
 export type { WebSocketConstructor, WebSocketLike } from "./platform.js";
-export type { WireQuery, WireFilter, WireDoc, WireChange, WireWrite } from "./wire.js";
+export type { WireQuery, WireFilter, WireDoc, WireChange, WireWrite, WireAuthState } from "./wire.js";
+export type { TokenProvider } from "./credential.js";

@@ -112,7 +112,8 @@ export type ClientRequest =
   | { type: "count"; query: WireQuery }
   | { type: "listen"; doc: string; since?: number }
   | { type: "listen"; query: WireQuery; since?: number }
-  | { type: "unlisten"; listener: number };
+  | { type: "unlisten"; listener: number }
+  | { type: "auth"; auth: string };
 
 /** The handshake message. */
 export interface HelloMessage {
@@ -121,9 +122,20 @@ export interface HelloMessage {
   auth?: string;
 }
 
+/** The server's view of a connection's credential (spec 13.4), in `welcome` and `authenticated`. */
+export interface WireAuthState {
+  /** `admin` or `user`. */
+  kind: string;
+  /** The user's id, for a `user`. */
+  uid?: string;
+  /** When the credential expires, in milliseconds since the Unix epoch; absent when it does not. */
+  expires?: number;
+}
+
 /** Server messages (spec 10.3). Unknown fields are ignored. */
 export type ServerFrame =
-  | { type: "welcome"; protocol: number; limits: WireLimits }
+  | { type: "welcome"; protocol: number; limits: WireLimits; auth?: WireAuthState }
+  | { type: "authenticated"; rid: number; auth: WireAuthState }
   | { type: "doc"; rid: number; doc: WireDoc }
   | { type: "committed"; rid: number; seq: number; time: number; writes: WireWriteResult[] }
   | { type: "query_result"; rid: number; seq: number; docs: WireDoc[] }

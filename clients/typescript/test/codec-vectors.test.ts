@@ -19,7 +19,7 @@ import { describe, it } from "node:test";
 import { collection, connect, doc, limit, orderBy, where, type Blaze } from "../src/index.js";
 import { frameLimitError } from "../src/frame-limits.js";
 import { pathProblem } from "../src/paths.js";
-import { FakeServer } from "./helpers/fake-websocket.js";
+import { DEFAULT_LIMITS, FakeServer } from "./helpers/fake-websocket.js";
 import { loadVectors } from "./helpers/vectors.js";
 import { addWritesFromWire, normalizeClientFrame, queryFromWire } from "./helpers/wire-to-api.js";
 
@@ -50,8 +50,8 @@ const NEVER_PRODUCED: Record<string, string> = {
   "missing type, no rid": "the client only builds typed messages",
   "numeric type": "the client only builds typed messages",
   "null type": "the client only builds typed messages",
-  "unknown type, rid echoed": "the client only sends hello, get, commit, query, count, listen, unlisten",
-  "unknown type without rid": "the client only sends hello, get, commit, query, count, listen, unlisten",
+  "unknown type, rid echoed": "the client only sends hello, get, commit, query, count, listen, unlisten, ack, auth",
+  "unknown type without rid": "the client only sends hello, get, commit, query, count, listen, unlisten, ack, auth",
   "a server message type sent by a client": "the client only sends client message types",
   "type is case-sensitive": "the client's type names are constants",
   "empty type": "the client's type names are constants",
@@ -100,6 +100,24 @@ const NEVER_PRODUCED: Record<string, string> = {
   "an integer beyond 2^53 decodes": "JavaScript numbers are doubles: 9007199254740993 cannot be represented, a JS client sends 9007199254740992",
 };
 
+/**
+ * Why an invalid `auth` frame cannot come from the client, whatever its
+ * vector is named: the client builds `auth` itself, with a rid and the
+ * provider's token (a string; anything else is a provider failure).
+ */
+function neverProducedAuth(c: CodecCase): string | undefined {
+  if (c.expect.error === undefined) return undefined;
+  try {
+    const frame: unknown = JSON.parse(c.frame);
+    if (typeof frame === "object" && frame !== null && (frame as { type?: unknown }).type === "auth") {
+      return "the client's auth frames carry a rid and the token getToken gave, a string";
+    }
+  } catch {
+    /* not JSON: not an auth frame */
+  }
+  return undefined;
+}
+
 /** Invalid frames the API could be asked for: the call must throw `invalid_argument`. */
 const REFUSED_BY_API: Record<string, (db: Blaze) => unknown> = {
   "hello with a numeric auth": () => connect("ws://x", { WebSocket: new FakeServer().WebSocket, auth: 42 as unknown as string }),
@@ -140,7 +158,11 @@ function namedPaths(message: any): [string, "document" | "collection"][] {
 /** Sends the vector's message through the API and returns the frame the client wrote. */
 async function sendThroughApi(message: any): Promise<any> {
   const server = new FakeServer();
-  const db = connect("ws://blaze.test", { WebSocket: server.WebSocket, auth: message.type === "hello" ? message.auth : undefined });
+  const db = connect("ws://blaze.test", {
+    WebSocket: server.WebSocket,
+    auth: message.type === "hello" ? message.auth : undefined,
+    getToken: message.type === "auth" ? async () => message.auth : undefined,
+  });
   try {
     let call: Promise<unknown>;
     switch (message.type) {
@@ -165,6 +187,16 @@ async function sendThroughApi(message: any): Promise<any> {
         const socket = await server.socket(1);
         await socket.nextRequest();
         for (let read = 1; read < message.frames; read++) socket.serverSend({ type: "unlistened", rid: 0 });
+        break;
+      }
+      case "auth": {
+        // The client refreshes its token in-band when it is due: a welcome whose credential expires now.
+        server.autoWelcome = false;
+        call = doc(db, "c/d").get();
+        const socket = await server.socket(1);
+        await socket.next();
+        socket.serverSend({ type: "welcome", protocol: 1, limits: DEFAULT_LIMITS, auth: { kind: "user", uid: "u", expires: Date.now() } });
+        await socket.nextRequest();
         break;
       }
       default:
@@ -201,7 +233,7 @@ describe("codec.json", () => {
       continue;
     }
 
-    const never = NEVER_PRODUCED[c.name];
+    const never = NEVER_PRODUCED[c.name] ?? neverProducedAuth(c);
     if (never !== undefined) {
       it(`${c.name}`, { skip: `not producible by the client: ${never}` }, () => undefined);
       continue;

@@ -16,9 +16,12 @@ pub struct Cli {
         env = "BLAZE_URL"
     )]
     pub url: String,
-    /// A bearer token, sent in the WebSocket `hello`.
-    #[arg(long, global = true, env = "BLAZE_TOKEN")]
+    /// A user's token (a JWT), sent in the WebSocket `hello` [env: BLAZE_TOKEN].
+    #[arg(long, global = true)]
     pub token: Option<String>,
+    /// An admin key, sent in the WebSocket `hello` [env: BLAZE_KEY]. Not with a token.
+    #[arg(long, global = true)]
+    pub key: Option<String>,
     /// What to do.
     #[command(subcommand)]
     pub command: Command,
@@ -52,6 +55,10 @@ pub enum Command {
     Import(ImportArgs),
     /// Print a collection as JSON lines (`{"id": …, "data": {…}}`), in id order.
     Export(ExportArgs),
+    /// Print a development token for `--token` (HS256 with the local
+    /// development secret unless told otherwise), or with `--keygen` a key
+    /// pair for a local JWKS. Connects to nothing.
+    Token(TokenArgs),
 }
 
 /// `blaze set`.
@@ -152,4 +159,38 @@ pub struct ExportArgs {
     /// Documents per page read.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub page: u64,
+}
+
+/// `blaze token`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("what").required(true).args(["uid", "keygen"])))]
+pub struct TokenArgs {
+    /// The user id (the token's `sub`).
+    #[arg(long)]
+    pub uid: Option<String>,
+    /// More claims, a JSON object (such as `'{"role": "admin"}'`).
+    #[arg(long)]
+    pub claims: Option<String>,
+    /// How long the token lives: `90s`, `30m`, `1h`, `7d` (seconds without a unit).
+    #[arg(long, default_value = "1h")]
+    pub ttl: String,
+    /// The HS256 secret (default: the local development secret).
+    #[arg(long, conflicts_with_all = ["secret_env", "jwk"])]
+    pub secret: Option<String>,
+    /// Read the HS256 secret from the environment variable BLAZE_HS256_SECRET.
+    #[arg(long, conflicts_with = "jwk")]
+    pub secret_env: bool,
+    /// Sign with this private JWK (a file, as `--keygen` prints) instead of HS256.
+    #[arg(long, value_name = "FILE")]
+    pub jwk: Option<PathBuf>,
+    /// The token's `iss`.
+    #[arg(long, default_value = "blaze-dev")]
+    pub issuer: String,
+    /// The token's `aud`.
+    #[arg(long, default_value = "blaze")]
+    pub audience: String,
+    /// Print a new key pair (`EdDSA`, `ES256` or `RS256`) as `{"private": JWK, "public": JWK}`;
+    /// put the public JWK in an issuer's inline `jwks`, and sign with `--jwk`.
+    #[arg(long, value_name = "ALG", conflicts_with_all = ["uid", "claims", "secret", "secret_env", "jwk"])]
+    pub keygen: Option<String>,
 }

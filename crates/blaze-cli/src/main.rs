@@ -3,12 +3,17 @@
 //!
 //! Exit status: 0 on success, 1 when the server or the connection fails (the
 //! error's code, when it has one, is printed first), 2 for bad arguments.
+//!
+//! The credential: `--token` / `--key`, else `BLAZE_TOKEN` / `BLAZE_KEY`
+//! (spec 13). `blaze token` mints development tokens and connects to nothing.
 
 mod args;
+mod credential;
 mod documents;
 mod output;
 mod parse;
 mod query;
+mod token;
 mod transfer;
 mod watch;
 
@@ -45,13 +50,9 @@ impl From<std::io::Error> for Failure {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
-    let options = ConnectOptions {
-        auth: cli.token.clone(),
-        ..ConnectOptions::default()
-    };
-    let result = match Blaze::connect_with(&cli.url, options).await {
-        Ok(db) => run(&db, cli.command).await,
-        Err(error) => Err(Failure::Client(error)),
+    let result = match cli.command {
+        Command::Token(args) => token::run(&args),
+        command => connect_and_run(cli.url, cli.token, cli.key, command).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -70,6 +71,21 @@ async fn main() -> ExitCode {
     }
 }
 
+async fn connect_and_run(
+    url: String,
+    token: Option<String>,
+    key: Option<String>,
+    command: Command,
+) -> Result<(), Failure> {
+    let env = |name: &str| std::env::var(name).ok();
+    let options = ConnectOptions {
+        credentials: credential::credentials(token, key, env).map_err(Failure::Usage)?,
+        ..ConnectOptions::default()
+    };
+    let db = Blaze::connect_with(&url, options).await?;
+    run(&db, command).await
+}
+
 async fn run(db: &Blaze, command: Command) -> Result<(), Failure> {
     match command {
         Command::Get { path } => documents::get(db, &path).await,
@@ -80,5 +96,6 @@ async fn run(db: &Blaze, command: Command) -> Result<(), Failure> {
         Command::Watch(args) => watch::run(db, &args).await,
         Command::Import(args) => transfer::import(db, &args).await,
         Command::Export(args) => transfer::export(db, &args).await,
+        Command::Token(args) => token::run(&args),
     }
 }

@@ -14,6 +14,10 @@
 //!   that reconnects with backoff and resumes without gaps or duplicates.
 //! - [`Blaze::batch`] for atomic batches; [`Blaze::run_transaction`] for
 //!   read-then-write transactions retried on conflict.
+//! - Identity: [`Credentials`] in [`ConnectOptions`]: an admin key, or a
+//!   token provider asked on every connect and before the token expires
+//!   (refreshed in-band, spec 13.4); a refused credential fails calls and
+//!   listeners with `unauthenticated`.
 //! - One error type, [`Error`], with the spec's code in [`Error::code`].
 //!
 //! The client speaks the WebSocket protocol of `spec/protocol.md`, one
@@ -34,6 +38,7 @@
 mod batch;
 mod client;
 mod connection;
+mod credentials;
 mod error;
 mod listener;
 mod options;
@@ -49,6 +54,7 @@ pub use blaze_protocol::{
     CommitResult, Direction, ErrorCode, Filter, Op, Precondition, WriteResult,
 };
 pub use client::Blaze;
+pub use credentials::{Credentials, TokenProvider};
 pub use error::Error;
 pub use listener::{FromResults, ListenEvent, Listener};
 pub use options::{ConnectOptions, ReconnectPolicy};

@@ -2,14 +2,16 @@
 
 use std::time::Duration;
 
+use crate::Credentials;
+
 /// How a [`Blaze`](crate::Blaze) client connects and reconnects.
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), blaze_client::Error> {
 /// use std::time::Duration;
-/// use blaze_client::{Blaze, ConnectOptions, ReconnectPolicy};
+/// use blaze_client::{Blaze, ConnectOptions, Credentials, ReconnectPolicy};
 /// let options = ConnectOptions {
-///     auth: Some("my-token".into()),
+///     credentials: Credentials::Fixed("my-admin-key".into()),
 ///     request_timeout: Duration::from_secs(5),
 ///     reconnect: ReconnectPolicy { initial: Duration::from_millis(100), max: Duration::from_secs(5) },
 ///     ..ConnectOptions::default()
@@ -19,8 +21,8 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug)]
 pub struct ConnectOptions {
-    /// A credential sent in every `hello` (also on reconnects); `None` sends none.
-    pub auth: Option<String>,
+    /// Who the client connects as: see [`Credentials`].
+    pub credentials: Credentials,
     /// How long opening a connection (WebSocket upgrade plus handshake) may take.
     pub connect_timeout: Duration,
     /// How long a request waits for its answer, including time spent waiting
@@ -34,7 +36,7 @@ pub struct ConnectOptions {
 impl Default for ConnectOptions {
     fn default() -> Self {
         Self {
-            auth: None,
+            credentials: Credentials::None,
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             reconnect: ReconnectPolicy::default(),

@@ -1,18 +1,22 @@
 //! The client against a scripted fake server over real loopback WebSockets:
 //! reconnect with backoff, re-authentication, resume from the last seq, reset,
-//! and what happens to requests in flight (commits are re-sent with their
-//! commit id). The only waits are the client's
+//! what happens to requests in flight (commits are re-sent with their
+//! commit id), and credentials: in-band refresh, close 4001, refusals. The only waits are the client's
 //! own timers (backoff) and the frames themselves.
 
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use blaze_client::{
-    Blaze, ChangeKind, ConnectOptions, ConnectionState, Error, ListenEvent, QuerySnapshot,
-    ReconnectPolicy,
+    Blaze, ChangeKind, ConnectOptions, ConnectionState, Credentials, Error, ListenEvent,
+    QuerySnapshot, ReconnectPolicy,
 };
 use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::{TcpListener, TcpStream};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 
@@ -76,7 +80,7 @@ async fn client() -> (Blaze, TcpListener) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let url = format!("ws://{}", listener.local_addr().unwrap());
     let options = ConnectOptions {
-        auth: Some("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(20),
             max: Duration::from_millis(50),
@@ -305,7 +309,7 @@ async fn requests_in_flight_are_resent_and_a_commit_keeps_its_commit_id() {
 async fn a_commit_unanswered_within_the_request_timeout_has_an_unknown_outcome_and_is_not_resent() {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let options = ConnectOptions {
-        auth: Some("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         request_timeout: Duration::from_millis(300),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(20),
@@ -354,7 +358,7 @@ async fn a_server_that_is_down_is_retried_with_backoff_until_it_is_back() {
         .unwrap()
         .port();
     let options = ConnectOptions {
-        auth: Some("secret".into()),
+        credentials: Credentials::Fixed("secret".into()),
         reconnect: ReconnectPolicy {
             initial: Duration::from_millis(5),
             max: Duration::from_millis(40),
@@ -428,4 +432,211 @@ async fn a_refused_listen_ends_the_stream_with_the_spec_code() {
         .unwrap()
         .unwrap_err();
     assert_eq!(bad.code(), Some(blaze_client::ErrorCode::InvalidQuery));
+}
+
+/// A provider that hands out `t1`, `t2`, ... and counts its calls.
+fn numbered_tokens() -> (Credentials, Arc<AtomicU32>) {
+    let calls = Arc::new(AtomicU32::new(0));
+    let counter = calls.clone();
+    let credentials = Credentials::token_provider(move || {
+        let n = counter.fetch_add(1, Ordering::SeqCst) + 1;
+        async move { Ok::<_, String>(Some(format!("t{n}"))) }
+    });
+    (credentials, calls)
+}
+
+async fn client_with(credentials: Credentials, url: &str) -> Blaze {
+    let options = ConnectOptions {
+        credentials,
+        reconnect: ReconnectPolicy {
+            initial: Duration::from_millis(20),
+            max: Duration::from_millis(50),
+        },
+        ..ConnectOptions::default()
+    };
+    Blaze::connect_with(url, options).await.unwrap()
+}
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_millis() as u64
+}
+
+/// Accepts a connection whose `hello` carries `token`, and welcomes it as
+/// alice until `expires`.
+async fn welcome_user(listener: &TcpListener, token: &str, expires: u64) -> Ws {
+    let mut ws = accept(listener).await;
+    assert_eq!(
+        expect(&mut ws).await,
+        json!({"type": "hello", "protocol": 1, "auth": token})
+    );
+    send(
+        &mut ws,
+        json!({"type": "welcome", "protocol": 1, "limits": blaze_protocol_limits(),
+        "auth": {"kind": "user", "uid": "alice", "expires": expires}}),
+    )
+    .await;
+    ws
+}
+
+async fn close_4001(ws: &mut Ws, reason: &str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(4001),
+        reason: reason.into(),
+    };
+    ws.close(Some(frame)).await.unwrap();
+}
+
+/// Accepts a connection whose `hello` carries `token` and refuses it (spec 13.5).
+async fn refuse(listener: &TcpListener, token: &str) {
+    let mut ws = accept(listener).await;
+    assert_eq!(expect(&mut ws).await["auth"], token);
+    send(&mut ws, json!({"type": "error", "error": {"code": "unauthenticated", "message": "invalid signature"}})).await;
+    close_4001(&mut ws, "unauthenticated").await;
+}
+
+fn is_unauthenticated(error: &Error) -> bool {
+    error.code() == Some(blaze_client::ErrorCode::Unauthenticated)
+}
+
+#[tokio::test]
+async fn a_token_is_refreshed_in_band_before_it_expires_and_fetched_afresh_after_4001() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (credentials, calls) = numbered_tokens();
+    let db = client_with(
+        credentials,
+        &format!("ws://{}", server.local_addr().unwrap()),
+    )
+    .await;
+    let mut listener = db.collection("c").listen();
+
+    // A token with 600 ms left is refreshed after 80% of them.
+    let mut ws = welcome_user(&server, "t1", now_ms() + 600).await;
+    let rid = expect(&mut ws).await["rid"].clone();
+    send(
+        &mut ws,
+        json!({"type": "snapshot", "rid": rid, "target": 1, "seq": 3, "docs": [doc("a", 3)]}),
+    )
+    .await;
+    assert_eq!(snapshot(next(&mut listener).await).seq, 3);
+    let refresh = expect(&mut ws).await;
+    assert_eq!(
+        (refresh["type"].as_str(), refresh["auth"].as_str()),
+        (Some("auth"), Some("t2"))
+    );
+    let expires = now_ms() + 3_600_000;
+    send(
+        &mut ws,
+        json!({"type": "authenticated", "rid": refresh["rid"],
+        "auth": {"kind": "user", "uid": "alice", "expires": expires}}),
+    )
+    .await;
+    send(&mut ws, json!({"type": "change", "target": 1, "seq": 4, "changes": [{"type": "added", "doc": doc("b", 4), "new_index": 1}]})).await;
+    assert_eq!(snapshot(next(&mut listener).await).seq, 4, "no gap");
+    assert_eq!(calls.load(Ordering::SeqCst), 2);
+
+    // The server says the credential expired: a fresh token, and an exact resume.
+    close_4001(&mut ws, "token_expired").await;
+    assert!(matches!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Offline { attempt: 1, .. })
+    ));
+    let mut ws = welcome_user(&server, "t3", expires).await;
+    assert_eq!(
+        expect(&mut ws).await,
+        json!({"type": "listen", "rid": rid, "query": {"collection": "c"}, "since": 4})
+    );
+    send(&mut ws, json!({"type": "resumed", "rid": rid, "target": 2, "seq": 5, "changes": [{"type": "removed", "path": "c/a", "old_index": 0}]})).await;
+    assert_eq!(
+        next(&mut listener).await,
+        ListenEvent::State(ConnectionState::Online)
+    );
+    let resumed = snapshot(next(&mut listener).await);
+    assert_eq!((resumed.seq, paths(&resumed)), (5, vec!["c/b"]));
+}
+
+#[tokio::test]
+async fn a_server_that_keeps_refusing_fresh_tokens_fails_the_listener_with_unauthenticated() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let (credentials, calls) = numbered_tokens();
+    let db = client_with(
+        credentials,
+        &format!("ws://{}", server.local_addr().unwrap()),
+    )
+    .await;
+    let mut listener = db.doc("c/a").listen();
+    for token in ["t1", "t2", "t3"] {
+        refuse(&server, token).await;
+    }
+    let error = loop {
+        match tokio::time::timeout(BOUND, listener.next()).await.unwrap() {
+            Some(Ok(ListenEvent::State(ConnectionState::Offline { .. }))) => {}
+            Some(Err(error)) => break error,
+            other => panic!("expected the listener to fail, got {other:?}"),
+        }
+    };
+    assert!(is_unauthenticated(&error), "{error}");
+    assert!(error.to_string().contains("invalid signature"), "{error}");
+    assert!(tokio::time::timeout(BOUND, listener.next())
+        .await
+        .unwrap()
+        .is_none());
+    assert_eq!(
+        calls.load(Ordering::SeqCst),
+        3,
+        "three tokens, then it stops"
+    );
+
+    // New work connects again, with a fresh token.
+    let read = tokio::spawn(async move { db.doc("c/b").get::<Value>().await });
+    let mut ws = welcome_user(&server, "t4", now_ms() + 3_600_000).await;
+    let get = expect(&mut ws).await;
+    send(
+        &mut ws,
+        json!({"type": "doc", "rid": get["rid"], "doc": {"path": "c/b", "exists": false}}),
+    )
+    .await;
+    assert!(!tokio::time::timeout(BOUND, read)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap()
+        .exists());
+}
+
+#[tokio::test]
+async fn a_provider_that_fails_surfaces_unauthenticated_without_connecting() {
+    // Nothing listens here: a client that tried to connect would be retrying forever.
+    let port = TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let credentials =
+        Credentials::token_provider(|| async { Err::<Option<String>, _>("signed out") });
+    let db = client_with(credentials, &format!("http://127.0.0.1:{port}")).await;
+    let error = tokio::time::timeout(BOUND, db.doc("c/a").get::<Value>())
+        .await
+        .unwrap()
+        .unwrap_err();
+    assert!(is_unauthenticated(&error), "{error}");
+    assert!(error.to_string().contains("signed out"), "{error}");
+}
+
+#[tokio::test]
+async fn a_refused_admin_key_fails_calls_at_once() {
+    let server = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("ws://{}", server.local_addr().unwrap());
+    let db = client_with(Credentials::Fixed("wrong".into()), &url).await;
+    let read = tokio::spawn(async move { db.doc("c/a").get::<Value>().await });
+    refuse(&server, "wrong").await;
+    let error = tokio::time::timeout(BOUND, read)
+        .await
+        .unwrap()
+        .unwrap()
+        .unwrap_err();
+    assert!(is_unauthenticated(&error), "{error}");
 }

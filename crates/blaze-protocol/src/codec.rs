@@ -29,8 +29,9 @@ pub fn decode_client(text: &str, limits: &Limits) -> Result<ClientMessage, Decod
 
 /// Decodes a server frame (for clients), enforcing the same limits.
 pub fn decode_server(text: &str, limits: &Limits) -> Result<ServerMessage, DecodeError> {
-    const TYPES: [&str; 10] = [
+    const TYPES: [&str; 11] = [
         "welcome",
+        "authenticated",
         "doc",
         "committed",
         "query_result",

@@ -158,17 +158,18 @@ before(async () => {
       "--disable-sync",
     ],
   });
-  const open = async (name) => {
+  // Page A signs in as alice and page B as bob (development tokens minted in the page).
+  const open = async (name, user) => {
     // Two contexts: two independent users, each with its own connection.
     const context = await state.browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(installHelpers);
     const page = await context.newPage();
     page.on("pageerror", (err) => state.pageErrors.push(`${name}: ${err.message}`));
-    await page.goto(state.previewUrl);
+    await page.goto(`${state.previewUrl}&user=${user}`);
     return page;
   };
-  state.pageA = await open("A");
-  state.pageB = await open("B");
+  state.pageA = await open("A", "alice");
+  state.pageB = await open("B", "bob");
 });
 
 after(async () => {
@@ -198,6 +199,11 @@ test("both pages connect and load", { timeout: 30000 }, async () => {
     assert.equal(await page.getByTestId("board-empty").count(), 1, "a fresh store has no board yet");
     assert.equal(await page.getByTestId("todo-empty").count(), 1, "a fresh store has no todos yet");
   }
+  assert.deepEqual(
+    [await state.pageA.getByTestId("user-picker").inputValue(), await state.pageB.getByTestId("user-picker").inputValue()],
+    ["alice", "bob"],
+    "each window shows who it is signed in as",
+  );
 });
 
 test("editing the document in one page shows in the other within 1 s", { timeout: 30000 }, async (t) => {
@@ -422,7 +428,7 @@ test("screenshots (desktop and phone width)", { timeout: 60000 }, async () => {
   await phone.addInitScript(installHelpers);
   const page = await phone.newPage();
   page.on("pageerror", (err) => state.pageErrors.push(`phone: ${err.message}`));
-  await page.goto(state.previewUrl);
+  await page.goto(`${state.previewUrl}&user=alice`);
   await when(page, (d) => d.state() === "online" && d.loaded() && d.items().length === 5, null, 20000);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, "no horizontal scrolling at 375 px");

@@ -4,7 +4,8 @@
 use std::time::{Duration, Instant};
 
 use blaze_client::{
-    Blaze, CollectionRef, ConnectOptions, DocRef, DocumentSnapshot, Error, ErrorCode, WriteResult,
+    Blaze, CollectionRef, ConnectOptions, Credentials, DocRef, DocumentSnapshot, Error, ErrorCode,
+    WriteResult,
 };
 use blaze_tests::live::{e2e, WranglerDev};
 use futures_util::StreamExt;
@@ -42,7 +43,9 @@ fn documents_every_write_precondition_and_error() {
         urls_are_checked_and_a_missing_server_times_out().await;
         let server = WranglerDev::start("client-docs");
         let db = connect(&server.url()).await;
-        assert_eq!(db.options().auth.as_deref(), Some("test-token"));
+        assert!(
+            matches!(&db.options().credentials, Credentials::Fixed(key) if key == "test-token")
+        );
         let rooms = db.collection("rooms");
         let r1 = rooms.doc("r1");
         assert_eq!(

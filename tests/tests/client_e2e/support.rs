@@ -5,8 +5,8 @@ use std::future::Future;
 use std::time::Duration;
 
 use blaze_client::{
-    Blaze, ChangeKind, ConnectOptions, ConnectionState, DocChange, DocRef, DocumentSnapshot, Error,
-    ErrorCode, ListenEvent, Listener, QuerySnapshot, ReconnectPolicy,
+    Blaze, ChangeKind, ConnectOptions, ConnectionState, Credentials, DocChange, DocRef,
+    DocumentSnapshot, Error, ErrorCode, ListenEvent, Listener, QuerySnapshot, ReconnectPolicy,
 };
 use blaze_tests::live;
 use serde_json::Value;
@@ -25,7 +25,7 @@ pub fn run(body: impl Future<Output = ()> + Send + 'static) {
 /// credential (which a server without authentication ignores).
 pub fn options() -> ConnectOptions {
     ConnectOptions {
-        auth: Some("test-token".into()),
+        credentials: Credentials::Fixed("test-token".into()),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
         reconnect: ReconnectPolicy {

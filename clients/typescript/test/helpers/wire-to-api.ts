@@ -162,6 +162,8 @@ export function normalizeClientFrame(frame: Json): Json {
       return pick(frame, ["type", "listener"]);
     case "ack":
       return pick(frame, ["type", "frames"]);
+    case "auth":
+      return pick(frame, ["type", "auth"]);
     default:
       throw new Error(`not a client message: ${frame.type}`);
   }

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use blaze_protocol::ServerMessage;
+use blaze_protocol::{AuthState, ServerMessage};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::session::{
@@ -55,6 +55,32 @@ impl RoutedSession {
         self.session.poll_transmit()
     }
 
+    /// The credential for the next `hello`: see [`Session::set_credential`].
+    pub(crate) fn set_credential(&mut self, token: Option<String>) {
+        self.session.set_credential(token);
+    }
+
+    /// When the credential is due for a refresh: see [`Session::poll_timeout`].
+    pub(crate) fn poll_timeout(&self) -> Option<u64> {
+        self.session.poll_timeout()
+    }
+
+    /// The time is `now`: see [`Session::handle_timeout`].
+    pub(crate) fn handle_timeout(&mut self, now: u64) -> bool {
+        self.session.handle_timeout(now)
+    }
+
+    /// A fresh token for the connection: see [`Session::refresh`].
+    pub(crate) fn refresh(&mut self, token: Result<Option<String>, String>, now: u64) {
+        self.session.refresh(token, now);
+    }
+
+    /// The credential failed: see [`Session::auth_failed`].
+    pub(crate) fn auth_failed(&mut self, message: &str) {
+        self.session.auth_failed(message);
+        self.route();
+    }
+
     /// Takes in a command from the API.
     pub(crate) fn command(&mut self, command: Command) {
         match command {
@@ -87,9 +113,9 @@ impl RoutedSession {
 
     /// The handshake is done: see [`Session::connected`]. Requests whose
     /// caller stopped waiting are not sent again.
-    pub(crate) fn connected(&mut self) {
+    pub(crate) fn connected(&mut self, auth: Option<&AuthState>, now: u64) {
         self.forget_abandoned();
-        self.session.connected();
+        self.session.connected(auth, now);
         self.route();
     }
 

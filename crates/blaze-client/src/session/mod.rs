@@ -1,20 +1,26 @@
 //! One collection connection's protocol state as a plain state machine, in
 //! the style of quinn-proto. Input through methods that take plain values
 //! (`request`, `cancel`, `listen`, `unlisten`, `connected`, `handle_frame`,
-//! `disconnected`); output through polling: `poll_transmit` for frames to
-//! send and `poll_event` for answers and listener updates, each keyed by an
-//! id the session allocated. No channels, no clock, no I/O: the randomness of
-//! commit ids comes from a seed, so any driver (tokio, blocking, wasm) can
-//! run it and tests drive it frame by frame.
+//! `disconnected`, `refresh`, `auth_failed`); output through polling:
+//! `poll_transmit` for frames to send, `poll_event` for answers and listener
+//! updates, each keyed by an id the session allocated, and `poll_timeout`
+//! for when the credential is due for a refresh (`handle_timeout`). No
+//! channels, no clock, no I/O: time is an argument (milliseconds since the
+//! Unix epoch) and the randomness of commit ids comes from a seed, so any
+//! driver (tokio, blocking, wasm) can run it and tests drive it frame by
+//! frame.
 
 mod commit_id;
+mod credential;
 
 use std::collections::{BTreeMap, VecDeque};
 
 use blaze_protocol::{
-    decode_server, encode, ClientMessage, CollectionPath, DocPath, Limits, Query, ServerMessage,
-    Write, PROTOCOL_VERSION,
+    decode_server, encode, AuthState, ClientMessage, CollectionPath, DocPath, ErrorCode, Limits,
+    Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
+
+use credential::{Credential, Refresh};
 
 use crate::results::Results;
 use crate::snapshot::QuerySnapshot;
@@ -138,7 +144,7 @@ impl ReadCount {
 
 /// One collection connection's state across reconnects.
 pub(crate) struct Session {
-    auth: Option<String>,
+    credential: Credential,
     rng: fastrand::Rng,
     /// The next request or listener id.
     next_id: u64,
@@ -167,10 +173,11 @@ fn server_limits() -> Limits {
 
 impl Session {
     /// A session that sends `auth` in each `hello` and draws commit ids from
-    /// a generator seeded with `seed` (give each session a random one).
+    /// a generator seeded with `seed` (give each session a random one). Its
+    /// credential is fixed unless made [`Session::renewable`].
     pub(crate) fn new(auth: Option<String>, seed: u64) -> Self {
         Self {
-            auth,
+            credential: Credential::new(auth, false),
             rng: fastrand::Rng::with_seed(seed),
             next_id: 1,
             online: false,
@@ -183,6 +190,19 @@ impl Session {
         }
     }
 
+    /// The driver has a token provider: the session asks for a fresh token
+    /// before the credential expires ([`Session::poll_timeout`]), and takes a
+    /// few refusals before it gives up ([`Session::auth_failed`]).
+    pub(crate) fn renewable(mut self) -> Self {
+        self.credential.renewable = true;
+        self
+    }
+
+    /// The credential for the next `hello`, fresh from the provider.
+    pub(crate) fn set_credential(&mut self, token: Option<String>) {
+        self.credential.token = token;
+    }
+
     /// Whether a connection is needed: a listener is live or a request waits.
     pub(crate) fn has_work(&self) -> bool {
         !self.listeners.is_empty() || !self.requests.is_empty()
@@ -192,7 +212,7 @@ impl Session {
     pub(crate) fn hello(&self) -> String {
         encode(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
-            auth: self.auth.clone(),
+            auth: self.credential.token.clone(),
             rid: None,
         })
     }
@@ -260,11 +280,13 @@ impl Session {
         }
     }
 
-    /// The server answered `welcome`: listeners resume from their sequence
-    /// numbers, then every unanswered request goes out, in the order they
-    /// were made.
-    pub(crate) fn connected(&mut self) {
+    /// The server answered `welcome` (with `auth`, its view of the
+    /// credential) at `now`: listeners resume from their sequence numbers,
+    /// then every unanswered request goes out, in the order they were made.
+    pub(crate) fn connected(&mut self, auth: Option<&AuthState>, now: u64) {
         self.online = true;
+        self.credential
+            .connected(auth.and_then(|auth| auth.expires), now);
         // `welcome` is the connection's first frame: read, not acknowledged yet.
         self.read = ReadCount::default();
         self.read.frames = 1;
@@ -286,6 +308,7 @@ impl Session {
     /// original outcome if it applied it); listeners are told.
     pub(crate) fn disconnected(&mut self, attempt: u32, reason: &str) {
         self.online = false;
+        self.credential.disconnected();
         self.transmits.clear();
         self.reported_offline = !self.listeners.is_empty();
         for (id, listener) in &mut self.listeners {
@@ -296,6 +319,69 @@ impl Session {
             };
             let update = ListenerUpdate::State(state);
             self.events.push_back(Event::Listener { id: *id, update });
+        }
+    }
+
+    /// The credential could not be had or was refused: the provider failed,
+    /// or the server closed the connection with 4001 (spec 13.5). A fixed
+    /// credential is not tried again, and a provider's only a few times in a
+    /// row: then every request and listener fails with `unauthenticated`
+    /// (`message` says why) and the session has no work left, so the driver
+    /// stops reconnecting until the application asks for something again.
+    pub(crate) fn auth_failed(&mut self, message: &str) {
+        if !self.credential.failed() {
+            return;
+        }
+        let error = || Error::rejected(ErrorCode::Unauthenticated, message);
+        for request in std::mem::take(&mut self.requests).into_keys() {
+            let result = Err(error());
+            self.events.push_back(Event::Answer { request, result });
+        }
+        for id in std::mem::take(&mut self.listeners).into_keys() {
+            let update = ListenerUpdate::Failed(error());
+            self.events.push_back(Event::Listener { id, update });
+        }
+    }
+
+    /// When the credential is next due for a refresh (then call
+    /// [`Session::handle_timeout`]); `None` while none is due: offline, a
+    /// credential that does not expire or cannot be renewed, or a refresh
+    /// under way.
+    pub(crate) fn poll_timeout(&self) -> Option<u64> {
+        if self.online {
+            self.credential.poll_timeout()
+        } else {
+            None
+        }
+    }
+
+    /// The time is `now`. True when the driver should ask its provider for a
+    /// fresh token and hand the outcome to [`Session::refresh`].
+    pub(crate) fn handle_timeout(&mut self, now: u64) -> bool {
+        match self.poll_timeout() {
+            Some(due) if due <= now => {
+                self.credential.refresh = Refresh::Fetching;
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// The provider's answer at `now` to [`Session::handle_timeout`]: a token
+    /// goes out in an `auth` frame (spec 13.4) and becomes the credential of
+    /// later `hello`s. Without one, nothing is sent: the server closes the
+    /// connection when the credential expires (4001), and the driver asks the
+    /// provider again before it reconnects.
+    pub(crate) fn refresh(&mut self, token: Result<Option<String>, String>, now: u64) {
+        self.credential.refresh = Refresh::Idle;
+        self.credential.refresh_at = None;
+        let Ok(Some(token)) = token else { return };
+        self.credential.token = Some(token.clone());
+        if self.online {
+            let rid = self.next_id();
+            let frame = ClientMessage::Auth { rid, auth: token };
+            self.transmits.push_back(encode(&frame));
+            self.credential.refresh = Refresh::Sent { rid, at: now };
         }
     }
 
@@ -361,12 +447,24 @@ impl Session {
                     }
                 }
             }
+            ServerMessage::Authenticated { rid, auth } => {
+                if let Refresh::Sent { rid: sent, at } = self.credential.refresh {
+                    if sent == rid {
+                        self.credential.connected(auth.expires, at);
+                    }
+                }
+            }
             ServerMessage::Error {
                 rid: Some(rid),
                 error,
             } => {
                 let (request, id) = (RequestId(rid), ListenerId(rid));
-                if self.requests.remove(&request).is_some() {
+                if matches!(self.credential.refresh, Refresh::Sent { rid: sent, .. } if sent == rid)
+                {
+                    // Refused (spec 13.4): the connection keeps its credential
+                    // until it expires, and the next one gets a fresh token.
+                    self.credential.refresh = Refresh::Idle;
+                } else if self.requests.remove(&request).is_some() {
                     let result = Err(error.into());
                     self.events.push_back(Event::Answer { request, result });
                 } else if self.listeners.remove(&id).is_some() {
@@ -380,9 +478,7 @@ impl Session {
                     error.message
                 )))
             }
-            ServerMessage::Unlistened { .. }
-            | ServerMessage::Welcome { .. }
-            | ServerMessage::Authenticated { .. } => {}
+            ServerMessage::Unlistened { .. } | ServerMessage::Welcome { .. } => {}
             answer @ (ServerMessage::Doc { rid, .. }
             | ServerMessage::Committed { rid, .. }
             | ServerMessage::QueryResult { rid, .. }

@@ -77,7 +77,7 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
         r#"{"type":"hello","protocol":1,"auth":"token"}"#
     );
 
-    session.connected();
+    session.connected(None, 0);
     assert_eq!(
         drain(&mut session),
         [json!({"type": "listen", "rid": 1, "doc": "c/a"})]
@@ -110,7 +110,7 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
     ));
     assert_eq!(session.poll_transmit(), None);
 
-    session.connected();
+    session.connected(None, 0);
     assert!(matches!(
         update(&mut session, listener),
         ListenerUpdate::State(ConnectionState::Online)
@@ -157,7 +157,7 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
 #[test]
 fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
     let mut session = Session::new(None, 42);
-    session.connected();
+    session.connected(None, 0);
     let write = json!({"op": "set", "id": "a", "data": {"n": 1}});
     let writes = vec![serde_json::from_value(write.clone()).unwrap()];
     let commit = session.request(Request::Commit(coll("c"), writes));
@@ -184,7 +184,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
     );
     let read = session.request(Request::Get(doc_path("c/a")));
     session.disconnected(2, "refused");
-    session.connected();
+    session.connected(None, 0);
     assert_eq!(
         drain(&mut session),
         [
@@ -215,7 +215,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
     assert!(answer(&mut session, read).is_ok());
 
     session.disconnected(1, "gone");
-    session.connected();
+    session.connected(None, 0);
     assert_eq!(
         drain(&mut session),
         Vec::<Value>::new(),
@@ -227,7 +227,7 @@ fn a_commit_cut_off_by_a_lost_connection_is_sent_again_with_its_commit_id() {
 #[test]
 fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fresh_snapshot() {
     let mut session = Session::new(None, 1);
-    session.connected();
+    session.connected(None, 0);
     let refused = session.listen(ListenTarget::Doc(doc_path("c/a")));
     let other = session.listen(ListenTarget::Doc(doc_path("c/b")));
     drain(&mut session);
@@ -257,7 +257,7 @@ fn a_refused_listen_ends_its_stream_and_a_change_that_does_not_fit_forces_a_fres
         update(&mut session, other),
         ListenerUpdate::State(ConnectionState::Offline { .. })
     ));
-    session.connected();
+    session.connected(None, 0);
     assert_eq!(
         drain(&mut session),
         [json!({"type": "listen", "rid": 2, "doc": "c/b"})],
@@ -278,7 +278,7 @@ fn unlisten_and_cancelled_requests_send_nothing_more() {
         !session.has_work(),
         "a dropped listener and abandoned requests need no connection"
     );
-    session.connected();
+    session.connected(None, 0);
     assert_eq!(drain(&mut session), Vec::<Value>::new());
 
     let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
@@ -308,7 +308,7 @@ fn unlisten_and_cancelled_requests_send_nothing_more() {
 #[test]
 fn a_server_that_breaks_the_protocol_is_reported() {
     let mut session = Session::new(None, 1);
-    session.connected();
+    session.connected(None, 0);
     for frame in [
         "not json".to_owned(),
         json!({"type": "error", "error": {"code": "internal", "message": "?"}}).to_string(),
@@ -323,7 +323,7 @@ fn a_server_that_breaks_the_protocol_is_reported() {
 #[test]
 fn what_is_read_is_acknowledged_every_64_frames_and_every_64_kib() {
     let mut s = Session::new(None, 1);
-    s.connected();
+    s.connected(None, 0);
     let change = json!({"type": "unlistened", "rid": 1});
     // `welcome` and 62 more frames: not yet due.
     for _ in 0..62 {
@@ -338,9 +338,153 @@ fn what_is_read_is_acknowledged_every_64_frames_and_every_64_kib() {
     assert_eq!(drain(&mut s), [json!({"type": "ack", "frames": 65})]);
     // A new connection counts from its own `welcome`.
     s.disconnected(1, "lost");
-    s.connected();
+    s.connected(None, 0);
     for _ in 0..63 {
         receive(&mut s, change.clone());
     }
     assert_eq!(drain(&mut s), [json!({"type": "ack", "frames": 64})]);
+}
+
+fn auth_state(expires: u64) -> blaze_protocol::AuthState {
+    blaze_protocol::AuthState {
+        kind: "user".into(),
+        uid: Some("alice".into()),
+        expires: Some(expires),
+    }
+}
+
+#[test]
+fn a_renewable_credential_is_refreshed_in_band_before_it_expires() {
+    let mut session = Session::new(Some("t1".into()), 1).renewable();
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    assert_eq!(session.poll_timeout(), None, "offline: nothing is due");
+    let now = 1_000_000;
+    session.connected(Some(&auth_state(now + 600_000)), now);
+    drain(&mut session);
+    let due = now + 540_000;
+    assert_eq!(session.poll_timeout(), Some(due), "a minute before expiry");
+    assert!(!session.handle_timeout(due - 1), "not due yet");
+    assert!(session.handle_timeout(due), "ask the provider");
+    assert_eq!(session.poll_timeout(), None, "while the provider works");
+    assert!(!session.handle_timeout(due + 10));
+
+    session.refresh(Ok(Some("t2".into())), due + 20);
+    let sent = drain(&mut session);
+    assert_eq!(sent, [json!({"type": "auth", "rid": 2, "auth": "t2"})]);
+    assert_eq!(session.poll_timeout(), None, "while the server verifies");
+    // A token good for 100 s more: refreshed after 80 of them.
+    let expires = due + 20 + 100_000;
+    receive(
+        &mut session,
+        json!({"type": "authenticated", "rid": 2, "auth": {"kind": "user", "uid": "alice", "expires": expires}}),
+    );
+    assert!(
+        events(&mut session).is_empty(),
+        "nothing for the application"
+    );
+    assert_eq!(session.poll_timeout(), Some(due + 20 + 80_000));
+    assert_eq!(
+        session.hello(),
+        r#"{"type":"hello","protocol":1,"auth":"t2"}"#,
+        "a later connection says hello with the fresh token"
+    );
+
+    // A refused refresh keeps the connection; the server closes it at expiry.
+    assert!(session.handle_timeout(due + 20 + 80_000));
+    session.refresh(Ok(Some("t3".into())), due + 20 + 80_000);
+    assert_eq!(drain(&mut session)[0]["rid"], 3);
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 3, "error": {"code": "unauthenticated", "message": "another user"}}),
+    );
+    assert!(events(&mut session).is_empty(), "the listener lives on");
+    assert_eq!(session.poll_timeout(), None);
+
+    session.disconnected(1, "the credential expired");
+    assert!(matches!(
+        update(&mut session, listener),
+        ListenerUpdate::State(ConnectionState::Offline { .. })
+    ));
+    assert_eq!(session.poll_timeout(), None);
+}
+
+#[test]
+fn a_provider_without_a_token_sends_nothing_and_a_fixed_credential_is_never_due() {
+    let mut session = Session::new(Some("t1".into()), 1).renewable();
+    session.listen(ListenTarget::Doc(doc_path("c/a")));
+    session.connected(Some(&auth_state(10_000)), 0);
+    drain(&mut session);
+    assert!(session.handle_timeout(10_000));
+    session.refresh(Err("offline".into()), 10_000);
+    assert_eq!(drain(&mut session), Vec::<Value>::new());
+    assert_eq!(
+        session.poll_timeout(),
+        None,
+        "not asked again on this connection"
+    );
+
+    let mut fixed = Session::new(Some("key".into()), 1);
+    fixed.listen(ListenTarget::Doc(doc_path("c/a")));
+    fixed.connected(Some(&auth_state(10_000)), 0);
+    assert_eq!(fixed.poll_timeout(), None);
+    assert!(!fixed.handle_timeout(20_000));
+}
+
+fn unauthenticated(error: &Error) -> bool {
+    error.code() == Some(blaze_protocol::ErrorCode::Unauthenticated)
+}
+
+#[test]
+fn refusals_in_a_row_fail_requests_and_listeners_with_unauthenticated() {
+    let mut session = Session::new(None, 1).renewable();
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    let get = session.request(Request::Get(doc_path("c/b")));
+    for attempt in 1..super::credential::AUTH_ATTEMPTS {
+        session.disconnected(attempt, "refused");
+        events(&mut session);
+        session.auth_failed("refused");
+        assert!(
+            events(&mut session).is_empty(),
+            "attempt {attempt} is retried"
+        );
+    }
+    // A connection that gets in starts the count again.
+    session.connected(None, 0);
+    events(&mut session);
+    for attempt in 1..super::credential::AUTH_ATTEMPTS {
+        session.auth_failed("refused");
+        assert!(
+            events(&mut session).is_empty(),
+            "attempt {attempt} is retried"
+        );
+    }
+    session.auth_failed("the token provider failed: no user");
+    let failed = events(&mut session);
+    assert_eq!(failed.len(), 2);
+    for event in failed {
+        match event {
+            Event::Answer { request, result } => {
+                assert_eq!(request, get);
+                assert!(unauthenticated(&result.unwrap_err()));
+            }
+            Event::Listener {
+                id,
+                update: ListenerUpdate::Failed(error),
+            } => {
+                assert_eq!(id, listener);
+                assert!(unauthenticated(&error), "{error}");
+                assert!(error.to_string().contains("no user"), "{error}");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert!(!session.has_work(), "nothing left to reconnect for");
+
+    let mut fixed = Session::new(Some("key".into()), 1);
+    let get = fixed.request(Request::Get(doc_path("c/b")));
+    fixed.auth_failed("refused");
+    assert!(
+        unauthenticated(&answer(&mut fixed, get).unwrap_err()),
+        "a fixed credential is not retried"
+    );
 }
