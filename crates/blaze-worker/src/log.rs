@@ -32,7 +32,10 @@ pub fn log_event(collection: &str, event: &HubEvent) {
         rid,
         code,
         detail,
-    } = event;
+    } = event
+    else {
+        return;
+    };
     let line = json!({
         "at": "ws",
         "collection": collection,
