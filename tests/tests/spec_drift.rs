@@ -6,7 +6,7 @@ use blaze_protocol::ErrorCode;
 use blaze_tests::{load_cases, session_files, vectors_dir};
 
 /// Codes no file of `spec/vectors/` can exercise, and why.
-const NOT_IN_VECTORS: [(ErrorCode, &str); 6] = [
+const NOT_IN_VECTORS: [(ErrorCode, &str); 5] = [
     (
         ErrorCode::UnsupportedMediaType,
         "HTTP only: a Content-Type header, tested against the worker",
@@ -24,10 +24,6 @@ const NOT_IN_VECTORS: [(ErrorCode, &str); 6] = [
         "the memory budget is the server's configuration (HubConfig), not a limit in the \
          vectors' config, and its accounting is an estimate; tested in blaze-core's hub tests \
          and tests/tests/hostile_listeners_e2e.rs",
-    ),
-    (
-        ErrorCode::Unauthenticated,
-        "in progress (issue 14): the JWT vectors will assert it",
     ),
     (
         ErrorCode::PermissionDenied,
