@@ -215,8 +215,8 @@ fn issuer(json: IssuerJson) -> Result<Issuer, ConfigError> {
         (None, Some(url)) if url_allowed(&url) => KeySource::Url(url),
         (None, Some(_)) => {
             return Err(ConfigError::new(format!(
-                "issuer {name}: jwks_url is an https:// URL (http:// only on 127.0.0.1 or localhost)"
-            )))
+            "issuer {name}: jwks_url is an https:// URL (http:// only on 127.0.0.1 or localhost)"
+        )))
         }
         _ => {
             return Err(ConfigError::new(format!(

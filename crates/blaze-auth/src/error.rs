@@ -45,6 +45,26 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// Every class, in declaration order.
+    pub const ALL: [Reason; 16] = [
+        Self::Malformed,
+        Self::TooLarge,
+        Self::AlgNotAllowed,
+        Self::AlgKeyMismatch,
+        Self::MissingKid,
+        Self::UnknownKid,
+        Self::BadSignature,
+        Self::MissingExp,
+        Self::Expired,
+        Self::NotYetValid,
+        Self::WrongIssuer,
+        Self::WrongAudience,
+        Self::MissingSub,
+        Self::Hs256NotConfigured,
+        Self::UnknownAdminKeyOrToken,
+        Self::ConfigInvalid,
+    ];
+
     /// The stable snake_case name, for logs and the conformance vectors.
     pub fn as_str(self) -> &'static str {
         match self {

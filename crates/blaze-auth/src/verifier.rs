@@ -164,9 +164,9 @@ impl Verifier {
         self.signature_checks += 1;
         let signed = match chosen {
             Chosen::Secret => self.hs256_verifies(&token),
-            Chosen::Jwk(i, k) => {
-                self.issuers[i].keys[k].key.verify(token.signing_input, &token.signature)
-            }
+            Chosen::Jwk(i, k) => self.issuers[i].keys[k]
+                .key
+                .verify(token.signing_input, &token.signature),
         };
         let (expected, key_ref) = match chosen {
             Chosen::Secret => {
@@ -205,8 +205,7 @@ impl Verifier {
             },
             expires: Some(expires),
         };
-        self.verified
-            .insert(hash, verified.clone(), key_ref, now);
+        self.verified.insert(hash, verified.clone(), key_ref, now);
         Ok(verified)
     }
 
@@ -264,8 +263,8 @@ impl Verifier {
                 }
             }
         };
-        let alg_matches = jwk.key.alg() == token.alg
-            && jwk.alg.as_deref().is_none_or(|a| a == token.alg.name());
+        let alg_matches =
+            jwk.key.alg() == token.alg && jwk.alg.as_deref().is_none_or(|a| a == token.alg.name());
         if !alg_matches {
             return Err(Refusal::Reject(Reason::AlgKeyMismatch));
         }
