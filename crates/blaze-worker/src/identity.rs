@@ -56,6 +56,13 @@ fn auth(env: &Env) -> Rc<RefCell<Auth>> {
                     admin_keys.as_deref(),
                 );
                 let (config, broken) = match parsed {
+                    Ok(config) if config.is_empty() => {
+                        let line = json!({"at": "auth_config", "warning": "no identity \
+                            configuration (BLAZE_AUTH, BLAZE_HS256_SECRET, BLAZE_ADMIN_KEYS): \
+                            no credential verifies, requests without one are anonymous"});
+                        console_log!("{line}");
+                        (config, None)
+                    }
                     Ok(config) => (config, None),
                     Err(e) => {
                         let line = json!({"at": "auth_config", "error": e.to_string()});
