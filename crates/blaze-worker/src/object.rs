@@ -349,6 +349,21 @@ impl DurableObject for BlazeCollection {
         else {
             return Response::error("not routed to this object", 400);
         };
+        // An HTTP request's credential is verified before anything is read
+        // or written (a WebSocket's comes in `hello`).
+        let identity = if upgrade {
+            Identity::Anonymous
+        } else {
+            let authorization = req.headers().get("Authorization").ok().flatten();
+            match self.identify(authorization.as_deref()).await {
+                Ok(identity) => identity,
+                Err((refused, reason)) => {
+                    let who = Who::Refused(&reason);
+                    log_http(&hreq, &refused, who, now().saturating_sub(started));
+                    return respond(refused);
+                }
+            }
+        };
         // Frames that arrived before this request are handled before it.
         if self.live.borrow().is_some() {
             self.run_queued()?;
@@ -367,17 +382,6 @@ impl DurableObject for BlazeCollection {
             }
             return Response::from_websocket(pair.client);
         }
-        drop(live);
-        let authorization = req.headers().get("Authorization").ok().flatten();
-        let identity = match self.identify(authorization.as_deref()).await {
-            Ok(identity) => identity,
-            Err((refused, reason)) => {
-                let who = Who::Refused(&reason);
-                log_http(&hreq, &refused, who, now().saturating_sub(started));
-                return respond(refused);
-            }
-        };
-        let mut live = self.live(Some(collection.as_str()))?;
         let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
         live.drain()?;
         let who = Who::Identity(&identity);
