@@ -91,6 +91,12 @@ fn a_configuration_that_does_not_parse_admits_only_admin_keys() {
         let (frames, closed) = hello(port, Some(ADMIN_KEY)).await;
         assert_eq!(closed, None);
         assert_eq!(frames[0]["auth"], json!({"kind": "admin"}));
-        assert!(server.log_text().contains(r#""at":"auth_config""#));
+        // The log reaches the file through wrangler, a little later.
+        let logged = || server.log_text().contains(r#""at":"auth_config""#);
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        while !logged() && std::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        assert!(logged(), "the configuration error is logged");
     });
 }
