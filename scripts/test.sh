@@ -17,8 +17,9 @@ cargo fmt --all --check
 step "cargo clippy --all-targets -D warnings"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "blaze-protocol and blaze-core build for wasm32-unknown-unknown; clippy on the worker's wasm32 code"
-cargo build -p blaze-protocol -p blaze-core --target wasm32-unknown-unknown
+step "blaze-protocol, blaze-core and blaze-auth build for wasm32-unknown-unknown; clippy on the worker's wasm32 code"
+cargo build -p blaze-protocol -p blaze-core -p blaze-auth --target wasm32-unknown-unknown
+cargo clippy -p blaze-auth --target wasm32-unknown-unknown -- -D warnings
 cargo clippy -p blaze-worker --target wasm32-unknown-unknown -- -D warnings
 
 step "build the worker (installs wrangler, esbuild, wasm-bindgen-cli, worker-build if missing)"

@@ -39,7 +39,11 @@ const IO: [&str; 8] = [
 
 #[test]
 fn core_protocol_and_auth_do_no_io_and_read_no_clock() {
-    for krate in ["crates/blaze-core", "crates/blaze-protocol", "crates/blaze-auth"] {
+    for krate in [
+        "crates/blaze-core",
+        "crates/blaze-protocol",
+        "crates/blaze-auth",
+    ] {
         for (path, text) in sources(krate) {
             for name in IO {
                 assert!(

@@ -55,7 +55,13 @@ fn errors_md_lists_every_code_with_its_status() {
 #[test]
 fn every_code_is_exercised_by_a_vector_or_excused() {
     let mut seen = std::collections::HashSet::new();
-    for file in ["codec.json", "patch.json", "query.json", "write.json", "jwt.json"] {
+    for file in [
+        "codec.json",
+        "patch.json",
+        "query.json",
+        "write.json",
+        "jwt.json",
+    ] {
         for case in load_cases(file) {
             if let Some(code) = case["expect"]["error"].as_str() {
                 seen.insert(code.to_owned());

@@ -61,6 +61,17 @@ pub struct Verifier {
     signature_checks: u64,
 }
 
+impl std::fmt::Debug for Verifier {
+    /// The configuration (no secret) and the cache sizes; never a token.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("config", &self.config)
+            .field("cached_tokens", &self.verified.len())
+            .field("signature_checks", &self.signature_checks)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The key chosen for a token.
 #[derive(Clone, Copy)]
 enum Chosen {
@@ -162,42 +173,12 @@ impl Verifier {
         let token = token::parse(credential).map_err(Refusal::Reject)?;
         let chosen = self.choose_key(&token, now)?;
         self.signature_checks += 1;
-        let signed = match chosen {
-            Chosen::Secret => self.hs256_verifies(&token),
-            Chosen::Jwk(i, k) => self.issuers[i].keys[k]
-                .key
-                .verify(token.signing_input, &token.signature),
-        };
-        let (expected, key_ref) = match chosen {
-            Chosen::Secret => {
-                let hs = self.config.hs256.as_ref().expect("chosen only when set");
-                let expected = Expected {
-                    issuer: hs.issuer.as_deref(),
-                    audience: hs.audience.as_deref(),
-                    leeway_secs: self.config.leeway_secs,
-                };
-                (expected, None)
-            }
-            Chosen::Jwk(index, k) => {
-                let issuer = &self.issuers[index];
-                let expected = Expected {
-                    issuer: Some(&issuer.issuer),
-                    audience: Some(&issuer.audience),
-                    leeway_secs: self.config.leeway_secs,
-                };
-                let key_ref = KeyRef {
-                    issuer: index,
-                    kid: issuer.keys[k].kid.clone(),
-                };
-                (expected, Some(key_ref))
-            }
-        };
-        if !signed {
+        if !self.signature_verifies(&token, chosen) {
             self.bad_signatures.insert(hash);
             return Err(Refusal::Reject(Reason::BadSignature));
         }
         let (uid, expires) =
-            claims::check(&token.claims, &expected, now).map_err(Refusal::Reject)?;
+            claims::check(&token.claims, &self.expected(chosen), now).map_err(Refusal::Reject)?;
         let verified = Verified {
             identity: Identity::User {
                 uid: uid.to_owned(),
@@ -205,8 +186,45 @@ impl Verifier {
             },
             expires: Some(expires),
         };
+        let key_ref = match chosen {
+            Chosen::Secret => None,
+            Chosen::Jwk(issuer, k) => Some(KeyRef {
+                issuer,
+                kid: self.issuers[issuer].keys[k].kid.clone(),
+            }),
+        };
         self.verified.insert(hash, verified.clone(), key_ref, now);
         Ok(verified)
+    }
+
+    /// Whether the chosen key verifies the token's signature.
+    fn signature_verifies(&self, token: &Token<'_>, chosen: Chosen) -> bool {
+        match chosen {
+            Chosen::Secret => self.hs256_verifies(token),
+            Chosen::Jwk(i, k) => self.issuers[i].keys[k]
+                .key
+                .verify(token.signing_input, &token.signature),
+        }
+    }
+
+    /// What the claims of a token verified by `chosen` must satisfy.
+    fn expected(&self, chosen: Chosen) -> Expected<'_> {
+        let leeway_secs = self.config.leeway_secs;
+        match chosen {
+            Chosen::Secret => {
+                let hs = self.config.hs256.as_ref().expect("chosen only when set");
+                Expected {
+                    issuer: hs.issuer.as_deref(),
+                    audience: hs.audience.as_deref(),
+                    leeway_secs,
+                }
+            }
+            Chosen::Jwk(i, _) => Expected {
+                issuer: Some(&self.issuers[i].issuer),
+                audience: Some(&self.issuers[i].audience),
+                leeway_secs,
+            },
+        }
     }
 
     /// An admin key, compared in constant time (as SHA-256 digests) with every configured key.
@@ -234,28 +252,23 @@ impl Verifier {
                 None => Err(Refusal::Reject(Reason::Hs256NotConfigured)),
             };
         }
-        let all = self
+        // A token can only verify under the issuer its `iss` names, so when
+        // that is a configured issuer only its keys are candidates.
+        let iss = token.claims.get("iss").and_then(|v| v.as_str());
+        let named = self.issuers.iter().any(|i| Some(i.issuer.as_str()) == iss);
+        let mut candidates = self
             .issuers
             .iter()
             .enumerate()
+            .filter(|(_, i)| !named || Some(i.issuer.as_str()) == iss)
             .flat_map(|(i, issuer)| issuer.keys.iter().enumerate().map(move |k| (i, k)));
         let (index, (key_index, jwk)) = match &token.kid {
-            Some(kid) => {
-                let iss = token.claims.get("iss").and_then(|v| v.as_str());
-                let mut named = all.filter(|(_, (_, k))| k.kid.as_deref() == Some(kid.as_str()));
-                let first = named.next();
-                // The same kid at two issuers: the one the token names wins.
-                let preferred = first
-                    .into_iter()
-                    .chain(named)
-                    .find(|(i, _)| Some(self.issuers[*i].issuer.as_str()) == iss);
-                match preferred.or(first) {
-                    Some(found) => found,
-                    None => return Err(self.fetch_or(token, now, Reason::UnknownKid)),
-                }
-            }
+            Some(kid) => match candidates.find(|(_, (_, k))| k.kid.as_ref() == Some(kid)) {
+                Some(found) => found,
+                None => return Err(self.fetch_or(token, now, Reason::UnknownKid)),
+            },
             None => {
-                let mut of_type = all.filter(|(_, (_, k))| k.key.alg() == token.alg);
+                let mut of_type = candidates.filter(|(_, (_, k))| k.key.alg() == token.alg);
                 match (of_type.next(), of_type.next()) {
                     (Some(only), None) => only,
                     (Some(_), Some(_)) => return Err(Refusal::Reject(Reason::MissingKid)),
@@ -277,6 +290,7 @@ impl Verifier {
         let iss = token.claims.get("iss").and_then(|v| v.as_str());
         let due = self.issuers.iter().find(|i| {
             Some(i.issuer.as_str()) == iss
+                && i.url.is_some()
                 && i.last_fetch
                     .is_none_or(|at| now >= at.saturating_add(JWKS_REFETCH_MS))
         });

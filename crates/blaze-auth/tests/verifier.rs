@@ -552,3 +552,43 @@ fn generated_keys_carry_their_thumbprint_as_kid() {
         assert!(private.get("d").is_some());
     }
 }
+
+#[test]
+fn an_inline_issuer_and_a_url_issuer_of_the_same_name() {
+    let (k1, p1) = key("k1");
+    let (k2, p2) = key("k2");
+    let config = json!({"issuers": [
+        {"issuer": ISSUER, "audience": AUDIENCE, "jwks": {"keys": [p1]}},
+        {"issuer": ISSUER, "audience": AUDIENCE, "jwks_url": URL}]});
+    let mut verifier =
+        Verifier::new(AuthConfig::from_parts(Some(&config.to_string()), None, None).unwrap());
+    let t1 = mint::sign(&k1, &claims("alice", NOW_S + 3600)).unwrap();
+    verified(verifier.verify(&t1, NOW));
+    let t2 = mint::sign(&k2, &claims("bob", NOW_S + 3600)).unwrap();
+    assert_eq!(fetch_url(verifier.verify(&t2, NOW)), URL);
+    verifier.handle_jwks(URL, Ok(&jwks(&[&p2])), NOW);
+    verified(verifier.verify(&t2, NOW));
+}
+
+#[test]
+fn the_same_kid_at_two_issuers_is_resolved_by_iss() {
+    let (a, pa) = key("same");
+    let (b, pb) = key("same");
+    let config = json!({"issuers": [
+        {"issuer": "https://a.test", "audience": AUDIENCE, "jwks": {"keys": [pa]}},
+        {"issuer": "https://b.test", "audience": AUDIENCE, "jwks": {"keys": [pb]}}]});
+    let mut verifier =
+        Verifier::new(AuthConfig::from_parts(Some(&config.to_string()), None, None).unwrap());
+    for (private, iss) in [(&a, "https://a.test"), (&b, "https://b.test")] {
+        let mut c = claims("alice", NOW_S + 3600);
+        c["iss"] = json!(iss);
+        verified(verifier.verify(&mint::sign(private, &c).unwrap(), NOW));
+    }
+    // b's key claiming to be a's issuer does not verify.
+    let mut c = claims("mallory", NOW_S + 3600);
+    c["iss"] = json!("https://a.test");
+    assert_eq!(
+        rejected(verifier.verify(&mint::sign(&b, &c).unwrap(), NOW)),
+        "bad_signature"
+    );
+}
