@@ -5,8 +5,10 @@
 
 use std::collections::HashMap;
 
-use blaze_core::{ChangeLogLimits, Database, Hub, HubConfig, MemoryStorage, Output};
-use blaze_protocol::{decode_body, CollectionPath, CommitBody};
+use blaze_core::{
+    ChangeLogLimits, Database, Hub, HubConfig, HubEvent, MemoryStorage, Output, Rejection,
+};
+use blaze_protocol::{decode_body, CollectionPath, CommitBody, ErrorCode};
 use blaze_tests::session::{connection_collection, expected_outputs, frame_text, received};
 use blaze_tests::{case_limits, run_all, session_files};
 use serde_json::{json, Value};
@@ -120,7 +122,14 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
             Output::Close { conn, code } => {
                 json!({"close": conn, "code": code.code(), "reason": code.reason()})
             }
-            // Events are for the server's log; the vectors hold what goes on the wire.
+            // The servers of the transcripts have no identity configuration:
+            // no credential verifies.
+            Output::Event(HubEvent::Verify { conn, rid, .. }) => {
+                let refused = Rejection::new(ErrorCode::Unauthenticated, "no credential verifies");
+                hub.handle_verified(conn, rid, Err(refused), now);
+                continue;
+            }
+            // Other events are for the server's log; the vectors hold what goes on the wire.
             Output::Event(_) => continue,
         });
     }

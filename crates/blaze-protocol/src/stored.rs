@@ -6,6 +6,8 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::Identity;
+
 /// A document as the change log stores one side of a write (its id is a column).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StoredDocument {
@@ -21,8 +23,9 @@ pub struct StoredDocument {
 }
 
 /// A connection's state, saved so a server that loses its memory (a Durable
-/// Object woken from hibernation) can rebuild it.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Object woken from hibernation) can rebuild it. It holds the connection's
+/// verified identity, never its credential.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct StoredSession {
     /// The connection's listeners.
     #[serde(default)]
@@ -34,6 +37,14 @@ pub struct StoredSession {
     /// restore); left out when false.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub waiting: bool,
+    /// When the connection's credential expires (milliseconds since the
+    /// Unix epoch); left out when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u64>,
+    /// The connection's verified identity; left out for the anonymous one
+    /// (as every session stored before identities existed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<Identity>,
 }
 
 /// One listener of a [`StoredSession`], stored as `[rid, target, key]`.
@@ -137,6 +148,8 @@ mod tests {
                 ],
                 open: true,
                 waiting: false,
+                expires: None,
+                identity: None,
             }
         );
         assert_eq!(serde_json::to_string(&session).unwrap(), stored);
@@ -148,6 +161,28 @@ mod tests {
         let empty: StoredSession = serde_json::from_str(fresh).unwrap();
         assert_eq!(empty, StoredSession::default());
         assert_eq!(serde_json::to_string(&empty).unwrap(), fresh);
+    }
+
+    #[test]
+    fn sessions_keep_their_identity_and_expiry() {
+        let stored = r#"{"listeners":[],"open":true,"expires":1764552000000,"identity":{"kind":"user","uid":"alice","claims":{"role":"admin","sub":"alice"}}}"#;
+        let session: StoredSession = serde_json::from_str(stored).unwrap();
+        assert_eq!(session.expires, Some(1_764_552_000_000));
+        assert_eq!(
+            session.identity,
+            Some(Identity::User {
+                uid: "alice".into(),
+                claims: json!({"sub": "alice", "role": "admin"})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            })
+        );
+        assert_eq!(serde_json::to_string(&session).unwrap(), stored);
+        let admin = r#"{"listeners":[],"open":true,"identity":{"kind":"admin"}}"#;
+        let session: StoredSession = serde_json::from_str(admin).unwrap();
+        assert_eq!(session.identity, Some(Identity::Admin));
+        assert_eq!(serde_json::to_string(&session).unwrap(), admin);
     }
 
     #[test]

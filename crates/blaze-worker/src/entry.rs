@@ -8,7 +8,7 @@ use futures_util::StreamExt;
 use crate::http_types::{
     body_text, body_too_large, check_declared_length, HttpRequest, HttpResponse, CORS,
 };
-use crate::log::log_http;
+use crate::log::{log_http, Who};
 use crate::routing::route;
 use blaze_protocol::Limits;
 
@@ -91,13 +91,13 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let endpoint = match refused.map_or_else(|| route(&plain, upgrade, &limits), Err) {
         Ok(endpoint) => endpoint,
         Err(refused) => {
-            log_http(&plain, &refused, 0);
+            log_http(&plain, &refused, Who::Unknown, 0);
             return respond(refused);
         }
     };
     let Some(collection) = endpoint.collection() else {
         let answer = endpoint.local_answer().expect("the Worker answers it");
-        log_http(&plain, &answer, 0);
+        log_http(&plain, &answer, Who::Unknown, 0);
         return respond(answer);
     };
     let stub = env

@@ -100,6 +100,34 @@ impl HttpResponse {
     }
 }
 
+/// The credential of an `Authorization` header (spec 13.1): `None` without
+/// the header (the anonymous identity), the credential of `Bearer
+/// <credential>` (the scheme in any case), and a 401 for anything else (an
+/// empty credential, another scheme).
+pub fn bearer(header: Option<&str>) -> Result<Option<&str>, HttpResponse> {
+    let Some(header) = header else {
+        return Ok(None);
+    };
+    let credential = header
+        .trim()
+        .split_once(' ')
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, credential)| credential.trim())
+        .filter(|credential| !credential.is_empty());
+    match credential {
+        Some(credential) => Ok(Some(credential)),
+        None => Err(unauthenticated(
+            "the Authorization header must be Bearer <credential>",
+        )),
+    }
+}
+
+/// A 401 `unauthenticated` answer with `WWW-Authenticate: Bearer` (spec 13.6).
+pub fn unauthenticated(message: impl Into<String>) -> HttpResponse {
+    HttpResponse::rejected(ErrorCode::Unauthenticated, message)
+        .with_header("WWW-Authenticate", "Bearer".to_owned())
+}
+
 /// The CORS headers every answer carries (protocol section 11).
 pub const CORS: [(&str, &str); 2] = [
     ("Access-Control-Allow-Origin", "*"),
@@ -256,6 +284,21 @@ mod tests {
         assert_eq!(code("[[[1]]]"), Some(ErrorCode::FrameTooDeep));
         assert_eq!(code("{nope"), Some(ErrorCode::InvalidFrame));
         assert_eq!(code("[[1]]"), None);
+    }
+
+    #[test]
+    fn bearer_credentials_and_the_401_of_anything_else() {
+        assert_eq!(bearer(None), Ok(None));
+        assert_eq!(bearer(Some("Bearer abc.def.ghi")), Ok(Some("abc.def.ghi")));
+        assert_eq!(bearer(Some("bearer  key ")), Ok(Some("key")));
+        for bad in ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "abc", ""] {
+            let refused = bearer(Some(bad)).unwrap_err();
+            assert_eq!(refused.status, 401, "{bad:?}");
+            assert_eq!(refused.error, Some(ErrorCode::Unauthenticated));
+            assert!(refused
+                .headers
+                .contains(&("WWW-Authenticate", "Bearer".to_owned())));
+        }
     }
 
     #[test]

@@ -13,6 +13,20 @@
 //! An HTTP request or a close handles the queue first, so arrival order is
 //! kept. A session that cannot be saved ends its own connection (1011),
 //! never the group or another socket.
+//!
+//! Identity (spec 13): an HTTP request's `Authorization: Bearer` credential
+//! is verified here, before the request is read or written (401 with
+//! `WWW-Authenticate: Bearer` when it does not verify); the Worker only
+//! routes, so a refused request costs one object call and the isolate's
+//! verifier cache makes a known token a hash lookup. A WebSocket's
+//! credentials (`hello.auth`, `auth`) come out of the hub as
+//! `HubEvent::Verify`; the handler that ran the group verifies them (a JWKS
+//! fetch, when one is needed, is awaited there) and hands the result back
+//! with `handle_verified`, while the hub holds the connection's later
+//! frames in order. Credentials expire: a Durable Object alarm is set at
+//! the hub's `poll_timeout`, and `alarm` closes the expired connections
+//! (4001 `token_expired`). A connection's identity and expiry are in its
+//! saved session, so they survive hibernation; the credential never is.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -20,8 +34,10 @@ use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
 
-use blaze_core::{ChangeLogLimits, Database, Frame, Hub, HubConfig, Output, SavedSession};
-use blaze_protocol::{CloseCode, CollectionPath, Limits};
+use blaze_core::{
+    ChangeLogLimits, Database, Frame, Hub, HubConfig, HubEvent, Output, Rejection, SavedSession,
+};
+use blaze_protocol::{CloseCode, CollectionPath, Identity, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
@@ -30,7 +46,9 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::http_api;
-use crate::log::{log_event, log_http, log_session_failure};
+use crate::http_types::{bearer, unauthenticated, HttpResponse};
+use crate::identity;
+use crate::log::{log_auth, log_event, log_http, log_session_failure, Who};
 use crate::routing::route;
 use crate::sql_storage::{transaction_sync, SqlStore};
 
@@ -55,6 +73,10 @@ struct Live {
     leader: bool,
     /// Connections whose session could not be saved, to close after the group.
     failed: Vec<u64>,
+    /// Credentials the hub asked to verify (`HubEvent::Verify`), oldest first.
+    verifying: Vec<(u64, Option<u64>, String)>,
+    /// When the Durable Object alarm was last set for (ms), by this memory.
+    alarm: Option<u64>,
 }
 
 fn now() -> u64 {
@@ -95,7 +117,10 @@ impl BlazeCollection {
             let path = CollectionPath::parse(&collection)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             let db = Database::new(store, Limits::default()).with_change_log(log);
-            let hub = Hub::new(db, HubConfig::default()).scoped(path);
+            let mut hub = Hub::new(db, HubConfig::default()).scoped(path);
+            if let Some(why) = identity::anonymous_refusal(&self.env) {
+                hub = hub.refusing_anonymous(why);
+            }
             let mut live = Live {
                 collection,
                 hub,
@@ -104,6 +129,8 @@ impl BlazeCollection {
                 queued: Vec::new(),
                 leader: false,
                 failed: Vec::new(),
+                verifying: Vec::new(),
+                alarm: None,
             };
             live.wake(&self.state)?;
             *self.live.borrow_mut() = Some(live);
@@ -229,6 +256,11 @@ impl Live {
         let mut send: Option<js_sys::Function> = None;
         while let Some(output) = self.hub.poll_output() {
             match output {
+                Output::Event(HubEvent::Verify {
+                    conn,
+                    rid,
+                    credential,
+                }) => self.verifying.push((conn, rid, credential)),
                 Output::Event(event) => log_event(&self.collection, &event),
                 Output::Send { conn, frame } => {
                     let text = match &shared {
@@ -307,7 +339,7 @@ impl DurableObject for BlazeCollection {
         let (hreq, refused) = http_request(&mut req, &limits).await?;
         if let Some(refused) = refused {
             // The Worker checks the same; the object does not rely on it.
-            log_http(&hreq, &refused, now().saturating_sub(started));
+            log_http(&hreq, &refused, Who::Unknown, now().saturating_sub(started));
             return respond(refused);
         }
         // The same routing as the Worker's, which parses the body once here.
@@ -316,6 +348,21 @@ impl DurableObject for BlazeCollection {
             endpoint.ok().and_then(|e| e.collection().map(|c| (e, c)))
         else {
             return Response::error("not routed to this object", 400);
+        };
+        // An HTTP request's credential is verified before anything is read
+        // or written (a WebSocket's comes in `hello`).
+        let identity = if upgrade {
+            Identity::Anonymous
+        } else {
+            let authorization = req.headers().get("Authorization").ok().flatten();
+            match self.identify(authorization.as_deref()).await {
+                Ok(identity) => identity,
+                Err((refused, reason)) => {
+                    let who = Who::Refused(&reason);
+                    log_http(&hreq, &refused, who, now().saturating_sub(started));
+                    return respond(refused);
+                }
+            }
         };
         // Frames that arrived before this request are handled before it.
         if self.live.borrow().is_some() {
@@ -337,7 +384,8 @@ impl DurableObject for BlazeCollection {
         }
         let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
         live.drain()?;
-        log_http(&hreq, &answer, now().saturating_sub(started));
+        let who = Who::Identity(&identity);
+        log_http(&hreq, &answer, who, now().saturating_sub(started));
         respond(answer)
     }
 
@@ -359,11 +407,24 @@ impl DurableObject for BlazeCollection {
             // handled with the next group.
             return Ok(());
         }
-        let groups = self.run_groups().await;
+        let handled = self.run_groups_and_verifications().await;
         if let Ok(mut live) = self.live(None) {
             live.leader = false;
         }
-        groups
+        handled?;
+        self.schedule_alarm().await
+    }
+
+    async fn alarm(&self) -> Result<Response> {
+        self.run_queued()?;
+        {
+            let mut live = self.live(None)?;
+            live.alarm = None;
+            live.hub.handle_timeout(now());
+            live.drain()?;
+        }
+        self.schedule_alarm().await?;
+        Response::empty()
     }
 
     async fn websocket_close(
@@ -382,6 +443,95 @@ impl DurableObject for BlazeCollection {
 }
 
 impl BlazeCollection {
+    /// The identity of an HTTP request with this `Authorization` header, or
+    /// its 401 answer and the reason for the log.
+    async fn identify(
+        &self,
+        authorization: Option<&str>,
+    ) -> std::result::Result<Identity, (HttpResponse, String)> {
+        let credential = bearer(authorization).map_err(|r| (r, "not_bearer".to_owned()))?;
+        let Some(credential) = credential else {
+            return match identity::anonymous_refusal(&self.env) {
+                Some(why) => Err((unauthenticated(why.message), "config_invalid".to_owned())),
+                None => Ok(Identity::Anonymous),
+            };
+        };
+        match identity::verify(&self.env, credential).await {
+            Ok(verified) => Ok(verified.identity),
+            Err(e) => Err((unauthenticated(e.message()), e.reason().to_owned())),
+        }
+    }
+
+    /// Runs the queued frames in groups, then verifies the credentials the
+    /// hub asked for, until neither is left (a verification can release
+    /// held frames that ask for another; frames that arrive meanwhile queue).
+    async fn run_groups_and_verifications(&self) -> Result<()> {
+        loop {
+            self.run_groups().await?;
+            if !self.run_verifications().await? {
+                return Ok(());
+            }
+        }
+    }
+
+    /// Verifies each credential the hub asked for, oldest first, and hands
+    /// the result back; returns whether there was any.
+    async fn run_verifications(&self) -> Result<bool> {
+        let mut any = false;
+        loop {
+            let next = {
+                let mut live = self.live(None)?;
+                (!live.verifying.is_empty()).then(|| live.verifying.remove(0))
+            };
+            let Some((conn, rid, credential)) = next else {
+                return Ok(any);
+            };
+            any = true;
+            let verified = identity::verify(&self.env, &credential).await;
+            let mut live = self.live(None)?;
+            let result = match verified {
+                Ok(verified) => {
+                    log_auth(
+                        &live.collection,
+                        conn,
+                        rid,
+                        Who::Identity(&verified.identity),
+                    );
+                    Ok((verified.identity, verified.expires))
+                }
+                Err(e) => {
+                    log_auth(&live.collection, conn, rid, Who::Refused(e.reason()));
+                    Err(Rejection::new(e.code(), e.message()))
+                }
+            };
+            live.hub.handle_verified(conn, rid, result, now());
+            if let Err(e) = live.save(conn) {
+                live.fail(conn, &e);
+            }
+            live.drain()?;
+            live.close_failed();
+        }
+    }
+
+    /// Sets the Durable Object alarm at the earliest credential expiry of
+    /// the connections, when it is not set for that time already.
+    async fn schedule_alarm(&self) -> Result<()> {
+        let due = {
+            let mut live = self.live(None)?;
+            let due = live.hub.poll_timeout();
+            if due.is_none() || due == live.alarm {
+                return Ok(());
+            }
+            live.alarm = due;
+            due
+        };
+        if let Some(at) = due {
+            let offset = Duration::from_millis(at.saturating_sub(now()));
+            self.state.storage().set_alarm(offset).await?;
+        }
+        Ok(())
+    }
+
     /// Adaptive group commit: handles the queue at once (a lone frame is not
     /// kept waiting for a timer), then yields one turn of the event loop;
     /// frames that arrived meanwhile, from any connection, form the next

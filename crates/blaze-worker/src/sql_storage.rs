@@ -16,7 +16,7 @@ use blaze_core::{
 use blaze_protocol::stored::{
     join_key_parts, key_parts, StoredDocument, StoredListener, StoredListenerPart, StoredSession,
 };
-use blaze_protocol::{CollectionPath, CommitId, CommitResult};
+use blaze_protocol::{CollectionPath, CommitId, CommitResult, Identity};
 use serde_json::{Map, Value};
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
@@ -188,14 +188,16 @@ impl SqlStore {
             let state: StoredSession = serde_json::from_str(as_text(&row[1])?).map_err(failed)?;
             let listeners: Vec<SavedListener> =
                 state.listeners.into_iter().map(saved_listener).collect();
-            if !listeners.is_empty() {
-                legacy.push((conn, state.open, state.waiting, listeners.clone()));
-            }
             let session = SavedSession {
                 open: state.open,
+                identity: state.identity.unwrap_or(Identity::Anonymous),
+                expires: state.expires,
                 listeners,
                 waiting: state.waiting,
             };
+            if !session.listeners.is_empty() {
+                legacy.push((conn, session.clone()));
+            }
             sessions.insert(conn, session);
         }
         let mut parts: BTreeMap<u64, Vec<StoredListenerPart>> = BTreeMap::new();
@@ -222,12 +224,7 @@ impl SqlStore {
                 session.listeners.extend(joined.map(saved_listener));
             }
         }
-        for (conn, open, waiting, listeners) in legacy {
-            let stored = SavedSession {
-                open,
-                listeners,
-                waiting,
-            };
+        for (conn, stored) in legacy {
             self.save_session(conn, &[], &stored)?;
         }
         Ok(sessions.into_iter().collect())
@@ -253,10 +250,13 @@ impl SqlStore {
             .filter(|l| !stored.contains(l))
             .cloned()
             .collect();
+        let anonymous = session.identity == Identity::Anonymous;
         let state = StoredSession {
             listeners: Vec::new(),
             open: session.open,
             waiting: session.waiting,
+            expires: session.expires,
+            identity: (!anonymous).then(|| session.identity.clone()),
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
         let sql = self.sql.clone();

@@ -1,14 +1,31 @@
-//! One client connection's state: its handshake, its listeners, the frames
-//! sent to it that it has not acknowledged reading yet, and the requests it
-//! made that wait until it has read enough (protocol section 10.4.6).
+//! One client connection's state: its handshake and identity, its
+//! listeners, the frames sent to it that it has not acknowledged reading
+//! yet, and the requests it made that wait until it has read enough
+//! (protocol section 10.4.6) or until its credential is verified (section 13).
 
 use std::collections::{HashMap, VecDeque};
 
+use blaze_protocol::Identity;
+
+/// A credential of the connection that the driver is verifying.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Verifying {
+    /// `hello`'s: the connection opens once it is verified.
+    Hello,
+    /// The `auth` request with this `rid`.
+    Auth(u64),
+}
+
 /// The state the hub keeps for one connection.
-#[derive(Default)]
 pub(super) struct Connection {
     /// Whether `hello` was accepted.
     pub open: bool,
+    /// Who the connection's credential says it is.
+    pub identity: Identity,
+    /// When that credential expires (milliseconds since the Unix epoch), if it does.
+    pub expires: Option<u64>,
+    /// A credential being verified: the connection's later frames are held until it is.
+    pub verifying: Option<Verifying>,
     /// Live listeners: listen `rid` to target id.
     pub listeners: HashMap<u64, u64>,
     /// Followed targets: target id to how many of this connection's listeners follow it.
@@ -36,7 +53,32 @@ pub(super) struct FlowBounds {
     pub bytes: usize,
 }
 
+impl Default for Connection {
+    fn default() -> Self {
+        Self {
+            open: false,
+            identity: Identity::Anonymous,
+            expires: None,
+            verifying: None,
+            listeners: HashMap::new(),
+            follows: HashMap::new(),
+            sent: 0,
+            acked: 0,
+            unread: VecDeque::new(),
+            unread_bytes: 0,
+            held: VecDeque::new(),
+            held_bytes: 0,
+        }
+    }
+}
+
 impl Connection {
+    /// Whether the connection's credential has expired at `now`: nothing
+    /// more may be sent to it (spec 13.5).
+    pub(super) fn expired(&self, now: u64) -> bool {
+        self.expires.is_some_and(|expires| now >= expires)
+    }
+
     /// The estimated bytes of one listener in a connection's tables.
     pub(super) const LISTENER_BYTES: usize = 64;
 
@@ -70,10 +112,11 @@ impl Connection {
         self.unread.len() > bounds.frames || self.unread_bytes > bounds.bytes
     }
 
-    /// Whether requests must wait: some already do, or the unread frames
-    /// exceed half of either bound.
+    /// Whether requests must wait: some already do, a credential is being
+    /// verified, or the unread frames exceed half of either bound.
     pub(super) fn busy(&self, bounds: FlowBounds) -> bool {
         !self.held.is_empty()
+            || self.verifying.is_some()
             || self.unread.len() > bounds.frames / 2
             || self.unread_bytes > bounds.bytes / 2
     }
@@ -91,10 +134,13 @@ impl Connection {
         !self.held.is_empty()
     }
 
-    /// The oldest held request, if the unread frames are back within half
-    /// of both bounds.
+    /// The oldest held request, if no credential is being verified and the
+    /// unread frames are back within half of both bounds.
     pub(super) fn release(&mut self, bounds: FlowBounds) -> Option<String> {
-        if self.unread.len() > bounds.frames / 2 || self.unread_bytes > bounds.bytes / 2 {
+        if self.verifying.is_some()
+            || self.unread.len() > bounds.frames / 2
+            || self.unread_bytes > bounds.bytes / 2
+        {
             return None;
         }
         let text = self.held.pop_front()?;

@@ -19,6 +19,15 @@
 //! the `max_unread_*` limits its further requests are held, in order, and
 //! answered as acks arrive; past the limits (unread frames, or held
 //! requests) it is closed with 4008 `slow_consumer`.
+//!
+//! Identity (spec 13): the hub never sees a clock or a key. A `hello` or
+//! `auth` carrying a credential becomes [`HubEvent::Verify`]; the driver
+//! verifies it and answers with [`Hub::handle_verified`], and the
+//! connection's later frames are held (in the same queue as flow control's)
+//! until then. A connection's credential may expire: the hub keeps the
+//! latest `now` it was given and never sends a frame to a connection at or
+//! past its expiry, closing it with 4001 `token_expired` instead;
+//! [`Hub::poll_timeout`] says when to call [`Hub::handle_timeout`].
 
 mod connection;
 mod target;
@@ -27,8 +36,9 @@ use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use blaze_protocol::{
-    decode_client, encode, ClientMessage, CloseCode, CollectionPath, CommitId, CommitResult,
-    DocPath, DocSnapshot, ErrorBody, ErrorCode, Query, ServerMessage, Write, PROTOCOL_VERSION,
+    decode_client, encode, AuthState, ClientMessage, CloseCode, CollectionPath, CommitId,
+    CommitResult, DocPath, DocSnapshot, ErrorBody, ErrorCode, Identity, Query, ServerMessage,
+    Write, PROTOCOL_VERSION,
 };
 
 use crate::database::{CommitOutcome, Database, QueryOutput};
@@ -37,7 +47,7 @@ use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::store::{CommitRecord, Storage};
-use connection::{Connection, FlowBounds};
+use connection::{Connection, FlowBounds, Verifying};
 use target::{ListenSpec, Subscribers, Target};
 
 /// A connection id, chosen by the driver; unique among open connections.
@@ -69,9 +79,23 @@ pub enum Output {
 
 /// What happened, told to the driver as an [`Output::Event`] (str0m-style: a
 /// separate output rather than a field on [`Output::Send`], so the frames stay
-/// plain and a driver that does not log ignores one variant).
+/// plain). [`HubEvent::Refused`] is for logs; [`HubEvent::Verify`] asks the
+/// driver for an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HubEvent {
+    /// `conn` sent a credential (spec 13): `hello.auth` (`rid` is `None`) or
+    /// an `auth` request (`rid` is its id). The driver verifies it and
+    /// answers with [`Hub::handle_verified`] with the same `conn` and `rid`;
+    /// until then the connection's later frames are held. A driver must
+    /// never log `credential`.
+    Verify {
+        /// The connection.
+        conn: ConnId,
+        /// The `auth` request's id; `None` for `hello`'s credential.
+        rid: Option<u64>,
+        /// The credential, at most `max_credential_bytes` long.
+        credential: String,
+    },
     /// A frame of `conn` was refused: the next output is the `Send` of its
     /// `error` frame.
     Refused {
@@ -110,17 +134,36 @@ impl Default for HubConfig {
 }
 
 /// What one connection holds, for a driver that must rebuild the hub after
-/// losing its memory (a Durable Object woken from hibernation).
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// losing its memory (a Durable Object woken from hibernation). It holds the
+/// connection's verified identity, never its credential.
+#[derive(Clone, Debug, PartialEq)]
 pub struct SavedSession {
     /// Whether the handshake was done.
     pub open: bool,
+    /// Who the connection's credential says it is.
+    pub identity: Identity,
+    /// When that credential expires (milliseconds since the Unix epoch), if it does.
+    pub expires: Option<u64>,
     /// The connection's listeners.
     pub listeners: Vec<SavedListener>,
     /// Whether requests of the connection were held unanswered (spec
-    /// 10.4.6). They live only in memory, so such a session does not restore:
-    /// the driver closes the connection and the client resumes.
+    /// 10.4.6), or its credential was being verified. They live only in
+    /// memory, so such a session does not restore: the driver closes the
+    /// connection and the client resumes.
     pub waiting: bool,
+}
+
+impl Default for SavedSession {
+    /// A connection that has not sent `hello`: anonymous, nothing held.
+    fn default() -> Self {
+        Self {
+            open: false,
+            identity: Identity::Anonymous,
+            expires: None,
+            listeners: Vec::new(),
+            waiting: false,
+        }
+    }
 }
 
 /// One listener of a [`SavedSession`].
@@ -177,6 +220,10 @@ pub struct Hub<S> {
     next_target: u64,
     outputs: VecDeque<Output>,
     bodies: Bodies,
+    /// The latest time the driver gave (milliseconds since the Unix epoch).
+    now: u64,
+    /// Why a `hello` without a credential is refused, when it is.
+    anonymous_refused: Option<Rejection>,
 }
 
 impl<S: Storage> Hub<S> {
@@ -193,6 +240,18 @@ impl<S: Storage> Hub<S> {
             next_target: 1,
             outputs: VecDeque::new(),
             bodies: Bodies::new(),
+            now: 0,
+            anonymous_refused: None,
+        }
+    }
+
+    /// The same hub refusing `hello` without a credential with `why` (an
+    /// `unauthenticated` rejection) and close 4001: for a server whose
+    /// identity configuration is broken, which must not be open.
+    pub fn refusing_anonymous(self, why: Rejection) -> Self {
+        Self {
+            anonymous_refused: Some(why),
+            ..self
         }
     }
 
@@ -221,8 +280,10 @@ impl<S: Storage> Hub<S> {
         listeners.sort_by_key(|l| l.rid);
         Some(SavedSession {
             open: c.open,
+            identity: c.identity.clone(),
+            expires: c.expires,
             listeners,
-            waiting: c.holds(),
+            waiting: c.holds() || c.verifying.is_some(),
         })
     }
 
@@ -240,6 +301,8 @@ impl<S: Storage> Hub<S> {
         self.handle_open(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = session.open;
+            c.identity = session.identity.clone();
+            c.expires = session.expires;
         }
         for l in &session.listeners {
             let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
@@ -292,21 +355,27 @@ impl<S: Storage> Hub<S> {
             return;
         };
         let error = Rejection::new(ErrorCode::InvalidFrame, "binary frames are not accepted");
-        if c.open {
+        if c.open || c.verifying.is_some() {
             self.send_error(conn, None, &error.into());
         } else {
             self.refuse_handshake(conn, ErrorCode::HandshakeRequired, "expected hello");
         }
     }
 
-    /// A text frame arrived on `conn` at time `now` (milliseconds since the Unix epoch).
+    /// A text frame arrived on `conn` at time `now` (milliseconds since the
+    /// Unix epoch). A connection whose credential has expired is closed
+    /// (4001 `token_expired`) and the frame is not read.
     pub fn handle_frame(&mut self, conn: ConnId, text: &str, now: u64) {
+        self.now = now;
         let Some(c) = self.conns.get(&conn) else {
             return;
         };
-        let open = c.open;
+        if c.expired(now) {
+            return self.close(conn, CloseCode::TokenExpired);
+        }
+        let starting = !c.open && c.verifying.is_none();
         let decoded = decode_client(text, self.db.limits());
-        if !open {
+        if starting {
             return self.handshake(conn, decoded.ok());
         }
         if let Ok(ClientMessage::Ack { frames }) = decoded {
@@ -328,13 +397,102 @@ impl<S: Storage> Hub<S> {
     /// The client of `conn` read its first `frames` frames: answers the
     /// requests held for it while its unread output allows.
     fn ack(&mut self, conn: ConnId, frames: u64, now: u64) {
-        let bounds = self.bounds();
         if let Some(c) = self.conns.get_mut(&conn) {
             c.ack(frames);
         }
+        self.release_held(conn, now);
+    }
+
+    /// Answers the requests held for `conn`, in order, while it is neither
+    /// verifying a credential nor reading too slowly.
+    fn release_held(&mut self, conn: ConnId, now: u64) {
+        let bounds = self.bounds();
         while let Some(text) = self.conns.get_mut(&conn).and_then(|c| c.release(bounds)) {
             let decoded = decode_client(&text, self.db.limits());
             self.answer(conn, decoded, now);
+        }
+    }
+
+    /// The driver verified the credential of [`HubEvent::Verify`] for `conn`
+    /// and `rid` at `now`: `Ok` with the identity and when it expires (ms),
+    /// or the rejection to send (`unauthenticated`). For `hello`'s
+    /// credential, `Ok` opens the connection (`welcome` with its `auth`) and
+    /// a rejection is answered with an `error` and close 4001
+    /// `unauthenticated`. For an `auth` request, a credential of the same
+    /// kind and `uid` replaces the connection's (`authenticated`); any other
+    /// is refused and the connection keeps its credential. Then the frames
+    /// held meanwhile are answered. An answer nobody waits for (the
+    /// connection closed, or another `rid`) is ignored.
+    pub fn handle_verified(
+        &mut self,
+        conn: ConnId,
+        rid: Option<u64>,
+        result: Result<(Identity, Option<u64>), Rejection>,
+        now: u64,
+    ) {
+        self.now = now;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return;
+        };
+        let awaited = match (c.verifying, rid) {
+            (Some(Verifying::Hello), None) => true,
+            (Some(Verifying::Auth(want)), Some(got)) => want == got,
+            _ => false,
+        };
+        if !awaited {
+            return;
+        }
+        c.verifying = None;
+        match (rid, result) {
+            (None, Ok((identity, expires))) => {
+                let auth = AuthState::of(&identity, expires);
+                c.open = true;
+                c.identity = identity;
+                c.expires = expires;
+                self.welcome(conn, Some(auth));
+            }
+            (None, Err(refused)) => {
+                self.send_error(conn, None, &refused.into());
+                self.close(conn, CloseCode::Unauthenticated);
+            }
+            (Some(rid), Ok((identity, expires))) => {
+                let same =
+                    identity.kind() == c.identity.kind() && identity.uid() == c.identity.uid();
+                if same {
+                    let auth = AuthState::of(&identity, expires);
+                    c.identity = identity;
+                    c.expires = expires;
+                    self.send(conn, frame(&ServerMessage::Authenticated { rid, auth }));
+                } else {
+                    let msg = "the credential is for another identity; reconnect to change it";
+                    let refused = Rejection::new(ErrorCode::Unauthenticated, msg);
+                    self.send_error(conn, Some(rid), &refused.into());
+                }
+            }
+            (Some(rid), Err(refused)) => self.send_error(conn, Some(rid), &refused.into()),
+        }
+        self.release_held(conn, now);
+    }
+
+    /// When [`Hub::handle_timeout`] must next be called: the earliest expiry
+    /// of a connection's credential (milliseconds since the Unix epoch).
+    pub fn poll_timeout(&self) -> Option<u64> {
+        self.conns.values().filter_map(|c| c.expires).min()
+    }
+
+    /// Time passed to `now`: every connection whose credential has expired
+    /// is closed with 4001 `token_expired`.
+    pub fn handle_timeout(&mut self, now: u64) {
+        self.now = now;
+        let mut expired: Vec<ConnId> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.expired(now))
+            .map(|(&conn, _)| conn)
+            .collect();
+        expired.sort_unstable();
+        for conn in expired {
+            self.close(conn, CloseCode::TokenExpired);
         }
     }
 
@@ -390,6 +548,7 @@ impl<S: Storage> Hub<S> {
         commit_id: Option<&CommitId>,
         now: u64,
     ) -> Result<CommitResult, Error> {
+        self.now = now;
         self.check_scope(collection)?;
         match self.db.commit_with_id(collection, writes, commit_id, now)? {
             CommitOutcome::Applied(committed) => {
@@ -421,16 +580,33 @@ impl<S: Storage> Hub<S> {
 
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
         match message {
+            Some(ClientMessage::Hello {
+                protocol,
+                auth: Some(credential),
+                ..
+            }) if protocol == PROTOCOL_VERSION => {
+                if let Err(refused) = self.check_credential(&credential) {
+                    self.send_error(conn, None, &refused.into());
+                    return self.close(conn, CloseCode::Unauthenticated);
+                }
+                if let Some(c) = self.conns.get_mut(&conn) {
+                    c.verifying = Some(Verifying::Hello);
+                }
+                self.outputs.push_back(Output::Event(HubEvent::Verify {
+                    conn,
+                    rid: None,
+                    credential,
+                }));
+            }
             Some(ClientMessage::Hello { protocol, .. }) if protocol == PROTOCOL_VERSION => {
+                if let Some(refused) = self.anonymous_refused.clone() {
+                    self.send_error(conn, None, &refused.into());
+                    return self.close(conn, CloseCode::Unauthenticated);
+                }
                 if let Some(c) = self.conns.get_mut(&conn) {
                     c.open = true;
                 }
-                let welcome = ServerMessage::Welcome {
-                    protocol: PROTOCOL_VERSION,
-                    limits: self.db.limits().clone(),
-                    auth: None,
-                };
-                self.send(conn, frame(&welcome));
+                self.welcome(conn, None);
             }
             Some(ClientMessage::Hello { protocol, .. }) => self.refuse_handshake(
                 conn,
@@ -445,6 +621,47 @@ impl<S: Storage> Hub<S> {
                 "the first frame must be hello",
             ),
         }
+    }
+
+    fn welcome(&mut self, conn: ConnId, auth: Option<AuthState>) {
+        let welcome = ServerMessage::Welcome {
+            protocol: PROTOCOL_VERSION,
+            limits: self.db.limits().clone(),
+            auth,
+        };
+        self.send(conn, frame(&welcome));
+    }
+
+    /// A credential longer than `max_credential_bytes` is refused unread (spec 13.1).
+    fn check_credential(&self, credential: &str) -> Result<(), Rejection> {
+        let max = self.db.limits().max_credential_bytes;
+        if credential.len() > max {
+            let msg = format!("the credential is longer than {max} bytes");
+            return Err(Rejection::new(ErrorCode::Unauthenticated, msg));
+        }
+        Ok(())
+    }
+
+    /// An `auth` request: asks the driver to verify its credential (the
+    /// answer comes with [`Hub::handle_verified`]). An anonymous connection
+    /// has no identity to refresh: it signs in by reconnecting (spec 13.4).
+    fn refresh(&mut self, conn: ConnId, rid: u64, credential: String) -> Result<(), Rejection> {
+        self.check_credential(&credential)?;
+        let Some(c) = self.conns.get_mut(&conn) else {
+            return Ok(());
+        };
+        if c.identity == Identity::Anonymous {
+            let msg =
+                "an anonymous connection keeps its identity; reconnect with hello.auth to sign in";
+            return Err(Rejection::new(ErrorCode::Unauthenticated, msg));
+        }
+        c.verifying = Some(Verifying::Auth(rid));
+        self.outputs.push_back(Output::Event(HubEvent::Verify {
+            conn,
+            rid: Some(rid),
+            credential,
+        }));
+        Ok(())
     }
 
     fn refuse_handshake(&mut self, conn: ConnId, code: ErrorCode, message: &str) {
@@ -475,13 +692,7 @@ impl<S: Storage> Hub<S> {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
             }
-            ClientMessage::Auth { .. } => {
-                return Err(Rejection::new(
-                    ErrorCode::Unauthenticated,
-                    "this server verifies no credentials",
-                )
-                .into())
-            }
+            ClientMessage::Auth { rid, auth } => return Ok(self.refresh(conn, rid, auth)?),
             // Acks are taken before requests (`handle_frame`) and never held.
             ClientMessage::Ack { .. } => return Ok(()),
             ClientMessage::Get { rid, path } => ServerMessage::Doc {
@@ -778,8 +989,10 @@ impl<S: Storage> Hub<S> {
             }
         }
         let bounds = self.bounds();
+        let now = self.now;
         let mut failed = Vec::new();
         let mut slow = Vec::new();
+        let mut expired = BTreeSet::new();
         for target_id in hit {
             let Some(target) = self.targets.get_mut(&target_id) else {
                 continue;
@@ -806,6 +1019,10 @@ impl<S: Storage> Hub<S> {
             let shared = frame(&event);
             for &conn in &target.subscribers {
                 if let Some(c) = self.conns.get_mut(&conn) {
+                    if c.expired(now) {
+                        expired.insert(conn);
+                        continue;
+                    }
                     c.push_unread(shared.len());
                     if c.over(bounds) {
                         slow.push(conn);
@@ -817,6 +1034,9 @@ impl<S: Storage> Hub<S> {
                 });
             }
         }
+        for conn in expired {
+            self.close(conn, CloseCode::TokenExpired);
+        }
         for conn in failed {
             self.close(conn, CloseCode::Internal);
         }
@@ -825,11 +1045,16 @@ impl<S: Storage> Hub<S> {
         }
     }
 
+    /// Hands `frame` to `conn`, unless its credential has expired: then it
+    /// is closed instead (spec 13.5).
     fn send(&mut self, conn: ConnId, frame: Frame) {
         let bounds = self.bounds();
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
+        if c.expired(self.now) {
+            return self.close(conn, CloseCode::TokenExpired);
+        }
         c.push_unread(frame.len());
         let over = c.over(bounds);
         self.outputs.push_back(Output::Send { conn, frame });
@@ -839,8 +1064,11 @@ impl<S: Storage> Hub<S> {
     }
 
     fn send_error(&mut self, conn: ConnId, rid: Option<u64>, error: &Error) {
-        if !self.conns.contains_key(&conn) {
+        let Some(c) = self.conns.get(&conn) else {
             return;
+        };
+        if c.expired(self.now) {
+            return self.close(conn, CloseCode::TokenExpired);
         }
         let body: ErrorBody = error.to_body();
         self.outputs.push_back(Output::Event(HubEvent::Refused {
