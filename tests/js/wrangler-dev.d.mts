@@ -25,6 +25,9 @@ export declare class ProcessGroup {
   stop(): Promise<void>;
 }
 
+/** The local development identity every worker started here gets (`NAME:VALUE` each). */
+export declare const DEV_IDENTITY: readonly string[];
+
 /** The worker under `wrangler dev` on a fixed loopback port with its own `--persist-to` state directory. */
 export declare class WranglerDev {
   constructor(port: number, persistDir: string);

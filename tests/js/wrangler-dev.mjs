@@ -155,6 +155,18 @@ export class ProcessGroup {
 // ---------------------------------------------------------------- wrangler dev
 
 /**
+ * The local development identity (README, "Identity"; scripts/run.sh and the
+ * Rust harness pass the same): requests without a credential are anonymous,
+ * HS256 tokens signed with the development secret verify, and
+ * `blaze-dev-admin-key` is an admin key.
+ */
+export const DEV_IDENTITY = [
+  'BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}',
+  "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production",
+  "BLAZE_ADMIN_KEYS:blaze-dev-admin-key",
+];
+
+/**
  * The worker under `wrangler dev` on a fixed loopback port with its own
  * `--persist-to` state directory; it can be stopped and started again on the
  * same port and state.
@@ -202,6 +214,7 @@ export class WranglerDev {
         String(inspectorPort),
         "--persist-to",
         this.persistDir,
+        ...DEV_IDENTITY.flatMap((v) => ["--var", v]),
       ],
       { cwd: REPO_ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" } },
     );

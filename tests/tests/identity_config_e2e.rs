@@ -1,6 +1,8 @@
-//! A worker whose identity configuration does not parse fails closed (spec
-//! 13.3): only admin keys are accepted; tokens and requests without a
-//! credential are refused with `unauthenticated`, over HTTP and WebSocket.
+//! A worker is never open by omission (spec 13.3): without `BLAZE_AUTH`, or
+//! with one that does not parse, only admin keys are accepted; tokens and
+//! requests without a credential are refused with `unauthenticated`, over
+//! HTTP and WebSocket, and the message names the setting. `BLAZE_AUTH=none`
+//! is the explicit switch that serves requests without a credential.
 
 use std::time::Duration;
 
@@ -98,5 +100,75 @@ fn a_configuration_that_does_not_parse_admits_only_admin_keys() {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
         assert!(logged(), "the configuration error is logged");
+    });
+}
+
+/// Starts a worker with `vars`, and checks that anonymous requests are
+/// refused with a message naming `BLAZE_AUTH`, over HTTP and at `hello`,
+/// while the admin key writes.
+async fn only_admin_keys(server: &WranglerDev) {
+    let port = server.port;
+    let answer = http(port, "PUT", "/v1/docs/guarded/d", &[], "{}").await;
+    assert_eq!(
+        (answer.status, answer.code().as_deref()),
+        (401, Some("unauthenticated")),
+        "{}",
+        answer.body
+    );
+    assert!(answer.body.contains("BLAZE_AUTH"), "{}", answer.body);
+    let (frames, closed) = hello(port, None).await;
+    assert_eq!(frames[0]["error"]["code"], "unauthenticated", "{frames:?}");
+    assert_eq!(closed, Some((4001, "unauthenticated".to_owned())));
+    let admin = format!("Bearer {ADMIN_KEY}");
+    let written = http(
+        port,
+        "PUT",
+        "/v1/docs/guarded/d",
+        &[("Authorization", &admin)],
+        "{}",
+    )
+    .await;
+    assert_eq!(written.status, 200, "{}", written.body);
+    let read = http(port, "GET", "/v1/docs/guarded/d", &[], "").await;
+    assert_eq!(
+        read.status, 401,
+        "nothing is read anonymously: {}",
+        read.body
+    );
+}
+
+#[test]
+fn no_identity_configuration_admits_only_admin_keys() {
+    let Some(_serial) = e2e() else { return };
+    live::run(Duration::from_secs(120), async {
+        // BLAZE_AUTH empty: as if it were not set at all.
+        let vars = ["BLAZE_AUTH:", "BLAZE_HS256_SECRET:"];
+        let server = WranglerDev::start_with_vars("no-identity", &vars);
+        only_admin_keys(&server).await;
+    });
+}
+
+#[test]
+fn blaze_auth_none_serves_requests_without_a_credential() {
+    let Some(_serial) = e2e() else { return };
+    live::run(Duration::from_secs(120), async {
+        let vars = ["BLAZE_AUTH:none", "BLAZE_HS256_SECRET:"];
+        let server = WranglerDev::start_with_vars("identity-none", &vars);
+        let port = server.port;
+        let written = http(port, "PUT", "/v1/docs/open/d", &[], r#"{"a":1}"#).await;
+        assert_eq!(written.status, 200, "{}", written.body);
+        let (frames, closed) = hello(port, None).await;
+        assert_eq!(
+            (frames[0]["type"].as_str(), closed),
+            (Some("welcome"), None)
+        );
+        // No issuer and no secret: a token verifies nowhere.
+        let token = mint::hs256(
+            b"any-secret-of-at-least-32-bytes!!",
+            &json!({"sub": "x", "exp": 4_000_000_000u64}),
+        );
+        let (frames, closed) = hello(port, Some(&token)).await;
+        assert_eq!(frames[0]["error"]["code"], "unauthenticated", "{frames:?}");
+        assert_eq!(closed, Some((4001, "unauthenticated".to_owned())));
     });
 }

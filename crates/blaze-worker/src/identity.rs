@@ -4,11 +4,12 @@
 //! key and token caches serve every object of the isolate, and the JWKS
 //! fetches it asks for.
 //!
-//! No configuration at all verifies nothing and leaves the anonymous
-//! identity open (access rules decide what it may do). A configuration that
-//! does not parse is logged, and then only admin keys are accepted: every
-//! token and every anonymous request is refused with `unauthenticated`
-//! until it is fixed (never open).
+//! A deployment is never open by omission (spec 13.3): the anonymous
+//! identity is served only when `BLAZE_AUTH` is set, to a configuration or
+//! to `none` (the explicit switch for a server with no identity provider,
+//! e.g. in development). Without it, and when the configuration does not
+//! parse (logged), only admin keys are accepted: every other request is
+//! refused with `unauthenticated`, and the message names the setting.
 
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -25,11 +26,24 @@ use worker::{console_log, Delay, Env, Fetch, Url};
 /// issuer's last good keys are kept).
 const JWKS_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// The isolate's verifier, and why its configuration was refused, if it was.
+/// The isolate's verifier, and why requests without a credential are
+/// refused, if they are.
 struct Auth {
     verifier: Verifier,
-    broken: Option<String>,
+    anonymous_refused: Option<&'static str>,
 }
+
+/// `BLAZE_AUTH`'s value that turns identity off: no issuers, anonymous served.
+const NO_IDENTITY: &str = "none";
+
+/// Why anonymous requests are refused when `BLAZE_AUTH` is not set.
+const UNCONFIGURED: &str = "this server has no identity configuration: set BLAZE_AUTH \
+    (the issuers to trust, or \"none\" to serve anonymous requests; README, \"Identity\"); \
+    until then only admin keys (BLAZE_ADMIN_KEYS) are accepted";
+
+/// Why anonymous requests are refused when the configuration does not parse.
+const BROKEN: &str = "the server's identity configuration (BLAZE_AUTH, BLAZE_HS256_SECRET) is \
+    invalid: only admin keys are accepted until it is fixed";
 
 thread_local! {
     static AUTH: RefCell<Option<Rc<RefCell<Auth>>>> = const { RefCell::new(None) };
@@ -50,44 +64,49 @@ fn auth(env: &Env) -> Rc<RefCell<Auth>> {
         cell.borrow_mut()
             .get_or_insert_with(|| {
                 let admin_keys = env_text(env, "BLAZE_ADMIN_KEYS");
+                let setting = env_text(env, "BLAZE_AUTH");
+                let setting = setting.as_deref().map(str::trim);
                 let parsed = AuthConfig::from_parts(
-                    env_text(env, "BLAZE_AUTH").as_deref(),
+                    setting.filter(|s| *s != NO_IDENTITY),
                     env_text(env, "BLAZE_HS256_SECRET").as_deref(),
                     admin_keys.as_deref(),
                 );
-                let (config, broken) = match parsed {
-                    Ok(config) if config.is_empty() => {
-                        let line = json!({"at": "auth_config", "warning": "no identity \
-                            configuration (BLAZE_AUTH, BLAZE_HS256_SECRET, BLAZE_ADMIN_KEYS): \
-                            no credential verifies, requests without one are anonymous"});
+                let (config, anonymous_refused) = match (parsed, setting) {
+                    (Err(e), _) => {
+                        let line = json!({"at": "auth_config", "error": e.to_string()});
+                        worker::console_error!("{line}");
+                        (
+                            AuthConfig::refusing_tokens(admin_keys.as_deref()),
+                            Some(BROKEN),
+                        )
+                    }
+                    (Ok(config), None | Some("")) => {
+                        let line = json!({"at": "auth_config", "warning": UNCONFIGURED});
+                        console_log!("{line}");
+                        (config, Some(UNCONFIGURED))
+                    }
+                    (Ok(config), Some(NO_IDENTITY)) => {
+                        let line = json!({"at": "auth_config", "warning": "BLAZE_AUTH=none: \
+                            no issuers; requests without a credential are anonymous"});
                         console_log!("{line}");
                         (config, None)
                     }
-                    Ok(config) => (config, None),
-                    Err(e) => {
-                        let line = json!({"at": "auth_config", "error": e.to_string()});
-                        worker::console_error!("{line}");
-                        let config = AuthConfig::refusing_tokens(admin_keys.as_deref());
-                        (config, Some(e.to_string()))
-                    }
+                    (Ok(config), Some(_)) => (config, None),
                 };
                 Rc::new(RefCell::new(Auth {
                     verifier: Verifier::new(config),
-                    broken,
+                    anonymous_refused,
                 }))
             })
             .clone()
     })
 }
 
-/// Why a request without a credential is refused, when the identity
-/// configuration is broken; `None` when the anonymous identity is served.
+/// Why a request without a credential is refused (no identity
+/// configuration, or a broken one); `None` when the anonymous identity is served.
 pub fn anonymous_refusal(env: &Env) -> Option<Rejection> {
-    auth(env).borrow().broken.as_ref().map(|_| {
-        let msg = "the server's identity configuration (BLAZE_AUTH, BLAZE_HS256_SECRET) is \
-                   invalid: only admin keys are accepted until it is fixed";
-        Rejection::new(ErrorCode::Unauthenticated, msg)
-    })
+    let why = auth(env).borrow().anonymous_refused;
+    why.map(|msg| Rejection::new(ErrorCode::Unauthenticated, msg))
 }
 
 /// Verifies `credential` now, fetching its issuer's JWKS when the verifier

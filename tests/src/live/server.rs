@@ -21,6 +21,15 @@ fn free_port() -> u16 {
 /// The Blaze worker's wrangler config, relative to the repository root.
 const BLAZE_CONFIG: &str = "crates/blaze-worker/wrangler.toml";
 
+/// The local development identity (README, "Identity"; `scripts/run.sh`
+/// passes the same): every worker a test starts has it unless the test
+/// names a variable itself, so requests without a credential are anonymous.
+pub const DEV_IDENTITY: [&str; 3] = [
+    r#"BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}"#,
+    "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production",
+    "BLAZE_ADMIN_KEYS:blaze-dev-admin-key",
+];
+
 /// A running `wrangler dev`; killed with its whole process group on drop.
 pub struct WranglerDev {
     child: Option<Child>,
@@ -49,7 +58,8 @@ impl WranglerDev {
         Self::launch(BLAZE_CONFIG, state, &[])
     }
 
-    /// Starts the Blaze worker with `[vars]` overridden (`NAME:VALUE` each).
+    /// Starts the Blaze worker with `[vars]` overridden (`NAME:VALUE` each;
+    /// a name of [`DEV_IDENTITY`] named here replaces its value there).
     pub fn start_with_vars(name: &str, vars: &[&str]) -> Self {
         let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&state);
@@ -73,7 +83,7 @@ impl WranglerDev {
             .args(["dev", "--config", config])
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
-            .args(vars.iter().flat_map(|v| ["--var", v]))
+            .args(with_dev_identity(vars).flat_map(|v| ["--var", v]))
             .arg("--persist-to")
             .arg(&state)
             .env("WRANGLER_SEND_METRICS", "false")
@@ -146,4 +156,14 @@ impl Drop for WranglerDev {
     fn drop(&mut self) {
         self.kill();
     }
+}
+
+/// `vars` and the [`DEV_IDENTITY`] variables `vars` does not name.
+fn with_dev_identity<'a>(vars: &'a [&'a str]) -> impl Iterator<Item = &'a str> {
+    let name = |v: &str| v.split(':').next().unwrap_or_default().to_owned();
+    let named: Vec<String> = vars.iter().map(|v| name(v)).collect();
+    DEV_IDENTITY
+        .into_iter()
+        .filter(move |d| !named.contains(&name(d)))
+        .chain(vars.iter().copied())
 }

@@ -12,7 +12,9 @@ use futures_util::StreamExt;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-use crate::support::{code, connect, holds, ids, options, raw, refused, run, unused_port, within};
+use crate::support::{
+    code, connect, holds, ids, options, raw, refused, run, unused_port, within, DEV_ADMIN_KEY,
+};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 struct Topic {
@@ -44,7 +46,7 @@ fn documents_every_write_precondition_and_error() {
         let server = WranglerDev::start("client-docs");
         let db = connect(&server.url()).await;
         assert!(
-            matches!(&db.options().credentials, Credentials::Fixed(key) if key == "test-token")
+            matches!(&db.options().credentials, Credentials::Fixed(key) if key == DEV_ADMIN_KEY)
         );
         let rooms = db.collection("rooms");
         let r1 = rooms.doc("r1");

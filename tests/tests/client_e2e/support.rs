@@ -17,15 +17,19 @@ const TEST_LIMIT: Duration = Duration::from_secs(120);
 /// How long a test waits for one listener event or one spawned task.
 pub const WAIT: Duration = Duration::from_secs(15);
 
+/// The admin key of the local development identity.
+pub const DEV_ADMIN_KEY: &str = "blaze-dev-admin-key";
+
 /// Runs a test body within [`TEST_LIMIT`].
 pub fn run(body: impl Future<Output = ()> + Send + 'static) {
     live::run(TEST_LIMIT, body)
 }
-/// Options for every client here: short timeouts, quick reconnects, and a
-/// credential (which a server without authentication ignores).
+/// Options for every client here: short timeouts, quick reconnects, and the
+/// development admin key (the harness starts every worker with the local
+/// development identity, `live::DEV_IDENTITY`).
 pub fn options() -> ConnectOptions {
     ConnectOptions {
-        credentials: Credentials::Fixed("test-token".into()),
+        credentials: Credentials::Fixed(DEV_ADMIN_KEY.into()),
         connect_timeout: Duration::from_secs(5),
         request_timeout: Duration::from_secs(10),
         reconnect: ReconnectPolicy {
