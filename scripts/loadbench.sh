@@ -6,6 +6,7 @@
 #   bash scripts/loadbench.sh memory     the worker's memory under 4,000 distinct listeners
 #   bash scripts/loadbench.sh all        both
 #   bash scripts/loadbench.sh writes     the write path alone, three rounds
+#   bash scripts/loadbench.sh connect    connection setup with and without a credential
 #
 # BLAZE_BASELINE=<git rev> also builds that revision's worker (in a temporary
 # `git worktree` under /tmp, with its own CARGO_TARGET_DIR there, both removed

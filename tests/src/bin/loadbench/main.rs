@@ -5,7 +5,8 @@
 //! Run with `bash scripts/loadbench.sh` (builds the worker first; with
 //! `BLAZE_BASELINE=<rev>` also another revision's worker, run in the same
 //! rounds; `memory` for the worker's memory under 4,000 distinct listeners,
-//! see `memory.rs`). Every loop
+//! see `memory.rs`; `connect` for connection setup with and without a
+//! credential, see `connect.rs`). Every loop
 //! is bounded in count and time; both servers listen on 127.0.0.1 only and
 //! are stopped at the end.
 
@@ -15,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use blaze_tests::live::WranglerDev;
 
+mod connect;
 mod memory;
 
 /// The Blaze worker's wrangler config, relative to the repository root.
@@ -449,6 +451,11 @@ fn main() {
         .expect("runtime");
     let mode = std::env::args().nth(1).unwrap_or_default();
     let baseline = baseline();
+    if mode == "connect" {
+        println!("# Blaze connection setup benchmark: wrangler dev on 127.0.0.1");
+        connect::run(&runtime);
+        return;
+    }
     if mode == "memory" || mode == "all" {
         println!("# Blaze memory benchmark: wrangler dev on 127.0.0.1, one worker at a time");
         memory::run(&runtime, BLAZE_CONFIG, System::Blaze.label());
