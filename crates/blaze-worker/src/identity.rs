@@ -109,6 +109,16 @@ pub fn anonymous_refusal(env: &Env) -> Option<Rejection> {
     why.map(|msg| Rejection::new(ErrorCode::Unauthenticated, msg))
 }
 
+/// Verifies `credential` now if no JWKS must be fetched for it first;
+/// `None` when one must (then [`verify`] does).
+pub fn verify_now(env: &Env, credential: &str) -> Option<Result<Verified, AuthError>> {
+    match auth(env).borrow_mut().verifier.verify(credential, now()) {
+        Verdict::Verified(verified) => Some(Ok(verified)),
+        Verdict::Rejected(refused) => Some(Err(refused)),
+        Verdict::FetchKeys { .. } => None,
+    }
+}
+
 /// Verifies `credential` now, fetching its issuer's JWKS when the verifier
 /// asks (once per call).
 pub async fn verify(env: &Env, credential: &str) -> Result<Verified, AuthError> {

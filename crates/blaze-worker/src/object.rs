@@ -488,29 +488,63 @@ impl BlazeCollection {
             };
             any = true;
             let verified = identity::verify(&self.env, &credential).await;
-            let mut live = self.live(None)?;
-            let result = match verified {
-                Ok(verified) => {
-                    log_auth(
-                        &live.collection,
-                        conn,
-                        rid,
-                        Who::Identity(&verified.identity),
-                    );
-                    Ok((verified.identity, verified.expires))
-                }
-                Err(e) => {
-                    log_auth(&live.collection, conn, rid, Who::Refused(e.reason()));
-                    Err(Rejection::new(e.code(), e.message()))
-                }
-            };
-            live.hub.handle_verified(conn, rid, result, now());
-            if let Err(e) = live.save(conn) {
-                live.fail(conn, &e);
-            }
-            live.drain()?;
-            live.close_failed();
+            self.settle(conn, rid, verified)?;
         }
+    }
+
+    /// Settles at once every credential the hub asked for that needs no
+    /// JWKS fetch (admin keys, HS256, known keys, cached tokens), so their
+    /// `welcome` goes out with the group that asked, without waiting a
+    /// turn; the others are left for [`Self::run_verifications`].
+    fn settle_known(&self) -> Result<()> {
+        let asked = std::mem::take(&mut self.live(None)?.verifying);
+        let mut waiting = Vec::new();
+        for (conn, rid, credential) in asked {
+            match identity::verify_now(&self.env, &credential) {
+                Some(verified) => self.settle(conn, rid, verified)?,
+                None => waiting.push((conn, rid, credential)),
+            }
+        }
+        // Verifications asked for meanwhile (by frames the settled ones
+        // released) come after the ones still waiting.
+        let mut live = self.live(None)?;
+        waiting.append(&mut live.verifying);
+        live.verifying = waiting;
+        Ok(())
+    }
+
+    /// Hands the hub the outcome of verifying `conn`'s credential (for its
+    /// `hello`, or its `auth` `rid`), logs it, saves the connection and
+    /// sends what the hub produced.
+    fn settle(
+        &self,
+        conn: u64,
+        rid: Option<u64>,
+        verified: std::result::Result<blaze_auth::Verified, blaze_auth::AuthError>,
+    ) -> Result<()> {
+        let mut live = self.live(None)?;
+        let result = match verified {
+            Ok(verified) => {
+                log_auth(
+                    &live.collection,
+                    conn,
+                    rid,
+                    Who::Identity(&verified.identity),
+                );
+                Ok((verified.identity, verified.expires))
+            }
+            Err(e) => {
+                log_auth(&live.collection, conn, rid, Who::Refused(e.reason()));
+                Err(Rejection::new(e.code(), e.message()))
+            }
+        };
+        live.hub.handle_verified(conn, rid, result, now());
+        if let Err(e) = live.save(conn) {
+            live.fail(conn, &e);
+        }
+        live.drain()?;
+        live.close_failed();
+        Ok(())
     }
 
     /// Sets the Durable Object alarm at the earliest credential expiry of
@@ -543,6 +577,7 @@ impl BlazeCollection {
     async fn run_groups(&self) -> Result<()> {
         loop {
             self.run_queued()?;
+            self.settle_known()?;
             Delay::from(Duration::ZERO).await;
             if self.live(None)?.queued.is_empty() {
                 return Ok(());
