@@ -371,3 +371,81 @@ fn import_query_export_round_trips_ten_thousand_documents() {
     assert!(lines == corpus, "the export differs from the imported file");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn tokens_from_blaze_token_are_verified_by_the_worker() {
+    let Some(_serial) = e2e() else { return };
+    // The harness starts the worker with the local development identity,
+    // whose secret is `blaze token`'s default.
+    let server = WranglerDev::start("cli-identity");
+    let minted = Command::new(env!("CARGO_BIN_EXE_blaze"))
+        .args(["token", "--uid", "alice", "--ttl", "10m"])
+        .output()
+        .expect("blaze token runs");
+    assert!(
+        minted.status.success(),
+        "{}",
+        String::from_utf8_lossy(&minted.stderr)
+    );
+    let token = String::from_utf8(minted.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    assert_eq!(token.split('.').count(), 3, "a JWT: {token}");
+
+    // As a flag, and from BLAZE_TOKEN.
+    ok(
+        &server,
+        &["--token", &token, "set", "notes/n1", r#"{"by": "alice"}"#],
+    );
+    let got = Command::new(env!("CARGO_BIN_EXE_blaze"))
+        .args(["--url", &server.url(), "get", "notes/n1"])
+        .env("BLAZE_TOKEN", &token)
+        .env_remove("BLAZE_KEY")
+        .output()
+        .expect("blaze runs");
+    assert!(
+        got.status.success(),
+        "{}",
+        String::from_utf8_lossy(&got.stderr)
+    );
+    let got: Value = serde_json::from_slice(&got.stdout).expect("one JSON line");
+    assert_eq!(got["data"], json!({"by": "alice"}));
+
+    // A token the worker does not trust, an unknown admin key, and a token
+    // signed with another secret: exit 1 with the spec's code, nothing written.
+    let forged = Command::new(env!("CARGO_BIN_EXE_blaze"))
+        .args([
+            "token",
+            "--uid",
+            "mallory",
+            "--secret",
+            "a-secret-that-is-at-least-32-bytes-long",
+        ])
+        .output()
+        .expect("blaze token runs");
+    let forged = String::from_utf8(forged.stdout)
+        .expect("utf-8")
+        .trim()
+        .to_owned();
+    for (flag, credential) in [
+        ("--token", forged.as_str()),
+        ("--token", "not.a.jwt"),
+        ("--key", "not-the-admin-key"),
+    ] {
+        let stderr = fails(&server, &[flag, credential, "set", "notes/n2", "{}"], 1);
+        assert!(
+            stderr.contains("unauthenticated"),
+            "{flag} {credential}: {stderr}"
+        );
+        assert!(
+            !stderr.contains(credential),
+            "the credential is not echoed: {stderr}"
+        );
+    }
+    let missing = ok(
+        &server,
+        &["--key", "blaze-dev-admin-key", "get", "notes/n2"],
+    );
+    assert_eq!(missing[0]["exists"], json!(false), "nothing was written");
+}

@@ -10,6 +10,7 @@
 
 mod batches;
 mod documents;
+mod identity;
 mod listeners;
 mod proxy;
 mod queries;
