@@ -262,6 +262,49 @@ fn a_refresh_for_another_user_or_that_fails_is_refused_and_the_credential_kept()
     );
 }
 
+/// Sends `auth` request `rid` on `conn` and answers its verification with `answer`.
+fn refresh(
+    hub: &mut Hub<MemoryStorage>,
+    conn: u64,
+    rid: u64,
+    answer: Result<(Identity, Option<u64>), Rejection>,
+) -> Vec<String> {
+    let auth = json!({"type": "auth", "rid": rid, "auth": "forged"}).to_string();
+    hub.handle_frame(conn, &auth, NOW);
+    assert_eq!(kinds(&drain(hub)), [format!("{conn}:verify Some({rid})")]);
+    hub.handle_verified(conn, Some(rid), answer, NOW);
+    kinds(&drain(hub))
+}
+
+#[test]
+fn a_fourth_refused_refresh_in_a_row_closes_the_connection() {
+    let mut hub = hub();
+    sign_in(&mut hub, 1, user("alice"), Some(10_000));
+    sign_in(&mut hub, 2, user("bob"), Some(10_000));
+    // Three refused, then one accepted: the count starts again.
+    for rid in 1..=3 {
+        assert_eq!(
+            refresh(&mut hub, 1, rid, Err(unauthenticated())),
+            ["1:error"]
+        );
+    }
+    let ok = refresh(&mut hub, 1, 4, Ok((user("alice"), Some(20_000))));
+    assert_eq!(ok, ["1:authenticated"]);
+    for rid in 5..=7 {
+        assert_eq!(
+            refresh(&mut hub, 1, rid, Err(unauthenticated())),
+            ["1:error"]
+        );
+    }
+    // The fourth in a row: answered, then the connection is closed.
+    let last = refresh(&mut hub, 1, 8, Ok((user("mallory"), Some(20_000))));
+    assert_eq!(last, ["1:error", "1:close unauthenticated"]);
+    assert!(hub.session(1).is_none(), "the connection is gone");
+    // The bystander is untouched.
+    hub.handle_frame(2, r#"{"type":"get","rid":1,"path":"rooms/r1"}"#, NOW);
+    assert_eq!(kinds(&drain(&mut hub)), ["2:doc"]);
+}
+
 #[test]
 fn an_anonymous_connection_cannot_take_a_credential_in_band() {
     let mut hub = hub();

@@ -26,6 +26,9 @@ pub(super) struct Connection {
     pub expires: Option<u64>,
     /// A credential being verified: the connection's later frames are held until it is.
     pub verifying: Option<Verifying>,
+    /// `auth` requests refused in a row (spec 13.4: past
+    /// [`Connection::MAX_REFUSED_AUTHS`] the connection is closed).
+    pub refused_auths: u32,
     /// Live listeners: listen `rid` to target id.
     pub listeners: HashMap<u64, u64>,
     /// Followed targets: target id to how many of this connection's listeners follow it.
@@ -53,6 +56,13 @@ pub(super) struct FlowBounds {
     pub bytes: usize,
 }
 
+impl Connection {
+    /// Most `auth` requests refused in a row before the connection is closed
+    /// with 4001 `unauthenticated`: each may cost a signature check, so a
+    /// client may not make the object verify forged tokens without end.
+    pub(super) const MAX_REFUSED_AUTHS: u32 = 3;
+}
+
 impl Default for Connection {
     fn default() -> Self {
         Self {
@@ -60,6 +70,7 @@ impl Default for Connection {
             identity: Identity::Anonymous,
             expires: None,
             verifying: None,
+            refused_auths: 0,
             listeners: HashMap::new(),
             follows: HashMap::new(),
             sent: 0,

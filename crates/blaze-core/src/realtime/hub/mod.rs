@@ -455,21 +455,28 @@ impl<S: Storage> Hub<S> {
                 self.send_error(conn, None, &refused.into());
                 self.close(conn, CloseCode::Unauthenticated);
             }
-            (Some(rid), Ok((identity, expires))) => {
-                let same =
-                    identity.kind() == c.identity.kind() && identity.uid() == c.identity.uid();
-                if same {
-                    let auth = AuthState::of(&identity, expires);
-                    c.identity = identity;
-                    c.expires = expires;
-                    self.send(conn, frame(&ServerMessage::Authenticated { rid, auth }));
-                } else {
+            (Some(rid), Ok((identity, expires)))
+                if identity.kind() == c.identity.kind() && identity.uid() == c.identity.uid() =>
+            {
+                let auth = AuthState::of(&identity, expires);
+                c.identity = identity;
+                c.expires = expires;
+                c.refused_auths = 0;
+                self.send(conn, frame(&ServerMessage::Authenticated { rid, auth }));
+            }
+            (Some(rid), verified) => {
+                let refused = verified.err().unwrap_or_else(|| {
                     let msg = "the credential is for another identity; reconnect to change it";
-                    let refused = Rejection::new(ErrorCode::Unauthenticated, msg);
-                    self.send_error(conn, Some(rid), &refused.into());
+                    Rejection::new(ErrorCode::Unauthenticated, msg)
+                });
+                c.refused_auths += 1;
+                let too_many = c.refused_auths > Connection::MAX_REFUSED_AUTHS;
+                self.send_error(conn, Some(rid), &refused.into());
+                if too_many {
+                    self.close(conn, CloseCode::Unauthenticated);
+                    return;
                 }
             }
-            (Some(rid), Err(refused)) => self.send_error(conn, Some(rid), &refused.into()),
         }
         self.release_held(conn, now);
     }
