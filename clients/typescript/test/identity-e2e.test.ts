@@ -270,6 +270,39 @@ describe("identity end to end (wrangler dev)", () => {
     assert.equal(tokens.calls, 8);
   });
 
+  it("a refresh for another user is refused in-band; the connection stays the first user's until it expires, then reconnects as the new one", async () => {
+    // Spec 13.4: `auth` may not change the uid ("to change user, reconnect").
+    // Both reference clients keep a refused refresh's connection until its
+    // token expires, and the reconnect asks the provider again: the
+    // application's provider now names bob, so the connection becomes bob's
+    // (his rules apply to the resumed listeners) with no error and no loop.
+    const sockets: SocketLog[] = [];
+    const tokens = provider((call) => devToken(call === 1 ? "alice" : "bob", call === 1 ? 3 : 3600));
+    const db = open({ getToken: tokens.getToken, WebSocket: recordingWebSocket(sockets) });
+    const admin = open({ auth: ADMIN_KEY });
+    const path = ["switch", RUN, "msgs"] as const;
+
+    const { seen, stop } = listen(db, path);
+    await eventually(() => seen.snapshots === 1, "the first snapshot");
+    const expires = (welcomeOf(sockets[0]).auth as { expires: number }).expires;
+    const written = await writeEvery(admin, path, 250, expires - Date.now() + 1_500);
+    await eventually(() => seen.added.length >= written.length, "every write at the listener");
+
+    assert.deepEqual(seen.added, written, "every write, once, in order, across the change of user");
+    assert.deepEqual(seen.errors, []);
+    const [first, second] = sockets as [SocketLog, SocketLog];
+    const refreshes = first.sent.filter((f) => f.type === "auth");
+    assert.equal(refreshes.length, 1, "one refresh, not retried on the same connection");
+    const answer = first.received.find((r) => r.frame.rid === refreshes[0]?.rid)?.frame;
+    assert.deepEqual([answer?.type, (answer?.error as { code?: string } | undefined)?.code], ["error", "unauthenticated"]);
+    assert.ok(!JSON.stringify(answer).includes(String(refreshes[0]?.auth)), "the refusal does not echo the token");
+    assert.deepEqual([first.closed?.code, first.closed?.reason], [4001, "token_expired"]);
+    assert.equal(sockets.length, 2);
+    assert.equal((welcomeOf(second).auth as { uid: string }).uid, "bob");
+    assert.equal(tokens.calls, 3, "the first token, the refused refresh, the reconnect's");
+    stop();
+  });
+
   it("a token that expires without a refresh: close 4001 token_expired, a fresh token, and the listener resumes missing nothing", async () => {
     const sockets: SocketLog[] = [];
     // The first token lives 2 to 3 s; the refresh fails (the provider is
