@@ -234,8 +234,9 @@ describe("identity end to end (wrangler dev)", () => {
 
   it("a refresh the server refuses (an expired token) ends in unauthenticated, not in endless retries", async () => {
     const sockets: SocketLog[] = [];
-    // The first token lives 2 to 3 s; every later one expired 10 s ago.
-    const tokens = provider((call) => devToken("alice", call === 1 ? 3 : -10));
+    // The first token lives 4 to 5 s (its refresh is answered well before
+    // it expires); every later one expired 10 s ago.
+    const tokens = provider((call) => devToken("alice", call === 1 ? 5 : -10));
     const db = open({ getToken: tokens.getToken, WebSocket: recordingWebSocket(sockets) });
     const path = ["refused", RUN, "msgs"] as const;
 
@@ -277,7 +278,7 @@ describe("identity end to end (wrangler dev)", () => {
     // application's provider now names bob, so the connection becomes bob's
     // (his rules apply to the resumed listeners) with no error and no loop.
     const sockets: SocketLog[] = [];
-    const tokens = provider((call) => devToken(call === 1 ? "alice" : "bob", call === 1 ? 3 : 3600));
+    const tokens = provider((call) => devToken(call === 1 ? "alice" : "bob", call === 1 ? 5 : 3600));
     const db = open({ getToken: tokens.getToken, WebSocket: recordingWebSocket(sockets) });
     const admin = open({ auth: ADMIN_KEY });
     const path = ["switch", RUN, "msgs"] as const;
