@@ -115,13 +115,13 @@ function listen(db: Blaze, path: readonly string[]) {
   return { seen, stop };
 }
 
-/** Writes documents `w00`, `w01`, ... at `path` with `admin`, one every `everyMs`, for `forMs`; returns their ids. */
-async function writeEvery(admin: Blaze, path: readonly string[], everyMs: number, forMs: number): Promise<string[]> {
+/** Writes documents `w00`, `w01`, ... (`prefix` then a number) at `path` with `db`, one every `everyMs`, for `forMs`; returns their ids. */
+async function writeEvery(db: Blaze, path: readonly string[], everyMs: number, forMs: number, prefix = "w"): Promise<string[]> {
   const ids: string[] = [];
   const end = Date.now() + forMs;
   for (let i = 0; Date.now() < end; i++) {
-    const id = `w${String(i).padStart(2, "0")}`;
-    await setDoc(doc(admin, ...(path as [string, ...string[]]), id), { n: i });
+    const id = `${prefix}${String(i).padStart(2, "0")}`;
+    await setDoc(doc(db, ...(path as [string, ...string[]]), id), { n: i });
     ids.push(id);
     await sleep(everyMs);
   }
@@ -304,7 +304,7 @@ describe("identity end to end (wrangler dev)", () => {
     stop();
   });
 
-  it("a token that expires without a refresh: close 4001 token_expired, a fresh token, and the listener resumes missing nothing", async () => {
+  it("a token that expires without a refresh: close 4001 token_expired, a fresh token, resume missing nothing, own commits re-sent", async () => {
     const sockets: SocketLog[] = [];
     // The first token lives 2 to 3 s; the refresh fails (the provider is
     // offline), so the token expires; the reconnect gets a long-lived one.
@@ -319,10 +319,20 @@ describe("identity end to end (wrangler dev)", () => {
     const { seen, stop } = listen(db, path);
     await eventually(() => seen.snapshots === 1, "the first snapshot");
     const expires = (welcomeOf(sockets[0]).auth as { expires: number }).expires;
-    const written = await writeEvery(admin, path, 200, expires - Date.now() + 2_000);
-    await eventually(() => seen.added.length >= written.length, "every write at the listener");
+    // The admin writes, and so does the user on the expiring connection: a
+    // commit every 150 ms, and a burst just before the expiry that leaves
+    // some in flight when the server stops answering.
+    const window = expires - Date.now() + 2_000;
+    const burstIds = Array.from({ length: 20 }, (_, i) => `b${String(i).padStart(2, "0")}`);
+    const burst = sleep(expires - Date.now() - 5).then(() => Promise.all(burstIds.map((id) => setDoc(doc(db, ...path, id), { id }))));
+    const [written, mine] = await Promise.all([writeEvery(admin, path, 200, window), writeEvery(db, path, 150, window, "u"), burst]);
+    await eventually(() => seen.added.length >= written.length + mine.length + burstIds.length, "every write at the listener");
 
-    assert.deepEqual(seen.added, written, "every write, once, in order, across the expiry");
+    const only = (prefix: string) => seen.added.filter((id) => id.startsWith(prefix));
+    assert.deepEqual(only("w"), written, "every write of the admin, once, in order, across the expiry");
+    assert.deepEqual(only("u"), mine, "every write of the user, once, in order, across the expiry");
+    assert.deepEqual(only("b"), burstIds, "every commit of the burst, once, in order");
+    assert.equal(seen.added.length, written.length + mine.length + burstIds.length);
     assert.deepEqual(seen.errors, []);
     assert.equal(tokens.calls, 3, "the first token, the failed refresh, the reconnect's");
     assert.equal(sockets.length, 2, "one reconnect");
@@ -335,10 +345,18 @@ describe("identity end to end (wrangler dev)", () => {
         assert.ok((change.doc?.update_time ?? 0) < expires, `no change committed after the expiry was sent: ${JSON.stringify(frame)}`);
       }
     }
+    const answered = new Set(expired.received.map((r) => r.frame.rid));
+    const unanswered = expired.sent.filter((f) => f.type === "commit" && !answered.has(f.rid)).map((f) => f.commit_id);
+    const resent = new Set(fresh.sent.filter((f) => f.type === "commit").map((f) => f.commit_id));
+    assert.deepEqual(
+      unanswered.filter((id) => !resent.has(id)),
+      [],
+      "every commit unanswered at the expiry was re-sent with its commit_id",
+    );
     assert.equal((welcomeOf(fresh).auth as { uid: string }).uid, "alice");
     const resume = fresh.sent.find((f) => f.type === "listen");
     assert.equal(typeof resume?.since, "number", "the listener resumed with since");
-    assert.ok(written.length > 10 && seen.added.length === written.length);
+    assert.ok(written.length > 10 && mine.length > 10);
     stop();
   });
 });
