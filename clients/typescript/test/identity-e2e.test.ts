@@ -71,8 +71,8 @@ function welcomeOf(socket: SocketLog | undefined): Frame {
   return welcome;
 }
 
-/** A token provider that records every call, answering with `token(call)` (1-based). */
-function provider(token: (call: number) => string | Promise<string>) {
+/** A token provider that records every call, answering with `token(call)` (1-based; null: anonymous). */
+function provider(token: (call: number) => string | null) {
   const p = { calls: 0, getToken: async () => token(++p.calls) };
   return p;
 }
@@ -165,6 +165,18 @@ describe("identity end to end (wrangler dev)", () => {
     assert.equal(alice.calls, 1, "one connection, one token");
     assert.equal(sockets.length, 1);
     stop();
+  });
+
+  it("getToken resolving null connects anonymously (this worker serves anonymous requests: BLAZE_AUTH is set)", async () => {
+    const sockets: SocketLog[] = [];
+    const signedOut = provider(() => null);
+    const db = open({ getToken: signedOut.getToken, WebSocket: recordingWebSocket(sockets) });
+    const ref = doc(db, "anon", RUN, "rooms", "r1");
+    await setDoc(ref, { by: "anonymous" });
+    assert.deepEqual((await getDoc(ref)).data(), { by: "anonymous" });
+    assert.deepEqual(sockets[0]?.sent[0], { type: "hello", protocol: 1 }, "a hello without auth");
+    assert.equal(welcomeOf(sockets[0]).auth, undefined, "no auth in the welcome of an anonymous connection");
+    assert.equal(signedOut.calls, 1);
   });
 
   it("an admin key works; a wrong key or a forged token is unauthenticated and writes nothing", async () => {
