@@ -28,13 +28,21 @@ export declare class ProcessGroup {
 /** The local development identity every worker started here gets (`NAME:VALUE` each). */
 export declare const DEV_IDENTITY: readonly string[];
 
-/** The worker under `wrangler dev` on a fixed loopback port with its own `--persist-to` state directory. */
+/** The `--var`s of a worker: {@link DEV_IDENTITY}, except the settings `vars` name, then `vars` (`NAME:VALUE` each). */
+export declare function withDevIdentity(vars?: readonly string[]): string[];
+
+/**
+ * The worker under `wrangler dev` on a fixed loopback port with its own `--persist-to` state directory.
+ * `vars` (`NAME:VALUE` each) replace or add to the development identity's settings.
+ */
 export declare class WranglerDev {
-  constructor(port: number, persistDir: string);
-  /** A free port and a fresh state directory (nothing is started yet). */
-  static create(): Promise<WranglerDev>;
+  constructor(port: number, persistDir: string, vars?: readonly string[]);
+  /** A free port and a fresh state directory (nothing is started yet); `options.vars` as for the constructor. */
+  static create(options?: { vars?: readonly string[] }): Promise<WranglerDev>;
   readonly port: number;
   readonly persistDir: string;
+  /** The `--var`s the worker is started with (`NAME:VALUE` each). */
+  readonly vars: readonly string[];
   /** `http://127.0.0.1:<port>`. */
   readonly url: string;
   /** The last lines wrangler printed (for failure messages). */

@@ -167,21 +167,34 @@ export const DEV_IDENTITY = [
 ];
 
 /**
+ * The `--var`s of a worker: {@link DEV_IDENTITY}, except the settings `vars`
+ * name, then `vars` (`NAME:VALUE` each), as the Rust harness's
+ * `with_dev_identity` (tests/src/live/server.rs).
+ */
+export function withDevIdentity(vars = []) {
+  const name = (v) => v.split(":")[0];
+  const named = new Set(vars.map(name));
+  return [...DEV_IDENTITY.filter((v) => !named.has(name(v))), ...vars];
+}
+
+/**
  * The worker under `wrangler dev` on a fixed loopback port with its own
  * `--persist-to` state directory; it can be stopped and started again on the
- * same port and state.
+ * same port and state. `vars` (`NAME:VALUE` each) replace or add to the
+ * development identity's settings.
  */
 export class WranglerDev {
   #process;
 
-  constructor(port, persistDir) {
+  constructor(port, persistDir, vars = []) {
     this.port = port;
     this.persistDir = persistDir;
+    this.vars = withDevIdentity(vars);
   }
 
-  /** A free port and a fresh state directory (nothing is started yet). */
-  static async create() {
-    return new WranglerDev(await freePort(), mkdtempSync(path.join(os.tmpdir(), "blaze-wrangler-state-")));
+  /** A free port and a fresh state directory (nothing is started yet); `options.vars` as for the constructor. */
+  static async create(options = {}) {
+    return new WranglerDev(await freePort(), mkdtempSync(path.join(os.tmpdir(), "blaze-wrangler-state-")), options.vars);
   }
 
   /** `http://127.0.0.1:<port>`. */
@@ -214,7 +227,7 @@ export class WranglerDev {
         String(inspectorPort),
         "--persist-to",
         this.persistDir,
-        ...DEV_IDENTITY.flatMap((v) => ["--var", v]),
+        ...this.vars.flatMap((v) => ["--var", v]),
       ],
       { cwd: REPO_ROOT, env: { ...process.env, WRANGLER_SEND_METRICS: "false", CI: "1", NO_COLOR: "1" } },
     );
