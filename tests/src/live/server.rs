@@ -152,9 +152,16 @@ impl WranglerDev {
     }
 }
 
+/// Stops the worker and deletes its state directory and log, except while
+/// a test is failing (they are kept for its post-mortem; the failure
+/// message names the log).
 impl Drop for WranglerDev {
     fn drop(&mut self) {
         self.kill();
+        if !std::thread::panicking() {
+            let _ = std::fs::remove_dir_all(&self.state);
+            let _ = std::fs::remove_file(&self.log);
+        }
     }
 }
 
