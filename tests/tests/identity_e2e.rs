@@ -352,6 +352,7 @@ fn identity_end_to_end() {
         rejection_classes(port, &keys).await;
         expiry_during_a_listen(port).await;
         refresh_in_band(port).await;
+        refused_refreshes_close_the_connection(port).await;
         invalid_storm(port, &keys).await;
         rotation(port, &keys, &jwks, first_fetch).await;
         drop(server);
@@ -631,6 +632,55 @@ async fn refresh_in_band(port: u16) {
     let got: Vec<u64> = changes.iter().filter_map(|c| c["seq"].as_u64()).collect();
     assert_eq!(got, seqs, "every change, in order, across the refresh");
     ws.close().await;
+}
+
+/// A connection that keeps sending forged tokens in `auth` (each could cost
+/// a signature check) is closed at the fourth refusal in a row; a bystander
+/// on the same collection keeps its listener.
+async fn refused_refreshes_close_the_connection(port: u16) {
+    let collection = "forger";
+    let (mut bystander, _) = connect(port, collection, Some(&hs("bea", 3600))).await;
+    let listen = json!({"type": "listen", "query": {"collection": collection}});
+    let snapshot = bystander.request(listen, &mut Vec::new()).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+
+    let (mut forger, _) = connect(port, collection, Some(&hs("fred", 3600))).await;
+    for n in 1..=3u64 {
+        let forged = mint::hs256(
+            b"not-the-secret-but-32-bytes-long!!",
+            &claims("blaze-dev", "fred", 3600 + n as i64),
+        );
+        let answer = forger
+            .request(json!({"type": "auth", "auth": forged}), &mut Vec::new())
+            .await;
+        assert_eq!(
+            answer["error"]["code"], "unauthenticated",
+            "refusal {n}: {answer}"
+        );
+    }
+    let fourth = mint::hs256(
+        b"not-the-secret-but-32-bytes-long!!",
+        &claims("blaze-dev", "fred", 7200),
+    );
+    forger
+        .send_json(&json!({"type": "auth", "rid": 99, "auth": fourth}))
+        .await;
+    let (frames, closed) = refusal(&mut forger).await;
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(
+        (
+            frames[0]["rid"].as_u64(),
+            frames[0]["error"]["code"].as_str()
+        ),
+        (Some(99), Some("unauthenticated"))
+    );
+    assert_eq!(closed, Some((4001, "unauthenticated".to_owned())));
+
+    // The bystander hears the next commit.
+    let seq = commit(port, collection, "after", 1).await;
+    let change = bystander.recv().await;
+    assert_eq!(change["seq"].as_u64(), Some(seq), "{change}");
+    bystander.close().await;
 }
 
 /// 1,000 connections with invalid tokens (64 at a time) while a valid
