@@ -452,7 +452,7 @@ impl BlazeCollection {
         let credential = bearer(authorization).map_err(|r| (r, "not_bearer".to_owned()))?;
         let Some(credential) = credential else {
             return match identity::anonymous_refusal(&self.env) {
-                Some(why) => Err((unauthenticated(why.message), "config_invalid".to_owned())),
+                Some(why) => Err((unauthenticated(why.message), "anonymous_refused".to_owned())),
                 None => Ok(Identity::Anonymous),
             };
         };
