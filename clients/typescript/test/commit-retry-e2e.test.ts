@@ -12,6 +12,7 @@ import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
 import { connect, doc, getDoc, onSnapshot, patchDoc, setDoc, type Blaze, type ConnectOptions, type DocumentSnapshot } from "../src/index.js";
 import { CuttingProxy, type ProxiedConnection } from "./helpers/cutting-proxy.js";
+import { eventually } from "./helpers/eventually.js";
 import { WranglerDev } from "./helpers/wrangler.js";
 
 /** How many `add /tags/-` writes the client makes through the proxy. */
@@ -28,15 +29,6 @@ class PlainWebSocket extends WebSocket {
 
 /** Quick reconnects, and a request timeout that outlasts them. */
 const OPTIONS: ConnectOptions = { WebSocket: PlainWebSocket, requestTimeoutMs: 10_000, reconnect: { initialMs: 50, maxMs: 200 } };
-
-/** Resolves once `predicate` holds; fails after `ms`. */
-async function eventually(predicate: () => boolean, what: string, ms = WAIT_MS): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 /** `promise`, or a failure naming `what` after `ms`. */
 async function within<T>(promise: Promise<T>, what: string, ms = WAIT_MS): Promise<T> {
@@ -79,7 +71,7 @@ describe("commit ids end to end (wrangler dev, a proxy losing answers)", { timeo
     const seen: DocumentSnapshot[] = [];
     const errors: unknown[] = [];
     const stop = onSnapshot(doc(reader, "retry", "d"), (s) => seen.push(s), (e) => errors.push(e));
-    await eventually(() => seen.length === 1 || errors.length > 0, "the listener's first snapshot");
+    await eventually(() => seen.length === 1 || errors.length > 0, "the listener's first snapshot", WAIT_MS);
 
     const seqs: number[] = [];
     for (let i = 0; i < WRITES; i++) {
@@ -99,7 +91,7 @@ describe("commit ids end to end (wrangler dev, a proxy losing answers)", { timeo
     assert.deepEqual(stored.data(), { tags }, "each write once");
     assert.equal(stored.version, first + WRITES);
 
-    await eventually(() => seen.at(-1)?.version === first + WRITES || errors.length > 0, "the listener's last event");
+    await eventually(() => seen.at(-1)?.version === first + WRITES || errors.length > 0, "the listener's last event", WAIT_MS);
     stop();
     assert.deepEqual(errors, []);
     assert.deepEqual(

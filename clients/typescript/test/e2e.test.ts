@@ -39,6 +39,7 @@ import {
 } from "../src/index.js";
 import { loadVectors } from "./helpers/vectors.js";
 import { addWritesFromWire, queryFromWire } from "./helpers/wire-to-api.js";
+import { eventually } from "./helpers/eventually.js";
 import { WranglerDev } from "./helpers/wrangler.js";
 
 const RUN = `r${Date.now().toString(36)}${Math.floor(Math.random() * 1e6).toString(36)}`;
@@ -50,15 +51,6 @@ function open(options: ConnectOptions = {}): Blaze {
   const db = connect(wrangler.url, { WebSocket, requestTimeoutMs: 15_000, reconnect: { initialMs: 50, maxMs: 400 }, ...options });
   clients.push(db);
   return db;
-}
-
-/** Resolves once `predicate` holds for the latest value pushed to `list`. */
-async function eventually(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
 }
 
 const summary = (s: QuerySnapshot) =>

@@ -14,6 +14,7 @@ import { after, before, describe, it } from "node:test";
 import WebSocket from "ws";
 import { collection, connect, doc, getDoc, setDoc, type Blaze, type BlazeError, type ConnectOptions, type QuerySnapshot } from "../src/index.js";
 import { WranglerDev } from "./helpers/wrangler.js";
+import { eventually } from "./helpers/eventually.js";
 
 const DEV_SECRET = "blaze-dev-secret-not-for-production";
 const ADMIN_KEY = "blaze-dev-admin-key";
@@ -82,15 +83,6 @@ function open(options: ConnectOptions = {}): Blaze {
   const db = connect(wrangler.url, { WebSocket, requestTimeoutMs: 15_000, reconnect: { initialMs: 50, maxMs: 400 }, ...options });
   clients.push(db);
   return db;
-}
-
-/** Waits (polling) until `predicate` holds, failing after `ms`. */
-async function eventually(predicate: () => boolean, what: string, ms = 10_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(10);
-  }
 }
 
 const unauthenticated = (e: unknown) => {
