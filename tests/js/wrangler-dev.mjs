@@ -164,6 +164,9 @@ export const DEV_IDENTITY = [
   'BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}',
   "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production",
   "BLAZE_ADMIN_KEYS:blaze-dev-admin-key",
+  // Open access rules (everything allowed), as the Rust harness's OPEN_RULES;
+  // a test of the rules passes its own BLAZE_RULES.
+  "BLAZE_RULES:rules_version = '2'; service cloud.firestore { match /databases/{database}/documents { match /{document=**} { allow read, write: if true; } } }",
 ];
 
 /**

@@ -94,11 +94,16 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
                 Ok(body) => {
                     let hub = servers.of(body.collection.as_str())?;
                     let id = body.commit_id.as_ref();
-                    let got =
-                        match hub.handle_commit_with_id(&body.collection, &body.writes, id, now) {
-                            Ok(result) => json!({"seq": result.seq}),
-                            Err(e) => json!({"error": e.code().as_str()}),
-                        };
+                    let got = match hub.handle_commit_with_id(
+                        &blaze_core::Caller::admin(),
+                        &body.collection,
+                        &body.writes,
+                        id,
+                        now,
+                    ) {
+                        Ok(result) => json!({"seq": result.seq}),
+                        Err(e) => json!({"error": e.code().as_str()}),
+                    };
                     (got, Some(hub))
                 }
             };

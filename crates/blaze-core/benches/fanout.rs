@@ -131,7 +131,8 @@ fn seed(hub: &mut Hub<MemoryStorage>, rooms: usize) -> u64 {
                 message(room, ts)
             })
             .collect();
-        hub.handle_commit(&messages(), &writes, NOW).unwrap();
+        hub.handle_commit(&blaze_core::Caller::admin(), &messages(), &writes, NOW)
+            .unwrap();
     }
     drain(hub);
     ts
@@ -162,8 +163,13 @@ fn bench_deliveries() {
         }
         let (t, delivered) = median(31, || {
             ts += 1;
-            hub.handle_commit(&messages(), &[message(0, ts)], NOW)
-                .unwrap();
+            hub.handle_commit(
+                &blaze_core::Caller::admin(),
+                &messages(),
+                &[message(0, ts)],
+                NOW,
+            )
+            .unwrap();
             drain(&mut hub)
         });
         assert_eq!(delivered, n, "every listener gets the change");
@@ -192,8 +198,13 @@ fn bench_matching() {
         let (t, delivered) = median(301, || {
             ts += 1;
             room = (room + 7) % listened;
-            hub.handle_commit(&messages(), &[message(room, ts)], NOW)
-                .unwrap();
+            hub.handle_commit(
+                &blaze_core::Caller::admin(),
+                &messages(),
+                &[message(room, ts)],
+                NOW,
+            )
+            .unwrap();
             drain(&mut hub)
         });
         assert_eq!(delivered, 1, "only the room's own listener is told");
@@ -273,7 +284,8 @@ fn bench_non_indexable() {
         let mut hub = hub();
         let all: Vec<Write> = (0..DOCS).map(|i| doc(i, 0)).collect();
         for batch in all.chunks(500) {
-            hub.handle_commit(&messages(), batch, NOW).unwrap();
+            hub.handle_commit(&blaze_core::Caller::admin(), &messages(), batch, NOW)
+                .unwrap();
         }
         drain(&mut hub);
         for i in 1..=listeners {
@@ -290,8 +302,13 @@ fn bench_non_indexable() {
         let (t, _) = median(101, || {
             edit += 1;
             let i = (edit * 37) % DOCS;
-            hub.handle_commit(&messages(), &[doc(i, edit)], NOW)
-                .unwrap();
+            hub.handle_commit(
+                &blaze_core::Caller::admin(),
+                &messages(),
+                &[doc(i, edit)],
+                NOW,
+            )
+            .unwrap();
             drain(&mut hub)
         });
         let base = *base.get_or_insert(t);

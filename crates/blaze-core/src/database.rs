@@ -16,6 +16,7 @@ use blaze_json::size::{check_document, object_len, serialized_len};
 
 use crate::error::{Error, Rejection};
 use crate::index::{self, IndexBounds};
+use crate::rules::{Access, Asker, FetchedDocs, Step};
 use crate::store::{CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
@@ -75,6 +76,20 @@ impl CommitOutcome {
     }
 }
 
+/// Whose batch a commit applies, checked against the access rules before
+/// anything is written (spec 14.4).
+pub(crate) struct Guard<'a> {
+    pub(crate) access: &'a Access,
+    pub(crate) identity: &'a blaze_protocol::Identity,
+    /// The collection the object serves (`None`: every collection is local).
+    pub(crate) local: Option<&'a CollectionPath>,
+    pub(crate) fetched: &'a FetchedDocs,
+}
+
+/// One staged write's document, before and after it (kept only when a
+/// [`Guard`] must see them).
+type StepDocs = (Option<StoredDoc>, Option<StoredDoc>);
+
 /// The document engine over one storage backend.
 pub struct Database<S> {
     storage: S,
@@ -132,7 +147,7 @@ impl<S: Storage> Database<S> {
         writes: &[Write],
         now: u64,
     ) -> Result<Committed, Error> {
-        self.apply_batch(collection, writes, None, now)
+        self.apply_batch(collection, writes, None, now, None)
     }
 
     /// [`Database::commit`] with an optional client-chosen commit id. When
@@ -149,12 +164,25 @@ impl<S: Storage> Database<S> {
         commit_id: Option<&CommitId>,
         now: u64,
     ) -> Result<CommitOutcome, Error> {
+        self.commit_guarded(collection, writes, commit_id, now, None)
+    }
+
+    /// [`Database::commit_with_id`], with every write checked by `guard`'s
+    /// rules once the whole batch is staged and before anything is applied.
+    pub(crate) fn commit_guarded(
+        &mut self,
+        collection: &CollectionPath,
+        writes: &[Write],
+        commit_id: Option<&CommitId>,
+        now: u64,
+        guard: Option<&Guard<'_>>,
+    ) -> Result<CommitOutcome, Error> {
         if let Some(id) = commit_id {
             if let Some(result) = self.storage.remembered(collection, id)? {
                 return Ok(CommitOutcome::Replayed(result));
             }
         }
-        self.apply_batch(collection, writes, commit_id, now)
+        self.apply_batch(collection, writes, commit_id, now, guard)
             .map(CommitOutcome::Applied)
     }
 
@@ -165,6 +193,7 @@ impl<S: Storage> Database<S> {
         writes: &[Write],
         commit_id: Option<&CommitId>,
         now: u64,
+        guard: Option<&Guard<'_>>,
     ) -> Result<Committed, Error> {
         if writes.is_empty() {
             return Err(
@@ -183,19 +212,39 @@ impl<S: Storage> Database<S> {
         let mut staged = Staged::default();
         let mut budget = CommitBudget::new(&self.limits);
         let mut results = Vec::with_capacity(writes.len());
+        let mut steps: Option<Vec<StepDocs>> = guard.map(|_| Vec::with_capacity(writes.len()));
         for (index, write) in writes.iter().enumerate() {
-            let exists = self
-                .stage(collection, write, seq, now, &mut staged, &mut budget)
-                .map_err(|e| match e {
-                    // The whole commit is too large, not one of its writes.
-                    Error::Rejected(r) if r.code == ErrorCode::CommitTooLarge => Error::Rejected(r),
-                    Error::Rejected(r) => Error::Rejected(r.at_write(index)),
-                    other => other,
-                })?;
+            let staging = self.stage(collection, write, seq, now, &mut staged, &mut budget);
+            let exists = match staging {
+                Ok((exists, docs)) => {
+                    if let Some(steps) = &mut steps {
+                        steps.push(docs);
+                    }
+                    exists
+                }
+                Err(e) => {
+                    let e = match e {
+                        // The whole commit is too large, not one of its writes.
+                        Error::Rejected(r) if r.code == ErrorCode::CommitTooLarge => {
+                            Error::Rejected(r)
+                        }
+                        other => other.at_write(index),
+                    };
+                    return Err(match (guard, &e) {
+                        (Some(guard), Error::Rejected(_)) => self.refused_under_rules(
+                            guard, collection, writes, index, steps, staged, e, now,
+                        ),
+                        _ => e,
+                    });
+                }
+            };
             results.push(WriteResult {
                 id: write.id.clone(),
                 exists,
             });
+        }
+        if let (Some(guard), Some(steps)) = (guard, &steps) {
+            self.check_rules(guard, collection, writes, steps, &staged.docs, now)?;
         }
         let trim = self.log_trim_below(collection, seq, now)?;
         let bounds = IndexBounds::of(&self.limits);
@@ -212,6 +261,69 @@ impl<S: Storage> Database<S> {
         });
         self.storage.apply(collection, commit)?;
         Ok(Committed { result, record })
+    }
+
+    /// Checks the staged writes `steps` (the first of `writes`) against the rules.
+    fn check_rules(
+        &self,
+        guard: &Guard<'_>,
+        collection: &CollectionPath,
+        writes: &[Write],
+        steps: &[StepDocs],
+        staged: &HashMap<String, Option<StoredDoc>>,
+        now: u64,
+    ) -> Result<(), Error> {
+        let steps: Vec<Step<'_>> = writes
+            .iter()
+            .zip(steps)
+            .map(|(write, (before, after))| Step {
+                write,
+                before: before.as_ref(),
+                after: after.as_ref(),
+            })
+            .collect();
+        let asker = self.asker(guard, now);
+        guard.access.allow_batch(&asker, collection, &steps, staged)
+    }
+
+    /// The error for a batch whose write `index` failed with `failure`: a
+    /// denial of an earlier write first, then the failure itself if the
+    /// writer may read the document it failed on, else `permission_denied`.
+    #[allow(clippy::too_many_arguments)]
+    fn refused_under_rules(
+        &self,
+        guard: &Guard<'_>,
+        collection: &CollectionPath,
+        writes: &[Write],
+        index: usize,
+        steps: Option<Vec<StepDocs>>,
+        staged: Staged,
+        failure: Error,
+        now: u64,
+    ) -> Error {
+        let steps = steps.unwrap_or_default();
+        if let Err(denied) = self.check_rules(guard, collection, writes, &steps, &staged.docs, now)
+        {
+            return denied;
+        }
+        let id = &writes[index].id;
+        let Ok(path) = collection.doc(id) else {
+            return failure; // an invalid id says nothing about stored documents
+        };
+        let before = staged.docs.get(id).and_then(Option::as_ref);
+        guard
+            .access
+            .gate(&self.asker(guard, now), &path, before, failure, index)
+    }
+
+    fn asker<'a>(&'a self, guard: &'a Guard<'_>, now: u64) -> Asker<'a, S> {
+        Asker {
+            storage: &self.storage,
+            local: guard.local,
+            identity: guard.identity,
+            now,
+            fetched: guard.fetched,
+        }
     }
 
     /// The lowest sequence number the change log keeps once commit `seq` at time `now` is in it.
@@ -252,7 +364,9 @@ impl<S: Storage> Database<S> {
         Ok(reaches.then_some(records))
     }
 
-    /// Checks one write against the staged state and stages its result; returns whether the document exists after it.
+    /// Checks one write against the staged state and stages its result;
+    /// returns whether the document exists after it, and the document
+    /// before and after the write.
     fn stage(
         &self,
         collection: &CollectionPath,
@@ -261,12 +375,14 @@ impl<S: Storage> Database<S> {
         now: u64,
         staged: &mut Staged,
         budget: &mut CommitBudget,
-    ) -> Result<bool, Error> {
+    ) -> Result<(bool, StepDocs), Error> {
         collection.doc(&write.id).map_err(Rejection::from)?;
         let current = staged.current(&self.storage, collection, &write.id, budget)?;
         check_precondition(current, &write.precondition)?;
         let data = match &write.kind {
-            WriteKind::Verify => return Ok(current.is_some()),
+            WriteKind::Verify => {
+                return Ok((current.is_some(), (current.cloned(), current.cloned())))
+            }
             WriteKind::Create { data } => {
                 if current.is_some() {
                     return Err(Rejection::new(
@@ -307,9 +423,10 @@ impl<S: Storage> Database<S> {
             budget.charge(object_len(&doc.data))?;
         }
         let exists = next.is_some();
+        let docs = (current.cloned(), next.clone());
         staged.written.insert(write.id.clone());
         staged.docs.insert(write.id.clone(), next);
-        Ok(exists)
+        Ok((exists, docs))
     }
 
     /// Runs a query.

@@ -1,9 +1,10 @@
 //! Errors, split by cause: a request the peer got wrong (or that the current
-//! state refuses), and a storage failure. [`Error::code`] is the one place
-//! that maps them to wire codes.
+//! state refuses), a request the access rules deny, a storage failure, and
+//! rules that need documents the driver must fetch first. [`Error::code`] is
+//! the one place that maps them to wire codes.
 
 pub use blaze_json::Rejection;
-use blaze_protocol::{ErrorBody, ErrorCode, PathError};
+use blaze_protocol::{DocPath, ErrorBody, ErrorCode, PathError};
 
 /// The storage backend failed. Nothing was applied.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +20,38 @@ pub enum Error {
     /// The storage backend failed; the peer is told `internal`.
     #[error(transparent)]
     Storage(#[from] StorageError),
+    /// The access rules deny the request (spec 14); the peer is told
+    /// `permission_denied` and nothing more.
+    #[error(transparent)]
+    Denied(#[from] Denial),
+    /// Not an answer: the rules read documents of other collections, which
+    /// the driver must fetch and hand back before the request is decided
+    /// again (spec 14.5). It reaches a peer only through a driver's bug, as
+    /// `internal`.
+    #[error("the rules need {} documents of other collections", .0.len())]
+    NeedDocuments(Vec<DocPath>),
+}
+
+/// A request the access rules deny.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("permission denied: {reason}")]
+pub struct Denial {
+    /// The rules' explanation (which statements failed and how), for the
+    /// server's log and `blaze rules test`: it may quote document values,
+    /// so it is never sent to a peer.
+    pub reason: String,
+    /// For a batch, the index of the write denied.
+    pub write_index: Option<usize>,
+}
+
+impl Denial {
+    /// A denial with `reason`.
+    pub fn new(reason: impl Into<String>) -> Self {
+        Self {
+            reason: reason.into(),
+            write_index: None,
+        }
+    }
 }
 
 /// A path that breaks the path rules: `invalid_path`, through [`Rejection`]'s mapping.
@@ -33,7 +66,20 @@ impl Error {
     pub fn code(&self) -> ErrorCode {
         match self {
             Error::Rejected(r) => r.code,
-            Error::Storage(_) => ErrorCode::Internal,
+            Error::Denied(_) => ErrorCode::PermissionDenied,
+            Error::Storage(_) | Error::NeedDocuments(_) => ErrorCode::Internal,
+        }
+    }
+
+    /// The same error, naming write `index` of a batch.
+    pub(crate) fn at_write(self, index: usize) -> Self {
+        match self {
+            Error::Rejected(r) => Error::Rejected(r.at_write(index)),
+            Error::Denied(d) => Error::Denied(Denial {
+                write_index: Some(index),
+                ..d
+            }),
+            other => other,
         }
     }
 
@@ -46,7 +92,12 @@ impl Error {
                 message: r.message.clone(),
                 write_index: r.write_index,
             },
-            Error::Storage(_) => ErrorBody {
+            Error::Denied(d) => ErrorBody {
+                code: ErrorCode::PermissionDenied,
+                message: DENIED_MESSAGE.to_owned(),
+                write_index: d.write_index,
+            },
+            Error::Storage(_) | Error::NeedDocuments(_) => ErrorBody {
                 code: ErrorCode::Internal,
                 message: INTERNAL_MESSAGE.to_owned(),
                 write_index: None,
@@ -55,17 +106,24 @@ impl Error {
     }
 
     /// What the server's log needs beyond the wire body: the storage
-    /// failure's text, which is never sent to peers.
-    pub fn detail(&self) -> Option<&str> {
+    /// failure's text or the rules' reason for a denial, which are never
+    /// sent to peers.
+    pub fn detail(&self) -> Option<String> {
         match self {
             Error::Rejected(_) => None,
-            Error::Storage(e) => Some(&e.0),
+            Error::Storage(e) => Some(e.0.clone()),
+            Error::Denied(d) => Some(d.reason.clone()),
+            Error::NeedDocuments(paths) => Some(format!("documents not fetched: {paths:?}")),
         }
     }
 }
 
 /// The message of every `internal` error body.
 const INTERNAL_MESSAGE: &str = "the server failed; nothing was applied";
+
+/// The message of every `permission_denied` error body: the same whether
+/// the document exists or not, and whatever it holds.
+const DENIED_MESSAGE: &str = "the access rules do not allow this request";
 
 #[cfg(test)]
 mod tests {
@@ -77,7 +135,10 @@ mod tests {
         let body = error.to_body();
         assert_eq!(body.code, ErrorCode::Internal);
         assert!(!body.message.contains("sqlite"), "{}", body.message);
-        assert_eq!(error.detail(), Some("sqlite: disk I/O error at /data/x"));
+        assert_eq!(
+            error.detail().as_deref(),
+            Some("sqlite: disk I/O error at /data/x")
+        );
     }
 
     #[test]

@@ -10,7 +10,9 @@
 //!   key encoding;
 //! - `query`: compiling, filtering, ordering and running queries over the indexes;
 //! - [`Database`]: commits (atomic batches), reads and the change log;
-//! - `realtime`: the sans-IO [`Hub`], its shared listen targets and their views.
+//! - `realtime`: the sans-IO [`Hub`], its shared listen targets and their views;
+//! - `rules`: the access rules ([`Access`], [`Rules`]), checked by the hub
+//!   for every identity but an admin.
 //!
 //! JSON itself (value order, sizes, JSON Patch, merge patch, diff, field
 //! paths) is the `blaze-json` crate, shared with the client.
@@ -49,16 +51,18 @@ mod error;
 mod index;
 mod query;
 mod realtime;
+mod rules;
 mod store;
 
 pub use blaze_protocol::Limits;
 pub use database::{
     collection_contents, ChangeLogLimits, CommitOutcome, Committed, Database, QueryOutput,
 };
-pub use error::{Error, Rejection, StorageError};
+pub use error::{Denial, Error, Rejection, StorageError};
 pub use realtime::{
-    ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
+    Caller, ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };
+pub use rules::{Access, FetchedDocs, Rules, RulesError};
 pub use store::{
     CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
     RememberedCommit, Storage, StorageBatch, StoredDoc,

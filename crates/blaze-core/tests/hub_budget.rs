@@ -29,8 +29,13 @@ fn hub_of(config: HubConfig, docs: u64) -> Hub<MemoryStorage> {
             precondition: Default::default(),
         })
         .collect();
-    hub.handle_commit(&CollectionPath::parse("c").unwrap(), &writes, 0)
-        .unwrap();
+    hub.handle_commit(
+        &blaze_core::Caller::admin(),
+        &CollectionPath::parse("c").unwrap(),
+        &writes,
+        0,
+    )
+    .unwrap();
     hub
 }
 

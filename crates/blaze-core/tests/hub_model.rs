@@ -401,7 +401,12 @@ impl World {
                     precondition: Default::default(),
                 };
                 self.hub
-                    .handle_commit(&collection(), &[write], self.now)
+                    .handle_commit(
+                        &blaze_core::Caller::admin(),
+                        &collection(),
+                        &[write],
+                        self.now,
+                    )
                     .unwrap();
                 self.drain();
             }
@@ -662,7 +667,12 @@ fn every_listener_shares_one_target_and_one_frame() {
     };
     world
         .hub
-        .handle_commit(&collection(), &[write], world.now)
+        .handle_commit(
+            &blaze_core::Caller::admin(),
+            &collection(),
+            &[write],
+            world.now,
+        )
         .unwrap();
     let mut frames = Vec::new();
     while let Some(Output::Send { frame, .. }) = world.hub.poll_output() {

@@ -104,13 +104,17 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
         .durable_object("COLLECTIONS")?
         .id_from_name(collection.as_str())?
         .get_stub()?;
+    // Only an object may send the rules' internal read header.
+    let headers = req.headers().clone();
+    headers.delete(crate::rules::INTERNAL_READ)?;
     let mut init = RequestInit::new();
-    init.with_method(req.method())
-        .with_headers(req.headers().clone());
+    init.with_method(req.method()).with_headers(headers.clone());
     if !plain.body.is_empty() {
         init.with_body(Some(plain.body.clone().into()));
     }
     let forwarded = if upgrade {
+        // The upgrade goes on as received (an object never honours the
+        // internal header on an upgrade).
         req
     } else {
         Request::new_with_init(req.url()?.as_ref(), &init)?

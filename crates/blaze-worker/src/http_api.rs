@@ -2,7 +2,7 @@
 //! [`Endpoint`] becomes a read or a one-batch commit on the hub, so HTTP
 //! writes reach WebSocket listeners like any other commit.
 
-use blaze_core::{Hub, Storage};
+use blaze_core::{Caller, Hub, Storage};
 use blaze_protocol::http::{CountAnswer, QueryAnswer};
 use blaze_protocol::{DocPath, ErrorCode, Precondition, Write, WriteKind};
 use serde_json::Value;
@@ -10,23 +10,60 @@ use serde_json::Value;
 use crate::http_types::{parse_body, HttpRequest, HttpResponse};
 use crate::routing::{DocMethod, Endpoint};
 
-/// Answers `endpoint`, routed from `req`, at time `now` (milliseconds since the Unix epoch).
+/// What answering an HTTP request came to.
+pub enum Answer {
+    /// The response.
+    Done(HttpResponse),
+    /// The access rules read documents of other collections: fetch them
+    /// into the caller's `fetched` and answer again (spec 14.5).
+    Fetch(Vec<DocPath>),
+}
+
+/// Answers `endpoint`, routed from `req`, as `caller` at time `now`
+/// (milliseconds since the Unix epoch).
 pub fn answer<S: Storage>(
     hub: &mut Hub<S>,
+    caller: &Caller,
     endpoint: &Endpoint,
     req: &HttpRequest,
     now: u64,
-) -> HttpResponse {
-    respond(hub, endpoint, req, now).unwrap_or_else(|refused| refused)
+) -> Answer {
+    hub.set_now(now);
+    match respond(hub, caller, endpoint, req, now) {
+        Ok(response) => Answer::Done(response),
+        Err(Refusal::Fetch(paths)) => Answer::Fetch(paths),
+        Err(Refusal::Response(response)) => Answer::Done(response),
+    }
+}
+
+/// Why a request was not answered with success.
+enum Refusal {
+    Response(HttpResponse),
+    Fetch(Vec<DocPath>),
+}
+
+impl From<HttpResponse> for Refusal {
+    fn from(response: HttpResponse) -> Self {
+        Refusal::Response(response)
+    }
+}
+
+impl From<blaze_core::Error> for Refusal {
+    fn from(e: blaze_core::Error) -> Self {
+        match e {
+            blaze_core::Error::NeedDocuments(paths) => Refusal::Fetch(paths),
+            e => Refusal::Response(HttpResponse::from_error(&e)),
+        }
+    }
 }
 
 fn respond<S: Storage>(
     hub: &mut Hub<S>,
+    caller: &Caller,
     endpoint: &Endpoint,
     req: &HttpRequest,
     now: u64,
-) -> Result<HttpResponse, HttpResponse> {
-    let engine = |e: blaze_core::Error| HttpResponse::from_error(&e);
+) -> Result<HttpResponse, Refusal> {
     match endpoint {
         Endpoint::Preflight | Endpoint::Health => {
             Ok(endpoint.local_answer().expect("answered locally"))
@@ -34,42 +71,43 @@ fn respond<S: Storage>(
         Endpoint::Listen(_) => Err(HttpResponse::rejected(
             ErrorCode::InvalidFrame,
             "this route needs a WebSocket upgrade",
-        )),
+        )
+        .into()),
         Endpoint::Commit {
             collection,
             writes,
             commit_id,
         } => {
-            let result = hub
-                .handle_commit_with_id(collection, writes, commit_id.as_ref(), now)
-                .map_err(engine)?;
+            let result =
+                hub.handle_commit_with_id(caller, collection, writes, commit_id.as_ref(), now)?;
             Ok(HttpResponse::ok(&result))
         }
         Endpoint::Query { collection, query } => {
-            let out = hub.query(query).map_err(engine)?;
+            let out = hub.query(caller, query)?;
             let docs = out.docs.iter().map(|d| d.snapshot(collection)).collect();
             Ok(HttpResponse::ok(&QueryAnswer { seq: out.seq, docs }))
         }
         Endpoint::Count { query, .. } => {
-            let (seq, count) = hub.count(query).map_err(engine)?;
+            let (seq, count) = hub.count(caller, query)?;
             Ok(HttpResponse::ok(&CountAnswer { seq, count }))
         }
-        Endpoint::Doc { path, method } => document(hub, req, path, *method, now),
+        Endpoint::Doc { path, method } => document(hub, caller, req, path, *method, now),
     }
 }
 
 fn document<S: Storage>(
     hub: &mut Hub<S>,
+    caller: &Caller,
     req: &HttpRequest,
     doc: &DocPath,
     method: DocMethod,
     now: u64,
-) -> Result<HttpResponse, HttpResponse> {
+) -> Result<HttpResponse, Refusal> {
     let path = doc.as_str();
     let limits = hub.database().limits().clone();
     let kind = match method {
         DocMethod::Get => {
-            let snapshot = hub.get(doc).map_err(|e| HttpResponse::from_error(&e))?;
+            let snapshot = hub.get(caller, doc)?;
             return match snapshot.version {
                 Some(version) => {
                     Ok(HttpResponse::ok(&snapshot).with_header("ETag", format!("\"{version}\"")))
@@ -77,7 +115,8 @@ fn document<S: Storage>(
                 None => Err(HttpResponse::rejected(
                     ErrorCode::NotFound,
                     format!("{path} does not exist"),
-                )),
+                )
+                .into()),
             };
         }
         DocMethod::Put => {
@@ -92,7 +131,7 @@ fn document<S: Storage>(
             let patch: Value = parse_body(&req.body, &limits)?;
             if !(patch.is_array() || patch.is_object()) {
                 let msg = "a PATCH body is a JSON Patch (array) or a merge patch (object)";
-                return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
+                return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg).into());
             }
             match media_type(req.content_type.as_deref()).as_deref() {
                 Some("application/json-patch+json") => WriteKind::Patch { patch },
@@ -101,7 +140,8 @@ fn document<S: Storage>(
                     return Err(HttpResponse::rejected(
                         ErrorCode::UnsupportedMediaType,
                         "PATCH takes application/json-patch+json or application/merge-patch+json",
-                    ))
+                    )
+                    .into())
                 }
             }
         }
@@ -112,9 +152,7 @@ fn document<S: Storage>(
         kind,
         precondition: if_match(req.if_match.as_deref())?,
     };
-    let result = hub
-        .handle_commit(&doc.collection(), &[write], now)
-        .map_err(|e| HttpResponse::from_error(&e))?;
+    let result = hub.handle_commit(caller, &doc.collection(), &[write], now)?;
     let answer = HttpResponse::ok(&result);
     Ok(match method {
         DocMethod::Delete => answer,

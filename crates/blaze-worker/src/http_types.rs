@@ -94,7 +94,7 @@ impl HttpResponse {
     /// The error answer for an engine error, with its detail for the log.
     pub fn from_error(error: &Error) -> Self {
         Self {
-            detail: error.detail().map(str::to_owned),
+            detail: error.detail(),
             ..Self::error(error.to_body())
         }
     }

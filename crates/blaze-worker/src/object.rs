@@ -27,6 +27,12 @@
 //! the hub's `poll_timeout`, and `alarm` closes the expired connections
 //! (4001 `token_expired`). A connection's identity and expiry are in its
 //! saved session, so they survive hibernation; the credential never is.
+//!
+//! Access rules (spec 14): the hub enforces the isolate's compiled rules
+//! (`rules.rs`). When they read documents of other collections, the hub
+//! asks for them (`HubEvent::Fetch` for a WebSocket request, `Answer::Fetch`
+//! for an HTTP one); they are read from their objects with an internal
+//! request the Worker never forwards, and the request is decided again.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
@@ -35,9 +41,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use blaze_core::{
-    ChangeLogLimits, Database, Frame, Hub, HubConfig, HubEvent, Output, Rejection, SavedSession,
+    Caller, ChangeLogLimits, Database, Frame, Hub, HubConfig, HubEvent, Output, Rejection,
+    SavedSession,
 };
-use blaze_protocol::{CloseCode, CollectionPath, Identity, Limits};
+use blaze_protocol::{CloseCode, CollectionPath, DocPath, Identity, Limits};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
@@ -45,11 +52,12 @@ use worker::{
 };
 
 use crate::entry::{http_request, is_upgrade, respond};
-use crate::http_api;
+use crate::http_api::{self, Answer};
 use crate::http_types::{bearer, unauthenticated, HttpResponse};
 use crate::identity;
 use crate::log::{log_auth, log_event, log_http, log_session_failure, Who};
-use crate::routing::route;
+use crate::routing::{route, DocMethod, Endpoint};
+use crate::rules;
 use crate::sql_storage::{transaction_sync, SqlStore};
 
 /// One collection's object.
@@ -75,6 +83,8 @@ struct Live {
     failed: Vec<u64>,
     /// Credentials the hub asked to verify (`HubEvent::Verify`), oldest first.
     verifying: Vec<(u64, Option<u64>, String)>,
+    /// Documents of other collections the hub asked for (`HubEvent::Fetch`), oldest first.
+    fetching: Vec<(u64, Vec<DocPath>)>,
     /// When the Durable Object alarm was last set for (ms), by this memory.
     alarm: Option<u64>,
 }
@@ -117,7 +127,9 @@ impl BlazeCollection {
             let path = CollectionPath::parse(&collection)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             let db = Database::new(store, Limits::default()).with_change_log(log);
-            let mut hub = Hub::new(db, HubConfig::default()).scoped(path);
+            let mut hub = Hub::new(db, HubConfig::default())
+                .scoped(path)
+                .with_access(rules::access(&self.env));
             if let Some(why) = identity::anonymous_refusal(&self.env) {
                 hub = hub.refusing_anonymous(why);
             }
@@ -130,6 +142,7 @@ impl BlazeCollection {
                 leader: false,
                 failed: Vec::new(),
                 verifying: Vec::new(),
+                fetching: Vec::new(),
                 alarm: None,
             };
             live.wake(&self.state)?;
@@ -261,6 +274,7 @@ impl Live {
                     rid,
                     credential,
                 }) => self.verifying.push((conn, rid, credential)),
+                Output::Event(HubEvent::Fetch { conn, paths }) => self.fetching.push((conn, paths)),
                 Output::Event(event) => log_event(&self.collection, &event),
                 Output::Send { conn, frame } => {
                     let text = match &shared {
@@ -349,6 +363,11 @@ impl DurableObject for BlazeCollection {
         else {
             return Response::error("not routed to this object", 400);
         };
+        // Another object reading a document for its rules (the Worker strips
+        // this header from what it forwards): answered as stored.
+        if !upgrade && req.headers().has(rules::INTERNAL_READ)? {
+            return self.internal_read(&endpoint, collection.as_str());
+        }
         // An HTTP request's credential is verified before anything is read
         // or written (a WebSocket's comes in `hello`).
         let identity = if upgrade {
@@ -382,8 +401,23 @@ impl DurableObject for BlazeCollection {
             }
             return Response::from_websocket(pair.client);
         }
-        let answer = http_api::answer(&mut live.hub, &endpoint, &hreq, now());
-        live.drain()?;
+        drop(live);
+        let mut caller = Caller::new(identity);
+        let answer = loop {
+            let mut live = self.live(None)?;
+            let answer = http_api::answer(&mut live.hub, &caller, &endpoint, &hreq, now());
+            live.drain()?;
+            drop(live);
+            match answer {
+                Answer::Done(answer) => break answer,
+                Answer::Fetch(paths) => {
+                    for (path, data) in rules::fetch_docs(&self.env, paths).await {
+                        caller.fetched.insert(path, data);
+                    }
+                }
+            }
+        };
+        let identity = caller.identity;
         let who = Who::Identity(&identity);
         log_http(&hreq, &answer, who, now().saturating_sub(started));
         respond(answer)
@@ -443,6 +477,24 @@ impl DurableObject for BlazeCollection {
 }
 
 impl BlazeCollection {
+    /// Answers another object's read of a document for its rules: the
+    /// document as stored (`exists: false` when it does not), never checked
+    /// against rules (it comes from an object, never from a client).
+    fn internal_read(&self, endpoint: &Endpoint, collection: &str) -> Result<Response> {
+        let Endpoint::Doc {
+            path,
+            method: DocMethod::Get,
+        } = endpoint
+        else {
+            return Response::error("not an internal read", 400);
+        };
+        let live = self.live(Some(collection))?;
+        match live.hub.database().get(path) {
+            Ok(doc) => Response::from_json(&doc),
+            Err(e) => Response::error(e.to_string(), 500),
+        }
+    }
+
     /// The identity of an HTTP request with this `Authorization` header, or
     /// its 401 answer and the reason for the log.
     async fn identify(
@@ -462,15 +514,42 @@ impl BlazeCollection {
         }
     }
 
-    /// Runs the queued frames in groups, then verifies the credentials the
-    /// hub asked for, until neither is left (a verification can release
-    /// held frames that ask for another; frames that arrive meanwhile queue).
+    /// Runs the queued frames in groups, then verifies the credentials and
+    /// fetches the documents the hub asked for, until none is left (either
+    /// can release held frames that ask for more; frames that arrive
+    /// meanwhile queue).
     async fn run_groups_and_verifications(&self) -> Result<()> {
         loop {
             self.run_groups().await?;
-            if !self.run_verifications().await? {
+            let verified = self.run_verifications().await?;
+            let fetched = self.run_fetches().await?;
+            if !verified && !fetched {
                 return Ok(());
             }
+        }
+    }
+
+    /// Fetches the documents of other collections the hub asked for, oldest
+    /// request first, and hands them back; returns whether there was any.
+    async fn run_fetches(&self) -> Result<bool> {
+        let mut any = false;
+        loop {
+            let next = {
+                let mut live = self.live(None)?;
+                (!live.fetching.is_empty()).then(|| live.fetching.remove(0))
+            };
+            let Some((conn, paths)) = next else {
+                return Ok(any);
+            };
+            any = true;
+            let docs = rules::fetch_docs(&self.env, paths).await;
+            let mut live = self.live(None)?;
+            live.hub.handle_fetched(conn, docs, now());
+            if let Err(e) = live.save(conn) {
+                live.fail(conn, &e);
+            }
+            live.drain()?;
+            live.close_failed();
         }
     }
 

@@ -14,7 +14,7 @@ pub use http::{http, Answer};
 pub use memory::{workerd_memory, Rss};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};
-pub use server::{repo_root, WranglerDev, DEV_IDENTITY};
+pub use server::{repo_root, WranglerDev, DEV_IDENTITY, OPEN_RULES};
 pub use ws::{Incoming, Ws};
 
 use blaze_protocol::{Change, DocSnapshot};

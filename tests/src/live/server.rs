@@ -22,13 +22,21 @@ fn free_port() -> u16 {
 const BLAZE_CONFIG: &str = "crates/blaze-worker/wrangler.toml";
 
 /// The local development identity (README, "Identity"; `scripts/run.sh`
-/// passes the same): every worker a test starts has it unless the test
-/// names a variable itself, so requests without a credential are anonymous.
-pub const DEV_IDENTITY: [&str; 3] = [
+/// passes the same) and open access rules: every worker a test starts has
+/// them unless the test names a variable itself, so requests without a
+/// credential are anonymous and every identity may read and write (a test
+/// of the rules passes its own `BLAZE_RULES`).
+pub const DEV_IDENTITY: [&str; 4] = [
     r#"BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}"#,
     "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production",
     "BLAZE_ADMIN_KEYS:blaze-dev-admin-key",
+    OPEN_RULES,
 ];
+
+/// `BLAZE_RULES` allowing everything to everyone: for tests of everything
+/// but the rules.
+pub const OPEN_RULES: &str = "BLAZE_RULES:rules_version = '2'; service cloud.firestore { \
+    match /databases/{database}/documents { match /{document=**} { allow read, write: if true; } } }";
 
 /// A running `wrangler dev`; killed with its whole process group on drop.
 pub struct WranglerDev {

@@ -9,7 +9,7 @@ mod view;
 
 pub use bodies::Bodies;
 pub use hub::{
-    ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
+    Caller, ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };
 pub use listener_index::ListenerIndex;
 pub use view::{diff_results, results_at, QueryView};

@@ -7,6 +7,8 @@ use std::collections::{HashMap, VecDeque};
 
 use blaze_protocol::Identity;
 
+use super::guard::{Fetching, Recheck};
+
 /// A credential of the connection that the driver is verifying.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Verifying {
@@ -41,6 +43,11 @@ pub(super) struct Connection {
     unread: VecDeque<usize>,
     /// Their total size in bytes.
     unread_bytes: usize,
+    /// A request waiting for documents of other collections (spec 14.5):
+    /// later frames are held until it is answered.
+    pub fetching: Option<Fetching>,
+    /// Listeners checked again when a document they depend on changes, by rid.
+    pub checks: HashMap<u64, Recheck>,
     /// Request frames held while the connection has too much unread, in arrival order.
     held: VecDeque<String>,
     /// Their total size in bytes.
@@ -77,6 +84,8 @@ impl Default for Connection {
             acked: 0,
             unread: VecDeque::new(),
             unread_bytes: 0,
+            fetching: None,
+            checks: HashMap::new(),
             held: VecDeque::new(),
             held_bytes: 0,
         }
@@ -128,6 +137,7 @@ impl Connection {
     pub(super) fn busy(&self, bounds: FlowBounds) -> bool {
         !self.held.is_empty()
             || self.verifying.is_some()
+            || self.fetching.is_some()
             || self.unread.len() > bounds.frames / 2
             || self.unread_bytes > bounds.bytes / 2
     }
@@ -149,6 +159,7 @@ impl Connection {
     /// unread frames are back within half of both bounds.
     pub(super) fn release(&mut self, bounds: FlowBounds) -> Option<String> {
         if self.verifying.is_some()
+            || self.fetching.is_some()
             || self.unread.len() > bounds.frames / 2
             || self.unread_bytes > bounds.bytes / 2
         {

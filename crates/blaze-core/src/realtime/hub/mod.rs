@@ -30,6 +30,7 @@
 //! [`Hub::poll_timeout`] says when to call [`Hub::handle_timeout`].
 
 mod connection;
+mod guard;
 mod target;
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
@@ -41,13 +42,16 @@ use blaze_protocol::{
     Write, PROTOCOL_VERSION,
 };
 
-use crate::database::{CommitOutcome, Database, QueryOutput};
+use crate::database::{CommitOutcome, Database, Guard, QueryOutput};
 use crate::error::{Error, Rejection};
 use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
+use crate::rules::{Access, FetchedDocs};
 use crate::store::{CommitRecord, Storage};
 use connection::{Connection, FlowBounds, Verifying};
+pub use guard::Caller;
+use guard::Read;
 use target::{ListenSpec, Subscribers, Target};
 
 /// A connection id, chosen by the driver; unique among open connections.
@@ -79,8 +83,8 @@ pub enum Output {
 
 /// What happened, told to the driver as an [`Output::Event`] (str0m-style: a
 /// separate output rather than a field on [`Output::Send`], so the frames stay
-/// plain). [`HubEvent::Refused`] is for logs; [`HubEvent::Verify`] asks the
-/// driver for an answer.
+/// plain). [`HubEvent::Refused`] is for logs; [`HubEvent::Verify`] and
+/// [`HubEvent::Fetch`] ask the driver for an answer.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum HubEvent {
     /// `conn` sent a credential (spec 13): `hello.auth` (`rid` is `None`) or
@@ -95,6 +99,16 @@ pub enum HubEvent {
         rid: Option<u64>,
         /// The credential, at most `max_credential_bytes` long.
         credential: String,
+    },
+    /// The access rules of `conn`'s current request read documents of
+    /// other collections (spec 14.5). The driver fetches them (from the
+    /// objects that hold them) and answers with [`Hub::handle_fetched`];
+    /// until then the connection's later frames are held.
+    Fetch {
+        /// The connection.
+        conn: ConnId,
+        /// The documents to fetch.
+        paths: Vec<DocPath>,
     },
     /// A frame of `conn` was refused: the next output is the `Send` of its
     /// `error` frame.
@@ -224,6 +238,10 @@ pub struct Hub<S> {
     now: u64,
     /// Why a `hello` without a credential is refused, when it is.
     anonymous_refused: Option<Rejection>,
+    /// The access rules (spec 14).
+    access: Access,
+    /// Listeners to check again when a document changes, by that document.
+    rechecks: HashMap<DocPath, BTreeSet<(ConnId, u64)>>,
 }
 
 impl<S: Storage> Hub<S> {
@@ -242,6 +260,8 @@ impl<S: Storage> Hub<S> {
             bodies: Bodies::new(),
             now: 0,
             anonymous_refused: None,
+            access: Access::Open,
+            rechecks: HashMap::new(),
         }
     }
 
@@ -289,7 +309,9 @@ impl<S: Storage> Hub<S> {
 
     /// Opens `conn` again with a saved [`SavedSession`], after the hub lost its
     /// memory but the connection stayed up. The targets are rebuilt from the
-    /// current state under the ids the client knows; no frame is produced.
+    /// current state under the ids the client knows; the only frames
+    /// produced end listeners the access rules now deny (`permission_denied`
+    /// with the listener's id).
     /// A session that was waiting for held requests is refused: they were
     /// lost with the memory, and its client would wait for their answers
     /// forever.
@@ -306,8 +328,31 @@ impl<S: Storage> Hub<S> {
         }
         for l in &session.listeners {
             let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
-            let target = self.target_for(spec, Some(l.target))?;
-            self.subscribe(conn, l.rid, target);
+            // The rules may have changed since (a redeploy): a listener
+            // they now deny ends (spec 14.3); one whose permission needs
+            // documents of other collections fails the restore, and its
+            // client resumes, which fetches them.
+            let (doc, query) = (spec.doc.clone(), spec.source.clone());
+            let what = match &doc {
+                Some(doc) => Read::Doc(doc),
+                None => Read::Query(&query),
+            };
+            let fetched = FetchedDocs::new();
+            match self.check_read(&session.identity, &fetched, &what, self.now) {
+                Ok(allowed) => {
+                    let target = self.target_for(spec, Some(l.target))?;
+                    self.subscribe(conn, l.rid, target);
+                    self.watch(conn, l.rid, &what, allowed, fetched);
+                }
+                Err(Error::Denied(denied)) => {
+                    let error = Error::Denied(denied);
+                    self.send_error(conn, Some(l.rid), &error);
+                }
+                Err(other) => {
+                    self.forget(conn);
+                    return Err(other);
+                }
+            }
         }
         Ok(())
     }
@@ -391,7 +436,7 @@ impl<S: Storage> Hub<S> {
             }
             return;
         }
-        self.answer(conn, decoded, now);
+        self.answer(conn, text, decoded, now);
     }
 
     /// The client of `conn` read its first `frames` frames: answers the
@@ -409,7 +454,7 @@ impl<S: Storage> Hub<S> {
         let bounds = self.bounds();
         while let Some(text) = self.conns.get_mut(&conn).and_then(|c| c.release(bounds)) {
             let decoded = decode_client(&text, self.db.limits());
-            self.answer(conn, decoded, now);
+            self.answer(conn, &text, decoded, now);
         }
     }
 
@@ -503,10 +548,12 @@ impl<S: Storage> Hub<S> {
         }
     }
 
-    /// Answers one decoded request frame of an open connection.
+    /// Answers one decoded request frame (`text`) of an open connection,
+    /// with the documents of other collections fetched for it so far.
     fn answer(
         &mut self,
         conn: ConnId,
+        text: &str,
         decoded: Result<ClientMessage, blaze_protocol::DecodeError>,
         now: u64,
     ) {
@@ -518,8 +565,16 @@ impl<S: Storage> Hub<S> {
             }
         };
         let rid = request_id(&message);
-        if let Err(error) = self.request(conn, message, now) {
-            self.send_error(conn, rid, &error);
+        let fetched = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.fetching.take())
+            .map(|f| f.fetched)
+            .unwrap_or_default();
+        match self.request(conn, message.clone(), &fetched, now) {
+            Ok(()) => {}
+            Err(Error::NeedDocuments(paths)) => self.fetch(conn, text, &message, fetched, paths),
+            Err(error) => self.send_error(conn, rid, &error),
         }
     }
 
@@ -537,11 +592,12 @@ impl<S: Storage> Hub<S> {
     /// connection (such as HTTP).
     pub fn handle_commit(
         &mut self,
+        caller: &Caller,
         collection: &CollectionPath,
         writes: &[Write],
         now: u64,
     ) -> Result<CommitResult, Error> {
-        self.handle_commit_with_id(collection, writes, None, now)
+        self.handle_commit_with_id(caller, collection, writes, None, now)
     }
 
     /// [`Hub::handle_commit`] with the client's optional commit id: a commit
@@ -550,6 +606,27 @@ impl<S: Storage> Hub<S> {
     /// [`Database::commit_with_id`]).
     pub fn handle_commit_with_id(
         &mut self,
+        caller: &Caller,
+        collection: &CollectionPath,
+        writes: &[Write],
+        commit_id: Option<&CommitId>,
+        now: u64,
+    ) -> Result<CommitResult, Error> {
+        self.commit_as(
+            &caller.identity,
+            &caller.fetched,
+            collection,
+            writes,
+            commit_id,
+            now,
+        )
+    }
+
+    /// Commits as `identity`, checked against the access rules.
+    fn commit_as(
+        &mut self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
         collection: &CollectionPath,
         writes: &[Write],
         commit_id: Option<&CommitId>,
@@ -557,7 +634,17 @@ impl<S: Storage> Hub<S> {
     ) -> Result<CommitResult, Error> {
         self.now = now;
         self.check_scope(collection)?;
-        match self.db.commit_with_id(collection, writes, commit_id, now)? {
+        let guard = Guard {
+            access: &self.access,
+            identity,
+            local: self.scope.as_ref(),
+            fetched,
+        };
+        let guard = (!matches!(self.access, Access::Open)).then_some(&guard);
+        match self
+            .db
+            .commit_guarded(collection, writes, commit_id, now, guard)?
+        {
             CommitOutcome::Applied(committed) => {
                 self.fan_out(collection.as_str(), &committed.record);
                 Ok(committed.result)
@@ -566,23 +653,53 @@ impl<S: Storage> Hub<S> {
         }
     }
 
-    /// Reads one document, for drivers that read outside a connection (such as HTTP).
-    pub fn get(&self, path: &DocPath) -> Result<DocSnapshot, Error> {
+    /// Reads one document as `caller`, for drivers that read outside a
+    /// connection (such as HTTP). A document the rules deny is
+    /// `permission_denied` whether or not it exists.
+    pub fn get(&self, caller: &Caller, path: &DocPath) -> Result<DocSnapshot, Error> {
         self.check_scope(&path.collection())?;
+        self.check_read(
+            &caller.identity,
+            &caller.fetched,
+            &Read::Doc(path),
+            self.now,
+        )?;
         self.db.get(path)
     }
 
-    /// Runs a query, for drivers that read outside a connection (such as HTTP).
-    pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
+    /// Runs a query as `caller`, for drivers that read outside a connection
+    /// (such as HTTP): allowed only when the rules' `list` holds for every
+    /// document it could return.
+    pub fn query(&self, caller: &Caller, query: &Query) -> Result<QueryOutput, Error> {
         self.check_scope(&query.collection)?;
+        self.check_read(
+            &caller.identity,
+            &caller.fetched,
+            &Read::Query(query),
+            self.now,
+        )?;
         self.db.query(query)
     }
 
-    /// Counts a query's results, for drivers that read outside a connection
-    /// (such as HTTP); returns `(seq, count)`.
-    pub fn count(&self, query: &Query) -> Result<(u64, u64), Error> {
+    /// Counts a query's results as `caller`, for drivers that read outside
+    /// a connection (such as HTTP); returns `(seq, count)`. The rules are
+    /// those of the query.
+    pub fn count(&self, caller: &Caller, query: &Query) -> Result<(u64, u64), Error> {
         self.check_scope(&query.collection)?;
+        self.check_read(
+            &caller.identity,
+            &caller.fetched,
+            &Read::Query(query),
+            self.now,
+        )?;
         self.db.count(query)
+    }
+
+    /// Sets the time the hub reads by (milliseconds since the Unix epoch),
+    /// for drivers that call [`Hub::get`], [`Hub::query`] or [`Hub::count`]:
+    /// the rules' `request.time`.
+    pub fn set_now(&mut self, now: u64) {
+        self.now = self.now.max(now);
     }
 
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
@@ -691,10 +808,21 @@ impl<S: Storage> Hub<S> {
         }
     }
 
-    fn request(&mut self, conn: ConnId, message: ClientMessage, now: u64) -> Result<(), Error> {
+    fn request(
+        &mut self,
+        conn: ConnId,
+        message: ClientMessage,
+        fetched: &FetchedDocs,
+        now: u64,
+    ) -> Result<(), Error> {
         if let Some(named) = named_collection(&message) {
             self.check_scope(&named)?;
         }
+        let identity = self
+            .conns
+            .get(&conn)
+            .map_or(Identity::Anonymous, |c| c.identity.clone());
+        let check = |hub: &Self, what: Read<'_>| hub.check_read(&identity, fetched, &what, now);
         let answer = match message {
             ClientMessage::Hello { .. } => {
                 return Err(Rejection::new(ErrorCode::InvalidFrame, "second hello").into())
@@ -702,10 +830,13 @@ impl<S: Storage> Hub<S> {
             ClientMessage::Auth { rid, auth } => return Ok(self.refresh(conn, rid, auth)?),
             // Acks are taken before requests (`handle_frame`) and never held.
             ClientMessage::Ack { .. } => return Ok(()),
-            ClientMessage::Get { rid, path } => ServerMessage::Doc {
-                rid,
-                doc: self.db.get(&path)?,
-            },
+            ClientMessage::Get { rid, path } => {
+                check(self, Read::Doc(&path))?;
+                ServerMessage::Doc {
+                    rid,
+                    doc: self.db.get(&path)?,
+                }
+            }
             ClientMessage::Commit {
                 rid,
                 collection,
@@ -713,7 +844,9 @@ impl<S: Storage> Hub<S> {
                 commit_id,
             } => ServerMessage::Committed {
                 rid,
-                result: self.handle_commit_with_id(
+                result: self.commit_as(
+                    &identity,
+                    fetched,
                     &collection,
                     &writes,
                     commit_id.as_ref(),
@@ -721,6 +854,7 @@ impl<S: Storage> Hub<S> {
                 )?,
             },
             ClientMessage::Query { rid, query } => {
+                check(self, Read::Query(&query))?;
                 let out = self.db.query(&query)?;
                 ServerMessage::QueryResult {
                     rid,
@@ -733,6 +867,7 @@ impl<S: Storage> Hub<S> {
                 }
             }
             ClientMessage::Count { rid, query } => {
+                check(self, Read::Query(&query))?;
                 let (seq, count) = self.db.count(&query)?;
                 ServerMessage::CountResult { rid, seq, count }
             }
@@ -741,7 +876,15 @@ impl<S: Storage> Hub<S> {
                 doc,
                 query,
                 since,
-            } => self.listen(conn, rid, doc.as_ref(), query.as_ref(), since)?,
+            } => self.listen(
+                conn,
+                rid,
+                doc.as_ref(),
+                query.as_ref(),
+                since,
+                &identity,
+                fetched,
+            )?,
             ClientMessage::Unlisten { rid, listener } => {
                 self.unlisten(conn, listener)?;
                 ServerMessage::Unlistened { rid }
@@ -751,6 +894,7 @@ impl<S: Storage> Hub<S> {
         Ok(())
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn listen(
         &mut self,
         conn: ConnId,
@@ -758,9 +902,18 @@ impl<S: Storage> Hub<S> {
         doc: Option<&DocPath>,
         query: Option<&Query>,
         since: Option<u64>,
+        identity: &Identity,
+        fetched: &FetchedDocs,
     ) -> Result<ServerMessage, Error> {
         // The query's rules come before the connection's state (spec 10.1, "Order of checks").
         let spec = ListenSpec::parse(doc, query, self.db.limits())?;
+        // Then the access rules, proved once for the listener's life (spec 14.3).
+        let source = spec.source.clone();
+        let what = match doc {
+            Some(doc) => Read::Doc(doc),
+            None => Read::Query(&source),
+        };
+        let allowed = self.check_read(identity, fetched, &what, self.now)?;
         let held = self.conns.get(&conn).map_or(0, |c| c.listeners.len());
         if self
             .conns
@@ -783,6 +936,7 @@ impl<S: Storage> Hub<S> {
         match answer {
             Ok(answer) => {
                 self.subscribe(conn, rid, target_id);
+                self.watch(conn, rid, &what, allowed, fetched.clone());
                 Ok(answer)
             }
             Err(e) => {
@@ -934,6 +1088,7 @@ impl<S: Storage> Hub<S> {
     }
 
     fn unlisten(&mut self, conn: ConnId, listener: u64) -> Result<(), Error> {
+        self.unwatch(conn, listener);
         let removed = self
             .conns
             .get_mut(&conn)
@@ -978,6 +1133,7 @@ impl<S: Storage> Hub<S> {
     /// Refreshes every target `record` can affect and hands each one's
     /// `change` frame, encoded once, to its subscribers.
     fn fan_out(&mut self, collection: &str, record: &CommitRecord) {
+        self.recheck_written(collection, record);
         let Some(index) = self.target_index.get(collection) else {
             return;
         };
@@ -1082,7 +1238,7 @@ impl<S: Storage> Hub<S> {
             conn,
             rid,
             code: body.code,
-            detail: error.detail().map(str::to_owned),
+            detail: error.detail(),
         }));
         self.send(conn, frame(&ServerMessage::Error { rid, error: body }));
     }
@@ -1099,6 +1255,9 @@ impl<S: Storage> Hub<S> {
         let Some(c) = self.conns.remove(&conn) else {
             return;
         };
+        for (rid, check) in &c.checks {
+            self.drop_watches(conn, *rid, &check.watched);
+        }
         for target_id in c.follows.into_keys() {
             self.unsubscribe(conn, target_id);
         }

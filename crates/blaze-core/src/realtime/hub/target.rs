@@ -90,6 +90,10 @@ pub(super) struct ListenSpec {
     pub key: String,
     /// The query (a document listen is the query `__name__ == id` on its collection).
     pub query: CompiledQuery,
+    /// The document a document listen names.
+    pub doc: Option<DocPath>,
+    /// The query as the client sent it (for the access rules).
+    pub source: Query,
 }
 
 impl ListenSpec {
@@ -110,6 +114,8 @@ impl ListenSpec {
                 Ok(Self {
                     key: format!("doc {path}"),
                     query: CompiledQuery::compile(&by_id, limits)?,
+                    doc: Some(path.clone()),
+                    source: by_id,
                 })
             }
             (None, Some(query)) => {
@@ -120,6 +126,8 @@ impl ListenSpec {
                 Ok(Self {
                     key,
                     query: compiled,
+                    doc: None,
+                    source: query.clone(),
                 })
             }
             _ => Err(Rejection::new(

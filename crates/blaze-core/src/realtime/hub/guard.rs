@@ -1,0 +1,293 @@
+//! The hub's side of the access rules (spec 14): who asks, checking reads,
+//! queries and listens before they are answered, fetching documents of
+//! other collections through the driver, and checking a listener again when
+//! a document its permission rests on changes.
+
+use std::collections::BTreeSet;
+
+use blaze_protocol::{ClientMessage, CollectionPath, DocPath, Identity, Query};
+use serde_json::{Map, Value};
+
+use super::{ConnId, Hub, HubEvent, Output};
+use crate::error::{Denial, Error};
+use crate::rules::{Access, Allowed, Asker, FetchedDocs};
+use crate::store::{CommitRecord, Storage};
+
+/// Who makes a request outside a connection (an HTTP request), and the
+/// documents of other collections fetched for it so far.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Caller {
+    /// The verified identity.
+    pub identity: Identity,
+    /// Documents of other collections the rules asked for (see
+    /// [`Error::NeedDocuments`]): add them and ask again.
+    pub fetched: FetchedDocs,
+}
+
+impl Caller {
+    /// `identity`, with nothing fetched.
+    pub fn new(identity: Identity) -> Self {
+        Self {
+            identity,
+            fetched: FetchedDocs::new(),
+        }
+    }
+
+    /// An admin: the rules are skipped (tools, tests, trusted servers).
+    pub fn admin() -> Self {
+        Self::new(Identity::Admin)
+    }
+}
+
+/// What a read asks for, as the rules check it.
+#[derive(Clone, Debug)]
+pub(super) enum Read<'a> {
+    /// One document: the `get` rule.
+    Doc(&'a DocPath),
+    /// A query, a count or a query listener: the `list` rule, proved from the query.
+    Query(&'a Query),
+}
+
+/// A request of a connection waiting for documents of other collections.
+pub(super) struct Fetching {
+    /// The request frame, answered again once they come.
+    pub(super) text: String,
+    /// What was fetched for it so far.
+    pub(super) fetched: FetchedDocs,
+}
+
+/// A listener checked again when a document it depends on changes: its
+/// own document (a document listener), or one its rules looked up.
+pub(super) struct Recheck {
+    /// The document a document listener follows.
+    pub(super) doc: Option<DocPath>,
+    /// The query a query listener follows.
+    pub(super) query: Option<Query>,
+    /// The documents of this object its permission rests on.
+    pub(super) watched: Vec<DocPath>,
+    /// Documents of other collections as fetched when it was last allowed
+    /// (spec 14.5: they are checked again on resume, not on their change).
+    pub(super) fetched: FetchedDocs,
+}
+
+/// Most documents of other collections fetched for one request: the rules'
+/// own budget allows 20 lookups, so more means a driver answering wrongly.
+const MAX_FETCHED: usize = 40;
+
+impl<S: Storage> Hub<S> {
+    /// The same hub enforcing `access` on every request of a non-admin
+    /// identity (spec 14).
+    pub fn with_access(self, access: Access) -> Self {
+        Self { access, ..self }
+    }
+
+    /// Whether `identity` may read `what`, with `fetched` documents of other collections.
+    pub(super) fn check_read(
+        &self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
+        what: &Read<'_>,
+        now: u64,
+    ) -> Result<Allowed, Error> {
+        if matches!(self.access, Access::Open) || *identity == Identity::Admin {
+            return Ok(Allowed::default());
+        }
+        let asker = Asker {
+            storage: self.db.storage(),
+            local: self.scope.as_ref(),
+            identity,
+            now,
+            fetched,
+        };
+        match what {
+            Read::Doc(path) => {
+                let stored = self.db.storage().get(&path.collection(), path.id())?;
+                self.access.allow_get(&asker, path, stored.as_ref())
+            }
+            Read::Query(query) => self.access.allow_list(&asker, query),
+        }
+    }
+
+    /// The driver's answer to [`HubEvent::Fetch`] for `conn`: each document
+    /// asked for, with its data or `None` when it does not exist (or the
+    /// other collection refused to say). The waiting request is decided
+    /// again; then the frames held meanwhile are answered. An answer nobody
+    /// waits for is ignored.
+    pub fn handle_fetched(
+        &mut self,
+        conn: ConnId,
+        docs: Vec<(DocPath, Option<Map<String, Value>>)>,
+        now: u64,
+    ) {
+        self.now = now;
+        let Some(fetching) = self.conns.get_mut(&conn).and_then(|c| c.fetching.as_mut()) else {
+            return;
+        };
+        for (path, data) in docs {
+            fetching.fetched.insert(path, data);
+        }
+        let text = fetching.text.clone();
+        let decoded = blaze_protocol::decode_client(&text, self.db.limits());
+        self.answer(conn, &text, decoded, now);
+        if self.conns.get(&conn).is_some_and(|c| c.fetching.is_none()) {
+            self.release_held(conn, now);
+        }
+    }
+
+    /// Holds request `text` of `conn` until the driver fetches `paths`
+    /// (added to what was `fetched` for it); past [`MAX_FETCHED`] documents
+    /// the request is denied instead.
+    pub(super) fn fetch(
+        &mut self,
+        conn: ConnId,
+        text: &str,
+        message: &ClientMessage,
+        fetched: FetchedDocs,
+        paths: Vec<DocPath>,
+    ) {
+        if fetched.len() + paths.len() > MAX_FETCHED {
+            let denied = Denial::new("the rules looked up too many documents");
+            let rid = super::request_id(message);
+            return self.send_error(conn, rid, &denied.into());
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.fetching = Some(Fetching {
+                text: text.to_owned(),
+                fetched,
+            });
+        }
+        self.outputs
+            .push_back(Output::Event(HubEvent::Fetch { conn, paths }));
+    }
+
+    /// Records listener `rid` of `conn` for checking again when a document
+    /// its permission rests on changes: a document listener's own document
+    /// (rules may read `resource`), and the documents of this object its
+    /// rules looked up. Nothing is recorded when no rules apply.
+    pub(super) fn watch(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        what: &Read<'_>,
+        allowed: Allowed,
+        fetched: FetchedDocs,
+    ) {
+        let enforced = matches!(self.access, Access::Enforced(_))
+            && self
+                .conns
+                .get(&conn)
+                .is_some_and(|c| c.identity != Identity::Admin);
+        if !enforced {
+            return;
+        }
+        let (doc, query) = match what {
+            Read::Doc(path) => (Some((*path).clone()), None),
+            Read::Query(query) => (None, Some((*query).clone())),
+        };
+        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
+        let mut watched: Vec<DocPath> = allowed.looked_up.into_iter().filter(local).collect();
+        watched.extend(doc.clone());
+        watched.sort();
+        watched.dedup();
+        if watched.is_empty() {
+            return;
+        }
+        for path in &watched {
+            self.rechecks
+                .entry(path.clone())
+                .or_default()
+                .insert((conn, rid));
+        }
+        if let Some(c) = self.conns.get_mut(&conn) {
+            c.checks.insert(
+                rid,
+                Recheck {
+                    doc,
+                    query,
+                    watched,
+                    fetched,
+                },
+            );
+        }
+    }
+
+    /// Forgets the recheck record of listener `rid` of `conn`.
+    pub(super) fn unwatch(&mut self, conn: ConnId, rid: u64) {
+        let Some(check) = self
+            .conns
+            .get_mut(&conn)
+            .and_then(|c| c.checks.remove(&rid))
+        else {
+            return;
+        };
+        self.drop_watches(conn, rid, &check.watched);
+    }
+
+    /// Removes `(conn, rid)` from the recheck index under each of `watched`.
+    pub(super) fn drop_watches(&mut self, conn: ConnId, rid: u64, watched: &[DocPath]) {
+        for path in watched {
+            if let Some(set) = self.rechecks.get_mut(path) {
+                set.remove(&(conn, rid));
+                if set.is_empty() {
+                    self.rechecks.remove(path);
+                }
+            }
+        }
+    }
+
+    /// Checks again every listener whose permission rests on a document
+    /// `record` wrote in `collection`, against the state after it; each one
+    /// now denied ends with an `error` (`permission_denied`, its rid) before
+    /// any frame of this commit is handed out.
+    pub(super) fn recheck_written(&mut self, collection: &str, record: &CommitRecord) {
+        if self.rechecks.is_empty() {
+            return;
+        }
+        let Ok(collection) = CollectionPath::parse(collection) else {
+            return;
+        };
+        let mut due = BTreeSet::new();
+        for change in &record.docs {
+            if let Ok(path) = collection.doc(&change.id) {
+                if let Some(listeners) = self.rechecks.get(&path) {
+                    due.extend(listeners.iter().copied());
+                }
+            }
+        }
+        for (conn, rid) in due {
+            let verdict = {
+                let Some(c) = self.conns.get(&conn) else {
+                    continue;
+                };
+                let Some(check) = c.checks.get(&rid) else {
+                    continue;
+                };
+                let what = match (&check.doc, &check.query) {
+                    (Some(doc), _) => Read::Doc(doc),
+                    (None, Some(query)) => Read::Query(query),
+                    (None, None) => continue,
+                };
+                self.check_read(&c.identity, &check.fetched, &what, self.now)
+            };
+            if let Err(error) = verdict {
+                // Documents of other collections it now needs were not
+                // fetched: the listener ends the same way (spec 14.5).
+                let error = match error {
+                    Error::NeedDocuments(_) => {
+                        Denial::new("the permission now rests on documents of other collections")
+                            .into()
+                    }
+                    other => other,
+                };
+                self.end_listener(conn, rid, &error);
+            }
+        }
+    }
+
+    /// Ends listener `rid` of `conn` with `error`, sent with the listener's id.
+    pub(super) fn end_listener(&mut self, conn: ConnId, rid: u64, error: &Error) {
+        if self.unlisten(conn, rid).is_ok() {
+            self.send_error(conn, Some(rid), error);
+        }
+    }
+}
