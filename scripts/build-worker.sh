@@ -7,7 +7,8 @@
 #   - wasm-bindgen-cli at exactly the wasm-bindgen version in Cargo.lock, and
 #     worker-build at the worker version in Cargo.lock, into $BLAZE_TOOLS
 #     (default ~/.cache/blaze-tools), so worker-build downloads nothing.
-# Output: crates/blaze-worker/build/ (the wasm module and its JS shim).
+# Output: crates/blaze-worker/build/ (the wasm module and its JS shim), with
+# the rules file (blaze.rules, or $BLAZE_RULES_FILE) bundled in.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
@@ -33,6 +34,13 @@ install_tool() { # crate version binary
 }
 install_tool wasm-bindgen-cli "$(locked_version wasm-bindgen)" wasm-bindgen
 install_tool worker-build "$(locked_version worker)" worker-build
+
+# The access rules bundled into the worker (README, "Access rules"):
+# blaze.rules, or the file BLAZE_RULES_FILE names.
+rules_file=${BLAZE_RULES_FILE:-blaze.rules}
+BLAZE_RULES_FILE=$(realpath -m "$rules_file")
+export BLAZE_RULES_FILE
+[ -f "$BLAZE_RULES_FILE" ] || echo "warning: no rules file at $BLAZE_RULES_FILE: the worker will serve admin keys only (unless BLAZE_RULES is set)" >&2
 
 export WASM_BINDGEN_BIN="$tools/bin/wasm-bindgen"
 export ESBUILD_BIN="$root/node_modules/.bin/esbuild"

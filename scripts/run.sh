@@ -7,7 +7,8 @@
 # HS256 tokens signed with a well-known development secret (issuer
 # blaze-dev, audience blaze) and the admin key blaze-dev-admin-key, passed as
 # --var, never written into wrangler.toml. Not for production. The access
-# rules are blaze.rules (or the file BLAZE_RULES_FILE names).
+# rules are blaze.rules (or the file BLAZE_RULES_FILE names), bundled into
+# the worker when it is built.
 # Usage: bash scripts/run.sh   (Ctrl-C stops both)
 #        BLAZE_NO_DEMO=1 bash scripts/run.sh   (the worker only)
 set -euo pipefail
@@ -18,12 +19,12 @@ demo_port=${BLAZE_DEMO_PORT:-5173}
 
 # The local development identity; the same values are in the demo's
 # src/lib/dev-tokens.js and are the defaults of `blaze token`. The access
-# rules are the project's blaze.rules (README, "Access rules").
+# rules are the project's blaze.rules, bundled by build-worker.sh (README,
+# "Access rules").
 dev_identity=(
   --var "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production"
   --var "BLAZE_ADMIN_KEYS:blaze-dev-admin-key"
   --var 'BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}'
-  --var "BLAZE_RULES:$(cat "${BLAZE_RULES_FILE:-blaze.rules}")"
 )
 
 banner() {

@@ -1,11 +1,14 @@
-//! The access rules (spec 14): compiled once per isolate from `BLAZE_RULES`
-//! (the text of the project's `blaze.rules`, passed by `scripts/run.sh` and
-//! the deploy command), and the documents of other collections the rules
-//! read, fetched from the objects that hold them.
+//! The access rules (spec 14): compiled once per isolate, and the
+//! documents of other collections the rules read, fetched from the objects
+//! that hold them.
 //!
-//! Never open by omission: without `BLAZE_RULES`, or when it does not
-//! compile (the compiler's message is logged), every request but an admin's
-//! is denied (`permission_denied`).
+//! The rules are the project's rules file, bundled into the worker when it
+//! is built (`build.rs`: `blaze.rules`, or the file `BLAZE_RULES_FILE`
+//! names), unless the variable `BLAZE_RULES` is set: then its text, even
+//! empty, replaces them (for development and tests; a deployed variable
+//! holds at most 5 KB). Never open by omission: without rules, or with rules
+//! that do not compile (the compiler's message is logged), every request but
+//! an admin's is denied (`permission_denied`).
 
 use std::cell::RefCell;
 
@@ -19,9 +22,13 @@ use worker::{console_error, console_log, Env, Headers, Method, Request, RequestI
 /// strips it from every request it forwards, so only an object can send it.
 pub const INTERNAL_READ: &str = "X-Blaze-Rules-Read";
 
-/// Why requests are denied when `BLAZE_RULES` is not set.
-const MISSING: &str = "this server has no access rules: set BLAZE_RULES to the text of a rules \
-    file (README, \"Access rules\"); until then only admin keys are served";
+/// The rules file bundled when the worker was built (empty when there was none).
+const BUNDLED: &str = include_str!(concat!(env!("OUT_DIR"), "/bundled.rules"));
+
+/// Why requests are denied when there are no rules.
+const MISSING: &str = "this server has no access rules: build it with a rules file \
+    (blaze.rules, or BLAZE_RULES_FILE) or set BLAZE_RULES (README, \"Access rules\"); \
+    until then only admin keys are served";
 
 thread_local! {
     static ACCESS: RefCell<Option<Access>> = const { RefCell::new(None) };
@@ -31,16 +38,19 @@ thread_local! {
 pub fn access(env: &Env) -> Access {
     ACCESS.with(|cell| {
         cell.borrow_mut()
-            .get_or_insert_with(|| compile(env.var("BLAZE_RULES").ok().map(|v| v.to_string())))
+            .get_or_insert_with(|| {
+                let set = env.var("BLAZE_RULES").ok().map(|v| v.to_string());
+                compile(set.unwrap_or_else(|| BUNDLED.to_owned()))
+            })
             .clone()
     })
 }
 
-fn compile(text: Option<String>) -> Access {
-    let Some(text) = text.filter(|t| !t.trim().is_empty()) else {
+fn compile(text: String) -> Access {
+    if text.trim().is_empty() {
         console_error!("{}", json!({"at": "rules", "error": MISSING}));
         return Access::Closed(MISSING.to_owned());
-    };
+    }
     match Rules::compile(&text) {
         Ok(rules) => {
             for warning in rules.warnings() {
