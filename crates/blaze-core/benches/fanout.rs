@@ -13,10 +13,12 @@ use std::hint::black_box;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::{Duration, Instant};
 
-use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
+use blaze_core::{
+    Access, Caller, Database, Hub, HubConfig, HubEvent, Limits, MemoryStorage, Output, Rules,
+};
 use blaze_protocol::{
-    encode, ClientMessage, CollectionPath, Direction, FieldFilter, Filter, Op, OrderBy, Query,
-    Write, WriteKind,
+    encode, ClientMessage, CollectionPath, Direction, FieldFilter, Filter, Identity, Op, OrderBy,
+    Query, Write, WriteKind,
 };
 use serde_json::json;
 
@@ -320,6 +322,134 @@ fn bench_non_indexable() {
     }
 }
 
+/// The chat's access rules: members of a room (a claim of their token)
+/// read its messages, and post as themselves.
+const CHAT_RULES: &str = r#"rules_version = '2';
+service cloud.firestore {
+  match /databases/{database}/documents {
+    match /messages/{message} {
+      allow read: if request.auth != null && resource.data.room in request.auth.token.rooms;
+      allow create: if request.auth != null
+        && request.resource.data.by == request.auth.uid
+        && request.resource.data.room in request.auth.token.rooms
+        && request.resource.data.keys().hasOnly(['room', 'ts', 'text', 'by']);
+    }
+  }
+}"#;
+
+/// A member of room 0, as the rules see them.
+fn member(uid: &str) -> Identity {
+    let claims = json!({"sub": uid, "rooms": ["room0", "room1"]});
+    Identity::User {
+        uid: uid.into(),
+        claims: claims.as_object().expect("an object").clone(),
+    }
+}
+
+/// Opens connection `conn` as `identity` (its credential verified at once)
+/// and listens to `query`; drops the answers.
+fn member_listener(hub: &mut Hub<MemoryStorage>, conn: u64, identity: &Identity, query: &Query) {
+    hub.handle_open(conn);
+    let hello = ClientMessage::Hello {
+        protocol: 1,
+        auth: Some("a token".into()),
+        rid: None,
+    };
+    hub.handle_frame(conn, &encode(&hello), NOW);
+    while let Some(output) = hub.poll_output() {
+        if let Output::Event(HubEvent::Verify { conn, rid, .. }) = output {
+            hub.handle_verified(conn, rid, Ok((identity.clone(), None)), NOW);
+        }
+    }
+    let listen = ClientMessage::Listen {
+        rid: 1,
+        doc: None,
+        query: Some(query.clone()),
+        since: None,
+    };
+    hub.handle_frame(conn, &encode(&listen), NOW);
+    assert!(
+        drain(hub) > 0,
+        "the listen is answered (a snapshot, not a denial)"
+    );
+}
+
+/// A chat message by `ada` (a member) in `room` at time `ts`.
+fn message_by_ada(room: usize, ts: u64) -> Write {
+    message(room, ts)
+}
+
+/// One request made on a hub, the `i`th time.
+type Request = dyn FnMut(&mut Hub<MemoryStorage>, u64);
+
+fn bench_rules() {
+    println!("## Access rules: one commit by a member fanned out to N members' listeners, rules off vs on, same run, median of 31");
+    println!("   rules on: the write is checked (create rule) and each listener was proved once when it listened (list rule)");
+    let rules = Rules::compile(CHAT_RULES).expect("the chat rules compile");
+    let ada = Caller::new(member("ada"));
+    for n in [1_000usize, 10_000] {
+        let mut per = Vec::new();
+        for access in [Access::Open, Access::Enforced(rules.clone())] {
+            let mut hub = hub().with_access(access);
+            let mut ts = seed(&mut hub, 1);
+            let query = room_query(0);
+            for conn in 0..n as u64 {
+                member_listener(&mut hub, conn, &member(&format!("u{conn}")), &query);
+            }
+            let (t, delivered) = median(31, || {
+                ts += 1;
+                hub.handle_commit(&ada, &messages(), &[message_by_ada(0, ts)], NOW)
+                    .expect("a member posts");
+                drain(&mut hub)
+            });
+            assert_eq!(delivered, n, "every listener gets the change");
+            per.push(t);
+        }
+        let rate = |t: Duration| n as f64 / t.as_secs_f64() / 1e6;
+        println!(
+            "{n:>6} listeners: rules off {:>6.2} M deliveries/s, rules on {:>6.2} M deliveries/s: {:.2}x",
+            rate(per[0]),
+            rate(per[1]),
+            rate(per[1]) / rate(per[0])
+        );
+    }
+    println!("## Access rules: cost of one decision (rules on minus rules off, same run, median of 2001)");
+    let decision = |label: &str, mut run: Box<Request>| {
+        let mut times = Vec::new();
+        for access in [Access::Open, Access::Enforced(rules.clone())] {
+            let mut hub = hub().with_access(access);
+            let mut i = 0;
+            let (t, _) = median(2001, || {
+                i += 1;
+                run(&mut hub, i);
+                drain(&mut hub)
+            });
+            times.push(t);
+        }
+        println!(
+            "{label}: {:>6.1} us with rules, {:>6.1} us without: {:>5.1} us for the rules",
+            times[1].as_secs_f64() * 1e6,
+            times[0].as_secs_f64() * 1e6,
+            (times[1].as_secs_f64() - times[0].as_secs_f64()) * 1e6
+        );
+    };
+    let writer = ada.clone();
+    decision(
+        "a member posts a message (create rule, 4 conditions)",
+        Box::new(move |hub, i| {
+            hub.handle_commit(&writer, &messages(), &[message_by_ada(0, i)], NOW)
+                .expect("allowed");
+        }),
+    );
+    let reader = ada.clone();
+    decision(
+        "a member's query of a room (list proof from room ==, order, limit)",
+        Box::new(move |hub, _| {
+            black_box(hub.query(&reader, &room_query(0)).expect("allowed"));
+        }),
+    );
+}
+
 fn main() {
     println!(
         "# blaze-core fan-out benchmark ({}, one thread)",
@@ -331,11 +461,12 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with('-'))
         .collect();
-    let sections: [(&str, fn()); 4] = [
+    let sections: [(&str, fn()); 5] = [
         ("deliveries", bench_deliveries),
         ("matching", bench_matching),
         ("memory", bench_memory),
         ("non_indexable", bench_non_indexable),
+        ("rules", bench_rules),
     ];
     for (name, run) in sections {
         if only.is_empty() || only.iter().any(|o| name.contains(o.as_str())) {

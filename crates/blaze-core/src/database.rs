@@ -209,7 +209,10 @@ impl<S: Storage> Database<S> {
             return Err(Rejection::new(ErrorCode::BatchTooLarge, msg).into());
         }
         let seq = self.storage.seq(collection)? + 1;
-        let mut staged = Staged::default();
+        let mut staged = Staged {
+            keep: guard.is_some(),
+            ..Staged::default()
+        };
         let mut budget = CommitBudget::new(&self.limits);
         let mut results = Vec::with_capacity(writes.len());
         let mut steps: Option<Vec<StepDocs>> = guard.map(|_| Vec::with_capacity(writes.len()));
@@ -365,8 +368,9 @@ impl<S: Storage> Database<S> {
     }
 
     /// Checks one write against the staged state and stages its result;
-    /// returns whether the document exists after it, and the document
-    /// before and after the write.
+    /// returns whether the document exists after it, and (when the batch
+    /// keeps them, for the rules) copies of the document before and after
+    /// the write.
     fn stage(
         &self,
         collection: &CollectionPath,
@@ -376,6 +380,7 @@ impl<S: Storage> Database<S> {
         staged: &mut Staged,
         budget: &mut CommitBudget,
     ) -> Result<(bool, StepDocs), Error> {
+        let keep = staged.keep;
         collection.doc(&write.id).map_err(Rejection::from)?;
         let current = staged.current(&self.storage, collection, &write.id, budget)?;
         check_precondition(current, &write.precondition)?;
@@ -423,7 +428,11 @@ impl<S: Storage> Database<S> {
             budget.charge(object_len(&doc.data))?;
         }
         let exists = next.is_some();
-        let docs = (current.cloned(), next.clone());
+        let docs = if keep {
+            (current.cloned(), next.clone())
+        } else {
+            (None, None)
+        };
         staged.written.insert(write.id.clone());
         staged.docs.insert(write.id.clone(), next);
         Ok((exists, docs))
@@ -453,6 +462,8 @@ struct Staged {
     before: HashMap<String, Option<StoredDoc>>,
     docs: HashMap<String, Option<StoredDoc>>,
     written: BTreeSet<String>,
+    /// Whether each write's document before and after it is kept (for the rules).
+    keep: bool,
 }
 
 impl Staged {
