@@ -7,6 +7,7 @@
 #   bash scripts/loadbench.sh all        both
 #   bash scripts/loadbench.sh writes     the write path alone, three rounds
 #   bash scripts/loadbench.sh connect    connection setup with and without a credential
+#   bash scripts/loadbench.sh rules      the demo's access rules beside open rules (same build)
 #
 # BLAZE_BASELINE=<git rev> also builds that revision's worker (in a temporary
 # `git worktree` under /tmp, with its own CARGO_TARGET_DIR there, both removed

@@ -6,7 +6,8 @@
 //! `BLAZE_BASELINE=<rev>` also another revision's worker, run in the same
 //! rounds; `memory` for the worker's memory under 4,000 distinct listeners,
 //! see `memory.rs`; `connect` for connection setup with and without a
-//! credential, see `connect.rs`). Every loop
+//! credential, see `connect.rs`; `rules` for the worker with the demo's
+//! access rules beside the same worker with open rules, see `rules.rs`). Every loop
 //! is bounded in count and time; both servers listen on 127.0.0.1 only and
 //! are stopped at the end.
 
@@ -18,6 +19,7 @@ use blaze_tests::live::WranglerDev;
 
 mod connect;
 mod memory;
+mod rules;
 
 /// The Blaze worker's wrangler config, relative to the repository root.
 const BLAZE_CONFIG: &str = "crates/blaze-worker/wrangler.toml";
@@ -36,11 +38,14 @@ type Source = SplitStream<Socket>;
 /// How long any one phase may take before it gives up.
 const PHASE_LIMIT: Duration = Duration::from_secs(90);
 
-/// The two systems under load.
+/// The systems under load.
 #[derive(Clone, Copy, PartialEq)]
 enum System {
     Blaze,
     Broadcast,
+    /// Blaze, every connection signed in as alice, on her private todo
+    /// `todos/x` (the demo's rules allow it; `rules.rs`).
+    BlazeTodos,
 }
 
 impl System {
@@ -48,6 +53,7 @@ impl System {
         match self {
             System::Blaze => "blaze",
             System::Broadcast => "bare broadcast",
+            System::BlazeTodos => "blaze (alice's todos)",
         }
     }
 
@@ -55,6 +61,7 @@ impl System {
         match self {
             System::Blaze => format!("ws://127.0.0.1:{port}/v1/ws/bench"),
             System::Broadcast => format!("ws://127.0.0.1:{port}/ws"),
+            System::BlazeTodos => format!("ws://127.0.0.1:{port}/v1/ws/todos"),
         }
     }
 
@@ -66,6 +73,17 @@ impl System {
                 "writes": [{"op": "set", "id": "x", "data": {"i": i, "pad": pad}}]})
             .to_string(),
             System::Broadcast => json!({"i": i, "pad": pad}).to_string(),
+            System::BlazeTodos => json!({"type": "commit", "rid": i, "collection": "todos",
+                "writes": [{"op": "set", "id": "x", "data": {"owner": "alice", "i": i, "pad": pad}}]})
+            .to_string(),
+        }
+    }
+
+    /// The document its listeners follow (Blaze only).
+    fn listened(self) -> &'static str {
+        match self {
+            System::BlazeTodos => "todos/x",
+            _ => "bench/x",
         }
     }
 
@@ -73,7 +91,7 @@ impl System {
     fn delivered(self, frame: &Value) -> Option<u64> {
         match self {
             System::Broadcast => frame["i"].as_u64(),
-            System::Blaze if frame["type"] == "change" => {
+            System::Blaze | System::BlazeTodos if frame["type"] == "change" => {
                 let change = &frame["changes"][0];
                 change["doc"]["data"]["i"].as_u64().or_else(|| {
                     change["patch"]
@@ -83,14 +101,14 @@ impl System {
                         .as_u64()
                 })
             }
-            System::Blaze => None,
+            System::Blaze | System::BlazeTodos => None,
         }
     }
 
     /// Whether a frame the writer gets acknowledges one of its writes.
     fn is_ack(self, frame: &Value) -> bool {
         match self {
-            System::Blaze => frame["type"] == "committed",
+            System::Blaze | System::BlazeTodos => frame["type"] == "committed",
             System::Broadcast => frame["i"].is_u64(),
         }
     }
@@ -105,13 +123,17 @@ async fn connect(system: System, port: u16) -> (Sink, Source) {
     .expect("connects in time")
     .expect("connects");
     let (mut sink, mut source) = socket.split();
-    if system == System::Blaze {
-        sink.send(Message::text(
-            json!({"type": "hello", "protocol": 1}).to_string(),
-        ))
-        .await
-        .expect("hello");
-        next_frame::<Value>(&mut source).await.expect("welcome");
+    let hello = match system {
+        System::Blaze => Some(json!({"type": "hello", "protocol": 1})),
+        System::BlazeTodos => Some(json!({"type": "hello", "protocol": 1, "auth": rules::alice()})),
+        System::Broadcast => None,
+    };
+    if let Some(hello) = hello {
+        sink.send(Message::text(hello.to_string()))
+            .await
+            .expect("hello");
+        let welcome: Value = next_frame(&mut source).await.expect("welcome");
+        assert_eq!(welcome["type"], "welcome", "signed in: {welcome}");
     }
     (sink, source)
 }
@@ -157,12 +179,13 @@ async fn listeners(
     let ready = Arc::new(AtomicUsize::new(0));
     for _ in 0..n {
         let (mut sink, mut source) = connect(system, port).await;
-        if system == System::Blaze {
-            let listen = json!({"type": "listen", "rid": 1, "doc": "bench/x"});
+        if system != System::Broadcast {
+            let listen = json!({"type": "listen", "rid": 1, "doc": system.listened()});
             sink.send(Message::text(listen.to_string()))
                 .await
                 .expect("listen");
-            next_frame::<Value>(&mut source).await.expect("snapshot");
+            let answer: Value = next_frame(&mut source).await.expect("snapshot");
+            assert_eq!(answer["type"], "snapshot", "listened: {answer}");
         }
         ready.fetch_add(1, Ordering::Relaxed);
         let (seen, sent_at) = (seen.clone(), sent_at.clone());
@@ -418,7 +441,7 @@ async fn load(targets: &[Target]) {
     for (i, t) in targets.iter().enumerate() {
         let acked = median(rs.iter().map(|r| r[i].acked_per_s).collect());
         let note = match t.system {
-            System::Blaze => "each persisted in SQLite before its ack",
+            System::Blaze | System::BlazeTodos => "each persisted in SQLite before its ack",
             System::Broadcast => "echoes, nothing persisted",
         };
         println!("{:>24}: {acked:>10.0} /s (median; {note})", t.label);
@@ -454,6 +477,11 @@ fn main() {
     if mode == "connect" {
         println!("# Blaze connection setup benchmark: wrangler dev on 127.0.0.1");
         connect::run(&runtime);
+        return;
+    }
+    if mode == "rules" {
+        println!("# Blaze access rules benchmark: wrangler dev on 127.0.0.1, the demo's rules beside open rules, same build, same run");
+        rules::run(&runtime);
         return;
     }
     if mode == "memory" || mode == "all" {
