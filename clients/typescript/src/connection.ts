@@ -18,7 +18,7 @@
  */
 import { backoffDelay } from "./backoff.js";
 import { AUTH_ATTEMPTS, CLOSE_UNAUTHENTICATED, fetchToken, refreshDelay, type TokenProvider } from "./credential.js";
-import { BlazeError, LocalErrorCode } from "./errors.js";
+import { BlazeError, LocalErrorCode, type WireError } from "./errors.js";
 import { Listener } from "./listener.js";
 import { frameLimitError } from "./frame-limits.js";
 import { startTimer, stopTimer, type Timer, type WebSocketConstructor, type WebSocketLike } from "./platform.js";
@@ -434,6 +434,7 @@ export class CollectionConnection {
         if (typeof rid === "number") {
           pending = this.#inflight.get(rid);
           if (pending !== undefined) this.#inflight.delete(rid);
+          else if (frame.type === "error") this.#onListenerEnded(rid, frame.error);
         } else if (frame.type === "error") {
           // Errors of frames the server could not read carry no rid (spec 10.1,
           // decoding steps 1-3); answers come in request order, so it is the
@@ -616,6 +617,23 @@ export class CollectionConnection {
       if (frame.type === "snapshot") listener.onSnapshot(frame.docs, frame.seq);
       else listener.onResumed(frame.changes, frame.seq);
     });
+  }
+
+  /**
+   * An `error` frame carrying the `rid` of a listener's answered `listen`:
+   * the server ended that listener (spec 14: the access rules deny it now).
+   * It fails with the server's error and is forgotten: no `unlisten` (the
+   * server has dropped it already) and no resubscribe after a reconnect.
+   */
+  #onListenerEnded(rid: number, error: WireError | undefined): void {
+    for (const listener of this.#listeners) {
+      if (listener.rid !== rid) continue;
+      this.#listeners.delete(listener);
+      this.#detachFromTarget(listener);
+      listener.rid = undefined;
+      listener.fail(BlazeError.fromWire(error));
+      return;
+    }
   }
 
   /** Runs a listener update; if the server's changes do not fit its results, re-listens from scratch (the diff then reports the difference). */

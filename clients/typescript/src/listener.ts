@@ -14,7 +14,7 @@ export type ListenTarget = { doc: string } | { query: WireQuery };
 export interface ListenerSink {
   /** New results; `changes` lead from the previous results (first call: every document added). */
   results(docs: readonly ResultDoc[], changes: readonly ResultChange[], seq: number, fromReset: boolean): void;
-  /** The listener failed for good (its `listen` was refused); no call follows. */
+  /** The listener failed for good (its `listen` was refused, or the server ended it later); no call follows. */
   error(error: BlazeError): void;
 }
 

@@ -234,6 +234,82 @@ describe("connection", () => {
     db.close();
   });
 
+  it("a listen refused at once with permission_denied calls the error callback once and is not listened to again", async () => {
+    const { server, db } = setup();
+    const errors: BlazeError[] = [];
+    db.doc("rooms/a").onSnapshot(() => assert.fail("no snapshot"), (e) => errors.push(e));
+    const ws = await server.socket(1);
+    const listen = await ws.nextRequest();
+    const message = "the access rules do not allow this request";
+    ws.serverSend({ type: "error", rid: listen.rid, error: { code: "permission_denied", message } });
+    assert.deepEqual(
+      errors.map((e) => [e.name, e.code, e.message]),
+      [["BlazeError", "permission_denied", message]],
+    );
+    const read = db.doc("rooms/b").get();
+    ws.serverClose(1006);
+    const ws2 = await server.socket(2);
+    const next = await ws2.nextRequest();
+    assert.equal(next.type, "get", "only the read is sent again, no listen");
+    ws2.serverSend({ type: "doc", rid: next.rid, doc: { path: "rooms/b", exists: false } });
+    assert.equal((await read).exists(), false);
+    assert.equal(errors.length, 1);
+    db.close();
+  });
+
+  it("a live listener the server ends with permission_denied (the listen's rid) fails once, is forgotten, and is not resubscribed", async () => {
+    const { server, db } = setup();
+    const { events, errors, stop, ws, listen } = await listenQuery(db, () => server.socket(1));
+    const docs: DocumentSnapshot[] = [];
+    const kept: BlazeError[] = [];
+    db.doc("rooms/a").onSnapshot((s) => docs.push(s), (e) => kept.push(e));
+    const docListen = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 3, docs: [wdoc("rooms/a", 3, { n: 1 })] });
+    ws.serverSend({ type: "snapshot", rid: docListen.rid, target: 2, seq: 3, docs: [wdoc("rooms/a", 3, { n: 1 })] });
+    assert.equal(events.length, 1);
+
+    // The rules deny the query listener now: an error with its listen's rid, then that commit's changes.
+    ws.serverSend({ type: "error", rid: listen.rid, error: { code: "permission_denied", message: "the access rules do not allow this request" } });
+    assert.deepEqual(errors.map((e) => [e.name, e.code]), [["BlazeError", "permission_denied"]]);
+    ws.serverSend({ type: "change", target: 1, seq: 4, changes: [{ type: "modified", path: "rooms/a", patch: [{ op: "replace", path: "/n", value: 2 }], version: 4, create_time: 1, update_time: 4, old_index: 0, new_index: 0 }] });
+    ws.serverSend({ type: "change", target: 2, seq: 4, changes: [{ type: "modified", path: "rooms/a", patch: [{ op: "replace", path: "/n", value: 2 }], version: 4, create_time: 1, update_time: 4, old_index: 0, new_index: 0 }] });
+    assert.equal(events.length, 1, "nothing more reaches the ended listener");
+    assert.deepEqual(docs.map((d) => d.data()), [{ n: 1 }, { n: 2 }], "the other listener goes on");
+    // An error for a rid nobody holds changes nothing.
+    ws.serverSend({ type: "error", rid: 999, error: { code: "permission_denied", message: "?" } });
+    assert.deepEqual([errors.length, kept.length], [1, 0]);
+
+    stop(); // after the end: nothing to unlisten
+    ws.serverClose(1006);
+    const ws2 = await server.socket(2);
+    const relisten = await ws2.nextRequest();
+    assert.deepEqual(relisten, { type: "listen", rid: relisten.rid, doc: "rooms/a", since: 4 }, "only the live listener resumes");
+    ws2.serverSend({ type: "resumed", rid: relisten.rid, target: 1, seq: 4, changes: [] });
+    assert.deepEqual(ws.sent.map((f) => f.type), ["hello", "listen", "listen"], "no unlisten for the ended listener");
+    db.close();
+    assert.deepEqual(ws2.sent.map((f) => f.type), ["hello", "listen"]);
+  });
+
+  it("denied get, query, count and commit reject with permission_denied (a batch with its write_index)", async () => {
+    const { server, db } = setup();
+    const todos = db.collection("todos");
+    const get = db.doc("todos/a").get();
+    const list = todos.get();
+    const count = todos.count();
+    const commit = db.batch().set(db.doc("todos/b"), { owner: "bob" }).delete(db.doc("todos/a")).commit();
+    const ws = await server.socket(1);
+    const sent = [await ws.nextRequest(), await ws.nextRequest(), await ws.nextRequest(), await ws.nextRequest()];
+    assert.deepEqual(sent.map((f) => f.type), ["get", "query", "count", "commit"]);
+    const message = "the access rules do not allow this request";
+    for (const f of sent.slice(0, 3)) ws.serverSend({ type: "error", rid: f.rid, error: { code: "permission_denied", message } });
+    ws.serverSend({ type: "error", rid: sent[3]?.rid, error: { code: "permission_denied", message, write_index: 1 } });
+    for (const p of [get, list, count]) {
+      await assert.rejects(p, (e: any) => e.name === "BlazeError" && e.code === "permission_denied" && e.writeIndex === undefined && e.message === message);
+    }
+    await assert.rejects(commit, (e: any) => e.code === "permission_denied" && e.writeIndex === 1);
+    db.close();
+  });
+
   it("reconnects with backoff, re-sends hello and resumes every listener with since", async () => {
     const { server, db, states } = setup({ auth: "t" });
     const { events, ws, listen } = await listenQuery(db, () => server.socket(1));

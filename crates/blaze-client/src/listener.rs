@@ -47,7 +47,10 @@ impl FromResults for DocumentSnapshot {
 }
 
 /// A realtime listener: a [`Stream`] of [`ListenEvent`]s. It ends after an
-/// error (the server refused the listen). Dropping it stops the listener.
+/// error: the server refused the listen, or ended it later (an `error` frame
+/// with the listen's rid, e.g. `permission_denied` once the access rules deny
+/// it); an ended listener is not listened to again. Dropping it stops the
+/// listener.
 ///
 /// Across reconnects the listener resumes from the last sequence number it
 /// saw: its snapshots miss no change and repeat none.

@@ -1,21 +1,29 @@
-// Browser test of the Svelte demo against the real worker.
+// Browser test of the Svelte demo against the real worker, with the demo's
+// access rules (the repository's blaze.rules, read here and passed as
+// BLAZE_RULES: signed-in users share boards/main, todos are private by owner).
 //
 // Starts `wrangler dev` (the Blaze worker, built beforehand by
 // scripts/build-worker.sh) on free loopback ports with a fresh state
 // directory, through the shared helper tests/js/wrangler-dev.mjs; serves the
-// built demo with `vite preview`, and drives two pages of Debian's Chromium
-// (scripts/install-chromium.sh) with playwright-core: a write in one page must
-// show in the other within one second; then the worker is killed (offline
-// banner in both pages) and restarted on the same port and state directory
-// (both pages must be online and caught up with a write made over HTTP right
-// after the restart within two seconds of the worker being healthy again).
-// Takes a desktop and a phone screenshot: into a fresh temporary directory
-// (printed), or over the committed screenshots/*.png with UPDATE_SCREENSHOTS=1.
+// built demo with `vite preview`, and drives pages of Debian's Chromium
+// (scripts/install-chromium.sh) with playwright-core: alice (A), alice in a
+// second window (A2), bob (B) and an anonymous window. A board edit in A
+// must show in B (and back) within one second, and a todo change in one of
+// alice's windows in the other; bob never sees alice's todos (neither on his
+// page nor in any WebSocket frame his page receives), his own todos are his,
+// and the anonymous window sees neither the board nor any todo. Then the
+// worker is killed (offline banner in A and B) and restarted on the same port
+// and state directory (both must be online and caught up with writes made
+// over HTTP right after the restart within two seconds of the worker being
+// healthy again).
+// Takes a desktop, a phone and a signed-out screenshot: into a fresh
+// temporary directory (printed), or over the committed screenshots/*.png with
+// UPDATE_SCREENSHOTS=1.
 // Run with `npm run test:browser`.
 
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { existsSync, mkdtempSync } from "node:fs";
+import { existsSync, mkdtempSync, readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -23,6 +31,10 @@ import { chromium } from "playwright-core";
 import { ProcessGroup, WranglerDev, freePort } from "../../../tests/js/wrangler-dev.mjs";
 
 const DEMO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..");
+/** The demo's access rules, served by the test worker (as by scripts/run.sh). */
+const RULES = readFileSync(path.join(DEMO, "..", "..", "blaze.rules"), "utf8");
+/** The development admin key (tests/js/wrangler-dev.mjs): HTTP writes made by the test skip the rules. */
+const ADMIN_KEY = "blaze-dev-admin-key";
 const VITE = path.join(DEMO, "node_modules/.bin/vite");
 const CHROMIUM = process.env.CHROMIUM_PATH || "/usr/bin/chromium";
 /** UPDATE_SCREENSHOTS=1 overwrites the committed screenshots; otherwise they go to a temporary directory. */
@@ -45,23 +57,33 @@ const state = {
   preview: null,
   previewUrl: "",
   browser: null,
-  pageA: null,
-  pageB: null,
+  pageA: null, // alice
+  pageA2: null, // alice, a second window
+  pageB: null, // bob
+  pageAnon: null, // anonymous
+  /** Every WebSocket frame each page received, by page name. */
+  frames: {},
   pageErrors: [],
   timings: {},
 };
 
 const api = (p) => `${state.worker.url}${p}`;
 
-async function httpPut(docPath, data) {
+/** An HTTP request as the admin (the rules do not apply); the answer's JSON. */
+async function adminHttp(method, docPath, data) {
   const res = await fetch(api(`/v1/docs/${docPath}`), {
-    method: "PUT",
-    headers: { "Content-Type": "application/json" },
-    body: JSON.stringify(data),
+    method,
+    headers: { "Content-Type": "application/json", Authorization: `Bearer ${ADMIN_KEY}` },
+    body: data === undefined ? undefined : JSON.stringify(data),
   });
   const body = await res.text();
-  assert.equal(res.status, 200, `PUT ${docPath}: ${res.status} ${body}`);
+  assert.equal(res.status, 200, `${method} ${docPath}: ${res.status} ${body}`);
   return JSON.parse(body);
+}
+
+/** The frames page `name` received that contain any of `needles`. */
+function framesWith(name, needles) {
+  return state.frames[name].filter((frame) => needles.some((needle) => frame.includes(needle)));
 }
 
 // Page-side predicates, installed in every page (window.__demo).
@@ -77,11 +99,13 @@ function installHelpers() {
     offlineBanner: () => !!document.querySelector('[data-testid="offline-banner"]'),
     boardTitle: () => text(document.querySelector('[data-testid="board-title"]')),
     boardDescription: () => text(document.querySelector('[data-testid="board-description"]')),
+    signedOut: () =>
+      !!document.querySelector('[data-testid="board-signed-out"]') && !!document.querySelector('[data-testid="todos-signed-out"]'),
     items,
     texts: () => items().map((i) => i.text),
     item: (t) => items().find((i) => i.text === t) ?? null,
     loaded: () =>
-      !!document.querySelector('[data-testid="board-form"]') &&
+      (!!document.querySelector('[data-testid="board-form"]') || !!document.querySelector('[data-testid="board-signed-out"]')) &&
       !document.querySelector('[data-testid="board-loading"]') &&
       !document.querySelector('[data-testid="todo-loading"]'),
   };
@@ -131,7 +155,7 @@ before(async () => {
     assert.ok(existsSync(file), `${file} is missing: ${hint}`);
   }
 
-  state.worker = await WranglerDev.create();
+  state.worker = await WranglerDev.create({ vars: [`BLAZE_RULES:${RULES}`] });
   await state.worker.start(); // fails with what to run if the worker is not built
 
   const previewPort = await freePort();
@@ -158,18 +182,23 @@ before(async () => {
       "--disable-sync",
     ],
   });
-  // Page A signs in as alice and page B as bob (development tokens minted in the page).
+  // Pages A and A2 sign in as alice, B as bob (development tokens minted in
+  // the page); the fourth window stays anonymous.
   const open = async (name, user) => {
-    // Two contexts: two independent users, each with its own connection.
+    // One context each: independent windows, each with its own connections.
     const context = await state.browser.newContext({ viewport: { width: 1280, height: 900 } });
     await context.addInitScript(installHelpers);
     const page = await context.newPage();
     page.on("pageerror", (err) => state.pageErrors.push(`${name}: ${err.message}`));
+    const frames = (state.frames[name] = []);
+    page.on("websocket", (ws) => ws.on("framereceived", ({ payload }) => frames.push(String(payload))));
     await page.goto(`${state.previewUrl}&user=${user}`);
     return page;
   };
   state.pageA = await open("A", "alice");
+  state.pageA2 = await open("A2", "alice");
   state.pageB = await open("B", "bob");
+  state.pageAnon = await open("anonymous", "anonymous");
 });
 
 after(async () => {
@@ -192,23 +221,43 @@ after(async () => {
 
 // ---------------------------------------------------------------- tests
 
-test("both pages connect and load", { timeout: 30000 }, async () => {
-  for (const page of [state.pageA, state.pageB]) {
+/** Alice's todos (each test adds some): bob and the anonymous window must never receive these. */
+const ALICE_TODOS = [
+  "Record the demo video",
+  "Write the launch blog post",
+  "Invite the beta users",
+  "Fix the flaky test",
+  "Book the launch venue",
+  "Load-test 10k listeners",
+  "Publish the changelog",
+];
+const BOB_TODO = "Plan the team offsite";
+const BOARD_TITLE = "Sprint 42";
+
+test("every page connects and loads; the anonymous one is asked to sign in", { timeout: 30000 }, async () => {
+  for (const page of [state.pageA, state.pageA2, state.pageB]) {
     await when(page, (d) => d.state() === "online" && d.loaded(), null, 20000);
     assert.equal(await page.evaluate(() => window.__demo.offlineBanner()), false);
     assert.equal(await page.getByTestId("board-empty").count(), 1, "a fresh store has no board yet");
     assert.equal(await page.getByTestId("todo-empty").count(), 1, "a fresh store has no todos yet");
   }
   assert.deepEqual(
-    [await state.pageA.getByTestId("user-picker").inputValue(), await state.pageB.getByTestId("user-picker").inputValue()],
-    ["alice", "bob"],
+    await Promise.all([state.pageA, state.pageA2, state.pageB, state.pageAnon].map((p) => p.getByTestId("user-picker").inputValue())),
+    ["alice", "alice", "bob", "anonymous"],
     "each window shows who it is signed in as",
   );
+  // The anonymous window listens to the board, is refused by the rules, and says so calmly.
+  const anon = state.pageAnon;
+  await when(anon, (d) => d.state() === "online" && d.loaded() && d.signedOut(), null, 20000);
+  for (const id of ["board-form", "todo-form", "board-error", "board-denied", "todos-error", "error-toast"]) {
+    assert.equal(await anon.getByTestId(id).count(), 0, `no ${id} for the anonymous window`);
+  }
+  assert.equal(framesWith("anonymous", ['"permission_denied"']).length, 1, "its board listen was refused by the server");
 });
 
-test("editing the document in one page shows in the other within 1 s", { timeout: 30000 }, async (t) => {
+test("editing the board in one page shows in the other within 1 s", { timeout: 30000 }, async (t) => {
   const { pageA, pageB } = state;
-  const create = { title: "Sprint 42", description: "Ship the realtime beta." };
+  const create = { title: BOARD_TITLE, description: "Ship the realtime beta." };
   await pageA.getByTestId("board-title-input").fill(create.title);
   await pageA.getByTestId("board-description-input").fill(create.description);
   const ms1 = await latency(pageB, (d, a) => d.boardTitle() === a.title && d.boardDescription() === a.description, create, () =>
@@ -229,6 +278,7 @@ test("editing the document in one page shows in the other within 1 s", { timeout
   assert.ok(ms2 <= LIVE_MS, `page A showed the edit after ${ms2} ms`);
   // The other page's form follows the document while it is not being edited.
   await when(pageA, (d, a) => document.querySelector('[data-testid="board-title-input"]').value === a, edit.title);
+  assert.equal(await state.pageAnon.evaluate(() => window.__demo.boardTitle()), null, "the anonymous window shows no board");
 });
 
 async function addTodo(page, text) {
@@ -238,58 +288,57 @@ async function addTodo(page, text) {
 
 const itemOf = (page, text) => page.getByTestId("todo-item").filter({ has: page.getByTestId("todo-text").getByText(text, { exact: true }) });
 
-test("adding a todo in one page shows in the other within 1 s, newest first", { timeout: 30000 }, async (t) => {
-  const { pageA, pageB } = state;
-  const first = "Record the demo video";
-  const ms1 = await latency(pageB, (d, a) => d.item(a) !== null, first, () => addTodo(pageA, first));
-  record(t, "add A->B", ms1);
-  assert.ok(ms1 <= LIVE_MS, `page B showed the new todo after ${ms1} ms`);
+test("a todo alice adds in one window shows in her other window within 1 s, newest first", { timeout: 30000 }, async (t) => {
+  const { pageA, pageA2 } = state;
+  const [first, second] = ALICE_TODOS;
+  const ms1 = await latency(pageA2, (d, a) => d.item(a) !== null, first, () => addTodo(pageA, first));
+  record(t, "add A->A2", ms1);
+  assert.ok(ms1 <= LIVE_MS, `page A2 showed the new todo after ${ms1} ms`);
   await when(pageA, (d, a) => d.item(a) !== null, first);
   assert.equal(await pageA.getByTestId("todo-input").inputValue(), "", "the input is cleared after adding");
 
-  const second = "Write the launch blog post";
-  const ms2 = await latency(pageA, (d, a) => d.item(a) !== null, second, () => addTodo(pageB, second));
-  record(t, "add B->A", ms2);
+  const ms2 = await latency(pageA, (d, a) => d.item(a) !== null, second, () => addTodo(pageA2, second));
+  record(t, "add A2->A", ms2);
   assert.ok(ms2 <= LIVE_MS, `page A showed the new todo after ${ms2} ms`);
 
-  for (const page of [pageA, pageB]) {
+  for (const page of [pageA, pageA2]) {
     await when(page, (d) => d.items().length === 2, null);
     assert.deepEqual(await page.evaluate(() => window.__demo.texts()), [second, first], "newest first");
   }
+  assert.match(await pageA.getByTestId("query-text").textContent(), /where\("owner", "==", "alice"\)/, "the query filters on the owner");
 
   // The order is a server-side orderBy: oldest first reverses it (in one page only).
-  await pageB.getByTestId("order").selectOption("asc");
-  await when(pageB, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([first, second]));
-  await pageB.getByTestId("order").selectOption("desc");
-  await when(pageB, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([second, first]));
+  await pageA2.getByTestId("order").selectOption("asc");
+  await when(pageA2, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([first, second]));
+  await pageA2.getByTestId("order").selectOption("desc");
+  await when(pageA2, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([second, first]));
 });
 
-test("toggling done in one page shows in the other within 1 s", { timeout: 30000 }, async (t) => {
-  const { pageA, pageB } = state;
-  const text = "Record the demo video";
+test("toggling done in one of alice's windows shows in the other within 1 s", { timeout: 30000 }, async (t) => {
+  const { pageA, pageA2 } = state;
+  const text = ALICE_TODOS[0];
   const ms1 = await latency(pageA, (d, a) => d.item(a)?.done === true, text, () =>
-    itemOf(pageB, text).getByTestId("todo-toggle").click(),
+    itemOf(pageA2, text).getByTestId("todo-toggle").click(),
   );
-  record(t, "toggle done B->A", ms1);
+  record(t, "toggle done A2->A", ms1);
   assert.ok(ms1 <= LIVE_MS, `page A showed it done after ${ms1} ms`);
 
-  const ms2 = await latency(pageB, (d, a) => d.item(a)?.done === false, text, () =>
+  const ms2 = await latency(pageA2, (d, a) => d.item(a)?.done === false, text, () =>
     itemOf(pageA, text).getByTestId("todo-toggle").click(),
   );
-  record(t, "toggle open A->B", ms2);
-  assert.ok(ms2 <= LIVE_MS, `page B showed it open again after ${ms2} ms`);
+  record(t, "toggle open A->A2", ms2);
+  assert.ok(ms2 <= LIVE_MS, `page A2 showed it open again after ${ms2} ms`);
 
   const ms3 = await latency(pageA, (d, a) => d.item(a)?.done === true, text, () =>
-    itemOf(pageB, text).getByTestId("todo-toggle").click(),
+    itemOf(pageA2, text).getByTestId("todo-toggle").click(),
   );
-  record(t, "toggle done again B->A", ms3);
+  record(t, "toggle done again A2->A", ms3);
   assert.ok(ms3 <= LIVE_MS, `page A showed it done after ${ms3} ms`);
 });
 
 test("the filter shows and hides todos, live", { timeout: 30000 }, async (t) => {
-  const { pageA, pageB } = state;
-  const done = "Record the demo video";
-  const open = "Write the launch blog post";
+  const { pageA, pageA2 } = state;
+  const [done, open, added] = ALICE_TODOS;
   const same = (a, b) => JSON.stringify(a) === JSON.stringify(b);
 
   await pageA.getByTestId("filter-open").click();
@@ -298,23 +347,22 @@ test("the filter shows and hides todos, live", { timeout: 30000 }, async (t) => 
   await when(pageA, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([done]));
   assert.ok(same(await pageA.evaluate(() => window.__demo.texts()), [done]));
 
-  // Page A lists only done todos: one finished in page B enters its results...
+  // Page A lists only done todos: one finished in page A2 enters its results...
   const ms1 = await latency(pageA, (d, a) => d.item(a)?.done === true, open, () =>
-    itemOf(pageB, open).getByTestId("todo-toggle").click(),
+    itemOf(pageA2, open).getByTestId("todo-toggle").click(),
   );
-  record(t, "enters done filter B->A", ms1);
+  record(t, "enters done filter A2->A", ms1);
   assert.ok(ms1 <= LIVE_MS, `page A's done list showed it after ${ms1} ms`);
   // ...and leaves them when reopened.
   const ms2 = await latency(pageA, (d, a) => d.item(a) === null, open, () =>
-    itemOf(pageB, open).getByTestId("todo-toggle").click(),
+    itemOf(pageA2, open).getByTestId("todo-toggle").click(),
   );
-  record(t, "leaves done filter B->A", ms2);
+  record(t, "leaves done filter A2->A", ms2);
   assert.ok(ms2 <= LIVE_MS, `page A's done list dropped it after ${ms2} ms`);
 
   // A new (open) todo does not show in the done list, but does in the open one.
-  const added = "Invite the beta users";
-  await addTodo(pageB, added);
-  await when(pageB, (d, a) => d.item(a) !== null, added);
+  await addTodo(pageA2, added);
+  await when(pageA2, (d, a) => d.item(a) !== null, added);
   await sleep(300);
   assert.equal(await pageA.evaluate((a) => window.__demo.item(a), added), null, "an open todo is not in the done list");
   await pageA.getByTestId("filter-open").click();
@@ -323,17 +371,38 @@ test("the filter shows and hides todos, live", { timeout: 30000 }, async (t) => 
   await when(pageA, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([added, open, done]));
 });
 
-test("deleting a todo in one page removes it from the other within 1 s", { timeout: 30000 }, async (t) => {
-  const { pageA, pageB } = state;
-  const text = "Fix the flaky test";
+test("deleting a todo in one of alice's windows removes it from the other within 1 s", { timeout: 30000 }, async (t) => {
+  const { pageA, pageA2 } = state;
+  const text = ALICE_TODOS[3];
   await addTodo(pageA, text);
-  await when(pageB, (d, a) => d.item(a) !== null, text);
-  const ms = await latency(pageB, (d, a) => d.item(a) === null, text, () =>
+  await when(pageA2, (d, a) => d.item(a) !== null, text);
+  const ms = await latency(pageA2, (d, a) => d.item(a) === null, text, () =>
     itemOf(pageA, text).getByTestId("todo-delete").click(),
   );
-  record(t, "delete A->B", ms);
-  assert.ok(ms <= LIVE_MS, `page B dropped the todo after ${ms} ms`);
+  record(t, "delete A->A2", ms);
+  assert.ok(ms <= LIVE_MS, `page A2 dropped the todo after ${ms} ms`);
   await when(pageA, (d, a) => d.item(a) === null, text);
+});
+
+test("bob's todos are his, and alice's never reach him", { timeout: 30000 }, async () => {
+  const { pageA, pageA2, pageB } = state;
+  assert.equal(await pageB.getByTestId("todo-empty").count(), 1, "alice's todos are not in bob's list");
+  await addTodo(pageB, BOB_TODO);
+  await when(pageB, (d, a) => JSON.stringify(d.texts()) === a, JSON.stringify([BOB_TODO]));
+  const id = await itemOf(pageB, BOB_TODO).getAttribute("data-id");
+  const stored = await adminHttp("GET", `todos/${id}`);
+  assert.equal(stored.data.owner, "bob", "bob's todo carries his uid as its owner");
+
+  // A later todo of alice's reaches her windows after anything bob's write could have sent them.
+  const fence = ALICE_TODOS[4];
+  await addTodo(pageA, fence);
+  for (const page of [pageA, pageA2]) {
+    await when(page, (d, a) => d.item(a) !== null, fence);
+    assert.equal(await page.evaluate((a) => window.__demo.item(a), BOB_TODO), null, "bob's todo is not in alice's lists");
+  }
+  assert.deepEqual(await pageB.evaluate(() => window.__demo.texts()), [BOB_TODO], "bob sees only his own");
+  assert.deepEqual(framesWith("B", ALICE_TODOS), [], "no frame bob's page received names one of alice's todos");
+  assert.deepEqual(framesWith("A", [BOB_TODO]), [], "no frame alice's page received names bob's todo");
 });
 
 test("both pages show offline when the worker stops, and are back within 2 s of its restart", { timeout: 120000 }, async (t) => {
@@ -347,7 +416,7 @@ test("both pages show offline when the worker stops, and are back within 2 s of 
   record(t, "offline shown A", (await offline[0]) - stopped);
   record(t, "offline shown B", (await offline[1]) - stopped);
 
-  // Same port, same state directory.
+  // Same port, same state directory, same rules.
   const restarting = Date.now();
   await state.worker.start();
   const healthy = Date.now();
@@ -360,39 +429,49 @@ test("both pages show offline when the worker stops, and are back within 2 s of 
     title: "Sprint 42 — launch week",
     description: "Everything we need to ship the realtime beta. This line was written over HTTP while the pages were reconnecting.",
   };
-  await httpPut("boards/main", board);
-  const todo = { text: "Load-test 10k listeners", done: false, createdAt: Date.now() };
-  await httpPut("todos/while-offline", todo);
+  await adminHttp("PUT", "boards/main", board);
+  const todo = { owner: "alice", text: ALICE_TODOS[5], done: false, createdAt: Date.now() };
+  await adminHttp("PUT", "todos/while-offline", todo);
   const written = Date.now();
 
   const back = [];
-  for (const [name, page] of [
-    ["A", pageA],
-    ["B", pageB],
+  for (const [name, page, expected] of [
+    ["A", pageA, [todo.text, ALICE_TODOS[4], ALICE_TODOS[2], ALICE_TODOS[1], ALICE_TODOS[0]]],
+    ["B", pageB, [BOB_TODO]],
   ]) {
     const online = await when(page, (d) => d.state() === "online" && !d.offlineBanner(), null, RECONNECT_MS);
     record(t, `online again ${name} (since healthy)`, Math.max(0, online - healthy));
     const caught = await when(
       page,
-      (d, a) => d.state() === "online" && d.boardDescription() === a.description && d.item(a.text) !== null,
-      { description: board.description, text: todo.text },
+      (d, a) => d.state() === "online" && d.boardDescription() === a.description && JSON.stringify(d.texts()) === a.texts,
+      { description: board.description, texts: JSON.stringify(expected) },
       RECONNECT_MS,
     );
     record(t, `caught up ${name} (since the write)`, Math.max(0, caught - written));
     back.push(Math.max(online, caught) - healthy);
-    // What was written before the restart survived it (--persist-to).
-    const texts = await page.evaluate(() => window.__demo.texts());
-    assert.deepEqual(texts, [todo.text, "Invite the beta users", "Write the launch blog post", "Record the demo video"]);
   }
   const backMs = Math.max(0, ...back);
   record(t, "both pages online and caught up (since healthy)", backMs);
   assert.ok(backMs < BACK_MS, `the pages were online and caught up ${backMs} ms after the worker was healthy again`);
 
   // And the pages are live again: a write in one shows in the other.
-  const again = "Publish the changelog";
-  const ms = await latency(pageB, (d, a) => d.item(a) !== null, again, () => addTodo(pageA, again));
-  record(t, "add A->B after reconnect", ms);
-  assert.ok(ms <= LIVE_MS, `page B showed the new todo after ${ms} ms`);
+  const again = ALICE_TODOS[6];
+  const ms = await latency(state.pageA2, (d, a) => d.item(a) !== null, again, () => addTodo(pageA, again));
+  record(t, "add A->A2 after reconnect", ms);
+  assert.ok(ms <= LIVE_MS, `page A2 showed the new todo after ${ms} ms`);
+});
+
+test("after everything, bob and the anonymous window have received none of alice's todos", async () => {
+  const { pageB, pageAnon } = state;
+  await when(state.pageA2, (d, a) => d.item(a) !== null, ALICE_TODOS[6]);
+  assert.ok(framesWith("A", [ALICE_TODOS[0]]).length > 0, "the scan does see alice's todos in her own page's frames");
+  assert.ok(framesWith("B", [BOB_TODO]).length > 0, "and bob's in his");
+  assert.deepEqual(framesWith("B", ALICE_TODOS), [], "bob's frames");
+  assert.deepEqual(framesWith("B", ['"owner":"alice"']), [], "bob's frames hold no document of alice's");
+  assert.deepEqual(await pageB.evaluate(() => window.__demo.texts()), [BOB_TODO]);
+  assert.deepEqual(framesWith("anonymous", [...ALICE_TODOS, BOB_TODO, BOARD_TITLE]), [], "the anonymous window's frames");
+  assert.equal(await pageAnon.evaluate(() => window.__demo.signedOut()), true);
+  assert.deepEqual(await pageAnon.evaluate(() => window.__demo.texts()), []);
 });
 
 /** Where the screenshots go: the committed ones with UPDATE_SCREENSHOTS=1, else a fresh temporary directory. */
@@ -407,7 +486,7 @@ function showDefaultServer(page) {
   }, SHOWN_SERVER_URL);
 }
 
-test("screenshots (desktop and phone width)", { timeout: 60000 }, async () => {
+test("screenshots (desktop, phone width, signed out)", { timeout: 60000 }, async () => {
   const dir = screenshotDir();
   const { pageA } = state;
   // A calm desktop view: nothing hovered or focused.
@@ -429,7 +508,7 @@ test("screenshots (desktop and phone width)", { timeout: 60000 }, async () => {
   const page = await phone.newPage();
   page.on("pageerror", (err) => state.pageErrors.push(`phone: ${err.message}`));
   await page.goto(`${state.previewUrl}&user=alice`);
-  await when(page, (d) => d.state() === "online" && d.loaded() && d.items().length === 5, null, 20000);
+  await when(page, (d) => d.state() === "online" && d.loaded() && d.items().length === 6, null, 20000);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, "no horizontal scrolling at 375 px");
   await showDefaultServer(page);
@@ -437,6 +516,15 @@ test("screenshots (desktop and phone width)", { timeout: 60000 }, async () => {
   await sleep(300);
   await page.screenshot({ path: path.join(dir, "demo-mobile.png"), fullPage: true, animations: "disabled" });
   await phone.close();
+
+  // The anonymous window: asked to sign in, no board, no todos.
+  const anon = state.pageAnon;
+  await anon.mouse.move(0, 0);
+  await showDefaultServer(anon);
+  await anon.evaluate(() => document.fonts.ready);
+  await anon.setViewportSize({ width: 1280, height: 720 });
+  await sleep(200);
+  await anon.screenshot({ path: path.join(dir, "demo-signed-out.png"), fullPage: true, animations: "disabled" });
   const where = UPDATE_SCREENSHOTS ? `${dir} (the committed ones, UPDATE_SCREENSHOTS=1)` : `${dir} (UPDATE_SCREENSHOTS=1 updates the committed ones)`;
   console.log(`screenshots written to ${where}`);
 });

@@ -488,3 +488,115 @@ fn refusals_in_a_row_fail_requests_and_listeners_with_unauthenticated() {
         "a fixed credential is not retried"
     );
 }
+
+fn denied(rid: u64) -> Value {
+    json!({"type": "error", "rid": rid, "error": {"code": "permission_denied", "message": "the access rules do not allow this request"}})
+}
+
+fn permission_denied(error: &Error) -> bool {
+    error.code() == Some(blaze_protocol::ErrorCode::PermissionDenied)
+}
+
+#[test]
+fn a_listener_the_server_ends_with_permission_denied_fails_and_is_not_resumed() {
+    let mut session = Session::new(Some("alice".into()), 1);
+    session.connected(None, 0);
+    let ended = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    let query = blaze_protocol::Query::all(coll("c"));
+    let kept = session.listen(ListenTarget::Query(Box::new(query)));
+    drain(&mut session);
+    receive(
+        &mut session,
+        json!({"type": "snapshot", "rid": 1, "target": 1, "seq": 3, "docs": [doc("a", 3)]}),
+    );
+    update(&mut session, ended);
+    receive(
+        &mut session,
+        json!({"type": "snapshot", "rid": 2, "target": 2, "seq": 3, "docs": []}),
+    );
+    update(&mut session, kept);
+
+    // The rules deny it now (its document changed owner): the server ends it
+    // with an error carrying its `listen` rid, before that commit's changes.
+    receive(&mut session, denied(1));
+    match update(&mut session, ended) {
+        ListenerUpdate::Failed(error) => assert!(permission_denied(&error), "{error}"),
+        other => panic!("expected the listener to fail, got {other:?}"),
+    }
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 1, "seq": 4, "changes": [{"type": "modified", "path": "c/a", "patch": [{"op": "replace", "path": "/v", "value": 4}], "version": 4, "create_time": 1, "update_time": 4, "old_index": 0, "new_index": 0}]}),
+    );
+    assert!(
+        events(&mut session).is_empty(),
+        "nothing more reaches an ended listener"
+    );
+
+    session.disconnected(1, "gone");
+    assert!(matches!(
+        update(&mut session, kept),
+        ListenerUpdate::State(ConnectionState::Offline { .. })
+    ));
+    session.connected(None, 0);
+    update(&mut session, kept);
+    assert_eq!(
+        drain(&mut session),
+        [json!({"type": "listen", "rid": 2, "query": {"collection": "c"}, "since": 3})],
+        "the ended listener is not listened to again"
+    );
+}
+
+#[test]
+fn a_listen_refused_at_once_with_permission_denied_fails_its_listener() {
+    let mut session = Session::new(None, 1);
+    session.connected(None, 0);
+    let listener = session.listen(ListenTarget::Query(Box::new(blaze_protocol::Query::all(
+        coll("todos"),
+    ))));
+    drain(&mut session);
+    receive(&mut session, denied(1));
+    match update(&mut session, listener) {
+        ListenerUpdate::Failed(error) => assert!(permission_denied(&error), "{error}"),
+        other => panic!("expected the listener to fail, got {other:?}"),
+    }
+    assert!(!session.has_work(), "nothing left to reconnect for");
+}
+
+#[test]
+fn denied_reads_and_commits_answer_permission_denied_with_the_write_index() {
+    let mut session = Session::new(Some("bob".into()), 1);
+    session.connected(None, 0);
+    let query = blaze_protocol::Query::all(coll("todos"));
+    let get = session.request(Request::Get(doc_path("todos/a")));
+    let list = session.request(Request::Query(Box::new(query.clone())));
+    let count = session.request(Request::Count(Box::new(query)));
+    let writes = [
+        json!({"op": "set", "id": "b", "data": {"owner": "bob"}}),
+        json!({"op": "delete", "id": "a"}),
+    ];
+    let writes = writes
+        .into_iter()
+        .map(|w| serde_json::from_value(w).unwrap())
+        .collect();
+    let commit = session.request(Request::Commit(coll("todos"), writes));
+    assert_eq!(drain(&mut session).len(), 4);
+
+    for (rid, request) in [(1, get), (2, list), (3, count)] {
+        receive(&mut session, denied(rid));
+        let error = answer(&mut session, request).unwrap_err();
+        assert!(permission_denied(&error), "{error}");
+    }
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 4, "error": {"code": "permission_denied", "message": "the access rules do not allow this request", "write_index": 1}}),
+    );
+    match answer(&mut session, commit).unwrap_err() {
+        Error::Rejected {
+            code: blaze_protocol::ErrorCode::PermissionDenied,
+            write_index: Some(1),
+            ..
+        } => {}
+        other => panic!("expected permission_denied at write 1, got {other:?}"),
+    }
+    assert!(!session.has_work());
+}

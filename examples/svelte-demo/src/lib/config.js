@@ -10,9 +10,15 @@ export function serverUrl(location = window.location) {
   return DEFAULT_SERVER;
 }
 
+/** True for an error the access rules gave (`blaze.rules`: spec section 14). */
+export function isPermissionDenied(err) {
+  return err?.code === "permission_denied";
+}
+
 // Readable text for anything a write or a listener can reject with.
 export function describeError(err) {
   if (!err) return "Unknown error";
+  if (isPermissionDenied(err)) return "Permission denied: the access rules (blaze.rules) do not allow this.";
   const code = err.code ? String(err.code) : "";
   const message = err.message ? String(err.message) : String(err);
   return code && !message.includes(code) ? `${code}: ${message}` : message;
