@@ -5,7 +5,7 @@
 
 use std::collections::BTreeSet;
 
-use blaze_protocol::{ClientMessage, CollectionPath, DocPath, Identity, Query};
+use blaze_protocol::{CollectionPath, DocPath, Identity, Query};
 use serde_json::{Map, Value};
 
 use super::{ConnId, Hub, HubEvent, Output};
@@ -54,6 +54,8 @@ pub(super) struct Fetching {
     pub(super) text: String,
     /// What was fetched for it so far.
     pub(super) fetched: FetchedDocs,
+    /// The documents asked for and not answered yet.
+    pub(super) asked: Vec<DocPath>,
 }
 
 /// A listener checked again when a document it depends on changes: its
@@ -73,6 +75,21 @@ pub(super) struct Recheck {
 /// Most documents of other collections fetched for one request: the rules'
 /// own budget allows 20 lookups, so more means a driver answering wrongly.
 const MAX_FETCHED: usize = 40;
+
+/// `decision`, denied instead of asking for more documents when `fetched`
+/// and those would pass [`MAX_FETCHED`]: each round of fetching adds at
+/// least one document, so a request cannot wait for them without end.
+pub(super) fn within_fetch_budget<T>(
+    decision: Result<T, Error>,
+    fetched: &FetchedDocs,
+) -> Result<T, Error> {
+    match decision {
+        Err(Error::NeedDocuments(paths)) if fetched.len() + paths.len() > MAX_FETCHED => {
+            Err(Denial::new("the rules looked up too many documents").into())
+        }
+        other => other,
+    }
+}
 
 impl<S: Storage> Hub<S> {
     /// The same hub enforcing `access` on every request of a non-admin
@@ -99,20 +116,23 @@ impl<S: Storage> Hub<S> {
             now,
             fetched,
         };
-        match what {
+        let decision = match what {
             Read::Doc(path) => {
                 let stored = self.db.storage().get(&path.collection(), path.id())?;
                 self.access.allow_get(&asker, path, stored.as_ref())
             }
             Read::Query(query) => self.access.allow_list(&asker, query),
-        }
+        };
+        within_fetch_budget(decision, fetched)
     }
 
     /// The driver's answer to [`HubEvent::Fetch`] for `conn`: each document
     /// asked for, with its data or `None` when it does not exist (or the
     /// other collection refused to say). The waiting request is decided
-    /// again; then the frames held meanwhile are answered. An answer nobody
-    /// waits for is ignored.
+    /// again; then the frames held meanwhile are answered. Documents not
+    /// asked for are ignored; an answer that leaves one asked for out
+    /// denies the request (a driver answering wrongly cannot keep it
+    /// waiting). An answer nobody waits for is ignored.
     pub fn handle_fetched(
         &mut self,
         conn: ConnId,
@@ -124,36 +144,43 @@ impl<S: Storage> Hub<S> {
             return;
         };
         for (path, data) in docs {
-            fetching.fetched.insert(path, data);
+            if let Some(at) = fetching.asked.iter().position(|p| *p == path) {
+                fetching.asked.swap_remove(at);
+                fetching.fetched.insert(path, data);
+            }
         }
         let text = fetching.text.clone();
         let decoded = blaze_protocol::decode_client(&text, self.db.limits());
-        self.answer(conn, &text, decoded, now);
+        if fetching.asked.is_empty() {
+            self.answer(conn, &text, decoded, now);
+        } else {
+            let unanswered = std::mem::take(&mut fetching.asked);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.fetching = None;
+            }
+            let rid = decoded.ok().as_ref().and_then(super::request_id);
+            let why = format!("the driver did not fetch {unanswered:?}");
+            self.send_error(conn, rid, &Denial::new(why).into());
+        }
         if self.conns.get(&conn).is_some_and(|c| c.fetching.is_none()) {
             self.release_held(conn, now);
         }
     }
 
     /// Holds request `text` of `conn` until the driver fetches `paths`
-    /// (added to what was `fetched` for it); past [`MAX_FETCHED`] documents
-    /// the request is denied instead.
+    /// (to add to what was `fetched` for it).
     pub(super) fn fetch(
         &mut self,
         conn: ConnId,
         text: &str,
-        message: &ClientMessage,
         fetched: FetchedDocs,
         paths: Vec<DocPath>,
     ) {
-        if fetched.len() + paths.len() > MAX_FETCHED {
-            let denied = Denial::new("the rules looked up too many documents");
-            let rid = super::request_id(message);
-            return self.send_error(conn, rid, &denied.into());
-        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.fetching = Some(Fetching {
                 text: text.to_owned(),
                 fetched,
+                asked: paths.clone(),
             });
         }
         self.outputs
@@ -255,31 +282,37 @@ impl<S: Storage> Hub<S> {
             }
         }
         for (conn, rid) in due {
-            let verdict = {
-                let Some(c) = self.conns.get(&conn) else {
-                    continue;
-                };
-                let Some(check) = c.checks.get(&rid) else {
-                    continue;
-                };
-                let what = match (&check.doc, &check.query) {
-                    (Some(doc), _) => Read::Doc(doc),
-                    (None, Some(query)) => Read::Query(query),
-                    (None, None) => continue,
-                };
-                self.check_read(&c.identity, &check.fetched, &what, self.now)
+            let Some((identity, check)) = self.conns.get(&conn).and_then(|c| {
+                let check = c.checks.get(&rid)?;
+                let what = (
+                    check.doc.clone(),
+                    check.query.clone(),
+                    check.fetched.clone(),
+                );
+                Some((c.identity.clone(), what))
+            }) else {
+                continue;
             };
-            if let Err(error) = verdict {
+            let (doc, query, fetched) = check;
+            let what = match (&doc, &query) {
+                (Some(doc), _) => Read::Doc(doc),
+                (None, Some(query)) => Read::Query(query),
+                (None, None) => continue,
+            };
+            match self.check_read(&identity, &fetched, &what, self.now) {
+                // Still allowed, perhaps resting on other documents now:
+                // those are the ones watched from here on.
+                Ok(allowed) => {
+                    self.unwatch(conn, rid);
+                    self.watch(conn, rid, &what, allowed, fetched);
+                }
                 // Documents of other collections it now needs were not
                 // fetched: the listener ends the same way (spec 14.5).
-                let error = match error {
-                    Error::NeedDocuments(_) => {
-                        Denial::new("the permission now rests on documents of other collections")
-                            .into()
-                    }
-                    other => other,
-                };
-                self.end_listener(conn, rid, &error);
+                Err(Error::NeedDocuments(_)) => {
+                    let why = "the permission now rests on documents of other collections";
+                    self.end_listener(conn, rid, &Denial::new(why).into());
+                }
+                Err(error) => self.end_listener(conn, rid, &error),
             }
         }
     }

@@ -161,7 +161,8 @@ pub struct SavedSession {
     /// The connection's listeners.
     pub listeners: Vec<SavedListener>,
     /// Whether requests of the connection were held unanswered (spec
-    /// 10.4.6), or its credential was being verified. They live only in
+    /// 10.4.6), its credential was being verified, or a request waited for
+    /// documents of other collections (spec 14.5). They live only in
     /// memory, so such a session does not restore: the driver closes the
     /// connection and the client resumes.
     pub waiting: bool,
@@ -303,7 +304,7 @@ impl<S: Storage> Hub<S> {
             identity: c.identity.clone(),
             expires: c.expires,
             listeners,
-            waiting: c.holds() || c.verifying.is_some(),
+            waiting: c.holds() || c.verifying.is_some() || c.fetching.is_some(),
         })
     }
 
@@ -573,7 +574,7 @@ impl<S: Storage> Hub<S> {
             .unwrap_or_default();
         match self.request(conn, message.clone(), &fetched, now) {
             Ok(()) => {}
-            Err(Error::NeedDocuments(paths)) => self.fetch(conn, text, &message, fetched, paths),
+            Err(Error::NeedDocuments(paths)) => self.fetch(conn, text, fetched, paths),
             Err(error) => self.send_error(conn, rid, &error),
         }
     }
@@ -641,10 +642,10 @@ impl<S: Storage> Hub<S> {
             fetched,
         };
         let guard = (!matches!(self.access, Access::Open)).then_some(&guard);
-        match self
+        let outcome = self
             .db
-            .commit_guarded(collection, writes, commit_id, now, guard)?
-        {
+            .commit_guarded(collection, writes, commit_id, now, guard);
+        match guard::within_fetch_budget(outcome, fetched)? {
             CommitOutcome::Applied(committed) => {
                 self.fan_out(collection.as_str(), &committed.record);
                 Ok(committed.result)
