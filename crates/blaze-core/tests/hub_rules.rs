@@ -1059,6 +1059,74 @@ fn a_restored_session_ends_the_listeners_the_new_rules_deny() {
     assert_eq!(frames[&BOB][0]["target"], session.listeners[1].target);
 }
 
+#[test]
+fn a_refreshed_credential_with_other_claims_ends_the_listeners_they_no_longer_allow() {
+    let editors = r#"
+rules_version = '2';
+service cloud.firestore {
+  match /databases/{database}/documents {
+    match /drafts/{id} {
+      allow read: if request.auth.token.role == 'editor';
+    }
+    match /notes/{id} {
+      allow read: if request.auth != null;
+    }
+  }
+}"#;
+    let mut w = World::new(rules(editors));
+    w.admin_writes(
+        "drafts",
+        json!([{"op": "set", "id": "d1", "data": {"text": SECRET}}]),
+    );
+    w.admin_writes("notes", json!([{"op": "set", "id": "n1", "data": {}}]));
+    let with_role = |role: &str| {
+        let claims = json!({"sub": "bob", "role": role});
+        Identity::User {
+            uid: "bob".into(),
+            claims: claims.as_object().unwrap().clone(),
+        }
+    };
+    w.now += 1;
+    w.hub.handle_open(9);
+    w.hub
+        .handle_frame(9, r#"{"type":"hello","protocol":1,"auth":"t"}"#, w.now);
+    w.hub
+        .handle_verified(9, None, Ok((with_role("editor"), None)), w.now);
+    w.drain();
+    let drafts = json!({"collection": "drafts"});
+    assert_eq!(w.one(9, listen_query(1, drafts))["type"], "snapshot");
+    assert_eq!(w.one(9, listen_doc(2, "drafts/d1"))["type"], "snapshot");
+    assert_eq!(w.one(9, listen_doc(3, "notes/n1"))["type"], "snapshot");
+    let refresh = |w: &mut World, rid: u64, role: &str| {
+        w.ask(9, json!({"type": "auth", "rid": rid, "auth": "t2"}));
+        w.now += 1;
+        w.hub
+            .handle_verified(9, Some(rid), Ok((with_role(role), None)), w.now);
+        w.drain().remove(&9).unwrap_or_default()
+    };
+    // Still an editor: nothing ends.
+    let frames = refresh(&mut w, 10, "editor");
+    assert_eq!(frames.len(), 1, "{frames:?}");
+    assert_eq!(frames[0]["type"], "authenticated");
+    // No longer one: the drafts listeners end, the notes listener stays.
+    let frames = refresh(&mut w, 11, "viewer");
+    assert_eq!(frames.len(), 3, "{frames:?}");
+    assert_eq!(frames[0]["type"], "authenticated");
+    assert_denied(&frames[1], 1);
+    assert_denied(&frames[2], 2);
+    assert_eq!(w.hub.stats().listeners, 1);
+    let frames = w.admin_writes(
+        "drafts",
+        json!([{"op": "merge", "id": "d1", "patch": {"more": SECRET}}]),
+    );
+    assert!(!frames.contains_key(&9), "{frames:?}");
+    let frames = w.admin_writes(
+        "notes",
+        json!([{"op": "merge", "id": "n1", "patch": {"a": 1}}]),
+    );
+    assert_eq!(frames[&9].len(), 1);
+}
+
 // 10. admin, anonymous, closed and open
 
 #[test]

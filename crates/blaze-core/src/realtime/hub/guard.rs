@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 use blaze_protocol::{CollectionPath, DocPath, Identity, Query};
 use serde_json::{Map, Value};
 
+use super::target::ListenSpec;
 use super::{ConnId, Hub, HubEvent, Output};
 use crate::error::{Denial, Error};
 use crate::rules::{Access, Allowed, Asker, FetchedDocs};
@@ -282,38 +283,78 @@ impl<S: Storage> Hub<S> {
             }
         }
         for (conn, rid) in due {
-            let Some((identity, check)) = self.conns.get(&conn).and_then(|c| {
-                let check = c.checks.get(&rid)?;
-                let what = (
-                    check.doc.clone(),
-                    check.query.clone(),
-                    check.fetched.clone(),
-                );
-                Some((c.identity.clone(), what))
-            }) else {
+            let Some(check) = self.conns.get(&conn).and_then(|c| c.checks.get(&rid)) else {
                 continue;
             };
-            let (doc, query, fetched) = check;
-            let what = match (&doc, &query) {
-                (Some(doc), _) => Read::Doc(doc),
-                (None, Some(query)) => Read::Query(query),
-                (None, None) => continue,
+            let (doc, query) = (check.doc.clone(), check.query.clone());
+            let fetched = check.fetched.clone();
+            self.recheck(conn, rid, doc, query, fetched);
+        }
+    }
+
+    /// Checks every listener of `conn` again (its identity changed: a
+    /// refreshed credential may carry other claims); each one now denied
+    /// ends with an `error` (`permission_denied`, its rid).
+    pub(super) fn recheck_connection(&mut self, conn: ConnId) {
+        if !matches!(self.access, Access::Enforced(_)) {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut listeners: Vec<(u64, u64)> = c.listeners.iter().map(|(&r, &t)| (r, t)).collect();
+        listeners.sort_unstable();
+        for (rid, target) in listeners {
+            let Some(c) = self.conns.get(&conn) else {
+                return;
             };
-            match self.check_read(&identity, &fetched, &what, self.now) {
-                // Still allowed, perhaps resting on other documents now:
-                // those are the ones watched from here on.
-                Ok(allowed) => {
-                    self.unwatch(conn, rid);
-                    self.watch(conn, rid, &what, allowed, fetched);
-                }
-                // Documents of other collections it now needs were not
-                // fetched: the listener ends the same way (spec 14.5).
-                Err(Error::NeedDocuments(_)) => {
-                    let why = "the permission now rests on documents of other collections";
-                    self.end_listener(conn, rid, &Denial::new(why).into());
-                }
-                Err(error) => self.end_listener(conn, rid, &error),
+            let fetched = c.checks.get(&rid).map(|k| k.fetched.clone());
+            let spec = self
+                .targets
+                .get(&target)
+                .map(|t| ListenSpec::from_key(&t.key, self.db.limits()));
+            let Some(Ok(spec)) = spec else {
+                continue;
+            };
+            let query = spec.doc.is_none().then_some(spec.source);
+            self.recheck(conn, rid, spec.doc, query, fetched.unwrap_or_default());
+        }
+    }
+
+    /// Checks listener `rid` of `conn` (of document `doc`, or of `query`)
+    /// again with the documents of other collections `fetched` for it:
+    /// allowed, it is watched on the documents the decision read now;
+    /// denied, it ends.
+    fn recheck(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        doc: Option<DocPath>,
+        query: Option<Query>,
+        fetched: FetchedDocs,
+    ) {
+        let Some(identity) = self.conns.get(&conn).map(|c| c.identity.clone()) else {
+            return;
+        };
+        let what = match (&doc, &query) {
+            (Some(doc), _) => Read::Doc(doc),
+            (None, Some(query)) => Read::Query(query),
+            (None, None) => return,
+        };
+        match self.check_read(&identity, &fetched, &what, self.now) {
+            // Still allowed, perhaps resting on other documents now: those
+            // are the ones watched from here on.
+            Ok(allowed) => {
+                self.unwatch(conn, rid);
+                self.watch(conn, rid, &what, allowed, fetched);
             }
+            // Documents of other collections it now needs were not fetched:
+            // the listener ends the same way (spec 14.5).
+            Err(Error::NeedDocuments(_)) => {
+                let why = "the permission now rests on documents of other collections";
+                self.end_listener(conn, rid, &Denial::new(why).into());
+            }
+            Err(error) => self.end_listener(conn, rid, &error),
         }
     }
 

@@ -465,8 +465,10 @@ impl<S: Storage> Hub<S> {
     /// credential, `Ok` opens the connection (`welcome` with its `auth`) and
     /// a rejection is answered with an `error` and close 4001
     /// `unauthenticated`. For an `auth` request, a credential of the same
-    /// kind and `uid` replaces the connection's (`authenticated`); any other
-    /// is refused and the connection keeps its credential. Then the frames
+    /// kind and `uid` replaces the connection's (`authenticated`), and its
+    /// listeners are checked against the access rules with the new claims
+    /// (those now denied end with `permission_denied`); any other is
+    /// refused and the connection keeps its credential. Then the frames
     /// held meanwhile are answered. An answer nobody waits for (the
     /// connection closed, or another `rid`) is ignored.
     pub fn handle_verified(
@@ -509,6 +511,8 @@ impl<S: Storage> Hub<S> {
                 c.expires = expires;
                 c.refused_auths = 0;
                 self.send(conn, frame(&ServerMessage::Authenticated { rid, auth }));
+                // Its claims may differ: the listeners are proved again (spec 14.3).
+                self.recheck_connection(conn);
             }
             (Some(rid), verified) => {
                 let refused = verified.err().unwrap_or_else(|| {
