@@ -1127,6 +1127,40 @@ service cloud.firestore {
     assert_eq!(frames[&9].len(), 1);
 }
 
+#[test]
+fn a_restore_checks_the_rules_at_the_time_it_is_given() {
+    let until = r#"
+rules_version = '2';
+service cloud.firestore {
+  match /databases/{database}/documents {
+    match /offers/{id} {
+      allow read: if request.time.toMillis() < resource.data.until;
+    }
+  }
+}"#;
+    let mut w = World::new(rules(until));
+    let until_ms = w.now + 1_000;
+    w.admin_writes(
+        "offers",
+        json!([{"op": "set", "id": "o1", "data": {"until": until_ms}}]),
+    );
+    assert_eq!(w.one(BOB, listen_doc(1, "offers/o1"))["type"], "snapshot");
+    let session = w.hub.session(BOB).unwrap();
+    let restore_at = |now: u64| {
+        // The same documents, in a hub that lost its memory.
+        let mut db = db();
+        let offer = writes(json!([{"op": "set", "id": "o1", "data": {"until": until_ms}}]));
+        db.commit(&collection("offers"), &offer, NOW).unwrap();
+        let mut hub = Hub::new(db, HubConfig::default()).with_access(rules(until));
+        hub.set_now(now);
+        hub.restore(BOB, &session).unwrap();
+        std::iter::from_fn(|| hub.poll_output()).count()
+    };
+    assert_eq!(restore_at(until_ms - 1), 0, "still valid: restored quietly");
+    // Past `until`: the listener ends (an event and its error frame).
+    assert_eq!(restore_at(until_ms), 2);
+}
+
 // 10. admin, anonymous, closed and open
 
 #[test]

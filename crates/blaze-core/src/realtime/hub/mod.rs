@@ -312,7 +312,8 @@ impl<S: Storage> Hub<S> {
     /// memory but the connection stayed up. The targets are rebuilt from the
     /// current state under the ids the client knows; the only frames
     /// produced end listeners the access rules now deny (`permission_denied`
-    /// with the listener's id).
+    /// with the listener's id), checked at the latest time the hub was
+    /// given (`request.time`: call [`Hub::set_now`] first on a new hub).
     /// A session that was waiting for held requests is refused: they were
     /// lost with the memory, and its client would wait for their answers
     /// forever.
