@@ -930,6 +930,65 @@ fn a_request_reading_another_collection_waits_for_its_documents() {
 }
 
 #[test]
+fn a_listen_reading_another_collection_starts_once_its_documents_are_fetched() {
+    let mut w = rooms_world();
+    let messages = json!({"collection": "rooms/r1/messages"});
+    for (conn, rid) in [(ALICE, 1), (BOB, 2)] {
+        w.fetches.clear();
+        assert!(w.ask(conn, listen_query(rid, messages.clone())).is_empty());
+        let (asker, paths) = w.fetches.pop().expect("a fetch");
+        assert_eq!(asker, conn);
+        w.hub.handle_fetched(conn, answer_for(&paths), w.now);
+        let frames = w.drain().remove(&conn).unwrap();
+        if conn == ALICE {
+            assert_eq!(frames[0]["type"], "snapshot");
+            assert_eq!(frames[0]["docs"][0]["data"]["text"], SECRET);
+        } else {
+            assert_denied(&frames[0], rid);
+        }
+    }
+    assert_eq!(w.hub.stats().listeners, 1);
+    let frames = w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m9", "data": {"text": SECRET}}]),
+    );
+    assert_eq!(frames[&ALICE].len(), 1);
+    assert!(!frames.contains_key(&BOB));
+    w.assert_bob_saw_nothing_of_alice();
+}
+
+#[test]
+fn in_a_hub_holding_every_collection_a_listener_ends_when_its_member_document_goes() {
+    let mut w = World::new(rules(TEAM_AND_ROOMS));
+    w.admin_writes(
+        "rooms/r1/members",
+        json!([{"op": "set", "id": "bob", "data": {"role": "reader"}}]),
+    );
+    w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m1", "data": {"text": "hi"}}]),
+    );
+    let messages = json!({"collection": "rooms/r1/messages"});
+    assert_eq!(w.one(BOB, listen_query(1, messages))["type"], "snapshot");
+    assert_eq!(
+        w.one(BOB, listen_doc(2, "rooms/r1/messages/m1"))["type"],
+        "snapshot"
+    );
+    assert!(w.fetches.is_empty(), "every collection is local");
+    let frames = w.admin_writes("rooms/r1/members", json!([{"op": "delete", "id": "bob"}]));
+    let bob = &frames[&BOB];
+    assert_eq!(bob.len(), 2, "{bob:?}");
+    assert_denied(&bob[0], 1);
+    assert_denied(&bob[1], 2);
+    let frames = w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m2", "data": {"text": SECRET}}]),
+    );
+    assert!(!frames.contains_key(&BOB));
+    assert_eq!(w.hub.stats().listeners, 0);
+}
+
+#[test]
 fn a_driver_answering_the_wrong_documents_cannot_keep_a_request_waiting_forever() {
     let mut w = rooms_world();
     assert!(w.ask(BOB, get(1, "rooms/r1/messages/m1")).is_empty());
