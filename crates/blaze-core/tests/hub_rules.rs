@@ -627,6 +627,47 @@ fn a_resume_is_checked_like_a_listen_and_carries_only_allowed_documents() {
     w.assert_bob_saw_nothing_of_alice();
 }
 
+#[test]
+fn a_document_listener_resumed_across_an_owner_change_is_not_told_the_former_state() {
+    let mut w = todos_world();
+    w.admin_writes(
+        "todos",
+        json!([{"op": "set", "id": "a7", "data": {"owner": "alice", "n": 1, "title": "kept",
+                                                  SECRET: "alice's field"}}]),
+    );
+    // Bob learns a sequence number from a listener of his own.
+    let since = w.one(BOB, listen_query(1, owned_by("bob")))["seq"]
+        .as_u64()
+        .unwrap();
+    // The admin hands a7 to bob, dropping alice's field.
+    w.admin_writes(
+        "todos",
+        json!([{"op": "set", "id": "a7", "data": {"owner": "bob", "n": 1, "title": "kept"}}]),
+    );
+    // A resume from when it was alice's must not diff from her version:
+    // bob gets the document as it is, as a fresh snapshot.
+    let answer = w.one(
+        BOB,
+        json!({"type": "listen", "rid": 2, "doc": "todos/a7", "since": since}),
+    );
+    assert_eq!(answer["type"], "snapshot", "{answer}");
+    assert_eq!(answer["reset"], true);
+    assert_eq!(answer["docs"][0]["data"]["owner"], "bob");
+    w.assert_bob_saw_nothing_of_alice();
+    // A resume from when it was already bob's is a diff as usual.
+    let since = answer["seq"].as_u64().unwrap();
+    w.admin_writes(
+        "todos",
+        json!([{"op": "merge", "id": "a7", "patch": {"n": 2}}]),
+    );
+    let answer = w.one(
+        BOB,
+        json!({"type": "listen", "rid": 3, "doc": "todos/a7", "since": since}),
+    );
+    assert_eq!(answer["type"], "resumed", "{answer}");
+    assert_eq!(answer["changes"][0]["type"], "modified");
+}
+
 // 7. writes
 
 #[test]

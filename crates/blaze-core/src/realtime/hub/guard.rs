@@ -12,7 +12,7 @@ use super::target::ListenSpec;
 use super::{ConnId, Hub, HubEvent, Output};
 use crate::error::{Denial, Error};
 use crate::rules::{Access, Allowed, Asker, FetchedDocs};
-use crate::store::{CommitRecord, Storage};
+use crate::store::{CommitRecord, Storage, StoredDoc};
 
 /// Who makes a request outside a connection (an HTTP request), and the
 /// documents of other collections fetched for it so far.
@@ -125,6 +125,29 @@ impl<S: Storage> Hub<S> {
             Read::Query(query) => self.access.allow_list(&asker, query),
         };
         within_fetch_budget(decision, fetched)
+    }
+
+    /// Whether `identity` could read document `path` in state `then` (as
+    /// it was at an earlier sequence number): a resume diffs from it only
+    /// then. Documents of other collections not fetched count as a denial.
+    pub(super) fn may_read_state(
+        &self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
+        path: &DocPath,
+        then: Option<&StoredDoc>,
+    ) -> bool {
+        if matches!(self.access, Access::Open) || *identity == Identity::Admin {
+            return true;
+        }
+        let asker = Asker {
+            storage: self.db.storage(),
+            local: self.scope.as_ref(),
+            identity,
+            now: self.now,
+            fetched,
+        };
+        self.access.allow_get(&asker, path, then).is_ok()
     }
 
     /// The driver's answer to [`HubEvent::Fetch`] for `conn`: each document

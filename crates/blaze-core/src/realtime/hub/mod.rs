@@ -938,7 +938,10 @@ impl<S: Storage> Hub<S> {
             self.drop_if_unused(target_id);
             return Err(refused.into());
         }
-        let answer = self.first_answer(rid, target_id, since);
+        // A document listener resumes only from a state of its document the
+        // rules let it read: a diff from any other would tell what it held.
+        let resume_as = doc.map(|doc| (identity, fetched, doc));
+        let answer = self.first_answer(rid, target_id, since, resume_as);
         match answer {
             Ok(answer) => {
                 self.subscribe(conn, rid, target_id);
@@ -1053,12 +1056,17 @@ impl<S: Storage> Hub<S> {
         Ok(id)
     }
 
-    /// The answer to a `listen` on `target_id`: a snapshot, or the changes since `since`.
+    /// The answer to a `listen` on `target_id`: a snapshot, or the changes
+    /// since `since`. For a document listener, `doc_reader` is who asks (with
+    /// the documents fetched for them) and the document: changes are
+    /// answered only from a state of it they may read, else a snapshot
+    /// with `reset`.
     fn first_answer(
         &self,
         rid: u64,
         target_id: u64,
         since: Option<u64>,
+        doc_reader: Option<(&Identity, &FetchedDocs, &DocPath)>,
     ) -> Result<ServerMessage, Error> {
         let target = &self.targets[&target_id];
         let collection = &target.view.query().collection;
@@ -1067,9 +1075,17 @@ impl<S: Storage> Hub<S> {
             Some(since) if since <= seq => self.db.log_since(collection, since)?,
             _ => None,
         };
-        Ok(match log {
-            Some(log) => {
-                let then = results_at(self.db.storage(), target.view.query(), &log)?;
+        let then = match log {
+            Some(log) => Some(results_at(self.db.storage(), target.view.query(), &log)?),
+            None => None,
+        };
+        let then = then.filter(|then| {
+            doc_reader.is_none_or(|(identity, fetched, doc)| {
+                self.may_read_state(identity, fetched, doc, then.first())
+            })
+        });
+        Ok(match then {
+            Some(then) => {
                 let changes = diff_results(collection, &then, target.view.docs());
                 ServerMessage::Resumed {
                     rid,
