@@ -1378,6 +1378,48 @@ fn a_thousand_denied_listens_leave_nothing_behind_and_a_bystander_keeps_its_chan
 }
 
 #[test]
+fn listeners_watched_for_rechecks_leave_nothing_behind_when_they_end() {
+    let mut w = team_world();
+    let before = w.hub.stats();
+    assert_eq!(before.watches, 0);
+    for rid in 1..=500u64 {
+        let listen = if rid % 2 == 0 {
+            listen_doc(rid, "team/plan")
+        } else {
+            listen_query(rid, json!({"collection": "team"}))
+        };
+        assert_eq!(w.one(BOB, listen)["type"], "snapshot");
+        w.hub.handle_frame(
+            BOB,
+            &json!({"type": "ack", "frames": rid}).to_string(),
+            w.now,
+        );
+    }
+    // A query listener rests on the roster, a document listener on its
+    // document and the member document.
+    assert_eq!(w.hub.stats().watches, 250 + 250 * 2);
+    // Half unlistened, the rest ended by the rules.
+    for rid in (2..=500u64).step_by(4) {
+        w.one(
+            BOB,
+            json!({"type": "unlisten", "rid": 1000 + rid, "listener": rid}),
+        );
+    }
+    assert_eq!(w.hub.stats().watches, 250 + 125 * 2);
+    w.admin_writes(
+        "team",
+        json!([{"op": "set", "id": "roster", "data": {"members": ["alice"]}},
+               {"op": "delete", "id": "member-bob"}]),
+    );
+    assert_eq!(w.hub.stats(), before);
+    // A connection that closes leaves nothing either.
+    assert_eq!(w.one(ALICE, listen_doc(1, "team/plan"))["type"], "snapshot");
+    assert_eq!(w.hub.stats().watches, 2);
+    w.hub.handle_close(ALICE);
+    assert_eq!(w.hub.stats().watches, 0);
+}
+
+#[test]
 fn a_session_waiting_for_documents_of_other_collections_does_not_restore() {
     let mut w = rooms_world();
     assert!(w.ask(BOB, get(1, "rooms/r1/messages/m1")).is_empty());

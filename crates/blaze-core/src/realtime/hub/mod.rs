@@ -201,6 +201,9 @@ pub struct HubStats {
     pub listeners: usize,
     /// Distinct targets those listeners follow.
     pub targets: usize,
+    /// (document, listener) pairs watched to check the listener again
+    /// against the access rules when the document changes (spec 14.3).
+    pub watches: usize,
 }
 
 /// The realtime state machine over one database.
@@ -376,6 +379,7 @@ impl<S: Storage> Hub<S> {
             connections: self.conns.len(),
             listeners: self.conns.values().map(|c| c.listeners.len()).sum(),
             targets: self.targets.len(),
+            watches: self.rechecks.values().map(BTreeSet::len).sum(),
         }
     }
 
