@@ -235,11 +235,7 @@ impl<S: Storage> Hub<S> {
             Read::Doc(path) => (Some((*path).clone()), None),
             Read::Query(query) => (None, Some((*query).clone())),
         };
-        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
-        let mut watched: Vec<DocPath> = allowed.looked_up.into_iter().filter(local).collect();
-        watched.extend(doc.clone());
-        watched.sort();
-        watched.dedup();
+        let watched = self.rests_on(what, allowed);
         if watched.is_empty() {
             return;
         }
@@ -260,6 +256,19 @@ impl<S: Storage> Hub<S> {
                 },
             );
         }
+    }
+
+    /// The documents of this object a listener of `what`, `allowed` so,
+    /// rests on: those its rules looked up, and a document listener's own.
+    fn rests_on(&self, what: &Read<'_>, allowed: Allowed) -> Vec<DocPath> {
+        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
+        let mut watched: Vec<DocPath> = allowed.looked_up.into_iter().filter(local).collect();
+        if let Read::Doc(path) = what {
+            watched.push((*path).clone());
+        }
+        watched.sort();
+        watched.dedup();
+        watched
     }
 
     /// Forgets the recheck record of listener `rid` of `conn`.
@@ -368,8 +377,12 @@ impl<S: Storage> Hub<S> {
             // Still allowed, perhaps resting on other documents now: those
             // are the ones watched from here on.
             Ok(allowed) => {
-                self.unwatch(conn, rid);
-                self.watch(conn, rid, &what, allowed, fetched);
+                let watched = self.rests_on(&what, allowed.clone());
+                let check = self.conns.get(&conn).and_then(|c| c.checks.get(&rid));
+                if check.is_none_or(|check| check.watched != watched) {
+                    self.unwatch(conn, rid);
+                    self.watch(conn, rid, &what, allowed, fetched);
+                }
             }
             // Documents of other collections it now needs were not fetched:
             // the listener ends the same way (spec 14.5).
