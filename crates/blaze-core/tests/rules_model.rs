@@ -2,19 +2,20 @@
 //! private todos (an owner among three users, a number, a marker naming
 //! the owner), each user listening to a random query the rules allow
 //! (`owner == me`, or a form proving the same, with extra filters, an order
-//! and a limit), and random admin writes that change numbers, delete
-//! documents and hand them from one owner to another. After every write,
-//! each listener's results (its snapshot with every change applied) equal
-//! the reference's (the documents filtered, sorted and cut), and no frame
-//! a user was ever sent names another owner's marker.
+//! and a limit) and to one document, and random admin writes that change
+//! numbers, delete documents and hand them from one owner to another. After
+//! every write, each query listener's results (its snapshot with every
+//! change applied) equal the reference's (the documents filtered, sorted
+//! and cut); each document listener lives exactly while its document is the
+//! user's (refused at once otherwise, ended by `permission_denied` when it
+//! no longer is, nothing for it afterwards) and holds it; and no frame a
+//! user was ever sent names another owner's marker.
 
 use std::collections::BTreeMap;
 
-use blaze_core::{
-    Access, Caller, Database, Hub, HubConfig, HubEvent, Limits, MemoryStorage, Output, Rules,
-};
+use blaze_core::{Access, Caller, Database, Hub, HubConfig, Limits, MemoryStorage, Output, Rules};
 use blaze_json::changes::apply_changes;
-use blaze_protocol::{Change, CollectionPath, DocSnapshot, Identity, ServerMessage, Write};
+use blaze_protocol::{CollectionPath, DocSnapshot, ErrorCode, Identity, ServerMessage, Write};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
@@ -151,15 +152,32 @@ impl Shape {
     }
 }
 
+/// One listener as its client holds it.
+#[derive(Clone, Debug, Default)]
+struct Listener {
+    target: Option<u64>,
+    docs: Vec<DocSnapshot>,
+    /// Ended by an `error` frame (refused, or ended by the rules).
+    ended: bool,
+}
+
+/// The query listener's rid; the document listener's is [`DOC_RID`].
+const QUERY_RID: u64 = 1;
+const DOC_RID: u64 = 2;
+
 struct World {
     hub: Hub<MemoryStorage>,
     now: u64,
-    /// Each user's listener results.
-    results: Vec<Vec<DocSnapshot>>,
+    /// Each user's listeners, by rid.
+    listeners: Vec<BTreeMap<u64, Listener>>,
     /// Every frame each user was sent.
     sent: Vec<Vec<String>>,
     /// The reference: document index to (owner index, n).
     docs: BTreeMap<usize, (usize, i64)>,
+    /// The reference for each user's document listener: the document it
+    /// follows, and whether the rules still let it live (it starts only on
+    /// a document of the user's, and ends once the document is not).
+    followed: Vec<(usize, bool)>,
 }
 
 impl World {
@@ -170,9 +188,10 @@ impl World {
         let mut world = World {
             hub,
             now: NOW,
-            results: vec![Vec::new(); USERS.len()],
+            listeners: vec![BTreeMap::new(); USERS.len()],
             sent: vec![Vec::new(); USERS.len()],
             docs: BTreeMap::new(),
+            followed: Vec::new(),
         };
         for (conn, uid) in USERS.iter().enumerate() {
             let identity = Identity::User {
@@ -191,52 +210,105 @@ impl World {
         world
     }
 
+    /// Starts each user's listeners: the query of `shapes`, and a document
+    /// listener on document `docs[user]`.
+    fn listen(&mut self, shapes: &[Shape], docs: &[usize]) {
+        for (user, uid) in USERS.iter().enumerate() {
+            let d = docs[user];
+            let mine = self.docs.get(&d).is_some_and(|(owner, _)| *owner == user);
+            self.followed.push((d, mine));
+            let listens = [
+                json!({"type": "listen", "rid": QUERY_RID, "query": shapes[user].query(uid)}),
+                json!({"type": "listen", "rid": DOC_RID, "doc": format!("todos/{}", id(d))}),
+            ];
+            for listen in listens {
+                self.hub
+                    .handle_frame(user as u64, &listen.to_string(), self.now);
+                self.drain();
+            }
+        }
+    }
+
     fn drain(&mut self) {
         while let Some(output) = self.hub.poll_output() {
             match output {
                 Output::Send { conn, frame } => {
                     let user = conn as usize;
                     self.sent[user].push(frame.to_string());
-                    match serde_json::from_str::<ServerMessage>(&frame).unwrap() {
-                        ServerMessage::Welcome { .. } => {}
-                        ServerMessage::Snapshot { docs, .. } => self.results[user] = docs,
-                        ServerMessage::Change { changes, .. } => self.apply(user, &changes),
-                        other => panic!("{} was sent {other:?}", USERS[user]),
-                    }
+                    self.receive(user, serde_json::from_str(&frame).unwrap());
                     let ack = json!({"type": "ack", "frames": self.sent[user].len()});
                     self.hub.handle_frame(conn, &ack.to_string(), self.now);
                 }
                 Output::Close { conn, code } => panic!("{conn} closed: {code:?}"),
-                Output::Event(HubEvent::Refused { .. }) => panic!("a request was refused"),
                 Output::Event(_) => {}
             }
         }
     }
 
-    fn apply(&mut self, user: usize, changes: &[Change]) {
-        apply_changes(&mut self.results[user], changes).expect("the changes fit");
+    fn receive(&mut self, user: usize, message: ServerMessage) {
+        let listeners = &mut self.listeners[user];
+        match message {
+            ServerMessage::Welcome { .. } => {}
+            ServerMessage::Snapshot {
+                rid, target, docs, ..
+            } => {
+                let listener = listeners.entry(rid).or_default();
+                listener.target = Some(target);
+                listener.docs = docs;
+            }
+            ServerMessage::Change {
+                target, changes, ..
+            } => {
+                let live = listeners
+                    .values_mut()
+                    .filter(|l| !l.ended && l.target == Some(target));
+                let mut any = false;
+                for listener in live {
+                    any = true;
+                    apply_changes(&mut listener.docs, &changes).expect("the changes fit");
+                }
+                assert!(any, "{} was sent a change for no listener", USERS[user]);
+            }
+            ServerMessage::Error {
+                rid: Some(rid),
+                error,
+            } => {
+                assert_eq!(error.code, ErrorCode::PermissionDenied);
+                assert_eq!(rid, DOC_RID, "only a document listener is ever denied");
+                let listener = listeners.entry(rid).or_default();
+                assert!(!listener.ended, "ended twice");
+                listener.ended = true;
+                listener.docs.clear();
+            }
+            other => panic!("{} was sent {other:?}", USERS[user]),
+        }
     }
 
     fn run(&mut self, step: &Step) {
-        let write = match *step {
+        let (i, write) = match *step {
             Step::Set { id: i, owner, n } => {
                 self.docs.insert(i, (owner, n));
                 let owner = USERS[owner];
-                json!({"op": "set", "id": id(i),
-                       "data": {"owner": owner, "n": n, "secret": marker(owner)}})
+                let data = json!({"owner": owner, "n": n, "secret": marker(owner)});
+                (i, json!({"op": "set", "id": id(i), "data": data}))
             }
             Step::Merge { id: i, n } => {
                 let Some(doc) = self.docs.get_mut(&i) else {
                     return;
                 };
                 doc.1 = n;
-                json!({"op": "merge", "id": id(i), "patch": {"n": n}})
+                (i, json!({"op": "merge", "id": id(i), "patch": {"n": n}}))
             }
             Step::Delete { id: i } => {
                 self.docs.remove(&i);
-                json!({"op": "delete", "id": id(i)})
+                (i, json!({"op": "delete", "id": id(i)}))
             }
         };
+        for (user, (followed, alive)) in self.followed.iter_mut().enumerate() {
+            if *followed == i {
+                *alive &= self.docs.get(&i).is_some_and(|(owner, _)| *owner == user);
+            }
+        }
         let writes: Vec<Write> = serde_json::from_value(json!([write])).unwrap();
         self.now += 1;
         let todos = CollectionPath::parse("todos").unwrap();
@@ -248,16 +320,33 @@ impl World {
 
     fn check(&self, shapes: &[Shape]) {
         for (user, uid) in USERS.iter().enumerate() {
-            let got: Vec<(String, i64)> = self.results[user]
-                .iter()
-                .map(|d| {
-                    let data = d.data.as_ref().unwrap();
-                    assert_eq!(data["owner"], *uid, "{uid} holds {d:?}");
-                    let id = d.path.strip_prefix("todos/").unwrap().to_owned();
-                    (id, data["n"].as_i64().unwrap())
-                })
-                .collect();
-            assert_eq!(got, shapes[user].expected(uid, &self.docs), "{uid}");
+            let held = |rid: u64| -> Vec<(String, i64)> {
+                self.listeners[user][&rid]
+                    .docs
+                    .iter()
+                    .map(|d| {
+                        let data = d.data.as_ref().unwrap();
+                        assert_eq!(data["owner"], *uid, "{uid} holds {d:?}");
+                        let id = d.path.strip_prefix("todos/").unwrap().to_owned();
+                        (id, data["n"].as_i64().unwrap())
+                    })
+                    .collect()
+            };
+            assert_eq!(
+                held(QUERY_RID),
+                shapes[user].expected(uid, &self.docs),
+                "{uid}'s query"
+            );
+            let (followed, alive) = self.followed[user];
+            assert_eq!(
+                self.listeners[user][&DOC_RID].ended, !alive,
+                "{uid}'s document listener"
+            );
+            let expected: Vec<(String, i64)> = match self.docs.get(&followed) {
+                Some((_, n)) if alive => vec![(id(followed), *n)],
+                _ => vec![],
+            };
+            assert_eq!(held(DOC_RID), expected, "{uid}'s document listener");
             for other in USERS.iter().filter(|o| *o != uid) {
                 for frame in &self.sent[user] {
                     assert!(!frame.contains(&marker(other)), "{uid} was sent {frame}");
@@ -273,6 +362,7 @@ proptest! {
     #[test]
     fn each_user_sees_exactly_their_own_documents(
         shapes in proptest::collection::vec(shape(), USERS.len()),
+        followed in proptest::collection::vec(0..IDS, USERS.len()),
         first in proptest::collection::vec(step(), 0..8),
         then in proptest::collection::vec(step(), 1..40),
     ) {
@@ -281,11 +371,7 @@ proptest! {
         for step in &first {
             world.run(step);
         }
-        for (user, uid) in USERS.iter().enumerate() {
-            let listen = json!({"type": "listen", "rid": 1, "query": shapes[user].query(uid)});
-            world.hub.handle_frame(user as u64, &listen.to_string(), world.now);
-            world.drain();
-        }
+        world.listen(&shapes, &followed);
         world.check(&shapes);
         for step in &then {
             world.run(step);
