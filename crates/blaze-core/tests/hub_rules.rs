@@ -1420,6 +1420,35 @@ fn listeners_watched_for_rechecks_leave_nothing_behind_when_they_end() {
 }
 
 #[test]
+fn a_query_past_the_limits_is_refused_before_the_rules_try_to_prove_it() {
+    let mut w = todos_world();
+    // 10 `in` filters of 10 values: 10^10 disjunctions once expanded.
+    let mut filters = vec![json!({"field": "owner", "op": "==", "value": "bob"})];
+    for f in 0..10 {
+        let values: Vec<i64> = (0..10).collect();
+        filters.push(json!({"field": format!("f{f}"), "op": "in", "value": values}));
+    }
+    let q = json!({"collection": "todos", "where": {"and": filters}});
+    let started = std::time::Instant::now();
+    for (rid, frame) in [
+        json!({"type": "query", "rid": 1, "query": q}),
+        json!({"type": "count", "rid": 2, "query": q}),
+        listen_query(3, q.clone()),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let answer = w.one(BOB, frame);
+        assert_eq!(answer["rid"], rid as u64 + 1);
+        assert_eq!(code(&answer), "too_many_disjunctions", "{answer}");
+    }
+    let caller = Caller::new(user("bob"));
+    let e = w.hub.query(&caller, &query(q.clone())).unwrap_err();
+    assert_eq!(e.code(), ErrorCode::TooManyDisjunctions);
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}
+
+#[test]
 fn a_session_waiting_for_documents_of_other_collections_does_not_restore() {
     let mut w = rooms_world();
     assert!(w.ask(BOB, get(1, "rooms/r1/messages/m1")).is_empty());

@@ -11,6 +11,7 @@ use serde_json::{Map, Value};
 use super::target::ListenSpec;
 use super::{ConnId, Hub, HubEvent, Output};
 use crate::error::{Denial, Error};
+use crate::query::CompiledQuery;
 use crate::rules::{Access, Allowed, Asker, FetchedDocs};
 use crate::store::{CommitRecord, Storage, StoredDoc};
 
@@ -125,6 +126,23 @@ impl<S: Storage> Hub<S> {
             Read::Query(query) => self.access.allow_list(&asker, query),
         };
         within_fetch_budget(decision, fetched)
+    }
+
+    /// Whether `identity` may run `query` (a query or a count). A query the
+    /// engine would refuse is refused first, as a listen's is: its error
+    /// says nothing about stored documents, and the proof never sees a
+    /// query past the limits.
+    pub(super) fn check_query(
+        &self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
+        query: &Query,
+        now: u64,
+    ) -> Result<Allowed, Error> {
+        if !matches!(self.access, Access::Open) && *identity != Identity::Admin {
+            CompiledQuery::compile(query, self.db.limits())?;
+        }
+        self.check_read(identity, fetched, &Read::Query(query), now)
     }
 
     /// Whether `identity` could read document `path` in state `then` (as

@@ -682,12 +682,7 @@ impl<S: Storage> Hub<S> {
     /// document it could return.
     pub fn query(&self, caller: &Caller, query: &Query) -> Result<QueryOutput, Error> {
         self.check_scope(&query.collection)?;
-        self.check_read(
-            &caller.identity,
-            &caller.fetched,
-            &Read::Query(query),
-            self.now,
-        )?;
+        self.check_query(&caller.identity, &caller.fetched, query, self.now)?;
         self.db.query(query)
     }
 
@@ -696,12 +691,7 @@ impl<S: Storage> Hub<S> {
     /// those of the query.
     pub fn count(&self, caller: &Caller, query: &Query) -> Result<(u64, u64), Error> {
         self.check_scope(&query.collection)?;
-        self.check_read(
-            &caller.identity,
-            &caller.fetched,
-            &Read::Query(query),
-            self.now,
-        )?;
+        self.check_query(&caller.identity, &caller.fetched, query, self.now)?;
         self.db.count(query)
     }
 
@@ -864,7 +854,7 @@ impl<S: Storage> Hub<S> {
                 )?,
             },
             ClientMessage::Query { rid, query } => {
-                check(self, Read::Query(&query))?;
+                self.check_query(&identity, fetched, &query, now)?;
                 let out = self.db.query(&query)?;
                 ServerMessage::QueryResult {
                     rid,
@@ -877,7 +867,7 @@ impl<S: Storage> Hub<S> {
                 }
             }
             ClientMessage::Count { rid, query } => {
-                check(self, Read::Query(&query))?;
+                self.check_query(&identity, fetched, &query, now)?;
                 let (seq, count) = self.db.count(&query)?;
                 ServerMessage::CountResult { rid, seq, count }
             }
