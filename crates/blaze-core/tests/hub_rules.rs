@@ -1261,6 +1261,44 @@ service cloud.firestore {
     assert_eq!(restore_at(until_ms), 2);
 }
 
+#[test]
+fn a_restore_that_needs_documents_of_other_collections_fails_leaving_nothing_behind() {
+    let mut w = rooms_world();
+    for (rid, listen) in [
+        (1, listen_doc(1, "rooms/r1/messages/m1")),
+        (
+            2,
+            listen_query(2, json!({"collection": "rooms/r1/messages"})),
+        ),
+    ] {
+        w.fetches.clear();
+        w.ask(ALICE, listen);
+        let (_, paths) = w.fetches.pop().unwrap();
+        w.hub.handle_fetched(ALICE, answer_for(&paths), w.now);
+        assert_eq!(w.drain()[&ALICE][0]["rid"], rid);
+    }
+    let session = w.hub.session(ALICE).unwrap();
+    assert_eq!(session.listeners.len(), 2);
+    // New rules: no document reads at all, lists still resting on members.
+    let new_rules = TEAM_AND_ROOMS.replace(
+        "allow read: if exists(/databases/$(database)/documents/rooms/$(room)/members/$(request.auth.uid));",
+        "allow get: if false;\n      allow list: if exists(/databases/$(database)/documents/rooms/$(room)/members/$(request.auth.uid));",
+    );
+    assert_ne!(new_rules, TEAM_AND_ROOMS);
+    let db = std::mem::replace(&mut w.hub, Hub::new(db(), HubConfig::default())).into_database();
+    let mut hub = Hub::new(db, HubConfig::default())
+        .scoped(collection("rooms/r1/messages"))
+        .with_access(rules(&new_rules));
+    let e = hub.restore(ALICE, &session).unwrap_err();
+    assert!(matches!(e, Error::NeedDocuments(_)), "{e:?}");
+    assert_eq!(
+        hub.poll_output(),
+        None,
+        "nothing sent for a connection not restored"
+    );
+    assert_eq!(hub.stats(), Default::default());
+}
+
 // 10. admin, anonymous, closed and open
 
 #[test]

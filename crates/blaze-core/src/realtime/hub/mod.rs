@@ -325,39 +325,50 @@ impl<S: Storage> Hub<S> {
             let msg = "requests held for this connection were lost with the server's memory";
             return Err(Rejection::new(ErrorCode::Internal, msg).into());
         }
+        // The rules may have changed since (a redeploy): a listener they now
+        // deny ends (spec 14.3); one whose permission needs documents of
+        // other collections fails the restore, and its client resumes,
+        // which fetches them. Every listener is decided before anything is
+        // restored, so a failed restore leaves nothing behind.
+        let fetched = FetchedDocs::new();
+        let mut allowed = Vec::new();
+        let mut denied = Vec::new();
+        for l in &session.listeners {
+            let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
+            let what = match &spec.doc {
+                Some(doc) => Read::Doc(doc),
+                None => Read::Query(&spec.source),
+            };
+            match self.check_read(&session.identity, &fetched, &what, self.now) {
+                Ok(rests_on) => allowed.push((l, spec, rests_on)),
+                Err(Error::Denied(why)) => denied.push((l.rid, Error::Denied(why))),
+                Err(other) => return Err(other),
+            }
+        }
         self.handle_open(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = session.open;
             c.identity = session.identity.clone();
             c.expires = session.expires;
         }
-        for l in &session.listeners {
-            let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
-            // The rules may have changed since (a redeploy): a listener
-            // they now deny ends (spec 14.3); one whose permission needs
-            // documents of other collections fails the restore, and its
-            // client resumes, which fetches them.
+        for (l, spec, rests_on) in allowed {
             let (doc, query) = (spec.doc.clone(), spec.source.clone());
+            let target = match self.target_for(spec, Some(l.target)) {
+                Ok(target) => target,
+                Err(e) => {
+                    self.forget(conn);
+                    return Err(e);
+                }
+            };
+            self.subscribe(conn, l.rid, target);
             let what = match &doc {
                 Some(doc) => Read::Doc(doc),
                 None => Read::Query(&query),
             };
-            let fetched = FetchedDocs::new();
-            match self.check_read(&session.identity, &fetched, &what, self.now) {
-                Ok(allowed) => {
-                    let target = self.target_for(spec, Some(l.target))?;
-                    self.subscribe(conn, l.rid, target);
-                    self.watch(conn, l.rid, &what, allowed, fetched);
-                }
-                Err(Error::Denied(denied)) => {
-                    let error = Error::Denied(denied);
-                    self.send_error(conn, Some(l.rid), &error);
-                }
-                Err(other) => {
-                    self.forget(conn);
-                    return Err(other);
-                }
-            }
+            self.watch(conn, l.rid, &what, rests_on, fetched.clone());
+        }
+        for (rid, error) in denied {
+            self.send_error(conn, Some(rid), &error);
         }
         Ok(())
     }
