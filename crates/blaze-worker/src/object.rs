@@ -168,6 +168,8 @@ impl Live {
             .storage()
             .sessions()
             .map_err(storage_error)?;
+        // The rules' `request.time` for the listeners checked again.
+        self.hub.set_now(now());
         for (conn, session) in sessions {
             let restored =
                 self.sockets.contains_key(&conn) && self.hub.restore(conn, &session).is_ok();

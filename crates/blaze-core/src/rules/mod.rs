@@ -183,7 +183,8 @@ impl Access {
         steps: &[Step<'_>],
         staged: &HashMap<String, Option<StoredDoc>>,
     ) -> Result<(), Error> {
-        let Some(rules) = self.rules_for(asker.identity)? else {
+        // Closed access denies the batch at its first write, as rules would.
+        let Some(rules) = self.rules_for(asker.identity).map_err(|e| e.at_write(0))? else {
             return Ok(());
         };
         let mut lookup = Lookup::new(asker.storage, asker.local, asker.fetched);

@@ -5,13 +5,15 @@
 
 use std::collections::BTreeSet;
 
-use blaze_protocol::{ClientMessage, CollectionPath, DocPath, Identity, Query};
+use blaze_protocol::{CollectionPath, DocPath, Identity, Query};
 use serde_json::{Map, Value};
 
+use super::target::ListenSpec;
 use super::{ConnId, Hub, HubEvent, Output};
 use crate::error::{Denial, Error};
+use crate::query::CompiledQuery;
 use crate::rules::{Access, Allowed, Asker, FetchedDocs};
-use crate::store::{CommitRecord, Storage};
+use crate::store::{CommitRecord, Storage, StoredDoc};
 
 /// Who makes a request outside a connection (an HTTP request), and the
 /// documents of other collections fetched for it so far.
@@ -54,6 +56,8 @@ pub(super) struct Fetching {
     pub(super) text: String,
     /// What was fetched for it so far.
     pub(super) fetched: FetchedDocs,
+    /// The documents asked for and not answered yet.
+    pub(super) asked: Vec<DocPath>,
 }
 
 /// A listener checked again when a document it depends on changes: its
@@ -73,6 +77,21 @@ pub(super) struct Recheck {
 /// Most documents of other collections fetched for one request: the rules'
 /// own budget allows 20 lookups, so more means a driver answering wrongly.
 const MAX_FETCHED: usize = 40;
+
+/// `decision`, denied instead of asking for more documents when `fetched`
+/// and those would pass [`MAX_FETCHED`]: each round of fetching adds at
+/// least one document, so a request cannot wait for them without end.
+pub(super) fn within_fetch_budget<T>(
+    decision: Result<T, Error>,
+    fetched: &FetchedDocs,
+) -> Result<T, Error> {
+    match decision {
+        Err(Error::NeedDocuments(paths)) if fetched.len() + paths.len() > MAX_FETCHED => {
+            Err(Denial::new("the rules looked up too many documents").into())
+        }
+        other => other,
+    }
+}
 
 impl<S: Storage> Hub<S> {
     /// The same hub enforcing `access` on every request of a non-admin
@@ -99,20 +118,63 @@ impl<S: Storage> Hub<S> {
             now,
             fetched,
         };
-        match what {
+        let decision = match what {
             Read::Doc(path) => {
                 let stored = self.db.storage().get(&path.collection(), path.id())?;
                 self.access.allow_get(&asker, path, stored.as_ref())
             }
             Read::Query(query) => self.access.allow_list(&asker, query),
+        };
+        within_fetch_budget(decision, fetched)
+    }
+
+    /// Whether `identity` may run `query` (a query or a count). A query the
+    /// engine would refuse is refused first, as a listen's is: its error
+    /// says nothing about stored documents, and the proof never sees a
+    /// query past the limits.
+    pub(super) fn check_query(
+        &self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
+        query: &Query,
+        now: u64,
+    ) -> Result<Allowed, Error> {
+        if !matches!(self.access, Access::Open) && *identity != Identity::Admin {
+            CompiledQuery::compile(query, self.db.limits())?;
         }
+        self.check_read(identity, fetched, &Read::Query(query), now)
+    }
+
+    /// Whether `identity` could read document `path` in state `then` (as
+    /// it was at an earlier sequence number): a resume diffs from it only
+    /// then. Documents of other collections not fetched count as a denial.
+    pub(super) fn may_read_state(
+        &self,
+        identity: &Identity,
+        fetched: &FetchedDocs,
+        path: &DocPath,
+        then: Option<&StoredDoc>,
+    ) -> bool {
+        if matches!(self.access, Access::Open) || *identity == Identity::Admin {
+            return true;
+        }
+        let asker = Asker {
+            storage: self.db.storage(),
+            local: self.scope.as_ref(),
+            identity,
+            now: self.now,
+            fetched,
+        };
+        self.access.allow_get(&asker, path, then).is_ok()
     }
 
     /// The driver's answer to [`HubEvent::Fetch`] for `conn`: each document
     /// asked for, with its data or `None` when it does not exist (or the
     /// other collection refused to say). The waiting request is decided
-    /// again; then the frames held meanwhile are answered. An answer nobody
-    /// waits for is ignored.
+    /// again; then the frames held meanwhile are answered. Documents not
+    /// asked for are ignored; an answer that leaves one asked for out
+    /// denies the request (a driver answering wrongly cannot keep it
+    /// waiting). An answer nobody waits for is ignored.
     pub fn handle_fetched(
         &mut self,
         conn: ConnId,
@@ -124,36 +186,43 @@ impl<S: Storage> Hub<S> {
             return;
         };
         for (path, data) in docs {
-            fetching.fetched.insert(path, data);
+            if let Some(at) = fetching.asked.iter().position(|p| *p == path) {
+                fetching.asked.swap_remove(at);
+                fetching.fetched.insert(path, data);
+            }
         }
         let text = fetching.text.clone();
         let decoded = blaze_protocol::decode_client(&text, self.db.limits());
-        self.answer(conn, &text, decoded, now);
+        if fetching.asked.is_empty() {
+            self.answer(conn, &text, decoded, now);
+        } else {
+            let unanswered = std::mem::take(&mut fetching.asked);
+            if let Some(c) = self.conns.get_mut(&conn) {
+                c.fetching = None;
+            }
+            let rid = decoded.ok().as_ref().and_then(super::request_id);
+            let why = format!("the driver did not fetch {unanswered:?}");
+            self.send_error(conn, rid, &Denial::new(why).into());
+        }
         if self.conns.get(&conn).is_some_and(|c| c.fetching.is_none()) {
             self.release_held(conn, now);
         }
     }
 
     /// Holds request `text` of `conn` until the driver fetches `paths`
-    /// (added to what was `fetched` for it); past [`MAX_FETCHED`] documents
-    /// the request is denied instead.
+    /// (to add to what was `fetched` for it).
     pub(super) fn fetch(
         &mut self,
         conn: ConnId,
         text: &str,
-        message: &ClientMessage,
         fetched: FetchedDocs,
         paths: Vec<DocPath>,
     ) {
-        if fetched.len() + paths.len() > MAX_FETCHED {
-            let denied = Denial::new("the rules looked up too many documents");
-            let rid = super::request_id(message);
-            return self.send_error(conn, rid, &denied.into());
-        }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.fetching = Some(Fetching {
                 text: text.to_owned(),
                 fetched,
+                asked: paths.clone(),
             });
         }
         self.outputs
@@ -184,11 +253,7 @@ impl<S: Storage> Hub<S> {
             Read::Doc(path) => (Some((*path).clone()), None),
             Read::Query(query) => (None, Some((*query).clone())),
         };
-        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
-        let mut watched: Vec<DocPath> = allowed.looked_up.into_iter().filter(local).collect();
-        watched.extend(doc.clone());
-        watched.sort();
-        watched.dedup();
+        let watched = self.rests_on(what, allowed);
         if watched.is_empty() {
             return;
         }
@@ -209,6 +274,19 @@ impl<S: Storage> Hub<S> {
                 },
             );
         }
+    }
+
+    /// The documents of this object a listener of `what`, `allowed` so,
+    /// rests on: those its rules looked up, and a document listener's own.
+    fn rests_on(&self, what: &Read<'_>, allowed: Allowed) -> Vec<DocPath> {
+        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
+        let mut watched: Vec<DocPath> = allowed.looked_up.into_iter().filter(local).collect();
+        if let Read::Doc(path) = what {
+            watched.push((*path).clone());
+        }
+        watched.sort();
+        watched.dedup();
+        watched
     }
 
     /// Forgets the recheck record of listener `rid` of `conn`.
@@ -255,32 +333,82 @@ impl<S: Storage> Hub<S> {
             }
         }
         for (conn, rid) in due {
-            let verdict = {
-                let Some(c) = self.conns.get(&conn) else {
-                    continue;
-                };
-                let Some(check) = c.checks.get(&rid) else {
-                    continue;
-                };
-                let what = match (&check.doc, &check.query) {
-                    (Some(doc), _) => Read::Doc(doc),
-                    (None, Some(query)) => Read::Query(query),
-                    (None, None) => continue,
-                };
-                self.check_read(&c.identity, &check.fetched, &what, self.now)
+            let Some(check) = self.conns.get(&conn).and_then(|c| c.checks.get(&rid)) else {
+                continue;
             };
-            if let Err(error) = verdict {
-                // Documents of other collections it now needs were not
-                // fetched: the listener ends the same way (spec 14.5).
-                let error = match error {
-                    Error::NeedDocuments(_) => {
-                        Denial::new("the permission now rests on documents of other collections")
-                            .into()
-                    }
-                    other => other,
-                };
-                self.end_listener(conn, rid, &error);
+            let (doc, query) = (check.doc.clone(), check.query.clone());
+            let fetched = check.fetched.clone();
+            self.recheck(conn, rid, doc, query, fetched);
+        }
+    }
+
+    /// Checks every listener of `conn` again (its identity changed: a
+    /// refreshed credential may carry other claims); each one now denied
+    /// ends with an `error` (`permission_denied`, its rid).
+    pub(super) fn recheck_connection(&mut self, conn: ConnId) {
+        if !matches!(self.access, Access::Enforced(_)) {
+            return;
+        }
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let mut listeners: Vec<(u64, u64)> = c.listeners.iter().map(|(&r, &t)| (r, t)).collect();
+        listeners.sort_unstable();
+        for (rid, target) in listeners {
+            let Some(c) = self.conns.get(&conn) else {
+                return;
+            };
+            let fetched = c.checks.get(&rid).map(|k| k.fetched.clone());
+            let spec = self
+                .targets
+                .get(&target)
+                .map(|t| ListenSpec::from_key(&t.key, self.db.limits()));
+            let Some(Ok(spec)) = spec else {
+                continue;
+            };
+            let query = spec.doc.is_none().then_some(spec.source);
+            self.recheck(conn, rid, spec.doc, query, fetched.unwrap_or_default());
+        }
+    }
+
+    /// Checks listener `rid` of `conn` (of document `doc`, or of `query`)
+    /// again with the documents of other collections `fetched` for it:
+    /// allowed, it is watched on the documents the decision read now;
+    /// denied, it ends.
+    fn recheck(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        doc: Option<DocPath>,
+        query: Option<Query>,
+        fetched: FetchedDocs,
+    ) {
+        let Some(identity) = self.conns.get(&conn).map(|c| c.identity.clone()) else {
+            return;
+        };
+        let what = match (&doc, &query) {
+            (Some(doc), _) => Read::Doc(doc),
+            (None, Some(query)) => Read::Query(query),
+            (None, None) => return,
+        };
+        match self.check_read(&identity, &fetched, &what, self.now) {
+            // Still allowed, perhaps resting on other documents now: those
+            // are the ones watched from here on.
+            Ok(allowed) => {
+                let watched = self.rests_on(&what, allowed.clone());
+                let check = self.conns.get(&conn).and_then(|c| c.checks.get(&rid));
+                if check.is_none_or(|check| check.watched != watched) {
+                    self.unwatch(conn, rid);
+                    self.watch(conn, rid, &what, allowed, fetched);
+                }
             }
+            // Documents of other collections it now needs were not fetched:
+            // the listener ends the same way (spec 14.5).
+            Err(Error::NeedDocuments(_)) => {
+                let why = "the permission now rests on documents of other collections";
+                self.end_listener(conn, rid, &Denial::new(why).into());
+            }
+            Err(error) => self.end_listener(conn, rid, &error),
         }
     }
 

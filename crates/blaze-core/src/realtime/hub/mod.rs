@@ -161,7 +161,8 @@ pub struct SavedSession {
     /// The connection's listeners.
     pub listeners: Vec<SavedListener>,
     /// Whether requests of the connection were held unanswered (spec
-    /// 10.4.6), or its credential was being verified. They live only in
+    /// 10.4.6), its credential was being verified, or a request waited for
+    /// documents of other collections (spec 14.5). They live only in
     /// memory, so such a session does not restore: the driver closes the
     /// connection and the client resumes.
     pub waiting: bool,
@@ -200,6 +201,9 @@ pub struct HubStats {
     pub listeners: usize,
     /// Distinct targets those listeners follow.
     pub targets: usize,
+    /// (document, listener) pairs watched to check the listener again
+    /// against the access rules when the document changes (spec 14.3).
+    pub watches: usize,
 }
 
 /// The realtime state machine over one database.
@@ -303,7 +307,7 @@ impl<S: Storage> Hub<S> {
             identity: c.identity.clone(),
             expires: c.expires,
             listeners,
-            waiting: c.holds() || c.verifying.is_some(),
+            waiting: c.holds() || c.verifying.is_some() || c.fetching.is_some(),
         })
     }
 
@@ -311,7 +315,8 @@ impl<S: Storage> Hub<S> {
     /// memory but the connection stayed up. The targets are rebuilt from the
     /// current state under the ids the client knows; the only frames
     /// produced end listeners the access rules now deny (`permission_denied`
-    /// with the listener's id).
+    /// with the listener's id), checked at the latest time the hub was
+    /// given (`request.time`: call [`Hub::set_now`] first on a new hub).
     /// A session that was waiting for held requests is refused: they were
     /// lost with the memory, and its client would wait for their answers
     /// forever.
@@ -320,39 +325,50 @@ impl<S: Storage> Hub<S> {
             let msg = "requests held for this connection were lost with the server's memory";
             return Err(Rejection::new(ErrorCode::Internal, msg).into());
         }
+        // The rules may have changed since (a redeploy): a listener they now
+        // deny ends (spec 14.3); one whose permission needs documents of
+        // other collections fails the restore, and its client resumes,
+        // which fetches them. Every listener is decided before anything is
+        // restored, so a failed restore leaves nothing behind.
+        let fetched = FetchedDocs::new();
+        let mut allowed = Vec::new();
+        let mut denied = Vec::new();
+        for l in &session.listeners {
+            let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
+            let what = match &spec.doc {
+                Some(doc) => Read::Doc(doc),
+                None => Read::Query(&spec.source),
+            };
+            match self.check_read(&session.identity, &fetched, &what, self.now) {
+                Ok(rests_on) => allowed.push((l, spec, rests_on)),
+                Err(Error::Denied(why)) => denied.push((l.rid, Error::Denied(why))),
+                Err(other) => return Err(other),
+            }
+        }
         self.handle_open(conn);
         if let Some(c) = self.conns.get_mut(&conn) {
             c.open = session.open;
             c.identity = session.identity.clone();
             c.expires = session.expires;
         }
-        for l in &session.listeners {
-            let spec = ListenSpec::from_key(&l.key, self.db.limits())?;
-            // The rules may have changed since (a redeploy): a listener
-            // they now deny ends (spec 14.3); one whose permission needs
-            // documents of other collections fails the restore, and its
-            // client resumes, which fetches them.
+        for (l, spec, rests_on) in allowed {
             let (doc, query) = (spec.doc.clone(), spec.source.clone());
+            let target = match self.target_for(spec, Some(l.target)) {
+                Ok(target) => target,
+                Err(e) => {
+                    self.forget(conn);
+                    return Err(e);
+                }
+            };
+            self.subscribe(conn, l.rid, target);
             let what = match &doc {
                 Some(doc) => Read::Doc(doc),
                 None => Read::Query(&query),
             };
-            let fetched = FetchedDocs::new();
-            match self.check_read(&session.identity, &fetched, &what, self.now) {
-                Ok(allowed) => {
-                    let target = self.target_for(spec, Some(l.target))?;
-                    self.subscribe(conn, l.rid, target);
-                    self.watch(conn, l.rid, &what, allowed, fetched);
-                }
-                Err(Error::Denied(denied)) => {
-                    let error = Error::Denied(denied);
-                    self.send_error(conn, Some(l.rid), &error);
-                }
-                Err(other) => {
-                    self.forget(conn);
-                    return Err(other);
-                }
-            }
+            self.watch(conn, l.rid, &what, rests_on, fetched.clone());
+        }
+        for (rid, error) in denied {
+            self.send_error(conn, Some(rid), &error);
         }
         Ok(())
     }
@@ -374,6 +390,7 @@ impl<S: Storage> Hub<S> {
             connections: self.conns.len(),
             listeners: self.conns.values().map(|c| c.listeners.len()).sum(),
             targets: self.targets.len(),
+            watches: self.rechecks.values().map(BTreeSet::len).sum(),
         }
     }
 
@@ -464,8 +481,10 @@ impl<S: Storage> Hub<S> {
     /// credential, `Ok` opens the connection (`welcome` with its `auth`) and
     /// a rejection is answered with an `error` and close 4001
     /// `unauthenticated`. For an `auth` request, a credential of the same
-    /// kind and `uid` replaces the connection's (`authenticated`); any other
-    /// is refused and the connection keeps its credential. Then the frames
+    /// kind and `uid` replaces the connection's (`authenticated`), and its
+    /// listeners are checked against the access rules with the new claims
+    /// (those now denied end with `permission_denied`); any other is
+    /// refused and the connection keeps its credential. Then the frames
     /// held meanwhile are answered. An answer nobody waits for (the
     /// connection closed, or another `rid`) is ignored.
     pub fn handle_verified(
@@ -508,6 +527,8 @@ impl<S: Storage> Hub<S> {
                 c.expires = expires;
                 c.refused_auths = 0;
                 self.send(conn, frame(&ServerMessage::Authenticated { rid, auth }));
+                // Its claims may differ: the listeners are proved again (spec 14.3).
+                self.recheck_connection(conn);
             }
             (Some(rid), verified) => {
                 let refused = verified.err().unwrap_or_else(|| {
@@ -573,7 +594,7 @@ impl<S: Storage> Hub<S> {
             .unwrap_or_default();
         match self.request(conn, message.clone(), &fetched, now) {
             Ok(()) => {}
-            Err(Error::NeedDocuments(paths)) => self.fetch(conn, text, &message, fetched, paths),
+            Err(Error::NeedDocuments(paths)) => self.fetch(conn, text, fetched, paths),
             Err(error) => self.send_error(conn, rid, &error),
         }
     }
@@ -641,10 +662,10 @@ impl<S: Storage> Hub<S> {
             fetched,
         };
         let guard = (!matches!(self.access, Access::Open)).then_some(&guard);
-        match self
+        let outcome = self
             .db
-            .commit_guarded(collection, writes, commit_id, now, guard)?
-        {
+            .commit_guarded(collection, writes, commit_id, now, guard);
+        match guard::within_fetch_budget(outcome, fetched)? {
             CommitOutcome::Applied(committed) => {
                 self.fan_out(collection.as_str(), &committed.record);
                 Ok(committed.result)
@@ -672,12 +693,7 @@ impl<S: Storage> Hub<S> {
     /// document it could return.
     pub fn query(&self, caller: &Caller, query: &Query) -> Result<QueryOutput, Error> {
         self.check_scope(&query.collection)?;
-        self.check_read(
-            &caller.identity,
-            &caller.fetched,
-            &Read::Query(query),
-            self.now,
-        )?;
+        self.check_query(&caller.identity, &caller.fetched, query, self.now)?;
         self.db.query(query)
     }
 
@@ -686,12 +702,7 @@ impl<S: Storage> Hub<S> {
     /// those of the query.
     pub fn count(&self, caller: &Caller, query: &Query) -> Result<(u64, u64), Error> {
         self.check_scope(&query.collection)?;
-        self.check_read(
-            &caller.identity,
-            &caller.fetched,
-            &Read::Query(query),
-            self.now,
-        )?;
+        self.check_query(&caller.identity, &caller.fetched, query, self.now)?;
         self.db.count(query)
     }
 
@@ -854,7 +865,7 @@ impl<S: Storage> Hub<S> {
                 )?,
             },
             ClientMessage::Query { rid, query } => {
-                check(self, Read::Query(&query))?;
+                self.check_query(&identity, fetched, &query, now)?;
                 let out = self.db.query(&query)?;
                 ServerMessage::QueryResult {
                     rid,
@@ -867,7 +878,7 @@ impl<S: Storage> Hub<S> {
                 }
             }
             ClientMessage::Count { rid, query } => {
-                check(self, Read::Query(&query))?;
+                self.check_query(&identity, fetched, &query, now)?;
                 let (seq, count) = self.db.count(&query)?;
                 ServerMessage::CountResult { rid, seq, count }
             }
@@ -932,7 +943,10 @@ impl<S: Storage> Hub<S> {
             self.drop_if_unused(target_id);
             return Err(refused.into());
         }
-        let answer = self.first_answer(rid, target_id, since);
+        // A document listener resumes only from a state of its document the
+        // rules let it read: a diff from any other would tell what it held.
+        let resume_as = doc.map(|doc| (identity, fetched, doc));
+        let answer = self.first_answer(rid, target_id, since, resume_as);
         match answer {
             Ok(answer) => {
                 self.subscribe(conn, rid, target_id);
@@ -1047,12 +1061,17 @@ impl<S: Storage> Hub<S> {
         Ok(id)
     }
 
-    /// The answer to a `listen` on `target_id`: a snapshot, or the changes since `since`.
+    /// The answer to a `listen` on `target_id`: a snapshot, or the changes
+    /// since `since`. For a document listener, `doc_reader` is who asks (with
+    /// the documents fetched for them) and the document: changes are
+    /// answered only from a state of it they may read, else a snapshot
+    /// with `reset`.
     fn first_answer(
         &self,
         rid: u64,
         target_id: u64,
         since: Option<u64>,
+        doc_reader: Option<(&Identity, &FetchedDocs, &DocPath)>,
     ) -> Result<ServerMessage, Error> {
         let target = &self.targets[&target_id];
         let collection = &target.view.query().collection;
@@ -1061,9 +1080,17 @@ impl<S: Storage> Hub<S> {
             Some(since) if since <= seq => self.db.log_since(collection, since)?,
             _ => None,
         };
-        Ok(match log {
-            Some(log) => {
-                let then = results_at(self.db.storage(), target.view.query(), &log)?;
+        let then = match log {
+            Some(log) => Some(results_at(self.db.storage(), target.view.query(), &log)?),
+            None => None,
+        };
+        let then = then.filter(|then| {
+            doc_reader.is_none_or(|(identity, fetched, doc)| {
+                self.may_read_state(identity, fetched, doc, then.first())
+            })
+        });
+        Ok(match then {
+            Some(then) => {
                 let changes = diff_results(collection, &then, target.view.docs());
                 ServerMessage::Resumed {
                     rid,
