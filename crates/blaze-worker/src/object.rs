@@ -406,10 +406,12 @@ impl DurableObject for BlazeCollection {
         drop(live);
         let mut caller = Caller::new(identity);
         let answer = loop {
-            let mut live = self.live(None)?;
-            let answer = http_api::answer(&mut live.hub, &caller, &endpoint, &hreq, now());
-            live.drain()?;
-            drop(live);
+            let answer = {
+                let mut live = self.live(None)?;
+                let answer = http_api::answer(&mut live.hub, &caller, &endpoint, &hreq, now());
+                live.drain()?;
+                answer
+            };
             match answer {
                 Answer::Done(answer) => break answer,
                 Answer::Fetch(paths) => {
