@@ -3,7 +3,7 @@
 //! other collections through the driver, and checking a listener again when
 //! a document its permission rests on changes.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 
 use blaze_protocol::{CollectionPath, DocPath, Identity, Query};
 use serde_json::{Map, Value};
@@ -332,13 +332,37 @@ impl<S: Storage> Hub<S> {
                 }
             }
         }
+        // Listeners of one identity on one document or query share a
+        // decision (the state is the same for all of them): a document
+        // followed by many listeners of few users costs a decision per user.
+        let mut decided = Decisions::default();
         for (conn, rid) in due {
-            let Some(check) = self.conns.get(&conn).and_then(|c| c.checks.get(&rid)) else {
+            let Some(c) = self.conns.get(&conn) else {
+                continue;
+            };
+            let Some(check) = c.checks.get(&rid) else {
                 continue;
             };
             let (doc, query) = (check.doc.clone(), check.query.clone());
             let fetched = check.fetched.clone();
-            self.recheck(conn, rid, doc, query, fetched);
+            let what = match (&doc, &query) {
+                (Some(doc), _) => Read::Doc(doc),
+                (None, Some(query)) => Read::Query(query),
+                (None, None) => continue,
+            };
+            let shared = fetched.is_empty();
+            let known = shared.then(|| decided.find(&c.identity, &what)).flatten();
+            let verdict = match known {
+                Some(verdict) => verdict,
+                None => {
+                    let verdict = self.check_read(&c.identity, &fetched, &what, self.now);
+                    if shared {
+                        decided.add(&c.identity, &what, &verdict);
+                    }
+                    verdict
+                }
+            };
+            self.settle_recheck(conn, rid, &what, verdict, fetched);
         }
     }
 
@@ -391,15 +415,30 @@ impl<S: Storage> Hub<S> {
             (None, Some(query)) => Read::Query(query),
             (None, None) => return,
         };
-        match self.check_read(&identity, &fetched, &what, self.now) {
+        let verdict = self.check_read(&identity, &fetched, &what, self.now);
+        self.settle_recheck(conn, rid, &what, verdict, fetched);
+    }
+
+    /// Carries out the `verdict` of checking listener `rid` of `conn` (on
+    /// `what`, with `fetched`) again: allowed, it is watched on the
+    /// documents the decision read now; denied, it ends.
+    fn settle_recheck(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        what: &Read<'_>,
+        verdict: Result<Allowed, Error>,
+        fetched: FetchedDocs,
+    ) {
+        match verdict {
             // Still allowed, perhaps resting on other documents now: those
             // are the ones watched from here on.
             Ok(allowed) => {
-                let watched = self.rests_on(&what, allowed.clone());
+                let watched = self.rests_on(what, allowed.clone());
                 let check = self.conns.get(&conn).and_then(|c| c.checks.get(&rid));
                 if check.is_none_or(|check| check.watched != watched) {
                     self.unwatch(conn, rid);
-                    self.watch(conn, rid, &what, allowed, fetched);
+                    self.watch(conn, rid, what, allowed, fetched);
                 }
             }
             // Documents of other collections it now needs were not fetched:
@@ -417,5 +456,55 @@ impl<S: Storage> Hub<S> {
         if self.unlisten(conn, rid).is_ok() {
             self.send_error(conn, Some(rid), error);
         }
+    }
+}
+
+/// Decisions of one recheck pass, by identity and what it reads.
+#[derive(Default)]
+struct Decisions {
+    /// By the identity's uid (empty for others): each identity, what it read, the verdict.
+    by_uid: HashMap<String, Vec<Decided>>,
+}
+
+/// One decision of a recheck pass.
+struct Decided {
+    identity: Identity,
+    doc: Option<DocPath>,
+    query: Option<Query>,
+    verdict: Result<Allowed, Error>,
+}
+
+impl Decisions {
+    fn key(identity: &Identity) -> String {
+        identity.uid().unwrap_or_default().to_owned()
+    }
+
+    /// The verdict already reached for `identity` reading `what`, if any.
+    fn find(&self, identity: &Identity, what: &Read<'_>) -> Option<Result<Allowed, Error>> {
+        let found = self.by_uid.get(&Self::key(identity))?.iter().find(|d| {
+            d.identity == *identity
+                && match what {
+                    Read::Doc(doc) => d.doc.as_ref() == Some(*doc),
+                    Read::Query(query) => d.query.as_ref() == Some(*query),
+                }
+        })?;
+        Some(found.verdict.clone())
+    }
+
+    /// Records the verdict for `identity` reading `what`.
+    fn add(&mut self, identity: &Identity, what: &Read<'_>, verdict: &Result<Allowed, Error>) {
+        let (doc, query) = match what {
+            Read::Doc(doc) => (Some((*doc).clone()), None),
+            Read::Query(query) => (None, Some((*query).clone())),
+        };
+        self.by_uid
+            .entry(Self::key(identity))
+            .or_default()
+            .push(Decided {
+                identity: identity.clone(),
+                doc,
+                query,
+                verdict: verdict.clone(),
+            });
     }
 }
