@@ -11,7 +11,7 @@ use crate::{output, query, Failure};
 /// the query's results (the first snapshot as `added` lines). Connection
 /// changes go to standard error. Runs until Ctrl-C or a refused listen.
 pub async fn run(db: &Blaze, args: &QueryArgs) -> Result<(), Failure> {
-    let is_document = args.path.split('/').count() % 2 == 0;
+    let is_document = args.path.split('/').count().is_multiple_of(2);
     if is_document {
         if has_query_options(args) {
             return Err(Failure::Usage(format!(
