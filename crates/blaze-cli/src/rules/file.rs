@@ -53,7 +53,7 @@ pub struct Case {
     /// Why a live server cannot run this case (it is skipped there); absent
     /// when it can.
     #[serde(default)]
-    pub skip_live: Option<String>,
+    pub in_process_only: Option<String>,
 }
 
 /// Who asks: `"anonymous"` (`request.auth == null`), `"admin"` (the rules
