@@ -7,13 +7,34 @@
 # HS256 tokens signed with a well-known development secret (issuer
 # blaze-dev, audience blaze) and the admin key blaze-dev-admin-key, passed as
 # --var, never written into wrangler.toml. Not for production. The access
-# rules are blaze.rules (or the file BLAZE_RULES_FILE names).
+# rules are blaze.rules (or the file BLAZE_RULES_FILE names), checked with
+# `blaze rules check` first when the CLI is built.
 # Usage: bash scripts/run.sh   (Ctrl-C stops both)
 #        BLAZE_NO_DEMO=1 bash scripts/run.sh   (the worker only)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/build-worker.sh
 port=${BLAZE_PORT:-8787}
+rules_file=${BLAZE_RULES_FILE:-blaze.rules}
+
+# The rules are compiled natively first when the `blaze` CLI is built
+# already (building it here would add minutes): a rules file that does not
+# compile stops here with its errors and their positions, rather than in the
+# worker's log (where a deeply nested one can even overflow the wasm stack).
+check_rules() {
+  local blaze
+  for blaze in "${CARGO_TARGET_DIR:-target}/debug/blaze" "${CARGO_TARGET_DIR:-target}/release/blaze"; do
+    # A blaze built before `rules check` existed does not count.
+    [ -x "$blaze" ] && "$blaze" rules check --help >/dev/null 2>&1 || continue
+    if "$blaze" rules check "$rules_file"; then
+      return
+    fi
+    echo "$rules_file does not compile; not serving" >&2
+    exit 1
+  done
+  echo "note: $rules_file not checked natively (cargo build -p blaze-cli to check it before serving)"
+}
+check_rules
 demo_port=${BLAZE_DEMO_PORT:-5173}
 
 # The local development identity; the same values are in the demo's
@@ -23,7 +44,7 @@ dev_identity=(
   --var "BLAZE_HS256_SECRET:blaze-dev-secret-not-for-production"
   --var "BLAZE_ADMIN_KEYS:blaze-dev-admin-key"
   --var 'BLAZE_AUTH:{"hs256":{"issuer":"blaze-dev","audience":"blaze"}}'
-  --var "BLAZE_RULES:$(cat "${BLAZE_RULES_FILE:-blaze.rules}")"
+  --var "BLAZE_RULES:$(cat "$rules_file")"
 )
 
 banner() {
