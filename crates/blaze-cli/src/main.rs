@@ -17,6 +17,7 @@ mod token;
 mod transfer;
 mod watch;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use blaze_client::{Blaze, ConnectOptions};
@@ -114,8 +115,11 @@ fn rules(command: &RulesCommand) -> Result<(), Failure> {
         RulesCommand::Test { rules, tests } => blaze_cli::rules::test(rules, tests),
     }
     .map_err(Failure::Usage)?;
+    let mut out = std::io::stdout().lock();
     for line in &report.lines {
-        println!("{line}");
+        if writeln!(out, "{line}").is_err() {
+            break; // the reader left (`| head`)
+        }
     }
     if report.ok {
         Ok(())

@@ -114,12 +114,19 @@ fn failures_are_explained_and_exit_1() {
         "{out}"
     );
     assert_eq!(lines[3].trim(), "-> false");
+    // A request allowed against expectations names the statement that held.
+    let refused = lines
+        .iter()
+        .position(|l| {
+            *l == "FAIL  alice is refused her own todo: expected permission_denied, got allowed"
+        })
+        .expect("the second case fails");
+    assert_eq!(lines[refused + 1].trim(), "allowed; the rules evaluated:");
     assert!(
-        out.contains(
-            "FAIL  alice is refused her own todo: expected permission_denied, got allowed"
-        ),
+        lines[refused + 2].contains(&format!("L{line} (get): allow read, delete:")),
         "{out}"
     );
+    assert_eq!(lines[refused + 3].trim(), "-> true (allows)");
     assert!(out.contains("ok    alice reads her todo"), "{out}");
     assert_eq!(lines.last(), Some(&"1 passed, 2 failed"));
 }

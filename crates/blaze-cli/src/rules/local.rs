@@ -1,12 +1,14 @@
 //! Runs the cases of a tests file against the core in this process: a
 //! [`Hub`] enforcing the rules, holding the file's documents, asked through
 //! its HTTP-facing API ([`Caller`]) or, for a listen, through WebSocket
-//! frames, as the worker asks it.
+//! frames, as the worker asks it; and explains a decision with the core's
+//! trace of it.
 
 use std::collections::BTreeMap;
 
 use blaze_core::{
-    Access, Caller, Database, Error, Hub, HubConfig, HubEvent, Limits, MemoryStorage, Output, Rules,
+    Access, Caller, Database, Error, Explanation, Hub, HubConfig, HubEvent, Limits, MemoryStorage,
+    Output, Rules, StagedWrite, Storage,
 };
 use blaze_protocol::{CollectionPath, DocPath, Identity, Query, Write, WriteKind};
 use serde::Deserialize;
@@ -114,6 +116,74 @@ pub fn run(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Outcome, Stri
             write_index: e.to_body().write_index.map(|i| i as u64),
             detail: e.detail(),
         },
+    })
+}
+
+/// How the rules decide `case`, evaluated again with a trace: one
+/// explanation for a read, a query or a listen, one per write for a commit
+/// (each against the batch's state before it).
+pub fn explain(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Vec<Explanation>, String> {
+    let hub = seeded(rules, &file.docs, file.now)?;
+    let storage = hub.database().storage();
+    let identity = identity(&case.who, file.now);
+    let now = file.now;
+    let read = |path: &str| {
+        rules
+            .explain_get(storage, &identity, now, &doc_path(path)?)
+            .map_err(|e| e.to_string())
+    };
+    let list = |query: &Value| -> Result<Explanation, String> {
+        Ok(rules.explain_list(storage, &identity, now, &parse(query)?))
+    };
+    Ok(match &case.request {
+        Request::Get(path) => vec![read(path)?],
+        Request::Query(query) | Request::Count(query) => vec![list(query)?],
+        Request::Listen(what) => match (what.get("doc"), what.get("query")) {
+            (Some(Value::String(path)), _) => vec![read(path)?],
+            (_, Some(query)) => vec![list(query)?],
+            _ => return Err(format!("listen: `doc` or `query`, not {what}")),
+        },
+        Request::Commit(batch) => {
+            let batch = parse::<Batch>(batch)?;
+            let collection = CollectionPath::parse(&batch.collection).map_err(|e| e.to_string())?;
+            // The collection after each prefix of the batch, written by an admin.
+            let mut states = Vec::with_capacity(batch.writes.len() + 1);
+            for done in 0..=batch.writes.len() {
+                let mut state = seeded(rules, &file.docs, now)?;
+                if done > 0 {
+                    state
+                        .handle_commit(&Caller::admin(), &collection, &batch.writes[..done], now)
+                        .map_err(|e| format!("the batch fails by itself: {e}"))?;
+                }
+                states.push(state);
+            }
+            let doc = |state: &Hub<MemoryStorage>, id: &str| {
+                state
+                    .database()
+                    .storage()
+                    .get(&collection, id)
+                    .map_err(|e| e.to_string())
+            };
+            let last = &states[batch.writes.len()];
+            let mut staged = std::collections::HashMap::new();
+            for write in &batch.writes {
+                staged.insert(write.id.clone(), doc(last, &write.id)?);
+            }
+            let mut explained = Vec::with_capacity(batch.writes.len());
+            for (i, write) in batch.writes.iter().enumerate() {
+                let before = doc(&states[i], &write.id)?;
+                let after = doc(&states[i + 1], &write.id)?;
+                let step = StagedWrite {
+                    collection: &collection,
+                    write,
+                    before: before.as_ref(),
+                    after: after.as_ref(),
+                    staged: &staged,
+                };
+                explained.push(rules.explain_write(storage, &identity, now, &step));
+            }
+            explained
+        }
     })
 }
 

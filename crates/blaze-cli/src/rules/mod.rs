@@ -77,17 +77,19 @@ pub fn run_all(rules: &Rules, source: &str, file: &TestsFile) -> Report {
                     "FAIL  {}: expected {}, got {outcome}",
                     case.name, case.expect
                 ));
-                if let Outcome::Failed {
-                    detail: Some(reason),
-                    code,
-                    ..
-                } = &outcome
-                {
-                    if code == "permission_denied" {
-                        let explained = report::explain(reason, source);
-                        lines.extend(explained.into_iter().map(|l| format!("      {l}")));
-                    }
-                }
+                let explained = match &outcome {
+                    Outcome::Failed {
+                        detail: Some(reason),
+                        code,
+                        ..
+                    } if code == "permission_denied" => report::explain(reason, source),
+                    Outcome::Allowed => match local::explain(rules, file, case) {
+                        Ok(explained) => report::allowed(&explained, source),
+                        Err(e) => vec![format!("(not explained: {e})")],
+                    },
+                    Outcome::Failed { .. } => Vec::new(),
+                };
+                lines.extend(explained.into_iter().map(|l| format!("      {l}")));
             }
             Err(error) => {
                 failed += 1;

@@ -1,6 +1,9 @@
 //! A denial explained for a person: each `allow` statement the rules
 //! evaluated, its source line, and what its condition came to (the
-//! evaluator's denial text, read back statement by statement).
+//! evaluator's denial text, read back statement by statement); and, for a
+//! request allowed, the statement that held (the core's explanation).
+
+use blaze_core::{Explanation, Held};
 
 /// One statement of a denial: what its condition came to, for which
 /// method, at which line of the rules.
@@ -51,6 +54,42 @@ pub fn explain(reason: &str, source: &str) -> Vec<String> {
         let text = lines.get(e.line.wrapping_sub(1)).map_or("", |l| l.trim());
         out.push(format!("  L{} ({}): {text}", e.line, e.method));
         out.push(format!("      -> {}", e.why));
+    }
+    out
+}
+
+/// Lines saying which `allow` statements held, and what each other one
+/// evaluated came to, for a request the rules allowed (`explained`: one
+/// per read, or per write of a batch, with its number).
+pub fn allowed(explained: &[Explanation], source: &str) -> Vec<String> {
+    let lines: Vec<&str> = source.lines().collect();
+    let mut out = Vec::new();
+    for (index, explanation) in explained.iter().enumerate() {
+        let which = if explained.len() > 1 {
+            format!("write {index}: ")
+        } else {
+            String::new()
+        };
+        if explanation.evaluations.is_empty() {
+            out.push(format!("{which}allowed without rules (an admin)"));
+            continue;
+        }
+        out.push(format!("{which}allowed; the rules evaluated:"));
+        for evaluated in &explanation.evaluations {
+            for &(line, held) in &evaluated.statements {
+                let text = usize::try_from(line)
+                    .ok()
+                    .and_then(|l| lines.get(l.wrapping_sub(1)))
+                    .map_or("", |l| l.trim());
+                let held = match held {
+                    Held::True => "true (allows)",
+                    Held::False => "false",
+                    Held::Error => "error",
+                };
+                out.push(format!("  L{line} ({}): {text}", evaluated.method));
+                out.push(format!("      -> {held}"));
+            }
+        }
     }
     out
 }
