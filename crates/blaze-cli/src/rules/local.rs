@@ -11,7 +11,6 @@ use blaze_core::{
     Output, Rules, StagedWrite, Storage,
 };
 use blaze_protocol::{CollectionPath, DocPath, Identity, Query, Write, WriteKind};
-use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use super::file::{Case, Expect, Named, Request, TestsFile, Who};
@@ -96,12 +95,11 @@ pub fn run(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Outcome, Stri
     let caller = Caller::new(identity(&case.who, file.now));
     let answered = match &case.request {
         Request::Get(path) => hub.get(&caller, &doc_path(path)?).map(drop),
-        Request::Query(query) => hub.query(&caller, &parse::<Query>(query)?).map(drop),
-        Request::Count(query) => hub.count(&caller, &parse::<Query>(query)?).map(drop),
+        Request::Query(q) => hub.query(&caller, &query(q)?).map(drop),
+        Request::Count(q) => hub.count(&caller, &query(q)?).map(drop),
         Request::Commit(batch) => {
-            let batch = parse::<Batch>(batch)?;
-            let collection = CollectionPath::parse(&batch.collection).map_err(|e| e.to_string())?;
-            hub.handle_commit(&caller, &collection, &batch.writes, file.now)
+            let batch = Batch::parse(batch)?;
+            hub.handle_commit(&caller, &batch.collection, &batch.writes, file.now)
                 .map(drop)
         }
         Request::Listen(what) => return listen(&mut hub, &caller.identity, what, file.now),
@@ -133,7 +131,7 @@ pub fn explain(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Vec<Expla
             .map_err(|e| e.to_string())
     };
     let list = |query: &Value| -> Result<Explanation, String> {
-        Ok(rules.explain_list(storage, &identity, now, &parse(query)?))
+        Ok(rules.explain_list(storage, &identity, now, &self::query(query)?))
     };
     Ok(match &case.request {
         Request::Get(path) => vec![read(path)?],
@@ -144,15 +142,14 @@ pub fn explain(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Vec<Expla
             _ => return Err(format!("listen: `doc` or `query`, not {what}")),
         },
         Request::Commit(batch) => {
-            let batch = parse::<Batch>(batch)?;
-            let collection = CollectionPath::parse(&batch.collection).map_err(|e| e.to_string())?;
+            let Batch { collection, writes } = Batch::parse(batch)?;
             // The collection after each prefix of the batch, written by an admin.
-            let mut states = Vec::with_capacity(batch.writes.len() + 1);
-            for done in 0..=batch.writes.len() {
+            let mut states = Vec::with_capacity(writes.len() + 1);
+            for done in 0..=writes.len() {
                 let mut state = seeded(rules, &file.docs, now)?;
                 if done > 0 {
                     state
-                        .handle_commit(&Caller::admin(), &collection, &batch.writes[..done], now)
+                        .handle_commit(&Caller::admin(), &collection, &writes[..done], now)
                         .map_err(|e| format!("the batch fails by itself: {e}"))?;
                 }
                 states.push(state);
@@ -164,13 +161,13 @@ pub fn explain(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Vec<Expla
                     .get(&collection, id)
                     .map_err(|e| e.to_string())
             };
-            let last = &states[batch.writes.len()];
+            let last = &states[writes.len()];
             let mut staged = std::collections::HashMap::new();
-            for write in &batch.writes {
+            for write in &writes {
                 staged.insert(write.id.clone(), doc(last, &write.id)?);
             }
-            let mut explained = Vec::with_capacity(batch.writes.len());
-            for (i, write) in batch.writes.iter().enumerate() {
+            let mut explained = Vec::with_capacity(writes.len());
+            for (i, write) in writes.iter().enumerate() {
                 let before = doc(&states[i], &write.id)?;
                 let after = doc(&states[i + 1], &write.id)?;
                 let step = StagedWrite {
@@ -188,14 +185,32 @@ pub fn explain(rules: &Rules, file: &TestsFile, case: &Case) -> Result<Vec<Expla
 }
 
 /// `{"collection", "writes"}`, a commit's batch.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
 struct Batch {
-    collection: String,
+    collection: CollectionPath,
     writes: Vec<Write>,
 }
 
-fn parse<T: for<'de> Deserialize<'de>>(value: &Value) -> Result<T, String> {
+impl Batch {
+    fn parse(value: &Value) -> Result<Self, String> {
+        let fields = value.as_object().map(|m| m.keys().count());
+        let (Some(collection), Some(writes), Some(2)) = (
+            value.get("collection").and_then(Value::as_str),
+            value.get("writes"),
+            fields,
+        ) else {
+            return Err(format!(
+                "commit: {{\"collection\", \"writes\"}}, not {value}"
+            ));
+        };
+        Ok(Self {
+            collection: CollectionPath::parse(collection).map_err(|e| e.to_string())?,
+            writes: serde_json::from_value(writes.clone()).map_err(|e| format!("{writes}: {e}"))?,
+        })
+    }
+}
+
+/// A Query (protocol 9.1) from its JSON.
+fn query(value: &Value) -> Result<Query, String> {
     serde_json::from_value(value.clone()).map_err(|e| format!("{value}: {e}"))
 }
 
