@@ -11,7 +11,7 @@ use blaze_core::Rules;
 use blaze_tests::vectors_dir;
 
 /// The rules vector files, in name order.
-pub fn rules_files() -> Vec<PathBuf> {
+fn rules_files() -> Vec<PathBuf> {
     let dir = vectors_dir().join("rules");
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))

@@ -140,3 +140,19 @@ fn a_malformed_tests_file_is_a_usage_error() {
     let (code, _) = blaze(&["rules", "test", "blaze.rules", tests.path()]);
     assert_eq!(code, Some(2));
 }
+
+/// A ruleset nested deep enough to overflow a wasm stack at compile time is
+/// refused cleanly here (`scripts/run.sh` checks natively before serving).
+#[test]
+fn check_refuses_a_deeply_nested_ruleset_cleanly() {
+    let depth = 20_000;
+    let text = format!(
+        "rules_version = '2';\nservice cloud.firestore {{\n  match /a/{{b}} {{\n    allow read: if {}true{};\n  }}\n}}\n",
+        "(".repeat(depth),
+        ")".repeat(depth)
+    );
+    let deep = Scratch::new("deep.rules", &text);
+    let (code, out) = blaze(&["rules", "check", deep.path()]);
+    assert_eq!(code, Some(1), "{out}");
+    assert!(out.trim_end().ends_with("does not compile"), "{out}");
+}
