@@ -7,8 +7,9 @@
 # HS256 tokens signed with a well-known development secret (issuer
 # blaze-dev, audience blaze) and the admin key blaze-dev-admin-key, passed as
 # --var, never written into wrangler.toml. Not for production. The access
-# rules are blaze.rules (or the file BLAZE_RULES_FILE names), bundled into
-# the worker when it is built.
+# rules are blaze.rules (or the file BLAZE_RULES_FILE names), compiled
+# natively and bundled into the worker when it is built (a file that does not
+# compile stops the build with its errors).
 # Usage: bash scripts/run.sh   (Ctrl-C stops both)
 #        BLAZE_NO_DEMO=1 bash scripts/run.sh   (the worker only)
 set -euo pipefail

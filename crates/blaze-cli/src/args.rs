@@ -59,6 +59,30 @@ pub enum Command {
     /// development secret unless told otherwise), or with `--keygen` a key
     /// pair for a local JWKS. Connects to nothing.
     Token(TokenArgs),
+    /// Check or test access rules offline, against the engine itself.
+    /// Connects to nothing.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `blaze rules`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Compile a rules file: print each warning and error with its
+    /// position; exit 1 if it does not compile.
+    Check {
+        /// The rules file (such as `blaze.rules`).
+        file: PathBuf,
+    },
+    /// Run rule unit tests (a JSON tests file, the format of
+    /// `spec/vectors/rules/`): each case passes or fails, a failure with the
+    /// `allow` statements evaluated and why none held; exit 1 if any fails.
+    Test {
+        /// The rules file.
+        rules: PathBuf,
+        /// The tests file.
+        tests: PathBuf,
+    },
 }
 
 /// `blaze set`.

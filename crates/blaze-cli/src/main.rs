@@ -17,12 +17,13 @@ mod token;
 mod transfer;
 mod watch;
 
+use std::io::Write;
 use std::process::ExitCode;
 
 use blaze_client::{Blaze, ConnectOptions};
 use clap::Parser;
 
-use args::{Cli, Command};
+use args::{Cli, Command, RulesCommand};
 
 /// A failure of a command: bad arguments (exit 2) or a failed call (exit 1).
 #[derive(Debug)]
@@ -33,6 +34,9 @@ pub enum Failure {
     Client(blaze_client::Error),
     /// Reading input or writing output failed.
     Io(std::io::Error),
+    /// The command ran and printed why it failed (a rules file that does
+    /// not compile, a failed rules test).
+    Failed,
 }
 
 impl From<blaze_client::Error> for Failure {
@@ -52,6 +56,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Token(args) => token::run(&args),
+        Command::Rules(command) => rules(&command),
         command => connect_and_run(cli.url, cli.token, cli.key, command).await,
     };
     match result {
@@ -68,6 +73,7 @@ async fn main() -> ExitCode {
             eprintln!("blaze: {error}");
             ExitCode::from(1)
         }
+        Err(Failure::Failed) => ExitCode::from(1),
     }
 }
 
@@ -97,5 +103,27 @@ async fn run(db: &Blaze, command: Command) -> Result<(), Failure> {
         Command::Import(args) => transfer::import(db, &args).await,
         Command::Export(args) => transfer::export(db, &args).await,
         Command::Token(args) => token::run(&args),
+        Command::Rules(command) => rules(&command),
+    }
+}
+
+/// `blaze rules check` / `blaze rules test`: prints the report; a rules
+/// file that does not compile or a failed case is exit 1.
+fn rules(command: &RulesCommand) -> Result<(), Failure> {
+    let report = match command {
+        RulesCommand::Check { file } => blaze_cli::rules::check(file),
+        RulesCommand::Test { rules, tests } => blaze_cli::rules::test(rules, tests),
+    }
+    .map_err(Failure::Usage)?;
+    let mut out = std::io::stdout().lock();
+    for line in &report.lines {
+        if writeln!(out, "{line}").is_err() {
+            break; // the reader left (`| head`)
+        }
+    }
+    if report.ok {
+        Ok(())
+    } else {
+        Err(Failure::Failed)
     }
 }

@@ -62,7 +62,9 @@ pub use error::{Denial, Error, Rejection, StorageError};
 pub use realtime::{
     Caller, ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };
-pub use rules::{Access, FetchedDocs, Rules, RulesError};
+pub use rules::{
+    Access, Evaluated, Explanation, FetchedDocs, Held, Rules, RulesError, StagedWrite,
+};
 pub use store::{
     CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
     RememberedCommit, Storage, StorageBatch, StoredDoc,

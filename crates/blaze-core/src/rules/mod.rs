@@ -10,6 +10,7 @@
 //! the server's log.
 
 mod convert;
+mod explain;
 mod lookup;
 
 use std::collections::HashMap;
@@ -21,6 +22,7 @@ use hidane_rules::{Ruleset, Severity, SourceFile};
 
 use crate::error::{Denial, Error};
 use crate::store::{Storage, StoredDoc};
+pub use explain::{Evaluated, Explanation, Held, StagedWrite};
 pub use lookup::FetchedDocs;
 use lookup::Lookup;
 
