@@ -14,6 +14,13 @@ use serde_json::json;
 
 use super::{median, phase, round_count, System};
 
+/// Writes alice's todo once on `port`, so her listeners are allowed (the
+/// demo's rules let only its owner read a todo, and a missing one has none).
+async fn seed(port: u16) {
+    let no_listeners = phase(System::BlazeTodos, port, 0, 1, None).await;
+    assert!(no_listeners.acked_per_s > 0.0, "alice's todo is written");
+}
+
 /// The development HS256 secret (`live::DEV_IDENTITY`).
 const SECRET: &str = "blaze-dev-secret-not-for-production";
 
@@ -37,6 +44,9 @@ pub(super) fn run(runtime: &tokio::runtime::Runtime) {
     let servers = [("open rules", open.port), ("demo rules", ruled.port)];
     let rounds = round_count();
     runtime.block_on(async {
+        for (_, port) in servers {
+            seed(port).await;
+        }
         let cases: [(&str, usize, u64); 3] = [
             (
                 "deliveries per second at saturation, 100 listeners, 1000 writes",
