@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use blaze_tests::live::apply_changes;
 use serde_json::{json, Value};
 
-use crate::support::{admin_commit, assert_ws_denied, ids, User};
+use crate::support::{admin_commit, assert_denied, assert_ws_denied, ids, User};
 
 /// Result lists by target, kept up to date from `change` frames.
 #[derive(Default)]
@@ -308,5 +308,55 @@ pub async fn resume_since(port: u16) {
     assert_ws_denied(&everything, None, "resuming an unfiltered query");
     let rest = ws.sync().await;
     assert!(rest.is_empty(), "{rest:?}");
+    ws.close().await;
+}
+
+/// A permission that rests on a document of the same collection (an access
+/// document read with `exists()`): removing it ends bob's document and
+/// query listeners with `permission_denied`, before the changes of the
+/// commit that removed it, and what that commit wrote never reaches him.
+pub async fn revoked_in_the_same_object(port: u16) {
+    let secret = "SECRET-revoked-6a41";
+    let coll = "runs/revoked/boards";
+    admin_commit(
+        port,
+        coll,
+        json!([
+            {"op": "set", "id": "bob", "data": {"access": true}},
+            {"op": "set", "id": "plan", "data": {"text": "draft"}},
+        ]),
+    )
+    .await;
+    let bob = User::new(port, "bob").never_sees(secret);
+    let plan = format!("{coll}/plan");
+    let mut ws = bob.ws(coll).await;
+    let doc = ws.listen_doc(&plan).await;
+    assert_eq!(doc["docs"][0]["data"]["text"], "draft", "{doc}");
+    let query = ws.listen(json!({"collection": coll})).await;
+    assert_eq!(ids(&query["docs"]), ["bob", "plan"], "{query}");
+    let rids = [doc["rid"].clone(), query["rid"].clone()];
+    assert_eq!(bob.get(&plan).await.status, 200);
+    assert_denied(
+        &User::new(port, "alice").get(&plan).await,
+        None,
+        "alice has no access",
+    );
+
+    // One commit takes bob's access away and writes the secret.
+    admin_commit(
+        port,
+        coll,
+        json!([{"op": "delete", "id": "bob"}, {"op": "set", "id": "plan", "data": {"text": secret}}]),
+    )
+    .await;
+    let frames = ws.sync().await;
+    assert_eq!(frames.len(), 2, "{frames:?}");
+    for (frame, rid) in frames.iter().zip(&rids) {
+        assert_ws_denied(frame, None, "a listener that lost its access");
+        assert_eq!(frame["rid"], *rid, "{frame}");
+    }
+    assert_denied(&bob.get(&plan).await, None, "bob without access");
+    let again = ws.listen_doc(&plan).await;
+    assert_ws_denied(&again, None, "listening again without access");
     ws.close().await;
 }

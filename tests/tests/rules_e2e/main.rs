@@ -47,6 +47,11 @@ fn denied_data_never_reaches_a_user() {
         timed("queries and counts", reads::queries_and_counts(port)).await;
         timed("live removals", listeners::live_removals(port)).await;
         timed("resume since", listeners::resume_since(port)).await;
+        timed(
+            "revoked in the same object",
+            listeners::revoked_in_the_same_object(port),
+        )
+        .await;
         timed("write probes", writes::write_probes(port)).await;
         timed("denied writes", writes::denied_writes(port)).await;
         timed("room membership", rooms::membership(port)).await;

@@ -12,7 +12,8 @@ use serde_json::{json, Value};
 const SECRET: &str = "blaze-dev-secret-not-for-production";
 pub const ADMIN_KEY: &str = "blaze-dev-admin-key";
 
-/// The rules under test: `blaze.rules`'s private todos and a rooms/members
+/// The rules under test: `blaze.rules`'s private todos, boards read by
+/// whoever has an access document beside them, and a rooms/members
 /// ruleset, each under `runs/{run}` so that every scenario has collections
 /// of its own. A message's permission rests on its room, a document of
 /// another collection (so of another object).
@@ -34,6 +35,12 @@ service cloud.firestore {
         allow update: if signedIn()
           && resource.data.owner == request.auth.uid
           && request.resource.data.owner == request.auth.uid;
+      }
+      // Boards: read by whoever has an access document (its id is their
+      // uid) in the same collection, so in the same object.
+      match /boards/{board} {
+        allow read: if signedIn()
+          && exists(/databases/$(database)/documents/runs/$(run)/boards/$(request.auth.uid));
       }
       // Rooms: read by their members, written by admins only.
       match /rooms/{room} {
