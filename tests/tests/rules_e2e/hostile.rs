@@ -2,6 +2,7 @@
 //! and with requests whose rules each fetch a document of another object,
 //! while alice's listener on her todos hears every change of hers.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,15 @@ const FETCHING_HTTP: usize = 150;
 const HTTP_AT_ONCE: usize = 12;
 /// Alice's commits during the attack.
 const ALICE_COMMITS: u64 = 25;
+/// Bob's sockets on the crowded object, and the requests each pipelines.
+const CROWD_SOCKETS: usize = 3;
+const CROWD_FRAMES: usize = 600;
+/// Bob's answers before alice commits: all his frames are in by then.
+const CROWD_HEAD_START: usize = 50;
+/// How soon they must come for the measure to hold, and how many floods
+/// may be run to get one where they do.
+const CROWD_PROMPT: Duration = Duration::from_millis(300);
+const CROWD_ATTEMPTS: usize = 8;
 /// The most the attack may take.
 const ATTACK_LIMIT: Duration = Duration::from_secs(60);
 
@@ -192,4 +202,106 @@ pub async fn flood(port: u16) {
     let rest = listener.sync().await;
     assert!(rest.is_empty(), "{rest:?}");
     listener.close().await;
+}
+
+/// Bob, a member of a room, floods its messages object from several
+/// sockets with pipelined reads of a message alice has not posted yet, each
+/// needing the room (a document of another object). Once his answers flow,
+/// alice posts that message on the same object from her own socket. His
+/// answers show how many of his reads the object handled before her
+/// commit (those that found no message): few, since another connection's
+/// fetches hold her frames back for a round, not until every request they
+/// pipelined is fetched.
+///
+/// The measure holds only when bob's first answers come promptly: a
+/// durable write can hold every answer of the object back (the output
+/// gate) for a second or more on a busy disk, while the object gets through
+/// bob's reads. A flood whose first answers were held that long is run
+/// again, on fresh collections, a few times at most.
+pub async fn flood_on_the_same_object(port: u16) {
+    for attempt in 0..CROWD_ATTEMPTS {
+        match crowd(port, attempt).await {
+            Some((before, total)) => {
+                assert!(
+                    before < total / 2,
+                    "alice's commit waited for {before} of bob's {total} reads"
+                );
+                return;
+            }
+            None => println!("crowded object: bob's first answers were held back; again"),
+        }
+    }
+    panic!("in {CROWD_ATTEMPTS} floods, bob's first answers were always held back");
+}
+
+/// One flood of [`flood_on_the_same_object`]: how many of bob's reads were
+/// handled before alice's commit, and of how many; `None` when his first
+/// answers came too late for the measure.
+async fn crowd(port: u16, attempt: usize) -> Option<(usize, usize)> {
+    let rooms = format!("runs/crowded-{attempt}/rooms");
+    let messages = format!("{rooms}/r1/messages");
+    let members = json!([{"op": "set", "id": "r1", "data": {"members": ["alice", "bob"]}}]);
+    admin_commit(port, &rooms, members).await;
+    let alice = User::new(port, "alice");
+    let bob = User::new(port, "bob");
+    let mut mine = alice.ws(&messages).await;
+    let mut socks = Vec::new();
+    for _ in 0..CROWD_SOCKETS {
+        socks.push(bob.ws(&messages).await);
+    }
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let flowing = Arc::new(tokio::sync::Notify::new());
+    let sent = Arc::new(tokio::sync::Barrier::new(CROWD_SOCKETS + 1));
+    let mut readers = Vec::new();
+    for mut sock in socks {
+        let (messages, answered, flowing, sent) = (
+            messages.clone(),
+            answered.clone(),
+            flowing.clone(),
+            sent.clone(),
+        );
+        readers.push(tokio::spawn(async move {
+            for _ in 0..CROWD_FRAMES {
+                let rid = sock.rid();
+                let frame = json!({"type": "get", "rid": rid, "path": format!("{messages}/m1")});
+                sock.send(&frame).await;
+            }
+            sent.wait().await;
+            let mut missing = 0;
+            for _ in 0..CROWD_FRAMES {
+                let frame = sock.next().await;
+                assert_eq!(frame["type"], "doc", "{frame}");
+                if frame["doc"]["exists"] == false {
+                    missing += 1;
+                }
+                if answered.fetch_add(1, Ordering::SeqCst) + 1 == CROWD_HEAD_START {
+                    flowing.notify_one();
+                }
+            }
+            sock.close().await;
+            missing
+        }));
+    }
+    sent.wait().await;
+    let flood = Instant::now();
+    flowing.notified().await;
+    let first_answers = flood.elapsed();
+    let sent = Instant::now();
+    let post = json!({"type": "commit", "collection": messages,
+                      "writes": [{"op": "create", "id": "m1", "data": {"author": "alice"}}]});
+    let committed = mine.ask(post).await;
+    let took = sent.elapsed();
+    assert_eq!(committed["type"], "committed", "{committed}");
+    let mut before = 0;
+    for reader in readers {
+        before += reader.await.expect("a reader");
+    }
+    mine.close().await;
+    let total = CROWD_SOCKETS * CROWD_FRAMES;
+    println!(
+        "crowded object: bob's first {CROWD_HEAD_START} answers in {first_answers:?}; alice's commit answered in {took:?}; {before} of bob's {total} pipelined reads were handled before it ({:?} for all)",
+        flood.elapsed()
+    );
+    (first_answers < CROWD_PROMPT).then_some((before, total))
 }

@@ -56,6 +56,7 @@ fn denied_data_never_reaches_a_user() {
         timed("denied writes", writes::denied_writes(port)).await;
         timed("room membership", rooms::membership(port)).await;
         timed("flood", hostile::flood(port)).await;
+        timed("crowded object", hostile::flood_on_the_same_object(port)).await;
         timed("redeploy", deploys::redeploy(server)).await;
     });
 }
