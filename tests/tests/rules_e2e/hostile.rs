@@ -1,6 +1,8 @@
 //! Hostile within limits: bob floods the worker with listens the rules deny
 //! and with requests whose rules each fetch a document of another object,
-//! while alice's listener on her todos hears every change of hers.
+//! while alice's listener on her todos hears every change of hers; and bob's
+//! pipelined requests that each need a fetch do not hold back alice's
+//! frames on the same object.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

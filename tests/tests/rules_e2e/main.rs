@@ -4,9 +4,10 @@
 //! bob with development tokens, and alice's secrets that no frame or answer
 //! bob receives may carry. Every leak path of issue 15: reads, queries and
 //! counts, live listeners and their removals, resumes, error messages,
-//! probing writes, denied writes, the cross-object membership rule, a
-//! flood of denied requests, a redeploy with other rules, and workers
-//! without usable rules.
+//! probing writes, denied writes, permissions resting on a document of the
+//! same object or of another one (the room of a message), floods of denied
+//! requests and of requests that each fetch a document of another object,
+//! a redeploy with other rules, and workers without usable rules.
 //!
 //! One `wrangler dev` serves the scenarios, each on collections of its own
 //! (`runs/<scenario>/...`), then is redeployed; the workers without rules
