@@ -45,6 +45,7 @@ use blaze_core::{
     SavedSession,
 };
 use blaze_protocol::{CloseCode, CollectionPath, DocPath, Identity, Limits};
+use futures_util::future::join_all;
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
     durable_object, wasm_bindgen, Delay, DurableObject, Env, Request, Response, Result, State,
@@ -406,6 +407,7 @@ impl DurableObject for BlazeCollection {
         drop(live);
         let mut caller = Caller::new(identity);
         let answer = loop {
+            // The borrow ends before any fetch is awaited.
             let answer = {
                 let mut live = self.live(None)?;
                 let answer = http_api::answer(&mut live.hub, &caller, &endpoint, &hreq, now());
@@ -492,7 +494,10 @@ impl BlazeCollection {
         else {
             return Response::error("not an internal read", 400);
         };
-        let live = self.live(Some(collection))?;
+        let mut live = self.live(Some(collection))?;
+        // Waking may have ended restored listeners the rules now deny: their
+        // frames go out now, not with the next event.
+        live.drain()?;
         match live.hub.database().get(path) {
             Ok(doc) => Response::from_json(&doc),
             Err(e) => Response::error(e.to_string(), 500),
@@ -519,9 +524,9 @@ impl BlazeCollection {
     }
 
     /// Runs the queued frames in groups, then verifies the credentials and
-    /// fetches the documents the hub asked for, until none is left (either
-    /// can release held frames that ask for more; frames that arrive
-    /// meanwhile queue).
+    /// fetches the documents the hub asked for (one round), and again until
+    /// none is left (either can release held frames that ask for more;
+    /// frames that arrive meanwhile are handled before the next round).
     async fn run_groups_and_verifications(&self) -> Result<()> {
         loop {
             self.run_groups().await?;
@@ -533,28 +538,34 @@ impl BlazeCollection {
         }
     }
 
-    /// Fetches the documents of other collections the hub asked for, oldest
-    /// request first, and hands them back; returns whether there was any.
+    /// Fetches the documents of other collections the hub asked for, every
+    /// waiting connection's at once, and hands them back; returns whether
+    /// there was any. One round only: the frames queued meanwhile, from any
+    /// connection, are handled before the next round, so a connection whose
+    /// pipelined requests each need a fetch holds the others back for one
+    /// round at most, never for its whole pipeline.
     async fn run_fetches(&self) -> Result<bool> {
-        let mut any = false;
-        loop {
-            let next = {
-                let mut live = self.live(None)?;
-                (!live.fetching.is_empty()).then(|| live.fetching.remove(0))
-            };
-            let Some((conn, paths)) = next else {
-                return Ok(any);
-            };
-            any = true;
-            let docs = rules::fetch_docs(&self.env, paths).await;
-            let mut live = self.live(None)?;
+        let asked = std::mem::take(&mut self.live(None)?.fetching);
+        if asked.is_empty() {
+            return Ok(false);
+        }
+        let env = &self.env;
+        let fetched = join_all(
+            asked
+                .into_iter()
+                .map(|(conn, paths)| async move { (conn, rules::fetch_docs(env, paths).await) }),
+        )
+        .await;
+        let mut live = self.live(None)?;
+        for (conn, docs) in fetched {
             live.hub.handle_fetched(conn, docs, now());
             if let Err(e) = live.save(conn) {
                 live.fail(conn, &e);
             }
-            live.drain()?;
-            live.close_failed();
         }
+        live.drain()?;
+        live.close_failed();
+        Ok(true)
     }
 
     /// Verifies each credential the hub asked for, oldest first, and hands

@@ -66,6 +66,13 @@ impl WranglerDev {
         Self::launch(BLAZE_CONFIG, state, &[])
     }
 
+    /// Starts the Blaze worker on a new port, keeping the state directory
+    /// `state`, with `[vars]` overridden as [`Self::start_with_vars`] does:
+    /// a redeploy with another configuration.
+    pub fn start_with_state_and_vars(state: PathBuf, vars: &[&str]) -> Self {
+        Self::launch(BLAZE_CONFIG, state, vars)
+    }
+
     /// Starts the Blaze worker with `[vars]` overridden (`NAME:VALUE` each;
     /// a name of [`DEV_IDENTITY`] named here replaces its value there).
     pub fn start_with_vars(name: &str, vars: &[&str]) -> Self {
