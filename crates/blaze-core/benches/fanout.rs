@@ -61,6 +61,7 @@ fn hub() -> Hub<MemoryStorage> {
     let config = HubConfig {
         memory_budget: usize::MAX,
         connection_budget: usize::MAX,
+        ..HubConfig::default()
     };
     Hub::new(Database::new(MemoryStorage::new(), limits), config)
 }

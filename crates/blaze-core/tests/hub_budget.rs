@@ -100,6 +100,7 @@ fn a_connection_past_its_share_is_refused_and_keeps_its_listeners() {
     let config = HubConfig {
         memory_budget: 64 * MIB,
         connection_budget: MIB,
+        ..HubConfig::default()
     };
     let mut hub = hub_of(config, 16);
     open(&mut hub, 1);
@@ -141,6 +142,7 @@ fn listeners_of_one_connection_on_the_same_bodies_count_them_once() {
     let config = HubConfig {
         memory_budget: 64 * MIB,
         connection_budget: MIB,
+        ..HubConfig::default()
     };
     let mut hub = hub(config);
     open(&mut hub, 1);
@@ -172,6 +174,7 @@ fn shared_bodies_count_once_against_the_object_budget() {
     let config = HubConfig {
         memory_budget: MIB,
         connection_budget: MIB,
+        ..HubConfig::default()
     };
     let mut hub = hub(config);
     open(&mut hub, 1);

@@ -66,7 +66,9 @@ fn drain(hub: &mut Hub<MemoryStorage>) -> Vec<Seen> {
                 credential,
             }) => Some(Seen::Verify(conn, rid, credential)),
             Output::Event(HubEvent::Refused { .. }) => None,
-            Output::Event(HubEvent::Fetch { .. }) => panic!("no rules here fetch documents"),
+            Output::Event(HubEvent::Fetch { .. } | HubEvent::Refetch { .. }) => {
+                panic!("no rules here fetch documents")
+            }
         })
         .collect()
 }

@@ -998,6 +998,81 @@ fn a_listen_reading_another_collection_starts_once_its_documents_are_fetched() {
     w.assert_bob_saw_nothing_of_alice();
 }
 
+/// The hub's `Refetch` events, drained (other outputs dropped).
+fn refetches(w: &mut World) -> Vec<(u64, u64, Vec<DocPath>)> {
+    let mut asked = Vec::new();
+    while let Some(output) = w.hub.poll_output() {
+        if let Output::Event(HubEvent::Refetch { conn, rid, paths }) = output {
+            asked.push((conn, rid, paths));
+        }
+    }
+    asked
+}
+
+#[test]
+fn a_listener_resting_on_another_collection_is_checked_again_every_interval() {
+    let mut w = rooms_world();
+    let interval = HubConfig::default().foreign_recheck_ms;
+    let messages = json!({"collection": "rooms/r1/messages"});
+    assert!(w.ask(ALICE, listen_query(1, messages)).is_empty());
+    let (_, paths) = w.fetches.pop().expect("a fetch");
+    w.hub.handle_fetched(ALICE, answer_for(&paths), w.now);
+    assert_eq!(w.drain()[&ALICE][0]["type"], "snapshot");
+    let listened_at = w.now;
+    // Due one interval after it was allowed; nothing is asked before.
+    assert_eq!(w.hub.poll_timeout(), Some(listened_at + interval));
+    w.hub.handle_timeout(listened_at + interval - 1);
+    assert!(refetches(&mut w).is_empty());
+    // Then its member document is fetched again, and nothing of the
+    // connection waits meanwhile.
+    w.now = listened_at + interval;
+    w.hub.handle_timeout(w.now);
+    let asked = refetches(&mut w);
+    assert_eq!(asked, [(ALICE, 1, vec![doc("rooms/r1/members/alice")])]);
+    assert_eq!(
+        w.hub.poll_timeout(),
+        None,
+        "not due while the fetch is under way"
+    );
+    // Its next request is not held behind the recheck: it asks for its own fetch.
+    assert!(w.ask(ALICE, get(2, "rooms/r1/messages/m1")).is_empty());
+    let (_, paths) = w.fetches.pop().expect("the get's own fetch");
+    w.hub.handle_fetched(ALICE, answer_for(&paths), w.now);
+    assert_eq!(w.drain()[&ALICE][0]["doc"]["data"]["text"], SECRET);
+    w.fetches.clear();
+    // Still a member: the listener goes on, due again an interval later.
+    w.hub
+        .handle_refetched(ALICE, 1, answer_for(&asked[0].2), w.now);
+    assert!(w.drain().is_empty());
+    assert_eq!(w.hub.poll_timeout(), Some(w.now + interval));
+    let frames = w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m2", "data": {"text": "still here"}}]),
+    );
+    assert_eq!(frames[&ALICE][0]["type"], "change");
+    // Removed from the room meanwhile: at the next check the listener ends
+    // with permission_denied, and hears nothing more.
+    w.now += interval;
+    w.hub.handle_timeout(w.now);
+    let asked = refetches(&mut w);
+    assert_eq!(asked.len(), 1);
+    let gone = vec![(doc("rooms/r1/members/alice"), None)];
+    w.hub.handle_refetched(ALICE, 1, gone, w.now);
+    let frames = w.drain().remove(&ALICE).expect("an error");
+    assert_denied(&frames[0], 1);
+    assert_eq!(w.hub.stats().listeners, 0);
+    assert_eq!(w.hub.poll_timeout(), None);
+    let frames = w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m3", "data": {"text": SECRET}}]),
+    );
+    assert!(!frames.contains_key(&ALICE));
+    // A late or repeated answer changes nothing.
+    w.hub
+        .handle_refetched(ALICE, 1, answer_for(&asked[0].2), w.now);
+    assert!(w.drain().is_empty());
+}
+
 #[test]
 fn in_a_hub_holding_every_collection_a_listener_ends_when_its_member_document_goes() {
     let mut w = World::new(rules(TEAM_AND_ROOMS));

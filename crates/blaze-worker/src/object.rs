@@ -86,6 +86,9 @@ struct Live {
     verifying: Vec<(u64, Option<u64>, String)>,
     /// Documents of other collections the hub asked for (`HubEvent::Fetch`), oldest first.
     fetching: Vec<(u64, Vec<DocPath>)>,
+    /// Documents of other collections a listener's periodic check asked for
+    /// (`HubEvent::Refetch`): connection, listener, paths.
+    refetching: Vec<(u64, u64, Vec<DocPath>)>,
     /// When the Durable Object alarm was last set for (ms), by this memory.
     alarm: Option<u64>,
 }
@@ -128,7 +131,12 @@ impl BlazeCollection {
             let path = CollectionPath::parse(&collection)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             let db = Database::new(store, Limits::default()).with_change_log(log);
-            let mut hub = Hub::new(db, HubConfig::default())
+            let config = HubConfig {
+                foreign_recheck_ms: var(&self.env, "BLAZE_RULES_RECHECK_MS")
+                    .unwrap_or(HubConfig::default().foreign_recheck_ms),
+                ..HubConfig::default()
+            };
+            let mut hub = Hub::new(db, config)
                 .scoped(path)
                 .with_access(rules::access(&self.env));
             if let Some(why) = identity::anonymous_refusal(&self.env) {
@@ -144,6 +152,7 @@ impl BlazeCollection {
                 failed: Vec::new(),
                 verifying: Vec::new(),
                 fetching: Vec::new(),
+                refetching: Vec::new(),
                 alarm: None,
             };
             live.wake(&self.state)?;
@@ -278,6 +287,9 @@ impl Live {
                     credential,
                 }) => self.verifying.push((conn, rid, credential)),
                 Output::Event(HubEvent::Fetch { conn, paths }) => self.fetching.push((conn, paths)),
+                Output::Event(HubEvent::Refetch { conn, rid, paths }) => {
+                    self.refetching.push((conn, rid, paths))
+                }
                 Output::Event(event) => log_event(&self.collection, &event),
                 Output::Send { conn, frame } => {
                     let text = match &shared {
@@ -463,6 +475,9 @@ impl DurableObject for BlazeCollection {
             live.hub.handle_timeout(now());
             live.drain()?;
         }
+        // Listeners due for a check of the documents of other collections
+        // their rules read (spec 14.5): fetched, then decided again.
+        while self.run_fetches().await? {}
         self.schedule_alarm().await?;
         Response::empty()
     }
@@ -545,8 +560,14 @@ impl BlazeCollection {
     /// pipelined requests each need a fetch holds the others back for one
     /// round at most, never for its whole pipeline.
     async fn run_fetches(&self) -> Result<bool> {
-        let asked = std::mem::take(&mut self.live(None)?.fetching);
-        if asked.is_empty() {
+        let (asked, rechecks) = {
+            let mut live = self.live(None)?;
+            (
+                std::mem::take(&mut live.fetching),
+                std::mem::take(&mut live.refetching),
+            )
+        };
+        if asked.is_empty() && rechecks.is_empty() {
             return Ok(false);
         }
         let env = &self.env;
@@ -554,11 +575,20 @@ impl BlazeCollection {
             asked
                 .into_iter()
                 .map(|(conn, paths)| async move { (conn, rules::fetch_docs(env, paths).await) }),
-        )
-        .await;
+        );
+        let refetched = join_all(rechecks.into_iter().map(|(conn, rid, paths)| async move {
+            (conn, rid, rules::fetch_docs(env, paths).await)
+        }));
+        let (fetched, refetched) = futures_util::future::join(fetched, refetched).await;
         let mut live = self.live(None)?;
         for (conn, docs) in fetched {
             live.hub.handle_fetched(conn, docs, now());
+            if let Err(e) = live.save(conn) {
+                live.fail(conn, &e);
+            }
+        }
+        for (conn, rid, docs) in refetched {
+            live.hub.handle_refetched(conn, rid, docs, now());
             if let Err(e) = live.save(conn) {
                 live.fail(conn, &e);
             }

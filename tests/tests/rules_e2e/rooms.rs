@@ -9,10 +9,10 @@ use crate::support::{admin_commit, assert_denied, assert_ws_denied, ids, stored,
 
 /// A member reads and posts messages, a non-member is denied; once bob is
 /// removed from the room, his next request, re-listen and resume are
-/// denied. A listener already running is not stopped by that change: the
-/// room lives in another object, and its documents are checked again on
-/// resume and re-listen, not when they change (spec 14, the decision this
-/// test pins down).
+/// denied. A listener already running is not stopped by the change itself
+/// (the room lives in another object): its documents are fetched and the
+/// rules checked again every `BLAZE_RULES_RECHECK_MS` (2 s for this worker),
+/// so it ends with `permission_denied` within that (spec 14.5).
 pub async fn membership(port: u16) {
     let secret = "SECRET-rooms-12fa";
     let rooms = "runs/rooms/rooms";
@@ -133,8 +133,10 @@ pub async fn membership(port: u16) {
         json!([{"op": "set", "id": "r1", "data": {"members": ["alice"]}}]),
     )
     .await;
-    // The running listener rests on a document of another object: it is
-    // not checked again when that document changes, so it still hears.
+    // The running listener rests on a document of another object: it may
+    // hear what is said before its next check, then it ends with
+    // permission_denied (its own id) and hears nothing more.
+    let listener = snapshot["rid"].as_u64().expect("the listener's id");
     let said = alice
         .create(
             &format!("{open}/m3"),
@@ -142,11 +144,27 @@ pub async fn membership(port: u16) {
         )
         .await;
     assert_eq!(said.status, 200, "{}", said.body);
-    let change = inside.next().await;
-    assert_eq!(
-        change["changes"][0]["doc"]["data"]["text"], "two",
-        "{change}"
-    );
+    let ended = loop {
+        let frame = inside.next().await;
+        if frame["type"] == "error" {
+            break frame;
+        }
+        assert_eq!(
+            frame["changes"][0]["doc"]["data"]["text"], "two",
+            "only what was said before the check: {frame}"
+        );
+    };
+    assert_eq!(ended["rid"], listener, "{ended}");
+    assert_ws_denied(&ended, None, "the listener's periodic check");
+    let said = alice
+        .create(
+            &format!("{open}/m4"),
+            json!({"author": "alice", "text": "three"}),
+        )
+        .await;
+    assert_eq!(said.status, 200, "{}", said.body);
+    let after = inside.sync().await;
+    assert!(after.is_empty(), "nothing after the end: {after:?}");
     // Every new request fetches the room again: denied.
     let again = inside.listen(all(&open)).await;
     assert_ws_denied(&again, None, "re-listen after leaving");
@@ -178,7 +196,7 @@ pub async fn membership(port: u16) {
     // Alice, still a member, reads all of it.
     assert_eq!(
         ids(&alice.query(all(&open)).await.json()["docs"]),
-        ["b1", "m1", "m2", "m3"]
+        ["b1", "m1", "m2", "m3", "m4"]
     );
     let sync = outside.sync().await;
     assert!(sync.is_empty(), "{sync:?}");

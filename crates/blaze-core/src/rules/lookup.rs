@@ -33,6 +33,11 @@ impl FetchedDocs {
         self.docs.insert(path, data);
     }
 
+    /// The paths fetched.
+    pub fn paths(&self) -> impl Iterator<Item = &DocPath> {
+        self.docs.keys()
+    }
+
     /// Whether `path` was fetched.
     pub fn contains(&self, path: &DocPath) -> bool {
         self.docs.contains_key(path)

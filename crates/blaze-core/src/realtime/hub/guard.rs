@@ -70,8 +70,14 @@ pub(super) struct Recheck {
     /// The documents of this object its permission rests on.
     pub(super) watched: Vec<DocPath>,
     /// Documents of other collections as fetched when it was last allowed
-    /// (spec 14.5: they are checked again on resume, not on their change).
+    /// (spec 14.5: they are checked again on resume and every
+    /// `foreign_recheck_ms`, not on their change).
     pub(super) fetched: FetchedDocs,
+    /// The documents of other collections its permission rests on.
+    pub(super) foreign: Vec<DocPath>,
+    /// When they are to be fetched and the rules checked again (ms);
+    /// `None` while a fetch is under way, or when there are none.
+    pub(super) due: Option<u64>,
 }
 
 /// Most documents of other collections fetched for one request: the rules'
@@ -253,10 +259,18 @@ impl<S: Storage> Hub<S> {
             Read::Doc(path) => (Some((*path).clone()), None),
             Read::Query(query) => (None, Some((*query).clone())),
         };
+        let local = |p: &DocPath| self.scope.as_ref().is_none_or(|s| *s == p.collection());
+        let foreign: Vec<DocPath> = allowed
+            .looked_up
+            .iter()
+            .filter(|p| !local(p))
+            .cloned()
+            .collect();
         let watched = self.rests_on(what, allowed);
-        if watched.is_empty() {
+        if watched.is_empty() && foreign.is_empty() {
             return;
         }
+        let due = (!foreign.is_empty()).then(|| self.now + self.config.foreign_recheck_ms);
         for path in &watched {
             self.rechecks
                 .entry(path.clone())
@@ -271,6 +285,8 @@ impl<S: Storage> Hub<S> {
                     query,
                     watched,
                     fetched,
+                    foreign,
+                    due,
                 },
             );
         }
@@ -446,6 +462,97 @@ impl<S: Storage> Hub<S> {
             Err(Error::NeedDocuments(_)) => {
                 let why = "the permission now rests on documents of other collections";
                 self.end_listener(conn, rid, &Denial::new(why).into());
+            }
+            Err(error) => self.end_listener(conn, rid, &error),
+        }
+    }
+
+    /// The earliest time a listener resting on documents of other
+    /// collections is due to be checked again.
+    pub(super) fn refetch_due(&self) -> Option<u64> {
+        self.conns
+            .values()
+            .flat_map(|c| c.checks.values().filter_map(|k| k.due))
+            .min()
+    }
+
+    /// Asks the driver for the documents of other collections of every
+    /// listener due at `now` ([`HubEvent::Refetch`]).
+    pub(super) fn refetch_due_listeners(&mut self, now: u64) {
+        let mut due: Vec<(ConnId, u64)> = self
+            .conns
+            .iter()
+            .flat_map(|(&conn, c)| {
+                c.checks
+                    .iter()
+                    .filter(move |(_, k)| k.due.is_some_and(|d| d <= now))
+                    .map(move |(&rid, _)| (conn, rid))
+            })
+            .collect();
+        due.sort_unstable();
+        for (conn, rid) in due {
+            let Some(check) = self
+                .conns
+                .get_mut(&conn)
+                .and_then(|c| c.checks.get_mut(&rid))
+            else {
+                continue;
+            };
+            check.due = None;
+            let paths = check.foreign.clone();
+            self.outputs
+                .push_back(Output::Event(HubEvent::Refetch { conn, rid, paths }));
+        }
+    }
+
+    /// The driver's answer to [`HubEvent::Refetch`] for listener `rid` of
+    /// `conn`: each document asked for, with its data or `None`. The
+    /// listener's rules are checked again with them and the state of this
+    /// object: allowed, it goes on (due again after `foreign_recheck_ms`);
+    /// denied, it ends with `permission_denied`. Rules that now need more
+    /// documents of other collections ask for them too, up to the bound of a
+    /// request. An answer nobody waits for is ignored.
+    pub fn handle_refetched(
+        &mut self,
+        conn: ConnId,
+        rid: u64,
+        docs: Vec<(DocPath, Option<Map<String, Value>>)>,
+        now: u64,
+    ) {
+        self.now = self.now.max(now);
+        let Some(c) = self.conns.get(&conn) else {
+            return;
+        };
+        let Some(check) = c.checks.get(&rid) else {
+            return;
+        };
+        if check.due.is_some() || check.foreign.is_empty() {
+            return; // not waiting for this answer
+        }
+        let mut fetched = FetchedDocs::new();
+        for (path, data) in docs {
+            fetched.insert(path, data);
+        }
+        let (doc, query) = (check.doc.clone(), check.query.clone());
+        let what = match (&doc, &query) {
+            (Some(doc), _) => Read::Doc(doc),
+            (None, Some(query)) => Read::Query(query),
+            (None, None) => return,
+        };
+        match self.check_read(&c.identity, &fetched, &what, self.now) {
+            Err(Error::NeedDocuments(more)) if fetched.len() + more.len() <= MAX_FETCHED => {
+                let mut paths: Vec<DocPath> = fetched.paths().cloned().collect();
+                paths.extend(more);
+                self.outputs
+                    .push_back(Output::Event(HubEvent::Refetch { conn, rid, paths }));
+            }
+            Err(Error::NeedDocuments(_)) => {
+                let why = "the rules looked up too many documents";
+                self.end_listener(conn, rid, &Denial::new(why).into());
+            }
+            Ok(allowed) => {
+                self.unwatch(conn, rid);
+                self.watch(conn, rid, &what, allowed, fetched);
             }
             Err(error) => self.end_listener(conn, rid, &error),
         }

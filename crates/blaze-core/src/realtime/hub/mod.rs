@@ -100,6 +100,18 @@ pub enum HubEvent {
         /// The credential, at most `max_credential_bytes` long.
         credential: String,
     },
+    /// Listener `rid` of `conn` rests on documents of other collections and
+    /// its permission is due to be checked again (spec 14.5): the driver
+    /// fetches `paths` and answers with [`Hub::handle_refetched`]. Nothing
+    /// of the connection waits meanwhile.
+    Refetch {
+        /// The connection.
+        conn: ConnId,
+        /// The listener.
+        rid: u64,
+        /// The documents to fetch.
+        paths: Vec<DocPath>,
+    },
     /// The access rules of `conn`'s current request read documents of
     /// other collections (spec 14.5). The driver fetches them (from the
     /// objects that hold them) and answers with [`Hub::handle_fetched`];
@@ -126,7 +138,9 @@ pub enum HubEvent {
 
 /// The hub's configuration beyond the announced [`Limits`](blaze_protocol::Limits)
 /// (the bounds on each connection's unread output are limits: clients are
-/// told them): the memory it may hold for its clients (spec 10.4.8).
+/// told them): the memory it may hold for its clients (spec 10.4.8), and how
+/// often a listener resting on documents of other collections is checked
+/// again (spec 14.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HubConfig {
     /// Most estimated bytes of views, targets and listener tables, all
@@ -135,14 +149,20 @@ pub struct HubConfig {
     /// Most estimated bytes one connection's listeners hold (their targets
     /// and the bodies of their results, counted in full).
     pub connection_budget: usize,
+    /// How long (ms) a listener whose access rules read documents of other
+    /// collections keeps its permission before those documents are fetched
+    /// and the rules checked again.
+    pub foreign_recheck_ms: u64,
 }
 
 impl Default for HubConfig {
-    /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection.
+    /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection; documents
+    /// of other collections checked again every minute.
     fn default() -> Self {
         Self {
             memory_budget: 64 * 1024 * 1024,
             connection_budget: 8 * 1024 * 1024,
+            foreign_recheck_ms: 60_000,
         }
     }
 }
@@ -550,7 +570,8 @@ impl<S: Storage> Hub<S> {
     /// When [`Hub::handle_timeout`] must next be called: the earliest expiry
     /// of a connection's credential (milliseconds since the Unix epoch).
     pub fn poll_timeout(&self) -> Option<u64> {
-        self.conns.values().filter_map(|c| c.expires).min()
+        let expiry = self.conns.values().filter_map(|c| c.expires).min();
+        expiry.into_iter().chain(self.refetch_due()).min()
     }
 
     /// Time passed to `now`: every connection whose credential has expired
@@ -567,6 +588,7 @@ impl<S: Storage> Hub<S> {
         for conn in expired {
             self.close(conn, CloseCode::TokenExpired);
         }
+        self.refetch_due_listeners(now);
     }
 
     /// Answers one decoded request frame (`text`) of an open connection,
