@@ -32,7 +32,10 @@
 //! (`rules.rs`). When they read documents of other collections, the hub
 //! asks for them (`HubEvent::Fetch` for a WebSocket request, `Answer::Fetch`
 //! for an HTTP one); they are read from their objects with an internal
-//! request the Worker never forwards, and the request is decided again.
+//! request the Worker never forwards, and the request is decided again. A
+//! listener resting on such documents is checked again every
+//! `BLAZE_RULES_RECHECK_MS` (default 60 s): the hub's `poll_timeout` covers
+//! it, the alarm asks (`HubEvent::Refetch`) and `handle_refetched` decides.
 
 use std::cell::{RefCell, RefMut};
 use std::collections::HashMap;
