@@ -1074,6 +1074,77 @@ fn a_listener_resting_on_another_collection_is_checked_again_every_interval() {
 }
 
 #[test]
+fn documents_of_other_collections_count_against_the_memory_budget() {
+    // A connection's share of 64 KiB: one request may hold 32 KiB of
+    // fetched documents, and its listeners keep what their rules read.
+    let config = HubConfig {
+        memory_budget: 64 * 1024 * 1024,
+        connection_budget: 64 * 1024,
+        ..HubConfig::default()
+    };
+    let hub = Hub::new(db(), config)
+        .scoped(collection("rooms/r1/messages"))
+        .with_access(rules(TEAM_AND_ROOMS));
+    let mut w = World::over(hub);
+    w.admin_writes(
+        "rooms/r1/messages",
+        json!([{"op": "set", "id": "m1", "data": {"author": "alice", "text": SECRET}}]),
+    );
+    let member_of = |kb: usize| {
+        let pad = "x".repeat(kb * 1024);
+        vec![(
+            doc("rooms/r1/members/bob"),
+            json!({"role": "writer", "pad": pad}).as_object().cloned(),
+        )]
+    };
+    // A member document too large for one request: refused with the
+    // memory code, and the connection goes on.
+    assert!(w.ask(BOB, get(1, "rooms/r1/messages/m1")).is_empty());
+    w.fetches.clear();
+    w.hub.handle_fetched(BOB, member_of(40), w.now);
+    let frames = w.drain().remove(&BOB).expect("an answer");
+    assert_eq!(code(&frames[0]), "resource_exhausted", "{frames:?}");
+    // Listeners keep the 10 KiB member document each: the sixth would pass
+    // the connection's share and is refused; the five go on.
+    let mut refused = 0;
+    for rid in 10..20 {
+        let listen = listen_query(
+            rid,
+            json!({"collection": "rooms/r1/messages", "where": {"field": "n", "op": "==", "value": rid}}),
+        );
+        assert!(w.ask(BOB, listen).is_empty());
+        w.fetches.clear();
+        w.hub.handle_fetched(BOB, member_of(10), w.now);
+        let frames = w.drain().remove(&BOB).expect("an answer");
+        match frames[0]["type"].as_str() {
+            Some("snapshot") => assert_eq!(refused, 0, "refused ones stay refused"),
+            _ => {
+                assert_eq!(code(&frames[0]), "resource_exhausted", "{frames:?}");
+                refused += 1;
+            }
+        }
+    }
+    let listening = w.hub.stats().listeners;
+    assert!((3..=6).contains(&listening), "{listening} listeners kept");
+    assert_eq!(refused, 10 - listening);
+    // Alice, a bystander, is unaffected.
+    assert!(w.ask(ALICE, get(30, "rooms/r1/messages/m1")).is_empty());
+    let (_, paths) = w.fetches.pop().expect("alice's fetch");
+    w.hub.handle_fetched(ALICE, answer_for(&paths), w.now);
+    assert_eq!(w.drain()[&ALICE][0]["doc"]["data"]["text"], SECRET);
+    // Over HTTP, a caller holding too much is refused the same way.
+    let mut caller = Caller::new(user("bob"));
+    for (path, data) in member_of(40) {
+        caller.fetched.insert(path, data);
+    }
+    let error = w
+        .hub
+        .get(&caller, &doc("rooms/r1/messages/m1"))
+        .unwrap_err();
+    assert_eq!(error.code(), ErrorCode::ResourceExhausted);
+}
+
+#[test]
 fn in_a_hub_holding_every_collection_a_listener_ends_when_its_member_document_goes() {
     let mut w = World::new(rules(TEAM_AND_ROOMS));
     w.admin_writes(

@@ -92,6 +92,9 @@ struct Live {
     /// Documents of other collections a listener's periodic check asked for
     /// (`HubEvent::Refetch`): connection, listener, paths.
     refetching: Vec<(u64, u64, Vec<DocPath>)>,
+    /// Bytes of documents of other collections held for HTTP requests
+    /// being decided (each request's are also bounded by the hub).
+    http_fetched: usize,
     /// When the Durable Object alarm was last set for (ms), by this memory.
     alarm: Option<u64>,
 }
@@ -156,6 +159,7 @@ impl BlazeCollection {
                 verifying: Vec::new(),
                 fetching: Vec::new(),
                 refetching: Vec::new(),
+                http_fetched: 0,
                 alarm: None,
             };
             live.wake(&self.state)?;
@@ -421,23 +425,14 @@ impl DurableObject for BlazeCollection {
         }
         drop(live);
         let mut caller = Caller::new(identity);
-        let answer = loop {
-            // The borrow ends before any fetch is awaited.
-            let answer = {
-                let mut live = self.live(None)?;
-                let answer = http_api::answer(&mut live.hub, &caller, &endpoint, &hreq, now());
-                live.drain()?;
-                answer
-            };
-            match answer {
-                Answer::Done(answer) => break answer,
-                Answer::Fetch(paths) => {
-                    for (path, data) in rules::fetch_docs(&self.env, paths).await {
-                        caller.fetched.insert(path, data);
-                    }
-                }
-            }
-        };
+        let mut counted = 0;
+        let answer = self
+            .answer_http(&mut caller, &endpoint, &hreq, &mut counted)
+            .await;
+        if counted > 0 {
+            self.live(None)?.http_fetched -= counted;
+        }
+        let answer = answer?;
         let identity = caller.identity;
         let who = Who::Identity(&identity);
         log_http(&hreq, &answer, who, now().saturating_sub(started));
@@ -500,7 +495,60 @@ impl DurableObject for BlazeCollection {
     }
 }
 
+/// Most connections whose documents of other collections are fetched in
+/// one round (and as many listeners' periodic checks).
+const FETCH_ROUND: usize = 16;
+
+/// Most bytes of documents of other collections the object holds for all
+/// the HTTP requests it is deciding at once; a request that would pass it
+/// is refused with `resource_exhausted` (429).
+const HTTP_FETCHED_BUDGET: usize = 16 * 1024 * 1024;
+
 impl BlazeCollection {
+    /// Answers an HTTP request routed to `endpoint` as `caller`, fetching
+    /// the documents of other collections its rules read (into
+    /// `caller.fetched`; `counted` of their bytes are added to
+    /// `Live::http_fetched`, for the caller to subtract when it is done).
+    async fn answer_http(
+        &self,
+        caller: &mut Caller,
+        endpoint: &Endpoint,
+        hreq: &crate::http_types::HttpRequest,
+        counted: &mut usize,
+    ) -> Result<HttpResponse> {
+        loop {
+            // The borrow ends before any fetch is awaited.
+            let answer = {
+                let mut live = self.live(None)?;
+                let answer = http_api::answer(&mut live.hub, caller, endpoint, hreq, now());
+                live.drain()?;
+                answer
+            };
+            let paths = match answer {
+                Answer::Done(answer) => return Ok(answer),
+                Answer::Fetch(paths) => paths,
+            };
+            let docs = rules::fetch_docs(&self.env, paths).await;
+            for (path, data) in docs {
+                caller.fetched.insert(path, data);
+            }
+            let mut live = self.live(None)?;
+            let held = caller.fetched.bytes();
+            if held > *counted {
+                live.http_fetched += held - *counted;
+                *counted = held;
+            }
+            if live.http_fetched > HTTP_FETCHED_BUDGET {
+                let msg = "too many documents of other collections are being read for \
+                    this object's requests; retry later";
+                return Ok(HttpResponse::rejected(
+                    blaze_protocol::ErrorCode::ResourceExhausted,
+                    msg,
+                ));
+            }
+        }
+    }
+
     /// Answers another object's read of a document for its rules: the
     /// document as stored (`exists: false` when it does not), never checked
     /// against rules (it comes from an object, never from a client).
@@ -563,11 +611,15 @@ impl BlazeCollection {
     /// pipelined requests each need a fetch holds the others back for one
     /// round at most, never for its whole pipeline.
     async fn run_fetches(&self) -> Result<bool> {
+        // At most FETCH_ROUND connections' requests and listeners' checks a
+        // round: the documents in flight stay bounded, the rest wait a round.
         let (asked, rechecks) = {
             let mut live = self.live(None)?;
+            let asked = live.fetching.len().min(FETCH_ROUND);
+            let rechecks = live.refetching.len().min(FETCH_ROUND);
             (
-                std::mem::take(&mut live.fetching),
-                std::mem::take(&mut live.refetching),
+                live.fetching.drain(..asked).collect::<Vec<_>>(),
+                live.refetching.drain(..rechecks).collect::<Vec<_>>(),
             )
         };
         if asked.is_empty() && rechecks.is_empty() {

@@ -20,6 +20,13 @@ use crate::store::{Storage, StoredDoc};
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct FetchedDocs {
     docs: HashMap<DocPath, Option<Map<String, Value>>>,
+    /// Their estimated size: each path and its data, serialized.
+    bytes: usize,
+}
+
+/// The estimated bytes `path` and its `data` hold.
+fn size_of(path: &DocPath, data: Option<&Map<String, Value>>) -> usize {
+    path.as_str().len() + data.map_or(0, blaze_json::size::object_len)
 }
 
 impl FetchedDocs {
@@ -30,7 +37,29 @@ impl FetchedDocs {
 
     /// Records what `path` holds (`None`: it does not exist).
     pub fn insert(&mut self, path: DocPath, data: Option<Map<String, Value>>) {
-        self.docs.insert(path, data);
+        self.bytes += size_of(&path, data.as_ref());
+        if let Some(old) = self.docs.insert(path.clone(), data) {
+            self.bytes -= size_of(&path, old.as_ref());
+        }
+    }
+
+    /// Keeps only the documents whose path `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&DocPath) -> bool) {
+        let mut bytes = 0;
+        self.docs.retain(|path, data| {
+            let kept = keep(path);
+            if kept {
+                bytes += size_of(path, data.as_ref());
+            }
+            kept
+        });
+        self.bytes = bytes;
+    }
+
+    /// The estimated bytes the fetched documents hold (their paths and
+    /// data, serialized), for the memory budget.
+    pub fn bytes(&self) -> usize {
+        self.bytes
     }
 
     /// The paths fetched.

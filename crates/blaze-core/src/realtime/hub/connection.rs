@@ -48,6 +48,8 @@ pub(super) struct Connection {
     pub fetching: Option<Fetching>,
     /// Listeners checked again when a document they depend on changes, by rid.
     pub checks: HashMap<u64, Recheck>,
+    /// The bytes of documents of other collections those checks keep.
+    pub kept_bytes: usize,
     /// Request frames held while the connection has too much unread, in arrival order.
     held: VecDeque<String>,
     /// Their total size in bytes.
@@ -86,6 +88,7 @@ impl Default for Connection {
             unread_bytes: 0,
             fetching: None,
             checks: HashMap::new(),
+            kept_bytes: 0,
             held: VecDeque::new(),
             held_bytes: 0,
         }
@@ -102,9 +105,13 @@ impl Connection {
     /// The estimated bytes of one listener in a connection's tables.
     pub(super) const LISTENER_BYTES: usize = 64;
 
-    /// The estimated bytes of the connection's own tables.
+    /// The estimated bytes of the connection's own tables, with the
+    /// documents of other collections it keeps for the rules (its listeners'
+    /// and a waiting request's).
     pub(super) fn own_bytes(&self) -> usize {
         256 + (self.listeners.len() + self.follows.len()) * Self::LISTENER_BYTES
+            + self.kept_bytes
+            + self.fetching.as_ref().map_or(0, |f| f.fetched.bytes())
     }
 
     /// Records a frame of `len` bytes handed to the driver.

@@ -5,12 +5,12 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use blaze_protocol::{CollectionPath, DocPath, Identity, Query};
+use blaze_protocol::{CollectionPath, DocPath, ErrorCode, Identity, Query};
 use serde_json::{Map, Value};
 
 use super::target::ListenSpec;
 use super::{ConnId, Hub, HubEvent, Output};
-use crate::error::{Denial, Error};
+use crate::error::{Denial, Error, Rejection};
 use crate::query::CompiledQuery;
 use crate::rules::{Access, Allowed, Asker, FetchedDocs};
 use crate::store::{CommitRecord, Storage, StoredDoc};
@@ -117,6 +117,7 @@ impl<S: Storage> Hub<S> {
         if matches!(self.access, Access::Open) || *identity == Identity::Admin {
             return Ok(Allowed::default());
         }
+        self.within_fetch_budget(fetched)?;
         let asker = Asker {
             storage: self.db.storage(),
             local: self.scope.as_ref(),
@@ -172,6 +173,35 @@ impl<S: Storage> Hub<S> {
             fetched,
         };
         self.access.allow_get(&asker, path, then).is_ok()
+    }
+
+    /// Refuses a request for which more documents of other collections were
+    /// fetched than one request may hold (half a connection's memory share),
+    /// or when the documents every connection holds for the rules would
+    /// pass a quarter of the hub's budget: `resource_exhausted`, as any
+    /// memory bound (spec 14.5).
+    pub(super) fn within_fetch_budget(&self, fetched: &FetchedDocs) -> Result<(), Error> {
+        let refuse = |what: &str, held: usize, budget: usize| {
+            let msg = format!("the rules' documents of other collections would hold about {held} bytes of {what}, budget {budget}");
+            Err(Rejection::new(ErrorCode::ResourceExhausted, msg).into())
+        };
+        let one = self.config.connection_budget / 2;
+        if fetched.bytes() > one {
+            return refuse("one request's", fetched.bytes(), one);
+        }
+        if fetched.is_empty() {
+            return Ok(());
+        }
+        let all = self.config.memory_budget / 4;
+        let held = self
+            .conns
+            .values()
+            .map(|c| c.kept_bytes + c.fetching.as_ref().map_or(0, |f| f.fetched.bytes()))
+            .sum::<usize>();
+        if held + fetched.bytes() > all {
+            return refuse("this object's", held + fetched.bytes(), all);
+        }
+        Ok(())
     }
 
     /// The driver's answer to [`HubEvent::Fetch`] for `conn`: each document
@@ -271,6 +301,10 @@ impl<S: Storage> Hub<S> {
             return;
         }
         let due = (!foreign.is_empty()).then(|| self.now + self.config.foreign_recheck_ms);
+        // Only the documents of other collections the decision read are
+        // kept (and counted in the connection's memory share).
+        let mut fetched = fetched;
+        fetched.retain(|p| foreign.contains(p));
         for path in &watched {
             self.rechecks
                 .entry(path.clone())
@@ -278,17 +312,18 @@ impl<S: Storage> Hub<S> {
                 .insert((conn, rid));
         }
         if let Some(c) = self.conns.get_mut(&conn) {
-            c.checks.insert(
-                rid,
-                Recheck {
-                    doc,
-                    query,
-                    watched,
-                    fetched,
-                    foreign,
-                    due,
-                },
-            );
+            c.kept_bytes += fetched.bytes();
+            let check = Recheck {
+                doc,
+                query,
+                watched,
+                fetched,
+                foreign,
+                due,
+            };
+            if let Some(old) = c.checks.insert(rid, check) {
+                c.kept_bytes -= old.fetched.bytes();
+            }
         }
     }
 
@@ -307,11 +342,11 @@ impl<S: Storage> Hub<S> {
 
     /// Forgets the recheck record of listener `rid` of `conn`.
     pub(super) fn unwatch(&mut self, conn: ConnId, rid: u64) {
-        let Some(check) = self
-            .conns
-            .get_mut(&conn)
-            .and_then(|c| c.checks.remove(&rid))
-        else {
+        let Some(check) = self.conns.get_mut(&conn).and_then(|c| {
+            let check = c.checks.remove(&rid)?;
+            c.kept_bytes -= check.fetched.bytes();
+            Some(check)
+        }) else {
             return;
         };
         self.drop_watches(conn, rid, &check.watched);

@@ -677,6 +677,9 @@ impl<S: Storage> Hub<S> {
     ) -> Result<CommitResult, Error> {
         self.now = now;
         self.check_scope(collection)?;
+        if !fetched.is_empty() {
+            self.within_fetch_budget(fetched)?;
+        }
         let guard = Guard {
             access: &self.access,
             identity,
@@ -961,7 +964,8 @@ impl<S: Storage> Hub<S> {
             return Err(Rejection::new(ErrorCode::TooManyListeners, msg).into());
         }
         let target_id = self.target_for(spec, None)?;
-        if let Err(refused) = self.within_budget(conn, target_id) {
+        // The documents of other collections it would keep count too.
+        if let Err(refused) = self.within_budget(conn, target_id, fetched.bytes()) {
             self.drop_if_unused(target_id);
             return Err(refused.into());
         }
@@ -982,9 +986,15 @@ impl<S: Storage> Hub<S> {
         }
     }
 
-    /// Whether one more listener of `conn` on `target_id` (already made)
-    /// keeps the hub within its memory budget and `conn` within its share.
-    fn within_budget(&mut self, conn: ConnId, target_id: u64) -> Result<(), Rejection> {
+    /// Whether one more listener of `conn` on `target_id` (already made),
+    /// keeping `extra` bytes more, keeps the hub within its memory budget
+    /// and `conn` within its share.
+    fn within_budget(
+        &mut self,
+        conn: ConnId,
+        target_id: u64,
+        extra: usize,
+    ) -> Result<(), Rejection> {
         let follows = |c: &Connection, t: &u64| c.follows.contains_key(t);
         let new_target = !self
             .conns
@@ -998,7 +1008,8 @@ impl<S: Storage> Hub<S> {
                 .values()
                 .map(Connection::own_bytes)
                 .sum::<usize>()
-            + Connection::LISTENER_BYTES;
+            + Connection::LISTENER_BYTES
+            + extra;
         // The connection's share: its tables and result lists, plus the
         // bodies its results hold. Counting those bodies exactly (each once)
         // would take a walk over every result per listen; their sum counted
@@ -1020,6 +1031,7 @@ impl<S: Storage> Hub<S> {
         });
         let share = self.conns.get(&conn).map_or(0, Connection::own_bytes)
             + Connection::LISTENER_BYTES
+            + extra
             + tables
             + bodies.min(held_bodies);
         let refuse = |what: &str, held: usize, budget: usize| {
