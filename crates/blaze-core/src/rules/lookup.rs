@@ -67,11 +67,6 @@ impl FetchedDocs {
         self.docs.keys()
     }
 
-    /// Whether `path` was fetched.
-    pub fn contains(&self, path: &DocPath) -> bool {
-        self.docs.contains_key(path)
-    }
-
     /// How many documents were fetched.
     pub fn len(&self) -> usize {
         self.docs.len()
