@@ -53,9 +53,12 @@ npm_install examples/svelte-demo
 (cd examples/svelte-demo && npm run test:browser) 2>&1 | tee -a "$log" || failed=1
 
 # One closing line with the totals over every test binary and Node test run
-# (cargo's doc-test runs print "0 passed"; Node's runner prints "# pass N" / "# fail N").
+# (cargo's doc-test runs print "0 passed"; Node's runner prints "# pass N" /
+# "# fail N" / "# cancelled N": a test cancelled, e.g. because its suite's
+# setup failed, did not pass, so it counts as failed).
 awk -v failed="$failed" '
   /^test result:/ { p += $4; f += $6 }
   /^# pass / { p += $3 }
   /^# fail / { f += $3 }
+  /^# cancelled / { f += $3 }
   END { printf "\ntests: %d passed, %d failed\n", p, f; exit (p == 0 || f > 0 || failed) }' "$log"

@@ -188,6 +188,8 @@ export function withDevIdentity(vars = []) {
  */
 export class WranglerDev {
   #process;
+  /** Whether it ever answered: from then on it keeps its port (clients know it). */
+  #started = false;
 
   constructor(port, persistDir, vars = []) {
     this.port = port;
@@ -210,8 +212,27 @@ export class WranglerDev {
     return this.#process?.log ?? "";
   }
 
-  /** Starts wrangler dev and waits until `GET /v1/health` answers 200. */
+  /**
+   * Starts wrangler dev and waits until `GET /v1/health` answers 200. A
+   * first start whose port another process took between `freePort` and
+   * workerd's bind ("Address already in use") starts again on a new port, up
+   * to three times.
+   */
   async start(timeoutMs = 60_000) {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#startOnce(timeoutMs);
+        this.#started = true;
+        return;
+      } catch (error) {
+        const raced = String(error.message).includes("Address already in use");
+        if (!raced || this.#started || attempt === 3) throw error;
+        this.port = await freePort();
+      }
+    }
+  }
+
+  async #startOnce(timeoutMs) {
     assertWorkerBuilt();
     if (this.#process !== undefined) throw new Error("wrangler dev is already running");
     const inspectorPort = await freePort();

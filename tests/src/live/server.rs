@@ -90,17 +90,34 @@ impl WranglerDev {
             "run scripts/build-worker.sh first (it installs wrangler and builds the worker)"
         );
         std::fs::create_dir_all(&state).expect("state directory");
+        // A port another process takes between `free_port` and workerd's
+        // bind makes wrangler exit: start again on another, up to three times.
+        for attempt in 1..=3 {
+            match Self::launch_once(config, &state, vars) {
+                Ok(server) => return server,
+                Err(log) if attempt < 3 && log.contains("Address already in use") => continue,
+                Err(log) => panic!("wrangler dev did not start; log:\n{log}"),
+            }
+        }
+        unreachable!("the last attempt returns or panics")
+    }
+
+    /// One start on a fresh port: the server once it answers, or wrangler's
+    /// log if it exited or did not answer in 60 s.
+    fn launch_once(config: &str, state: &Path, vars: &[&str]) -> Result<Self, String> {
+        let root = repo_root();
+        let wrangler = root.join(super::availability::WRANGLER);
         let port = free_port();
         let log = state.with_extension(format!("{port}.log"));
         let out = std::fs::File::create(&log).expect("log file");
-        let child = Command::new(wrangler)
+        let mut child = Command::new(wrangler)
             .current_dir(&root)
             .args(["dev", "--config", config])
             .args(["--ip", "127.0.0.1", "--port", &port.to_string()])
             .args(["--inspector-port", &free_port().to_string()])
             .args(with_dev_identity(vars).flat_map(|v| ["--var", v]))
             .arg("--persist-to")
-            .arg(&state)
+            .arg(state)
             .env("WRANGLER_SEND_METRICS", "false")
             .env("CI", "1")
             .stdin(Stdio::null())
@@ -109,37 +126,22 @@ impl WranglerDev {
             .process_group(0)
             .spawn()
             .expect("wrangler starts");
-        let server = Self {
-            child: Some(child),
-            port,
-            state,
-            log,
-        };
-        server.wait_ready();
-        server
-    }
-
-    fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(60);
-        while Instant::now() < deadline {
-            if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", self.port)) {
-                use std::io::{Read, Write};
-                let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-                let req = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-                let mut answer = String::new();
-                if s.write_all(req.as_bytes()).is_ok()
-                    && s.read_to_string(&mut answer).is_ok()
-                    && answer.starts_with("HTTP/1.1 200")
-                {
-                    return;
-                }
-            }
-            std::thread::sleep(Duration::from_millis(200));
+        if wait_ready(&mut child, port) {
+            return Ok(Self {
+                child: Some(child),
+                port,
+                state: state.to_path_buf(),
+                log,
+            });
         }
-        panic!(
-            "wrangler dev did not answer in 60 s; log:\n{}",
-            self.log_text()
-        );
+        // Not a server yet: its group is killed and its log kept for the
+        // message; the state directory stays for the next attempt.
+        let group = format!("-{}", child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = child.wait();
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        let _ = std::fs::remove_file(&log);
+        Err(text)
     }
 
     /// Everything wrangler printed so far.
@@ -178,6 +180,31 @@ impl Drop for WranglerDev {
             let _ = std::fs::remove_file(&self.log);
         }
     }
+}
+
+/// Whether the wrangler `child` answers `GET /v1/health` on `port` within
+/// 60 s (false as soon as it exits).
+fn wait_ready(child: &mut Child, port: u16) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return false;
+        }
+        if let Ok(mut s) = std::net::TcpStream::connect(("127.0.0.1", port)) {
+            use std::io::{Read, Write};
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let req = "GET /v1/health HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+            let mut answer = String::new();
+            if s.write_all(req.as_bytes()).is_ok()
+                && s.read_to_string(&mut answer).is_ok()
+                && answer.starts_with("HTTP/1.1 200")
+            {
+                return true;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    false
 }
 
 /// `vars` and the [`DEV_IDENTITY`] variables `vars` does not name.
