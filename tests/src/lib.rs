@@ -14,6 +14,20 @@ pub fn vectors_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../spec/vectors")
 }
 
+/// The rules vector files (`spec/vectors/rules/*.json`), in name order.
+pub fn rules_files() -> Vec<PathBuf> {
+    let dir = vectors_dir().join("rules");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .filter_map(|entry| {
+            let path = entry.ok()?.path();
+            (path.extension()? == "json").then_some(path)
+        })
+        .collect();
+    files.sort();
+    files
+}
+
 /// The session transcript files, as paths relative to the vectors directory, in name order.
 pub fn session_files() -> Vec<String> {
     let dir = vectors_dir().join("session");

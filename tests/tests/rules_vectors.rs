@@ -3,26 +3,10 @@
 //! asked through the HTTP-facing API (`Caller`) or, for a listen, through
 //! WebSocket frames. The runner is `blaze rules test`'s.
 
-use std::path::PathBuf;
-
 use blaze_cli::rules::file::{Request, TestsFile};
 use blaze_cli::rules::run_all;
 use blaze_core::Rules;
-use blaze_tests::vectors_dir;
-
-/// The rules vector files, in name order.
-fn rules_files() -> Vec<PathBuf> {
-    let dir = vectors_dir().join("rules");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            (path.extension()? == "json").then_some(path)
-        })
-        .collect();
-    files.sort();
-    files
-}
+use blaze_tests::rules_files;
 
 #[test]
 fn rules_vectors() {

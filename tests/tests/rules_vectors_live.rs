@@ -5,14 +5,14 @@
 //! asked over HTTP with a minted HS256 token (a listen over WebSocket).
 //! `request.time` is the server's clock here, not the file's `now`.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blaze_auth::mint;
 use blaze_cli::rules::file::{Case, Named, Request, TestsFile, Who};
 use blaze_cli::rules::local::Outcome;
 use blaze_tests::live::{self, e2e, http, Answer, WranglerDev, Ws};
-use blaze_tests::vectors_dir;
+use blaze_tests::rules_files;
 use serde_json::{json, Map, Value};
 
 /// The development identity of `scripts/run.sh`.
@@ -22,19 +22,6 @@ const ADMIN_KEY: &str = "blaze-dev-admin-key";
 /// The whole binary's time limit: a `wrangler dev` start per file and
 /// every case.
 const RUN_LIMIT: Duration = Duration::from_secs(600);
-
-fn rules_files() -> Vec<PathBuf> {
-    let dir = vectors_dir().join("rules");
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .filter_map(|entry| {
-            let path = entry.ok()?.path();
-            (path.extension()? == "json").then_some(path)
-        })
-        .collect();
-    files.sort();
-    files
-}
 
 #[test]
 fn rules_vectors_live() {
