@@ -87,7 +87,7 @@ const MAX_FETCHED: usize = 40;
 /// `decision`, denied instead of asking for more documents when `fetched`
 /// and those would pass [`MAX_FETCHED`]: each round of fetching adds at
 /// least one document, so a request cannot wait for them without end.
-pub(super) fn within_fetch_budget<T>(
+pub(super) fn bounded_fetches<T>(
     decision: Result<T, Error>,
     fetched: &FetchedDocs,
 ) -> Result<T, Error> {
@@ -117,7 +117,7 @@ impl<S: Storage> Hub<S> {
         if matches!(self.access, Access::Open) || *identity == Identity::Admin {
             return Ok(Allowed::default());
         }
-        self.within_fetch_budget(fetched)?;
+        self.within_fetched_bytes(fetched)?;
         let asker = Asker {
             storage: self.db.storage(),
             local: self.scope.as_ref(),
@@ -132,7 +132,7 @@ impl<S: Storage> Hub<S> {
             }
             Read::Query(query) => self.access.allow_list(&asker, query),
         };
-        within_fetch_budget(decision, fetched)
+        bounded_fetches(decision, fetched)
     }
 
     /// Whether `identity` may run `query` (a query or a count). A query the
@@ -180,7 +180,7 @@ impl<S: Storage> Hub<S> {
     /// or when the documents every connection holds for the rules would
     /// pass a quarter of the hub's budget: `resource_exhausted`, as any
     /// memory bound (spec 14.5).
-    pub(super) fn within_fetch_budget(&self, fetched: &FetchedDocs) -> Result<(), Error> {
+    pub(super) fn within_fetched_bytes(&self, fetched: &FetchedDocs) -> Result<(), Error> {
         let refuse = |what: &str, held: usize, budget: usize| {
             let msg = format!("the rules' documents of other collections would hold about {held} bytes of {what}, budget {budget}");
             Err(Rejection::new(ErrorCode::ResourceExhausted, msg).into())
@@ -575,15 +575,13 @@ impl<S: Storage> Hub<S> {
             (None, None) => return,
         };
         match self.check_read(&c.identity, &fetched, &what, self.now) {
-            Err(Error::NeedDocuments(more)) if fetched.len() + more.len() <= MAX_FETCHED => {
+            // More of them than were asked for (bounded: `check_read`
+            // denies past MAX_FETCHED).
+            Err(Error::NeedDocuments(more)) => {
                 let mut paths: Vec<DocPath> = fetched.paths().cloned().collect();
                 paths.extend(more);
                 self.outputs
                     .push_back(Output::Event(HubEvent::Refetch { conn, rid, paths }));
-            }
-            Err(Error::NeedDocuments(_)) => {
-                let why = "the rules looked up too many documents";
-                self.end_listener(conn, rid, &Denial::new(why).into());
             }
             Ok(allowed) => {
                 self.unwatch(conn, rid);

@@ -678,7 +678,7 @@ impl<S: Storage> Hub<S> {
         self.now = now;
         self.check_scope(collection)?;
         if !fetched.is_empty() {
-            self.within_fetch_budget(fetched)?;
+            self.within_fetched_bytes(fetched)?;
         }
         let guard = Guard {
             access: &self.access,
@@ -690,7 +690,7 @@ impl<S: Storage> Hub<S> {
         let outcome = self
             .db
             .commit_guarded(collection, writes, commit_id, now, guard);
-        match guard::within_fetch_budget(outcome, fetched)? {
+        match guard::bounded_fetches(outcome, fetched)? {
             CommitOutcome::Applied(committed) => {
                 self.fan_out(collection.as_str(), &committed.record);
                 Ok(committed.result)
