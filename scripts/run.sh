@@ -33,7 +33,8 @@ banner() {
   echo "Blaze: http://127.0.0.1:$port  (health: /v1/health, WebSocket: ws://127.0.0.1:$port/v1/ws/{collection})"
   echo "Identity (development only): admin key blaze-dev-admin-key; a user's token for an hour:"
   echo "  cargo run -q -p blaze-cli -- token --uid alice [--claims '{\"role\":\"admin\"}']"
-  echo "  e.g. BLAZE_TOKEN=\$(cargo run -q -p blaze-cli -- token --uid alice) cargo run -q -p blaze-cli -- get rooms/r1"
+  echo "  e.g. BLAZE_TOKEN=\$(cargo run -q -p blaze-cli -- token --uid alice) cargo run -q -p blaze-cli -- query todos --where 'owner == alice'"
+  echo "Access rules: blaze.rules (private todos, a board for signed-in users; everything else is denied but to the admin key)"
 }
 
 # npm ci in $1 unless its node_modules matches its package-lock.json already.
