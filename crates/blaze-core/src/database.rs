@@ -147,7 +147,8 @@ impl<S: Storage> Database<S> {
         writes: &[Write],
         now: u64,
     ) -> Result<Committed, Error> {
-        self.apply_batch(collection, writes, None, now, None)
+        self.apply_batch(collection, writes, None, now, None, Apply::Yes)
+            .map(|c| c.expect("applied"))
     }
 
     /// [`Database::commit`] with an optional client-chosen commit id. When
@@ -182,8 +183,21 @@ impl<S: Storage> Database<S> {
                 return Ok(CommitOutcome::Replayed(result));
             }
         }
-        self.apply_batch(collection, writes, commit_id, now, guard)
-            .map(CommitOutcome::Applied)
+        self.apply_batch(collection, writes, commit_id, now, guard, Apply::Yes)
+            .map(|c| CommitOutcome::Applied(c.expect("applied")))
+    }
+
+    /// Checks `writes` as [`Database::commit_guarded`] would, limits and
+    /// rules included, without writing anything.
+    pub(crate) fn check_guarded(
+        &mut self,
+        collection: &CollectionPath,
+        writes: &[Write],
+        now: u64,
+        guard: Option<&Guard<'_>>,
+    ) -> Result<(), Error> {
+        self.apply_batch(collection, writes, None, now, guard, Apply::No)
+            .map(|_| ())
     }
 
     /// Checks and applies one batch; remembers `commit_id` with its answer.
@@ -194,7 +208,8 @@ impl<S: Storage> Database<S> {
         commit_id: Option<&CommitId>,
         now: u64,
         guard: Option<&Guard<'_>>,
-    ) -> Result<Committed, Error> {
+        apply: Apply,
+    ) -> Result<Option<Committed>, Error> {
         if writes.is_empty() {
             return Err(
                 Rejection::new(ErrorCode::EmptyBatch, "a batch needs at least one write").into(),
@@ -249,6 +264,9 @@ impl<S: Storage> Database<S> {
         if let (Some(guard), Some(steps)) = (guard, &steps) {
             self.check_rules(guard, collection, writes, steps, &staged.docs, now)?;
         }
+        if apply == Apply::No {
+            return Ok(None);
+        }
         let trim = self.log_trim_below(collection, seq, now)?;
         let bounds = IndexBounds::of(&self.limits);
         let mut commit = staged.into_commit(seq, now, trim, bounds, &mut budget)?;
@@ -263,7 +281,7 @@ impl<S: Storage> Database<S> {
             result: result.clone(),
         });
         self.storage.apply(collection, commit)?;
-        Ok(Committed { result, record })
+        Ok(Some(Committed { result, record }))
     }
 
     /// Checks the staged writes `steps` (the first of `writes`) against the rules.
@@ -837,4 +855,11 @@ mod tests {
         assert_eq!(seqs(&db, 0), None);
         assert!(matches!(once(&mut db, 5), CommitOutcome::Applied(c) if c.result.seq == 4));
     }
+}
+
+/// Whether a checked batch is written ([`Database::check_guarded`] only checks).
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Apply {
+    Yes,
+    No,
 }

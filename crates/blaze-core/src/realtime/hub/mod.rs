@@ -43,7 +43,7 @@ use blaze_protocol::{
 };
 
 use crate::database::{CommitOutcome, Database, Guard, QueryOutput};
-use crate::error::{Error, Rejection};
+use crate::error::{Denial, Error, Rejection};
 use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::realtime::view::{diff_results, results_at, QueryView};
@@ -266,6 +266,8 @@ pub struct Hub<S> {
     access: Access,
     /// Listeners to check again when a document changes, by that document.
     rechecks: HashMap<DocPath, BTreeSet<(ConnId, u64)>>,
+    /// Whether only the driver writes (see [`Hub::driver_written`]).
+    driver_written: bool,
 }
 
 impl<S: Storage> Hub<S> {
@@ -286,6 +288,7 @@ impl<S: Storage> Hub<S> {
             anonymous_refused: None,
             access: Access::Open,
             rechecks: HashMap::new(),
+            driver_written: false,
         }
     }
 
@@ -295,6 +298,16 @@ impl<S: Storage> Hub<S> {
     pub fn refusing_anonymous(self, why: Rejection) -> Self {
         Self {
             anonymous_refused: Some(why),
+            ..self
+        }
+    }
+
+    /// The same hub refusing every `commit` frame with `permission_denied`:
+    /// for a collection only the driver writes (through
+    /// [`Hub::handle_commit`]), such as the metadata of stored files.
+    pub fn driver_written(self) -> Self {
+        Self {
+            driver_written: true,
             ..self
         }
     }
@@ -665,6 +678,33 @@ impl<S: Storage> Hub<S> {
         )
     }
 
+    /// Whether `caller` may commit `writes` to `collection` now: every check
+    /// of [`Hub::handle_commit`] (limits, preconditions, rules), nothing
+    /// written and nothing sent. A driver asks before work it would have to
+    /// undo, such as storing a file whose metadata the rules might refuse.
+    pub fn check_commit(
+        &mut self,
+        caller: &Caller,
+        collection: &CollectionPath,
+        writes: &[Write],
+        now: u64,
+    ) -> Result<(), Error> {
+        self.now = now;
+        self.check_scope(collection)?;
+        if !caller.fetched.is_empty() {
+            self.within_fetched_bytes(&caller.fetched)?;
+        }
+        let guard = Guard {
+            access: &self.access,
+            identity: &caller.identity,
+            local: self.scope.as_ref(),
+            fetched: &caller.fetched,
+        };
+        let guard = (!matches!(self.access, Access::Open)).then_some(&guard);
+        let checked = self.db.check_guarded(collection, writes, now, guard);
+        guard::bounded_fetches(checked, &caller.fetched)
+    }
+
     /// Commits as `identity`, checked against the access rules.
     fn commit_as(
         &mut self,
@@ -872,6 +912,11 @@ impl<S: Storage> Hub<S> {
                     rid,
                     doc: self.db.get(&path)?,
                 }
+            }
+            ClientMessage::Commit { .. } if self.driver_written => {
+                return Err(Error::Denied(Denial::new(
+                    "this collection is written by the server only",
+                )));
             }
             ClientMessage::Commit {
                 rid,
