@@ -6,7 +6,7 @@ use blaze_protocol::ErrorCode;
 use blaze_tests::{load_cases, session_files, vectors_dir};
 
 /// Codes no file of `spec/vectors/` can exercise, and why.
-const NOT_IN_VECTORS: [(ErrorCode, &str); 5] = [
+const NOT_IN_VECTORS: [(ErrorCode, &str); 9] = [
     (
         ErrorCode::UnsupportedMediaType,
         "HTTP only: a Content-Type header, tested against the worker",
@@ -24,6 +24,22 @@ const NOT_IN_VECTORS: [(ErrorCode, &str); 5] = [
         "the memory budget is the server's configuration (HubConfig), not a limit in the \
          vectors' config, and its accounting is an estimate; tested in blaze-core's hub tests \
          and tests/tests/hostile_listeners_e2e.rs",
+    ),
+    (
+        ErrorCode::LengthRequired,
+        "HTTP files only: an upload's headers, tested against the worker (files_e2e)",
+    ),
+    (
+        ErrorCode::FileTooLarge,
+        "HTTP files only: an upload's headers, tested against the worker (files_e2e)",
+    ),
+    (
+        ErrorCode::RangeNotSatisfiable,
+        "HTTP files only: a download's Range header, tested against the worker (files_e2e)",
+    ),
+    (
+        ErrorCode::UploadIncomplete,
+        "HTTP files only: a body cut short on the wire, tested against the worker (files_e2e)",
     ),
     (
         ErrorCode::PermissionDenied,

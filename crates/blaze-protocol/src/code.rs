@@ -76,11 +76,20 @@ pub enum ErrorCode {
     Unauthenticated,
     /// The verified identity may not do what the request asks.
     PermissionDenied,
+    /// HTTP files only: an upload without `Content-Length`.
+    LengthRequired,
+    /// HTTP files only: an upload longer than the configured maximum file size.
+    FileTooLarge,
+    /// HTTP files only: a `Range` that starts at or past the file's end.
+    RangeNotSatisfiable,
+    /// HTTP files only: the upload's body ended before its `Content-Length`;
+    /// nothing was kept.
+    UploadIncomplete,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 34] = [
+    pub const ALL: [ErrorCode; 38] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -115,6 +124,10 @@ impl ErrorCode {
         Self::CommitTooLarge,
         Self::Unauthenticated,
         Self::PermissionDenied,
+        Self::LengthRequired,
+        Self::FileTooLarge,
+        Self::RangeNotSatisfiable,
+        Self::UploadIncomplete,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -154,6 +167,10 @@ impl ErrorCode {
             Self::CommitTooLarge => "commit_too_large",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
+            Self::LengthRequired => "length_required",
+            Self::FileTooLarge => "file_too_large",
+            Self::RangeNotSatisfiable => "range_not_satisfiable",
+            Self::UploadIncomplete => "upload_incomplete",
         }
     }
 
@@ -174,7 +191,8 @@ impl ErrorCode {
             | Self::InvalidFieldPath
             | Self::TooManyFilterValues
             | Self::TooManyDisjunctions
-            | Self::WrongCollection => 400,
+            | Self::WrongCollection
+            | Self::UploadIncomplete => 400,
             Self::NotFound | Self::ListenerNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::AlreadyExists | Self::PatchTestFailed | Self::ListenerExists => 409,
@@ -183,7 +201,10 @@ impl ErrorCode {
             | Self::DocumentTooLarge
             | Self::TooManyPatchOps
             | Self::BatchTooLarge
-            | Self::CommitTooLarge => 413,
+            | Self::CommitTooLarge
+            | Self::FileTooLarge => 413,
+            Self::LengthRequired => 411,
+            Self::RangeNotSatisfiable => 416,
             Self::UnsupportedMediaType => 415,
             Self::PatchPathNotFound => 422,
             Self::TooManyListeners | Self::ResourceExhausted => 429,

@@ -1,5 +1,6 @@
 //! The Worker's entry point: answers health checks and preflights, refuses
-//! what it can, and forwards everything else to the collection's object.
+//! what it can, serves files (`files.rs`), and forwards everything else to
+//! the collection's object.
 
 use worker::{event, Context, Env, Headers, Request, RequestInit, Response, Result};
 
@@ -85,6 +86,10 @@ pub fn respond(answer: HttpResponse) -> Result<Response> {
 
 #[event(fetch)]
 async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
+    // Files stream their bodies: routed before anything is read.
+    if req.path().starts_with(crate::files::PREFIX) {
+        return crate::files::serve(req, &env).await;
+    }
     let upgrade = is_upgrade(&req);
     let limits = Limits::default();
     let (plain, refused) = http_request(&mut req, &limits).await?;
@@ -107,6 +112,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     // Only an object may send the rules' internal read header.
     let headers = req.headers().clone();
     headers.delete(crate::rules::INTERNAL_READ)?;
+    headers.delete(crate::files_plan::INTERNAL_FILES)?;
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers.clone());
     if !plain.body.is_empty() {

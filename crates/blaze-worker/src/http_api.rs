@@ -4,9 +4,12 @@
 
 use blaze_core::{Caller, Hub, Storage};
 use blaze_protocol::http::{CountAnswer, QueryAnswer};
-use blaze_protocol::{DocPath, ErrorCode, Precondition, Write, WriteKind};
+use blaze_protocol::{
+    CollectionPath, DocPath, ErrorCode, Identity, Precondition, Write, WriteKind,
+};
 use serde_json::Value;
 
+use crate::files_plan::{stamped, REPLACED_KEY};
 use crate::http_types::{parse_body, HttpRequest, HttpResponse};
 use crate::routing::{DocMethod, Endpoint};
 
@@ -157,6 +160,76 @@ fn document<S: Storage>(
     Ok(match method {
         DocMethod::Delete => answer,
         _ => answer.with_header("ETag", format!("\"{}\"", result.seq)),
+    })
+}
+
+/// What the Worker asks a folder's object about a file's metadata (spec 15).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FileOp {
+    /// May the caller make this write? Nothing is written (before an upload
+    /// stores its bytes).
+    Check,
+    /// Make it, answering with the object key of the file it replaced or
+    /// deleted (header [`REPLACED_KEY`]).
+    Commit,
+}
+
+/// Answers the Worker's `op` on `collection` with the one metadata `write`,
+/// as `caller`: `uploadedBy` is set to the caller's uid here, whatever the
+/// write says. Deleting a file that does not exist is 404 `not_found` (once
+/// the rules allow the delete).
+pub fn answer_file<S: Storage>(
+    hub: &mut Hub<S>,
+    caller: &Caller,
+    op: FileOp,
+    collection: &CollectionPath,
+    write: &Write,
+    now: u64,
+) -> Answer {
+    hub.set_now(now);
+    match file(hub, caller, op, collection, write, now) {
+        Ok(response) => Answer::Done(response),
+        Err(Refusal::Fetch(paths)) => Answer::Fetch(paths),
+        Err(Refusal::Response(response)) => Answer::Done(response),
+    }
+}
+
+fn file<S: Storage>(
+    hub: &mut Hub<S>,
+    caller: &Caller,
+    op: FileOp,
+    collection: &CollectionPath,
+    write: &Write,
+    now: u64,
+) -> Result<HttpResponse, Refusal> {
+    let uid = match &caller.identity {
+        Identity::User { uid, .. } => Some(uid.as_str()),
+        Identity::Admin | Identity::Anonymous => None,
+    };
+    let write = stamped(write, uid);
+    let writes = std::slice::from_ref(&write);
+    hub.check_commit(caller, collection, writes, now)?;
+    if op == FileOp::Check {
+        return Ok(HttpResponse::no_content());
+    }
+    let doc = collection
+        .doc(&write.id)
+        .map_err(|e| HttpResponse::rejected(ErrorCode::InvalidPath, e.to_string()))?;
+    let stored = hub.database().get(&doc)?;
+    if !stored.exists && matches!(write.kind, WriteKind::Delete) {
+        let msg = format!("no file has the metadata document {}", doc.as_str());
+        return Err(HttpResponse::rejected(ErrorCode::NotFound, msg).into());
+    }
+    let result = hub.handle_commit(caller, collection, writes, now)?;
+    let replaced = stored
+        .data
+        .as_ref()
+        .and_then(|d| d.get("key"))
+        .and_then(Value::as_str);
+    let answer = HttpResponse::ok(&result).with_header("ETag", format!("\"{}\"", result.seq));
+    Ok(match replaced {
+        Some(key) => answer.with_header(REPLACED_KEY, key.to_owned()),
+        None => answer,
     })
 }
 

@@ -10,12 +10,15 @@
 //! hub answers every frame and commit; this crate moves bytes between it,
 //! the sockets and SQLite, and logs.
 
+pub mod files_plan;
 pub mod http_api;
 pub mod http_types;
 pub mod routing;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
+#[cfg(target_arch = "wasm32")]
+mod files;
 #[cfg(target_arch = "wasm32")]
 mod identity;
 #[cfg(target_arch = "wasm32")]

@@ -56,7 +56,8 @@ use worker::{
 };
 
 use crate::entry::{http_request, is_upgrade, respond};
-use crate::http_api::{self, Answer};
+use crate::files_plan::{self, INTERNAL_FILES};
+use crate::http_api::{self, Answer, FileOp};
 use crate::http_types::{bearer, unauthenticated, HttpResponse};
 use crate::identity;
 use crate::log::{log_auth, log_event, log_http, log_session_failure, Who};
@@ -142,9 +143,13 @@ impl BlazeCollection {
                     .unwrap_or(HubConfig::default().foreign_recheck_ms),
                 ..HubConfig::default()
             };
+            let metadata = files_plan::is_metadata(&path);
             let mut hub = Hub::new(db, config)
                 .scoped(path)
                 .with_access(rules::access(&self.env));
+            if metadata {
+                hub = hub.driver_written();
+            }
             if let Some(why) = identity::anonymous_refusal(&self.env) {
                 hub = hub.refusing_anonymous(why);
             }
@@ -424,11 +429,39 @@ impl DurableObject for BlazeCollection {
             return Response::from_websocket(pair.client);
         }
         drop(live);
+        let file_op = match req.headers().get(INTERNAL_FILES)?.as_deref() {
+            Some("check") => Some(FileOp::Check),
+            Some("commit") => Some(FileOp::Commit),
+            Some(_) => return Response::error("not a file operation", 400),
+            None => None,
+        };
         let mut caller = Caller::new(identity);
         let mut counted = 0;
-        let answer = self
-            .answer_http(&mut caller, &endpoint, &hreq, &mut counted)
-            .await;
+        let answer = match (file_op, &endpoint) {
+            (
+                Some(op),
+                Endpoint::Commit {
+                    collection, writes, ..
+                },
+            ) if writes.len() == 1 => {
+                let ask = |hub: &mut Hub<SqlStore>, caller: &Caller| {
+                    http_api::answer_file(hub, caller, op, collection, &writes[0], now())
+                };
+                self.answer_http(&mut caller, ask, &mut counted).await
+            }
+            (Some(_), _) => return Response::error("not a file operation", 400),
+            (None, endpoint) if endpoint.writes() && files_plan::is_metadata(&collection) => {
+                Ok(HttpResponse::from_error(&blaze_core::Error::Denied(
+                    blaze_core::Denial::new("files' metadata is written by the files routes only"),
+                )))
+            }
+            (None, endpoint) => {
+                let ask = |hub: &mut Hub<SqlStore>, caller: &Caller| {
+                    http_api::answer(hub, caller, endpoint, &hreq, now())
+                };
+                self.answer_http(&mut caller, ask, &mut counted).await
+            }
+        };
         if counted > 0 {
             self.live(None)?.http_fetched -= counted;
         }
@@ -512,15 +545,14 @@ impl BlazeCollection {
     async fn answer_http(
         &self,
         caller: &mut Caller,
-        endpoint: &Endpoint,
-        hreq: &crate::http_types::HttpRequest,
+        ask: impl Fn(&mut Hub<SqlStore>, &Caller) -> Answer,
         counted: &mut usize,
     ) -> Result<HttpResponse> {
         loop {
             // The borrow ends before any fetch is awaited.
             let answer = {
                 let mut live = self.live(None)?;
-                let answer = http_api::answer(&mut live.hub, caller, endpoint, hreq, now());
+                let answer = ask(&mut live.hub, caller);
                 live.drain()?;
                 answer
             };

@@ -76,6 +76,15 @@ pub enum DocMethod {
 }
 
 impl Endpoint {
+    /// Whether it writes: a commit, or a document's `PUT`, `PATCH` or `DELETE`.
+    pub fn writes(&self) -> bool {
+        match self {
+            Endpoint::Commit { .. } => true,
+            Endpoint::Doc { method, .. } => *method != DocMethod::Get,
+            _ => false,
+        }
+    }
+
     /// The collection whose object answers; `None` when the Worker answers itself.
     pub fn collection(&self) -> Option<CollectionPath> {
         match self {

@@ -1,0 +1,318 @@
+//! Files on R2 (spec 15), the Worker's part: `/v1/files/{path}` streams
+//! bodies between the client and the `FILES` bucket, and asks the object
+//! of the file's folder for everything else (who may, and the metadata
+//! document). The plain parts are `files_plan.rs`.
+//!
+//! An upload is never half-written: its metadata is checked against the
+//! rules (as the caller) before a byte is read, its body goes to R2 under a
+//! fresh key, then the object commits the metadata document pointing at
+//! it, and only then is the object key it replaced deleted. A failure
+//! before the commit deletes the new key; the path keeps serving the file
+//! it served before.
+
+use blaze_protocol::{CollectionPath, CommitResult, DocSnapshot, ErrorCode};
+use serde_json::{json, Value};
+use wasm_bindgen::{JsCast, JsValue};
+use worker::{
+    console_error, Bucket, Env, Headers, HttpMetadata, Method, Range, Request, RequestInit,
+    Response, ResponseBody, Result,
+};
+
+use crate::entry::respond;
+use crate::files_plan::{
+    disposition, metadata_write, none_match, Bytes, FilePath, Upload, DEFAULT_MAX_FILE_BYTES,
+    INTERNAL_FILES, REPLACED_KEY,
+};
+use crate::http_types::HttpResponse;
+
+/// The routes' prefix.
+pub const PREFIX: &str = "/v1/files/";
+
+/// The methods `/v1/files/{path}` answers.
+const ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
+
+/// Answers a request under [`PREFIX`].
+pub async fn serve(req: Request, env: &Env) -> Result<Response> {
+    let path = req.path();
+    let file = match FilePath::parse(&path[PREFIX.len()..]) {
+        Ok(file) => file,
+        Err(refused) => return respond(refused),
+    };
+    match req.inner().method().as_str() {
+        "PUT" => upload(req, env, &file).await,
+        "GET" => download(&req, env, &file, true).await,
+        "HEAD" => download(&req, env, &file, false).await,
+        "DELETE" => delete(&req, env, &file).await,
+        "OPTIONS" => preflight(),
+        _ => respond(
+            HttpResponse::rejected(ErrorCode::MethodNotAllowed, "not a method of /v1/files")
+                .with_header("Allow", ALLOW.to_owned()),
+        ),
+    }
+}
+
+/// `PUT`: check, store under a fresh key, commit the metadata, delete what it replaced.
+async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let max = env
+        .var("BLAZE_FILES_MAX_BYTES")
+        .ok()
+        .and_then(|v| v.to_string().parse().ok())
+        .unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    let upload = match Upload::check(
+        header("Content-Length").as_deref(),
+        header("Content-Type").as_deref(),
+        header("X-Blaze-Metadata").as_deref(),
+        max,
+    ) {
+        Ok(upload) => upload,
+        Err(refused) => return respond(refused),
+    };
+    let key = format!("o/{}", random_uuid()?);
+    let authorization = header("Authorization");
+    // Who may, decided before a byte of the body is read.
+    let proposed = upload.document(file, &key, None);
+    let checked = commit(env, file, authorization.as_deref(), "check", Some(proposed)).await?;
+    if checked.status_code() != 204 {
+        return Ok(checked);
+    }
+    let bucket = env.bucket("FILES")?;
+    let stored = match req.inner().body() {
+        Some(body) if upload.size > 0 => bucket.put(&key, body),
+        _ => bucket.put(&key, Vec::<u8>::new()),
+    }
+    .http_metadata(HttpMetadata {
+        content_type: Some(upload.content_type.clone()),
+        ..HttpMetadata::default()
+    })
+    .execute()
+    .await;
+    let md5 = match stored {
+        Ok(Some(object)) if object.size() == upload.size => object.etag(),
+        outcome => {
+            if let Err(e) = &outcome {
+                console_error!("files: storing {} as {key} failed: {e}", file.path);
+            }
+            let _ = bucket.delete(&key).await;
+            let msg = format!(
+                "the body ended before its {} bytes; nothing was kept",
+                upload.size
+            );
+            return respond(HttpResponse::rejected(ErrorCode::UploadIncomplete, msg));
+        }
+    };
+    let data = upload.document(file, &key, Some(&md5));
+    let committed = commit(env, file, authorization.as_deref(), "commit", Some(data)).await?;
+    if committed.status_code() != 200 {
+        // Refused since the check (the rules or the document changed): the
+        // new bytes go, the path keeps the file it had.
+        let _ = bucket.delete(&key).await;
+        return Ok(committed);
+    }
+    let result = finish(&bucket, committed).await?;
+    let answer = json!({
+        "path": file.path,
+        "name": file.name(),
+        "size": upload.size,
+        "contentType": upload.content_type,
+        "metadata": upload.metadata,
+        "md5": md5,
+        "version": result.seq,
+        "time": result.time,
+    });
+    respond(HttpResponse::ok(&answer).with_header("ETag", format!("\"{}\"", result.seq)))
+}
+
+/// `DELETE`: the metadata document first, then its bytes.
+async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
+    let authorization = req.headers().get("Authorization")?;
+    let committed = commit(env, file, authorization.as_deref(), "commit", None).await?;
+    if committed.status_code() != 200 {
+        return Ok(committed);
+    }
+    finish(&env.bucket("FILES")?, committed).await?;
+    respond(HttpResponse::no_content())
+}
+
+/// The result of a metadata commit the object answered 200, after deleting
+/// the object key it replaced.
+async fn finish(bucket: &Bucket, mut committed: Response) -> Result<CommitResult> {
+    if let Some(replaced) = committed.headers().get(REPLACED_KEY)? {
+        if let Err(e) = bucket.delete(&replaced).await {
+            // Left for the sweep (spec 15.4); the metadata no longer names it.
+            console_error!("files: deleting replaced {replaced} failed: {e}");
+        }
+    }
+    committed.json().await
+}
+
+/// `GET` and `HEAD`: the metadata document as the caller (rules `get`), then the bytes.
+async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let path = format!("/v1/docs/{}", file.doc.as_str());
+    let mut answer = ask(
+        env,
+        &file.folder(),
+        &path,
+        Method::Get,
+        header("Authorization").as_deref(),
+        None,
+        None,
+    )
+    .await?;
+    if answer.status_code() != 200 {
+        return Ok(answer);
+    }
+    let doc: DocSnapshot = answer.json().await?;
+    let data = doc.data.unwrap_or_default();
+    let (Some(key), Some(size), Some(version)) = (
+        data.get("key").and_then(Value::as_str),
+        data.get("size").and_then(Value::as_u64),
+        doc.version,
+    ) else {
+        return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
+    };
+    let content_type = data
+        .get("contentType")
+        .and_then(Value::as_str)
+        .unwrap_or("application/octet-stream");
+    let etag = format!("\"{version}\"");
+    let headers = Headers::new();
+    headers.set("ETag", &etag)?;
+    headers.set("Cache-Control", "private, max-age=0")?;
+    headers.set("Accept-Ranges", "bytes")?;
+    headers.set("Access-Control-Allow-Origin", "*")?;
+    headers.set(
+        "Access-Control-Expose-Headers",
+        "ETag, Content-Length, Content-Range, Content-Disposition, Last-Modified",
+    )?;
+    if let Some(time) = doc.update_time {
+        let date = js_sys::Date::new(&JsValue::from_f64(time as f64));
+        headers.set("Last-Modified", &String::from(date.to_utc_string()))?;
+    }
+    if none_match(header("If-None-Match").as_deref(), &etag) {
+        return Ok(Response::empty()?.with_status(304).with_headers(headers));
+    }
+    let url = req.url()?;
+    if let Some(value) = disposition(url.query(), file.name()) {
+        headers.set("Content-Disposition", &value)?;
+    }
+    headers.set("Content-Type", content_type)?;
+    let (status, range) = match Bytes::of(header("Range").as_deref(), size) {
+        Bytes::All => (200, None),
+        Bytes::Part { offset, length } => {
+            let last = offset + length - 1;
+            headers.set("Content-Range", &format!("bytes {offset}-{last}/{size}"))?;
+            (206, Some(Range::OffsetWithLength { offset, length }))
+        }
+        Bytes::Unsatisfiable => {
+            let refused = HttpResponse::rejected(
+                ErrorCode::RangeNotSatisfiable,
+                format!("the file has {size} bytes"),
+            )
+            .with_header("Content-Range", format!("bytes */{size}"));
+            return respond(refused);
+        }
+    };
+    let length = match range {
+        Some(Range::OffsetWithLength { length, .. }) => length,
+        _ => size,
+    };
+    headers.set("Content-Length", &length.to_string())?;
+    if !body {
+        return Ok(Response::empty()?.with_status(status).with_headers(headers));
+    }
+    let bucket = env.bucket("FILES")?;
+    let mut get = bucket.get(key);
+    if let Some(range) = range {
+        get = get.range(range);
+    }
+    let Some(object) = get.execute().await? else {
+        console_error!("files: {} names {key}, which R2 does not have", file.path);
+        return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
+    };
+    let body = match object.body() {
+        Some(body) => body.response_body()?,
+        None => ResponseBody::Empty,
+    };
+    Ok(Response::from_body(body)?
+        .with_status(status)
+        .with_headers(headers))
+}
+
+/// A preflight for the files routes: their methods and headers.
+fn preflight() -> Result<Response> {
+    let headers = Headers::new();
+    headers.set("Access-Control-Allow-Origin", "*")?;
+    headers.set("Access-Control-Allow-Methods", ALLOW)?;
+    headers.set(
+        "Access-Control-Allow-Headers",
+        "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata",
+    )?;
+    headers.set("Access-Control-Max-Age", "86400")?;
+    Ok(Response::empty()?.with_status(204).with_headers(headers))
+}
+
+/// Asks the folder's object to check or commit (`op`) the metadata `data`
+/// of `file` (`None`: its deletion) as the holder of `authorization`.
+async fn commit(
+    env: &Env,
+    file: &FilePath,
+    authorization: Option<&str>,
+    op: &str,
+    data: Option<Value>,
+) -> Result<Response> {
+    let folder = file.folder();
+    let body = json!({"collection": folder.as_str(), "writes": [metadata_write(file, data)]});
+    ask(
+        env,
+        &folder,
+        "/v1/commit",
+        Method::Post,
+        authorization,
+        Some(op),
+        Some(body.to_string()),
+    )
+    .await
+}
+
+/// One request to the object of `folder`.
+async fn ask(
+    env: &Env,
+    folder: &CollectionPath,
+    path: &str,
+    method: Method,
+    authorization: Option<&str>,
+    op: Option<&str>,
+    body: Option<String>,
+) -> Result<Response> {
+    let stub = env
+        .durable_object("COLLECTIONS")?
+        .id_from_name(folder.as_str())?
+        .get_stub()?;
+    let headers = Headers::new();
+    if let Some(authorization) = authorization {
+        headers.set("Authorization", authorization)?;
+    }
+    if let Some(op) = op {
+        headers.set(INTERNAL_FILES, op)?;
+    }
+    let mut init = RequestInit::new();
+    init.with_method(method).with_headers(headers);
+    if let Some(body) = body {
+        init.with_body(Some(body.into()));
+    }
+    let url = format!("https://blaze.internal{path}");
+    stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+        .await
+}
+
+/// `crypto.randomUUID()`.
+fn random_uuid() -> Result<String> {
+    let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
+    let make: js_sys::Function =
+        js_sys::Reflect::get(&crypto, &JsValue::from_str("randomUUID"))?.dyn_into()?;
+    make.call0(&crypto)?
+        .as_string()
+        .ok_or_else(|| worker::Error::RustError("randomUUID gave no string".into()))
+}

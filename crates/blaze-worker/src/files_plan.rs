@@ -1,0 +1,378 @@
+//! Files on R2 (spec 15), the parts that are plain functions: where a
+//! file's metadata document lives, what an upload's headers ask for, and
+//! which bytes a `Range` names. The runtime wiring is `files.rs`.
+
+use blaze_protocol::{CollectionPath, DocPath, ErrorCode, Write};
+use serde_json::{json, Map, Value};
+
+use crate::http_types::{percent_decode, HttpResponse};
+
+/// The collection id that holds a folder's metadata documents (spec 15.2).
+pub const FILES: &str = "_files";
+
+/// The default for `BLAZE_FILES_MAX_BYTES`: the Workers request body limit.
+pub const DEFAULT_MAX_FILE_BYTES: u64 = 100 * 1024 * 1024;
+
+/// What the Worker asks the folder's object about a file (the header
+/// [`INTERNAL_FILES`] on a `POST /v1/commit` of one write).
+pub const INTERNAL_FILES: &str = "X-Blaze-Files";
+
+/// The object key of the file a metadata commit replaced or deleted.
+pub const REPLACED_KEY: &str = "X-Blaze-Files-Replaced";
+
+/// Whether `collection` holds files' metadata (its first segment is
+/// [`FILES`]): only the files routes write it.
+pub fn is_metadata(collection: &CollectionPath) -> bool {
+    collection.as_str().split('/').next() == Some(FILES)
+}
+
+/// A file's path, checked: its folder's segments and its name.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FilePath {
+    /// The path as given, decoded (`avatars/alice.png`).
+    pub path: String,
+    /// Its metadata document (`_files/avatars/_files/alice.png`).
+    pub doc: DocPath,
+}
+
+impl FilePath {
+    /// Parses the rest of a URL path after `/v1/files/`. Each segment is
+    /// percent-decoded on its own (so `%2F` never makes a new segment) and
+    /// must be a valid path segment (spec 2.1); the metadata document's
+    /// path must be within the path limits.
+    pub fn parse(raw: &str) -> Result<Self, HttpResponse> {
+        let invalid = |why: &str| {
+            HttpResponse::rejected(ErrorCode::InvalidPath, format!("invalid file path: {why}"))
+        };
+        let mut segments = Vec::new();
+        for raw_segment in raw.split('/') {
+            let segment = percent_decode(raw_segment).ok_or_else(|| invalid("a bad escape"))?;
+            if segment.contains('/') {
+                return Err(invalid("an encoded `/`"));
+            }
+            segments.push(segment);
+        }
+        let (name, folder) = segments.split_last().expect("split yields one");
+        let mut doc = String::from(FILES);
+        for segment in folder {
+            doc.push('/');
+            doc.push_str(segment);
+            doc.push('/');
+            doc.push_str(FILES);
+        }
+        doc.push('/');
+        doc.push_str(name);
+        let doc = DocPath::parse(&doc).map_err(|e| invalid(&e.to_string()))?;
+        Ok(Self {
+            path: segments.join("/"),
+            doc,
+        })
+    }
+
+    /// The file's name (its last segment).
+    pub fn name(&self) -> &str {
+        self.doc.id()
+    }
+
+    /// The collection of its folder's metadata documents.
+    pub fn folder(&self) -> CollectionPath {
+        self.doc.collection()
+    }
+}
+
+/// What an upload's headers say, checked before a byte of its body is read.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Upload {
+    /// `Content-Length`.
+    pub size: u64,
+    /// `Content-Type`, or `application/octet-stream`.
+    pub content_type: String,
+    /// `X-Blaze-Metadata`: a JSON object of strings.
+    pub metadata: Map<String, Value>,
+}
+
+impl Upload {
+    /// Checks an upload's `Content-Length`, `Content-Type` and
+    /// `X-Blaze-Metadata` headers against `max_bytes`.
+    pub fn check(
+        content_length: Option<&str>,
+        content_type: Option<&str>,
+        metadata: Option<&str>,
+        max_bytes: u64,
+    ) -> Result<Self, HttpResponse> {
+        let Some(length) = content_length else {
+            return Err(HttpResponse::rejected(
+                ErrorCode::LengthRequired,
+                "an upload needs a Content-Length",
+            ));
+        };
+        let size: u64 = length.trim().parse().map_err(|_| {
+            HttpResponse::rejected(ErrorCode::InvalidFrame, "Content-Length is not a number")
+        })?;
+        if size > max_bytes {
+            return Err(HttpResponse::rejected(
+                ErrorCode::FileTooLarge,
+                format!("{size} bytes, limit {max_bytes}"),
+            ));
+        }
+        let content_type = content_type
+            .map(str::trim)
+            .filter(|t| !t.is_empty())
+            .unwrap_or("application/octet-stream")
+            .to_owned();
+        let metadata = match metadata {
+            None => Map::new(),
+            Some(text) => {
+                let bad = || {
+                    HttpResponse::rejected(
+                        ErrorCode::InvalidFrame,
+                        "X-Blaze-Metadata must be a JSON object of strings",
+                    )
+                };
+                let value: Value = serde_json::from_str(text).map_err(|_| bad())?;
+                match value {
+                    Value::Object(map) if map.values().all(Value::is_string) => map,
+                    _ => return Err(bad()),
+                }
+            }
+        };
+        Ok(Self {
+            size,
+            content_type,
+            metadata,
+        })
+    }
+
+    /// The metadata document's data for this upload of `file`, stored
+    /// under object `key` (spec 15.2). `uploadedBy` is the object's to set.
+    pub fn document(&self, file: &FilePath, key: &str, md5: Option<&str>) -> Value {
+        let mut data = json!({
+            "name": file.name(),
+            "path": file.path,
+            "size": self.size,
+            "contentType": self.content_type,
+            "metadata": self.metadata,
+            "key": key,
+        });
+        if let Some(md5) = md5 {
+            data["md5"] = json!(md5);
+        }
+        data
+    }
+}
+
+/// The one write a metadata commit for `file` makes: a `set` of `data`, or
+/// a delete.
+pub fn metadata_write(file: &FilePath, data: Option<Value>) -> Write {
+    let write = match data {
+        Some(data) => json!({"op": "set", "id": file.name(), "data": data}),
+        None => json!({"op": "delete", "id": file.name()}),
+    };
+    serde_json::from_value(write).expect("a set or delete parses")
+}
+
+/// `data` with `uploadedBy` set to who asks (`uid`; `null` for an admin or
+/// an anonymous caller): the object sets it, so no client can claim another.
+pub fn stamped(write: &Write, uid: Option<&str>) -> Write {
+    let mut value = serde_json::to_value(write).expect("writes serialize");
+    if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
+        data.insert("uploadedBy".into(), json!(uid));
+    }
+    serde_json::from_value(value).expect("a stamped write parses")
+}
+
+/// Which bytes of a file of `size` bytes a `Range` header asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Bytes {
+    /// All of them (no `Range`, or one this server ignores: not `bytes=`,
+    /// several ranges, or malformed, as RFC 9110 allows).
+    All,
+    /// `length` bytes from `offset` (206).
+    Part {
+        /// The first byte.
+        offset: u64,
+        /// How many.
+        length: u64,
+    },
+    /// None: the range starts at or past the end (416).
+    Unsatisfiable,
+}
+
+impl Bytes {
+    /// Reads `range` for a file of `size` bytes: `bytes=a-b`, `bytes=a-`
+    /// and `bytes=-n` (the last `n`).
+    pub fn of(range: Option<&str>, size: u64) -> Self {
+        let Some(spec) = range.and_then(|r| r.trim().strip_prefix("bytes=")) else {
+            return Self::All;
+        };
+        if spec.contains(',') {
+            return Self::All;
+        }
+        let Some((first, last)) = spec.trim().split_once('-') else {
+            return Self::All;
+        };
+        let number = |s: &str| s.trim().parse::<u64>().ok();
+        match (first.trim().is_empty(), number(first), number(last)) {
+            // bytes=-n: the last n bytes.
+            (true, _, Some(n)) => {
+                if n == 0 || size == 0 {
+                    Self::Unsatisfiable
+                } else {
+                    let length = n.min(size);
+                    Self::Part {
+                        offset: size - length,
+                        length,
+                    }
+                }
+            }
+            (false, Some(a), end) if last.trim().is_empty() || end.is_some() => {
+                if end.is_some_and(|b| b < a) {
+                    return Self::All;
+                }
+                if a >= size {
+                    return Self::Unsatisfiable;
+                }
+                let b = end.map_or(size - 1, |b| b.min(size - 1));
+                Self::Part {
+                    offset: a,
+                    length: b - a + 1,
+                }
+            }
+            _ => Self::All,
+        }
+    }
+}
+
+/// Whether an `If-None-Match` header matches `etag` (or is `*`).
+pub fn none_match(header: Option<&str>, etag: &str) -> bool {
+    header.is_some_and(|h| {
+        h.split(',')
+            .map(|t| t.trim().trim_start_matches("W/"))
+            .any(|t| t == "*" || t == etag)
+    })
+}
+
+/// `Content-Disposition` for a download of `name`, when `?download` asks:
+/// `attachment` with the name (ASCII, as path segments are).
+pub fn disposition(query: Option<&str>, name: &str) -> Option<String> {
+    let asked = query?
+        .split('&')
+        .any(|pair| pair == "download" || pair.starts_with("download="));
+    asked.then(|| format!("attachment; filename=\"{name}\""))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_paths_map_to_metadata_documents() {
+        let check = |raw: &str, want: Result<(&str, &str), ()>| {
+            let got = FilePath::parse(raw)
+                .map(|f| (f.path.clone(), f.doc.as_str().to_owned()))
+                .map_err(|r| assert_eq!(r.error, Some(ErrorCode::InvalidPath), "{raw}"));
+            let want = want.map(|(p, d)| (p.to_owned(), d.to_owned()));
+            assert_eq!(got, want, "{raw}");
+        };
+        check("a.png", Ok(("a.png", "_files/a.png")));
+        check(
+            "avatars/alice.png",
+            Ok(("avatars/alice.png", "_files/avatars/_files/alice.png")),
+        );
+        check("a/b/c", Ok(("a/b/c", "_files/a/_files/b/_files/c")));
+        check("r%201", Err(()));
+        check("a%2Fb", Err(()));
+        check("a/../b", Err(()));
+        check("a/./b", Err(()));
+        check("%2e%2e/b", Err(()));
+        check("a//b", Err(()));
+        check("a/", Err(()));
+        check("", Err(()));
+        check("__name__", Err(()));
+        check(&"x".repeat(129), Err(()));
+        check(&["d"; 120].join("/"), Err(()));
+    }
+
+    #[test]
+    fn uploads_are_checked_from_their_headers() {
+        let check = |len: Option<&str>, meta: Option<&str>| {
+            Upload::check(len, None, meta, 100).map_err(|r| r.error.unwrap())
+        };
+        assert_eq!(check(None, None).unwrap_err(), ErrorCode::LengthRequired);
+        assert_eq!(
+            check(Some("101"), None).unwrap_err(),
+            ErrorCode::FileTooLarge
+        );
+        assert_eq!(check(Some("x"), None).unwrap_err(), ErrorCode::InvalidFrame);
+        assert_eq!(
+            check(Some("-1"), None).unwrap_err(),
+            ErrorCode::InvalidFrame
+        );
+        assert_eq!(
+            check(Some("1"), Some("[1]")).unwrap_err(),
+            ErrorCode::InvalidFrame
+        );
+        assert_eq!(
+            check(Some("1"), Some(r#"{"a":1}"#)).unwrap_err(),
+            ErrorCode::InvalidFrame
+        );
+        let ok = check(Some("100"), Some(r#"{"a":"b"}"#)).unwrap();
+        assert_eq!(ok.size, 100);
+        assert_eq!(ok.content_type, "application/octet-stream");
+        assert_eq!(ok.metadata["a"], "b");
+    }
+
+    #[test]
+    fn the_object_stamps_the_uploader() {
+        let file = FilePath::parse("a/b.png").unwrap();
+        let upload = Upload::check(Some("3"), Some("image/png"), None, 10).unwrap();
+        let mut data = upload.document(&file, "o/k", Some("abc"));
+        data["uploadedBy"] = json!("mallory");
+        let write = stamped(&metadata_write(&file, Some(data)), Some("alice"));
+        let value = serde_json::to_value(&write).unwrap();
+        assert_eq!(value["data"]["uploadedBy"], "alice");
+        assert_eq!(value["data"]["key"], "o/k");
+        assert_eq!(value["data"]["path"], "a/b.png");
+        let delete = serde_json::to_value(stamped(&metadata_write(&file, None), None)).unwrap();
+        assert_eq!(delete["op"], "delete");
+    }
+
+    #[test]
+    fn ranges() {
+        let check = |range: &str, size: u64, want: Bytes| {
+            assert_eq!(Bytes::of(Some(range), size), want, "{range} of {size}");
+        };
+        let part = |offset, length| Bytes::Part { offset, length };
+        check("bytes=0-0", 10, part(0, 1));
+        check("bytes=2-5", 10, part(2, 4));
+        check("bytes=2-", 10, part(2, 8));
+        check("bytes=5-100", 10, part(5, 5));
+        check("bytes=-3", 10, part(7, 3));
+        check("bytes=-30", 10, part(0, 10));
+        check("bytes=10-", 10, Bytes::Unsatisfiable);
+        check("bytes=10-20", 10, Bytes::Unsatisfiable);
+        check("bytes=-0", 10, Bytes::Unsatisfiable);
+        check("bytes=0-", 0, Bytes::Unsatisfiable);
+        check("bytes=5-2", 10, Bytes::All);
+        check("bytes=0-1,3-4", 10, Bytes::All);
+        check("items=0-1", 10, Bytes::All);
+        check("bytes=a-b", 10, Bytes::All);
+        check("bytes=-", 10, Bytes::All);
+        assert_eq!(Bytes::of(None, 10), Bytes::All);
+    }
+
+    #[test]
+    fn conditional_and_disposition_headers() {
+        assert!(none_match(Some("\"7\""), "\"7\""));
+        assert!(none_match(Some("\"6\", W/\"7\""), "\"7\""));
+        assert!(none_match(Some("*"), "\"7\""));
+        assert!(!none_match(Some("\"6\""), "\"7\""));
+        assert!(!none_match(None, "\"7\""));
+        assert_eq!(
+            disposition(Some("download"), "a.png").as_deref(),
+            Some("attachment; filename=\"a.png\"")
+        );
+        assert_eq!(disposition(Some("x=1"), "a.png"), None);
+        assert_eq!(disposition(None, "a.png"), None);
+    }
+}
