@@ -20,8 +20,8 @@ use worker::{
 
 use crate::entry::respond;
 use crate::files_plan::{
-    disposition, metadata_write, none_match, Bytes, FilePath, Upload, DEFAULT_MAX_FILE_BYTES,
-    INTERNAL_FILES, REPLACED_KEY,
+    check_signed, disposition, metadata_write, none_match, query_param, signed_url, url_key,
+    url_ttl, Bytes, FilePath, Upload, DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
 };
 use crate::http_types::HttpResponse;
 
@@ -29,7 +29,7 @@ use crate::http_types::HttpResponse;
 pub const PREFIX: &str = "/v1/files/";
 
 /// The methods `/v1/files/{path}` answers.
-const ALLOW: &str = "GET, HEAD, PUT, DELETE, OPTIONS";
+const ALLOW: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
 
 /// Answers a request under [`PREFIX`].
 pub async fn serve(req: Request, env: &Env) -> Result<Response> {
@@ -40,6 +40,7 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
     };
     match req.inner().method().as_str() {
         "PUT" => upload(req, env, &file).await,
+        "POST" if query_param(req.url()?.query(), "url").is_some() => mint(&req, env, &file).await,
         "GET" => download(&req, env, &file, true).await,
         "HEAD" => download(&req, env, &file, false).await,
         "DELETE" => delete(&req, env, &file).await,
@@ -146,20 +147,77 @@ async fn finish(bucket: &Bucket, mut committed: Response) -> Result<CommitResult
     committed.json().await
 }
 
-/// `GET` and `HEAD`: the metadata document as the caller (rules `get`), then the bytes.
-async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Result<Response> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
+/// The key download URLs are signed with, from the environment.
+fn signing_key(env: &Env) -> Option<Vec<u8>> {
+    let text = |name: &str| env.secret(name).ok().map(|v| v.to_string());
+    let text = |name: &str| text(name).or_else(|| env.var(name).ok().map(|v| v.to_string()));
+    url_key(
+        text("BLAZE_FILES_URL_SECRET").as_deref(),
+        text("BLAZE_HS256_SECRET").as_deref(),
+    )
+}
+
+/// `POST ?url`: a signed download URL, for a caller the rules let read the file.
+async fn mint(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
+    let ttl = match url_ttl(req.url()?.query()) {
+        Ok(ttl) => ttl,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let mut answer = read_metadata(env, file, authorization.as_deref()).await?;
+    if answer.status_code() != 200 {
+        return Ok(answer);
+    }
+    let doc: DocSnapshot = answer.json().await?;
+    if !doc.exists {
+        return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
+    }
+    let Some(key) = signing_key(env) else {
+        let msg = "no key to sign download URLs with (set BLAZE_FILES_URL_SECRET)";
+        return respond(HttpResponse::rejected(ErrorCode::Internal, msg));
+    };
+    let expires = js_sys::Date::now() as u64 + ttl * 1000;
+    let url = signed_url(&key, file, expires);
+    respond(HttpResponse::ok(&json!({"url": url, "expires": expires})))
+}
+
+/// The metadata document of `file`, read as the holder of `authorization`
+/// (the `get` rule), or as stored when `authorization` is `None` and
+/// `internal` (a signed URL, already checked).
+async fn read_metadata(
+    env: &Env,
+    file: &FilePath,
+    authorization: Option<&str>,
+) -> Result<Response> {
     let path = format!("/v1/docs/{}", file.doc.as_str());
-    let mut answer = ask(
+    ask(
         env,
         &file.folder(),
         &path,
         Method::Get,
-        header("Authorization").as_deref(),
+        authorization,
         None,
         None,
     )
-    .await?;
+    .await
+}
+
+/// `GET` and `HEAD`: the metadata document as the caller (rules `get`), or
+/// as stored for a valid signed URL, then the bytes.
+async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Result<Response> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
+    let url = req.url()?;
+    let signed = check_signed(
+        signing_key(env).as_deref(),
+        file,
+        url.query(),
+        js_sys::Date::now() as u64,
+    );
+    let mut answer = match signed {
+        Some(Err(refused)) => return respond(refused),
+        Some(Ok(())) => read_stored(env, file).await?,
+        None => read_metadata(env, file, header("Authorization").as_deref()).await?,
+    };
     if answer.status_code() != 200 {
         return Ok(answer);
     }
@@ -193,7 +251,6 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
     if none_match(header("If-None-Match").as_deref(), &etag) {
         return Ok(Response::empty()?.with_status(304).with_headers(headers));
     }
-    let url = req.url()?;
     if let Some(value) = disposition(url.query(), file.name()) {
         headers.set("Content-Disposition", &value)?;
     }
@@ -303,6 +360,22 @@ async fn ask(
         init.with_body(Some(body.into()));
     }
     let url = format!("https://blaze.internal{path}");
+    stub.fetch_with_request(Request::new_with_init(&url, &init)?)
+        .await
+}
+
+/// The metadata document of `file` as stored, read with the internal
+/// header only objects and this Worker send.
+async fn read_stored(env: &Env, file: &FilePath) -> Result<Response> {
+    let stub = env
+        .durable_object("COLLECTIONS")?
+        .id_from_name(file.folder().as_str())?
+        .get_stub()?;
+    let headers = Headers::new();
+    headers.set(crate::rules::INTERNAL_READ, "1")?;
+    let mut init = RequestInit::new();
+    init.with_method(Method::Get).with_headers(headers);
+    let url = format!("https://blaze.internal/v1/docs/{}", file.doc.as_str());
     stub.fetch_with_request(Request::new_with_init(&url, &init)?)
         .await
 }

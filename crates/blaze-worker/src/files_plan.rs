@@ -3,7 +3,10 @@
 //! which bytes a `Range` names. The runtime wiring is `files.rs`.
 
 use blaze_protocol::{CollectionPath, DocPath, ErrorCode, Write};
+use hmac::{Hmac, KeyInit, Mac};
 use serde_json::{json, Map, Value};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
 
 use crate::http_types::{percent_decode, HttpResponse};
 
@@ -261,6 +264,102 @@ pub fn disposition(query: Option<&str>, name: &str) -> Option<String> {
     asked.then(|| format!("attachment; filename=\"{name}\""))
 }
 
+/// How long a download URL lives by default, and at most (seconds).
+pub const DEFAULT_URL_TTL: u64 = 3600;
+/// See [`DEFAULT_URL_TTL`].
+pub const MAX_URL_TTL: u64 = 7 * 24 * 3600;
+
+/// The key download URLs are signed with: `BLAZE_FILES_URL_SECRET`, else
+/// one derived from the HS256 secret (never that secret itself), else none.
+pub fn url_key(url_secret: Option<&str>, hs256_secret: Option<&str>) -> Option<Vec<u8>> {
+    if let Some(secret) = url_secret.filter(|s| !s.is_empty()) {
+        return Some(secret.as_bytes().to_vec());
+    }
+    let secret = hs256_secret.filter(|s| !s.is_empty())?;
+    Some(hmac_sha256(secret.as_bytes(), b"blaze-files-url-key"))
+}
+
+fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(message);
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The signature of a download URL for `path` that expires at `expires`
+/// (milliseconds since the Unix epoch), in lower-case hex.
+pub fn sign(key: &[u8], path: &str, expires: u64) -> String {
+    let message = format!("blaze-files-url\n{path}\n{expires}");
+    hmac_sha256(key, message.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// The value of query parameter `name` (`name` alone is the empty string).
+pub fn query_param<'q>(query: Option<&'q str>, name: &str) -> Option<&'q str> {
+    query?
+        .split('&')
+        .find_map(|pair| match pair.split_once('=') {
+            Some((k, v)) if k == name => Some(v),
+            None if pair == name => Some(""),
+            _ => None,
+        })
+}
+
+/// A download URL's lifetime, from `?ttl=<seconds>`: [`DEFAULT_URL_TTL`]
+/// without one, 1 to [`MAX_URL_TTL`] seconds.
+pub fn url_ttl(query: Option<&str>) -> Result<u64, HttpResponse> {
+    let Some(ttl) = query_param(query, "ttl") else {
+        return Ok(DEFAULT_URL_TTL);
+    };
+    ttl.parse::<u64>()
+        .ok()
+        .filter(|t| (1..=MAX_URL_TTL).contains(t))
+        .ok_or_else(|| {
+            let msg = format!("ttl is 1 to {MAX_URL_TTL} seconds");
+            HttpResponse::rejected(ErrorCode::InvalidFrame, msg)
+        })
+}
+
+/// The relative download URL of `file`, signed with `key`, expiring at `expires`.
+/// (Path segments need no escaping in a URL.)
+pub fn signed_url(key: &[u8], file: &FilePath, expires: u64) -> String {
+    let signature = sign(key, &file.path, expires);
+    let path = &file.path;
+    format!("/v1/files/{path}?expires={expires}&signature={signature}")
+}
+
+/// Whether a request's `expires` and `signature` parameters make a valid
+/// download URL for `file` at `now`: `None` when it has neither (not a
+/// signed URL), else the refusal of a tampered or expired one.
+pub fn check_signed(
+    key: Option<&[u8]>,
+    file: &FilePath,
+    query: Option<&str>,
+    now: u64,
+) -> Option<Result<(), HttpResponse>> {
+    let expires = query_param(query, "expires");
+    let signature = query_param(query, "signature");
+    if expires.is_none() && signature.is_none() {
+        return None;
+    }
+    let refused = |why: &str| HttpResponse::rejected(ErrorCode::PermissionDenied, why.to_owned());
+    let (Some(key), Some(expires), Some(signature)) = (key, expires, signature) else {
+        return Some(Err(refused("this download URL is not valid")));
+    };
+    let Ok(at) = expires.parse::<u64>() else {
+        return Some(Err(refused("this download URL is not valid")));
+    };
+    let want = sign(key, &file.path, at);
+    if !bool::from(want.as_bytes().ct_eq(signature.as_bytes())) {
+        return Some(Err(refused("this download URL is not valid")));
+    }
+    if at <= now {
+        return Some(Err(refused("this download URL has expired")));
+    }
+    Some(Ok(()))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -374,5 +473,56 @@ mod tests {
         );
         assert_eq!(disposition(Some("x=1"), "a.png"), None);
         assert_eq!(disposition(None, "a.png"), None);
+    }
+
+    #[test]
+    fn signed_urls_are_refused_when_tampered_or_expired() {
+        let key = url_key(None, Some("hs")).unwrap();
+        assert_ne!(key, b"hs".to_vec(), "derived, not the HS256 secret");
+        assert_eq!(url_key(Some("u"), Some("hs")).unwrap(), b"u".to_vec());
+        assert_eq!(url_key(None, None), None);
+        let file = FilePath::parse("a/b.png").unwrap();
+        let url = signed_url(&key, &file, 2_000);
+        let query = url.split_once('?').unwrap().1;
+        let check = |q: &str, now| check_signed(Some(&key), &file, Some(q), now);
+        assert_eq!(check(query, 1_999), Some(Ok(())));
+        let code = |r: Option<Result<(), HttpResponse>>| r.unwrap().unwrap_err().error.unwrap();
+        assert_eq!(
+            code(check(query, 2_000)),
+            ErrorCode::PermissionDenied,
+            "expired"
+        );
+        let later = query.replace("expires=2000", "expires=9000");
+        assert_eq!(
+            code(check(&later, 1_000)),
+            ErrorCode::PermissionDenied,
+            "extended"
+        );
+        let other = FilePath::parse("a/c.png").unwrap();
+        let moved = check_signed(Some(&key), &other, Some(query), 1_000);
+        assert_eq!(code(moved), ErrorCode::PermissionDenied, "another file");
+        let wrong_key = check_signed(Some(b"k2"), &file, Some(query), 1_000);
+        assert_eq!(code(wrong_key), ErrorCode::PermissionDenied, "another key");
+        assert_eq!(
+            code(check("expires=2000", 1_000)),
+            ErrorCode::PermissionDenied
+        );
+        assert_eq!(
+            check_signed(Some(&key), &file, Some("download"), 1_000),
+            None
+        );
+        assert_eq!(check_signed(Some(&key), &file, None, 1_000), None);
+    }
+
+    #[test]
+    fn url_lifetimes() {
+        assert_eq!(url_ttl(None).unwrap(), DEFAULT_URL_TTL);
+        assert_eq!(url_ttl(Some("url")).unwrap(), DEFAULT_URL_TTL);
+        assert_eq!(url_ttl(Some("url&ttl=60")).unwrap(), 60);
+        for bad in ["ttl=0", "ttl=x", "ttl=604801", "ttl="] {
+            assert!(url_ttl(Some(bad)).is_err(), "{bad}");
+        }
+        assert_eq!(query_param(Some("a=1&url&b"), "url"), Some(""));
+        assert_eq!(query_param(Some("a=1&url&b"), "c"), None);
     }
 }
