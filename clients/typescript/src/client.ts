@@ -4,9 +4,10 @@ import { WriteBatch } from "./batch.js";
 import { CollectionConnection } from "./connection.js";
 import type { TokenProvider } from "./credential.js";
 import { type BlazeError, invalidArgument } from "./errors.js";
+import { HttpClient, httpBase } from "./http.js";
 import { Listener, type ListenTarget } from "./listener.js";
 import { toSafeObserver, type SnapshotObserver, type Unsubscribe } from "./observe.js";
-import { globalWebSocket, onWakeUp, reportCallbackError, type WebSocketConstructor } from "./platform.js";
+import { globalWebSocket, onWakeUp, reportCallbackError, type FetchFunction, type WebSocketConstructor } from "./platform.js";
 import { checkPath, joinPath } from "./paths.js";
 import { CollectionRef, DocRef } from "./refs.js";
 import type { ResultChange, ResultDoc } from "./results.js";
@@ -41,6 +42,12 @@ export interface ConnectOptions {
    * omitted, `globalThis.WebSocket` is used.
    */
   WebSocket?: WebSocketConstructor;
+  /**
+   * The `fetch` of the files API's HTTP requests (spec 15). When omitted,
+   * `globalThis.fetch` is used (browsers, Node 18+); only the files
+   * functions use HTTP, everything else goes over WebSockets.
+   */
+  fetch?: FetchFunction;
   /** Bound on a request's total time, waiting for a connection included (default 30000 ms). */
   requestTimeoutMs?: number;
   /**
@@ -93,6 +100,8 @@ export class Blaze {
   #closed = false;
   /** @internal */
   readonly _snapshots: SnapshotCache;
+  /** @internal The HTTP side (the files API). */
+  readonly _http: HttpClient;
 
   /** Prefer {@link connect}. */
   constructor(url: string, options: ConnectOptions = {}) {
@@ -112,6 +121,14 @@ export class Blaze {
     this.#reconnectInitialMs = positive(options.reconnect?.initialMs, DEFAULT_RECONNECT.initialMs, "reconnect.initialMs");
     this.#reconnectMaxMs = positive(options.reconnect?.maxMs, DEFAULT_RECONNECT.maxMs, "reconnect.maxMs");
     if (options.onStateChange !== undefined) this.#stateListeners.add(options.onStateChange);
+    if (options.fetch !== undefined && typeof options.fetch !== "function") throw invalidArgument("fetch must be a function");
+    this._http = new HttpClient({
+      base: httpBase(url),
+      auth: this.#auth,
+      getToken: this.#getToken,
+      fetch: options.fetch,
+      requestTimeoutMs: this.#requestTimeoutMs,
+    });
     this._snapshots = new SnapshotCache(this);
     this.#stopWatchingWakeUps = onWakeUp(() => {
       for (const connection of this.#connections.values()) connection.reconnectNow();
@@ -148,7 +165,8 @@ export class Blaze {
 
   /**
    * Closes every connection. Pending requests fail with `cancelled` (a commit
-   * waiting to be re-sent after a dropped connection with `outcome_unknown`),
+   * waiting to be re-sent after a dropped connection with `outcome_unknown`;
+   * a files request in flight is aborted with `cancelled`),
    * listeners stop without a callback, and later calls fail with `cancelled`.
    * Stops watching the host's `online` and `visibilitychange` events.
    */
@@ -156,6 +174,7 @@ export class Blaze {
     if (this.#closed) return;
     this.#closed = true;
     this.#stopWatchingWakeUps();
+    this._http.close();
     for (const connection of this.#connections.values()) connection.close();
     this.#setState("offline");
     this.#stateListeners.clear();

@@ -57,6 +57,32 @@ export type { JsonPatchOp } from "./json-patch.js";
 export type { JsonObject, JsonValue } from "./json.js";
 export type { SnapshotObserver, Unsubscribe } from "./observe.js";
 export type { ReconnectOptions } from "./backoff.js";
-export type { WebSocketConstructor, WebSocketLike } from "./platform.js";
+export type { WebSocketConstructor, WebSocketLike, FetchFunction, FetchInit, FetchResponseLike, AbortSignalLike } from "./platform.js";
+export {
+  FileRef,
+  fileRef,
+  uploadBytes,
+  getBytes,
+  getMetadata,
+  deleteObject,
+  list,
+  listAll,
+  folderQuery,
+  fileMetadataOf,
+  getDownloadURL,
+  metadataDocPath,
+  folderCollectionPath,
+  FILES_COLLECTION,
+  MAX_LIST_RESULTS,
+  type FileMetadata,
+  type UploadResult,
+  type UploadOptions,
+  type BlobLike,
+  type ByteRange,
+  type GetBytesOptions,
+  type ListOptions,
+  type ListResult,
+  type DownloadURLOptions,
+} from "./storage.js";
 export type { WireQuery, WireFilter, WireDoc, WireChange, WireWrite, WireAuthState } from "./wire.js";
 export type { TokenProvider } from "./credential.js";

@@ -56,6 +56,8 @@ interface EventTargetLike {
 interface HostGlobals extends EventTargetLike {
   document?: EventTargetLike & { visibilityState?: string };
   WebSocket?: WebSocketConstructor;
+  fetch?: FetchFunction;
+  AbortController?: new () => AbortControllerLike;
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
   TextEncoder?: new () => { encode(input: string): Uint8Array };
@@ -69,6 +71,68 @@ const host = globalThis as unknown as HostGlobals;
 /** The global WebSocket constructor, if the host has one. */
 export function globalWebSocket(): WebSocketConstructor | undefined {
   return typeof host.WebSocket === "function" ? host.WebSocket : undefined;
+}
+
+/**
+ * The response surface the client reads: the WHATWG `Response` (browsers,
+ * Node 18+, Deno, Bun, workers) provides it.
+ */
+export interface FetchResponseLike {
+  /** The HTTP status. */
+  readonly status: number;
+  /** The response headers. */
+  readonly headers: { get(name: string): string | null };
+  /** The whole body as bytes. */
+  arrayBuffer(): Promise<ArrayBuffer>;
+  /** The whole body as text. */
+  text(): Promise<string>;
+}
+
+/** What the client passes to `fetch` (a subset of the WHATWG `RequestInit`). */
+export interface FetchInit {
+  /** The HTTP method. */
+  method: string;
+  /** Request headers. */
+  headers: Record<string, string>;
+  /** The body: bytes, a `Blob`, or a string (typed loosely so that the DOM and Node typings both accept it). */
+  body?: any;
+  /** An `AbortSignal` (typed loosely, as `body`). */
+  signal?: any;
+}
+
+/**
+ * A `fetch` function, such as `globalThis.fetch` (browsers, Node 18+) or a
+ * wrapper of it. The client calls it with a URL string and a {@link FetchInit}.
+ */
+export type FetchFunction = (url: string, init: FetchInit) => Promise<FetchResponseLike>;
+
+/** The global `fetch`, bound to the global object, if the host has one. */
+export function globalFetch(): FetchFunction | undefined {
+  const fetch = host.fetch;
+  return typeof fetch === "function" ? (url, init) => fetch.call(globalThis, url, init) : undefined;
+}
+
+/** The `AbortSignal` surface the client uses (the WHATWG `AbortSignal`). */
+export interface AbortSignalLike {
+  /** Whether it fired. */
+  readonly aborted: boolean;
+  /** Adds a listener of the `abort` event. */
+  addEventListener(type: "abort", listener: () => void): void;
+  /** Removes it. */
+  removeEventListener(type: "abort", listener: () => void): void;
+}
+
+/** The `AbortController` surface the client uses. */
+export interface AbortControllerLike {
+  /** The signal it fires. */
+  readonly signal: AbortSignalLike;
+  /** Fires the signal. */
+  abort(): void;
+}
+
+/** A new `AbortController`, or `undefined` where the host has none. */
+export function newAbortController(): AbortControllerLike | undefined {
+  return typeof host.AbortController === "function" ? new host.AbortController() : undefined;
 }
 
 /** An opaque timer handle returned by {@link startTimer}. */
