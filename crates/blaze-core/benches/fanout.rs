@@ -88,6 +88,7 @@ fn listener(hub: &mut Hub<MemoryStorage>, conn: u64, query: &Query) {
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: None,
+        held_docs: false,
         rid: None,
     };
     hub.handle_frame(conn, &encode(&hello), NOW);
@@ -354,6 +355,7 @@ fn member_listener(hub: &mut Hub<MemoryStorage>, conn: u64, identity: &Identity,
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: Some("a token".into()),
+        held_docs: false,
         rid: None,
     };
     hub.handle_frame(conn, &encode(&hello), NOW);

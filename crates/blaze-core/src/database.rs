@@ -134,6 +134,7 @@ impl<S: Storage> Database<S> {
                 version: None,
                 create_time: None,
                 update_time: None,
+                held: false,
             },
         })
     }

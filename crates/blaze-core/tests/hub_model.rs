@@ -7,7 +7,9 @@
 //! exactly when the change log no longer reaches back. Every commit carries a
 //! commit id, and a retry of an earlier commit (from any connection) is
 //! answered with its original outcome, writing nothing and telling no
-//! listener, exactly while the change log still reaches back to it.
+//! listener, exactly while the change log still reaches back to it. Every
+//! other client takes held snapshot entries (spec 10.4.9), resolved only from
+//! its listeners answered on the same connection.
 
 use std::collections::BTreeSet;
 
@@ -177,6 +179,10 @@ struct Listener {
 #[derive(Debug, Default)]
 struct Client {
     conn: Option<u64>,
+    /// Whether its `hello` says it takes held snapshot entries.
+    held_docs: bool,
+    /// How many held entries it resolved.
+    held: usize,
     listeners: Vec<Listener>,
     next_rid: u64,
     acks: Vec<u64>,
@@ -223,7 +229,12 @@ impl World {
         );
         let mut world = Self {
             hub: Hub::new(db, HubConfig::default()),
-            clients: (0..CONNS).map(|_| Client::default()).collect(),
+            clients: (0..CONNS)
+                .map(|c| Client {
+                    held_docs: c % 2 == 1,
+                    ..Client::default()
+                })
+                .collect(),
             subjects: subjects(),
             next_conn: 1,
             now: 1_000,
@@ -245,6 +256,7 @@ impl World {
             &ClientMessage::Hello {
                 protocol: 1,
                 auth: None,
+                held_docs: self.clients[c].held_docs,
                 rid: None,
             },
         );
@@ -582,6 +594,7 @@ fn receive(client: &mut Client, message: ServerMessage) {
             reset,
             docs,
         } => {
+            let docs = resolve_held(client, rid, docs);
             let l = listener(client, rid);
             if reset {
                 l.last_seq = None;
@@ -629,6 +642,38 @@ fn receive(client: &mut Client, message: ServerMessage) {
         ServerMessage::Welcome { .. } | ServerMessage::Unlistened { .. } => {}
         other => panic!("unexpected frame {other:?}"),
     }
+}
+
+/// `docs` of a snapshot for listener `rid` with each held entry replaced by
+/// the document another listener of the client, answered on this connection,
+/// holds at that version (spec 10.4.9).
+fn resolve_held(client: &mut Client, rid: u64, docs: Vec<DocSnapshot>) -> Vec<DocSnapshot> {
+    let mut resolved = Vec::with_capacity(docs.len());
+    for doc in docs {
+        if !doc.held {
+            resolved.push(doc);
+            continue;
+        }
+        assert!(
+            client.held_docs,
+            "held entries only for clients that take them"
+        );
+        let found = client
+            .listeners
+            .iter()
+            .filter(|l| l.rid != rid && l.target.is_some())
+            .flat_map(|l| &l.docs)
+            .find(|d| d.path == doc.path && d.version == doc.version)
+            .unwrap_or_else(|| {
+                panic!(
+                    "held {} v{:?} is held by no listener",
+                    doc.path, doc.version
+                )
+            });
+        resolved.push(found.clone());
+        client.held += 1;
+    }
+    resolved
 }
 
 proptest! {
@@ -688,5 +733,34 @@ fn every_listener_shares_one_target_and_one_frame() {
             .windows(2)
             .all(|w| std::sync::Arc::ptr_eq(&w[0], &w[1])),
         "one shared frame"
+    );
+}
+
+#[test]
+fn held_entries_name_what_the_connection_already_holds() {
+    let mut world = World::new();
+    for (id, room) in [(0, 0), (1, 0), (2, 1)] {
+        world.run(&Step::Set {
+            conn: 0,
+            id,
+            room,
+            n: 1,
+        });
+    }
+    // Client 1 takes held entries, client 0 does not: both listen to every
+    // document, then to room 0, then to room 0 again.
+    for subject in [0, 1, 1] {
+        for conn in [0, 1] {
+            world.run(&Step::Listen { conn, subject });
+        }
+    }
+    assert_eq!(
+        world.clients[0].held, 0,
+        "nothing held for a client that did not ask"
+    );
+    assert_eq!(world.clients[1].held, 4, "room 0's two documents, twice");
+    assert_eq!(
+        world.clients[1].listeners[1].docs,
+        world.clients[0].listeners[1].docs
     );
 }

@@ -135,6 +135,7 @@ mod tests {
             version: Some(version),
             create_time: Some(1),
             update_time: Some(version),
+            held: false,
         }
     }
 

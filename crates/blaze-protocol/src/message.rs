@@ -23,6 +23,10 @@ pub enum ClientMessage {
         /// An optional credential, checked by the server's auth (if any).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         auth: Option<String>,
+        /// The client accepts held entries in `snapshot` frames (spec
+        /// 10.4.9): documents it already holds, named instead of sent again.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        held_docs: bool,
         /// `hello` needs no `rid`; one that is an unsigned integer is echoed
         /// by an error answering this frame (a second `hello`), anything else is ignored.
         #[serde(
@@ -247,6 +251,26 @@ pub struct DocSnapshot {
     /// When it was last written (milliseconds since the Unix epoch, server time).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub update_time: Option<u64>,
+    /// A held entry of a `snapshot` (spec 10.4.9): the client already holds
+    /// this document at `version` in another listener's results, so `data`
+    /// and the times are absent and are taken from there.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held: bool,
+}
+
+impl DocSnapshot {
+    /// The held entry naming `path` at `version` (spec 10.4.9).
+    pub fn held(path: String, version: u64) -> Self {
+        Self {
+            path,
+            exists: true,
+            data: None,
+            version: Some(version),
+            create_time: None,
+            update_time: None,
+            held: true,
+        }
+    }
 }
 
 /// One entry of a listener's changes, as Firestore's `docChanges`.

@@ -45,6 +45,10 @@ pub struct StoredSession {
     /// (as every session stored before identities existed).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub identity: Option<Identity>,
+    /// Whether the client takes held `snapshot` entries (spec 10.4.9); left
+    /// out when false.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub held_docs: bool,
 }
 
 /// One listener of a [`StoredSession`], stored as `[rid, target, key]`.
@@ -150,9 +154,17 @@ mod tests {
                 waiting: false,
                 expires: None,
                 identity: None,
+                held_docs: false,
             }
         );
         assert_eq!(serde_json::to_string(&session).unwrap(), stored);
+        let taking = r#"{"listeners":[],"open":true,"held_docs":true}"#;
+        let takes: StoredSession = serde_json::from_str(taking).unwrap();
+        assert!(
+            takes.held_docs,
+            "a client taking held entries still does after a wake"
+        );
+        assert_eq!(serde_json::to_string(&takes).unwrap(), taking);
         let waiting = r#"{"listeners":[],"open":true,"waiting":true}"#;
         let held: StoredSession = serde_json::from_str(waiting).unwrap();
         assert!(held.waiting);

@@ -192,6 +192,7 @@ impl SqlStore {
                 open: state.open,
                 identity: state.identity.unwrap_or(Identity::Anonymous),
                 expires: state.expires,
+                held_docs: state.held_docs,
                 listeners,
                 waiting: state.waiting,
             };
@@ -257,6 +258,7 @@ impl SqlStore {
             waiting: session.waiting,
             expires: session.expires,
             identity: (!anonymous).then(|| session.identity.clone()),
+            held_docs: session.held_docs,
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
         let sql = self.sql.clone();

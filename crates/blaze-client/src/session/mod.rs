@@ -213,6 +213,7 @@ impl Session {
         encode(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             auth: self.credential.token.clone(),
+            held_docs: false,
             rid: None,
         })
     }

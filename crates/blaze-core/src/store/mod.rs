@@ -40,6 +40,7 @@ impl StoredDoc {
             version: Some(self.version),
             create_time: Some(self.create_time),
             update_time: Some(self.update_time),
+            held: false,
         }
     }
 }

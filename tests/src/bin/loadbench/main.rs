@@ -124,7 +124,9 @@ async fn connect(system: System, port: u16) -> (Sink, Source) {
     .expect("connects");
     let (mut sink, mut source) = socket.split();
     let hello = match system {
-        System::Blaze => Some(json!({"type": "hello", "protocol": 1})),
+        // As the reference clients do: documents a connection already holds
+        // are named, not sent again (spec 10.4.9).
+        System::Blaze => Some(json!({"type": "hello", "protocol": 1, "held_docs": true})),
         System::BlazeTodos => Some(json!({"type": "hello", "protocol": 1, "auth": rules::alice()})),
         System::Broadcast => None,
     };

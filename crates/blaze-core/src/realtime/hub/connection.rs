@@ -28,6 +28,8 @@ pub(super) struct Connection {
     pub expires: Option<u64>,
     /// A credential being verified: the connection's later frames are held until it is.
     pub verifying: Option<Verifying>,
+    /// Whether `hello` said the client takes held `snapshot` entries (spec 10.4.9).
+    pub held_docs: bool,
     /// `auth` requests refused in a row (spec 13.4: past
     /// [`Connection::MAX_REFUSED_AUTHS`] the connection is closed).
     pub refused_auths: u32,
@@ -79,6 +81,7 @@ impl Default for Connection {
             identity: Identity::Anonymous,
             expires: None,
             verifying: None,
+            held_docs: false,
             refused_auths: 0,
             listeners: HashMap::new(),
             follows: HashMap::new(),

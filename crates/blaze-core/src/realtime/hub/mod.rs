@@ -178,6 +178,8 @@ pub struct SavedSession {
     pub identity: Identity,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
     pub expires: Option<u64>,
+    /// Whether the client takes held `snapshot` entries (spec 10.4.9).
+    pub held_docs: bool,
     /// The connection's listeners.
     pub listeners: Vec<SavedListener>,
     /// Whether requests of the connection were held unanswered (spec
@@ -195,6 +197,7 @@ impl Default for SavedSession {
             open: false,
             identity: Identity::Anonymous,
             expires: None,
+            held_docs: false,
             listeners: Vec::new(),
             waiting: false,
         }
@@ -225,6 +228,12 @@ pub struct HubStats {
     /// against the access rules when the document changes (spec 14.3).
     pub watches: usize,
 }
+
+/// How many documents of other targets [`Hub`] reads, per document of a
+/// snapshot, to find the ones the connection already holds (spec 10.4.9).
+const HELD_SCAN_PER_DOC: usize = 4;
+/// How many more it may read for one snapshot, whatever its size.
+const HELD_SCAN_BASE: usize = 1024;
 
 /// The realtime state machine over one database.
 ///
@@ -339,6 +348,7 @@ impl<S: Storage> Hub<S> {
             open: c.open,
             identity: c.identity.clone(),
             expires: c.expires,
+            held_docs: c.held_docs,
             listeners,
             waiting: c.holds() || c.verifying.is_some() || c.fetching.is_some(),
         })
@@ -383,6 +393,7 @@ impl<S: Storage> Hub<S> {
             c.open = session.open;
             c.identity = session.identity.clone();
             c.expires = session.expires;
+            c.held_docs = session.held_docs;
         }
         for (l, spec, rests_on) in allowed {
             let (doc, query) = (spec.doc.clone(), spec.source.clone());
@@ -779,6 +790,11 @@ impl<S: Storage> Hub<S> {
     }
 
     fn handshake(&mut self, conn: ConnId, message: Option<ClientMessage>) {
+        if let (Some(ClientMessage::Hello { held_docs, .. }), Some(c)) =
+            (&message, self.conns.get_mut(&conn))
+        {
+            c.held_docs = *held_docs;
+        }
         match message {
             Some(ClientMessage::Hello {
                 protocol,
@@ -1017,7 +1033,7 @@ impl<S: Storage> Hub<S> {
         // A document listener resumes only from a state of its document the
         // rules let it read: a diff from any other would tell what it held.
         let resume_as = doc.map(|doc| (identity, fetched, doc));
-        let answer = self.first_answer(rid, target_id, since, resume_as);
+        let answer = self.first_answer(conn, rid, target_id, since, resume_as);
         match answer {
             Ok(answer) => {
                 self.subscribe(conn, rid, target_id);
@@ -1147,6 +1163,7 @@ impl<S: Storage> Hub<S> {
     /// with `reset`.
     fn first_answer(
         &self,
+        conn: ConnId,
         rid: u64,
         target_id: u64,
         since: Option<u64>,
@@ -1183,14 +1200,68 @@ impl<S: Storage> Hub<S> {
                 target: target_id,
                 seq,
                 reset: since.is_some(),
-                docs: target
-                    .view
-                    .docs()
-                    .iter()
-                    .map(|d| d.snapshot(collection))
-                    .collect(),
+                docs: self.snapshot_docs(conn, target_id),
             },
         })
+    }
+
+    /// The `docs` of a snapshot of `target_id` for `conn`: every document,
+    /// in query order, each one the connection already holds at the same
+    /// version (spec 10.4.9) named by a held entry when it takes them.
+    fn snapshot_docs(&self, conn: ConnId, target_id: u64) -> Vec<DocSnapshot> {
+        let view = &self.targets[&target_id].view;
+        let collection = &view.query().collection;
+        let held = self.held_elsewhere(conn, target_id);
+        let docs = view.docs().iter().zip(held);
+        docs.map(|(d, held)| match held {
+            true => DocSnapshot::held(format!("{collection}/{}", d.id), d.version),
+            false => d.snapshot(collection),
+        })
+        .collect()
+    }
+
+    /// For each document of `target_id`'s results, whether another target
+    /// that `conn` follows (and so holds, spec 10.4.9) has it at the same
+    /// version. The search reads at most [`HELD_SCAN_PER_DOC`] documents of
+    /// other targets per result, plus [`HELD_SCAN_BASE`]: a document not
+    /// found within that is simply sent whole.
+    fn held_elsewhere(&self, conn: ConnId, target_id: u64) -> Vec<bool> {
+        let view = &self.targets[&target_id].view;
+        let docs = view.docs();
+        let mut held = vec![false; docs.len()];
+        let Some(c) = self.conns.get(&conn).filter(|c| c.held_docs) else {
+            return held;
+        };
+        if c.follows.contains_key(&target_id) {
+            // Another listener of the connection follows this very target.
+            held.fill(true);
+            return held;
+        }
+        let collection = &view.query().collection;
+        let mut wanted: HashMap<&str, (u64, usize)> = docs
+            .iter()
+            .enumerate()
+            .map(|(i, d)| (d.id.as_str(), (d.version, i)))
+            .collect();
+        let mut budget = HELD_SCAN_BASE + HELD_SCAN_PER_DOC * docs.len();
+        for other in c.follows.keys().filter_map(|t| self.targets.get(t)) {
+            if other.view.query().collection != *collection {
+                continue;
+            }
+            for d in other.view.docs() {
+                if wanted.is_empty() || budget == 0 {
+                    return held;
+                }
+                budget -= 1;
+                if let Some(&(version, i)) = wanted.get(d.id.as_str()) {
+                    if version == d.version {
+                        held[i] = true;
+                        wanted.remove(d.id.as_str());
+                    }
+                }
+            }
+        }
+        held
     }
 
     fn unlisten(&mut self, conn: ConnId, listener: u64) -> Result<(), Error> {
