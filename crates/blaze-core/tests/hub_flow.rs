@@ -217,3 +217,36 @@ fn a_slow_reader_delays_no_one_else_and_is_closed_when_its_changes_pass_the_boun
     }
     assert_eq!(prompt.closed, None);
 }
+
+#[test]
+fn answer_bytes_count_the_answers_handed_out_until_the_outputs_are_drained() {
+    let mut hub = hub();
+    open(&mut hub, 1);
+    open(&mut hub, 2);
+    let welcomes = hub.answer_bytes();
+    assert!(welcomes > 0, "each welcome answers a hello");
+    drain(&mut hub, 1, &mut Seen::default());
+    assert_eq!(hub.answer_bytes(), 0, "nothing waits once drained");
+    hub.handle_frame(
+        2,
+        r#"{"type":"listen","rid":1,"query":{"collection":"c"}}"#,
+        NOW,
+    );
+    let snapshot = hub.answer_bytes();
+    drain(&mut hub, 2, &mut Seen::default());
+    let commit = r#"{"type":"commit","rid":2,"collection":"c","writes":[{"op":"set","id":"d","data":{"pad":"xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"}}]}"#;
+    hub.handle_frame(1, commit, NOW);
+    let mut frames = Vec::new();
+    let counted = hub.answer_bytes();
+    while let Some(output) = hub.poll_output() {
+        if let Output::Send { conn, frame } = output {
+            frames.push((conn, frame.len()));
+        }
+    }
+    // The listener's `change` is shared by every connection that follows the
+    // target, so it is not an answer; the writer's `committed` is.
+    assert_eq!(frames.len(), 2);
+    let committed: usize = frames.iter().filter(|(c, _)| *c == 1).map(|(_, n)| n).sum();
+    assert_eq!(counted, committed);
+    assert!(snapshot > 0 && counted > 0);
+}

@@ -10,6 +10,7 @@
 //! runs inside one outer `transactionSync`: each commit is a savepoint in it
 //! (all or nothing on its own), the group reaches disk in one durable
 //! commit, and the output gate holds its answers and broadcasts until then.
+//! A group ends early once its answers hold `GROUP_ANSWER_BYTES`.
 //! An HTTP request or a close handles the queue first, so arrival order is
 //! kept. A session that cannot be saved ends its own connection (1011),
 //! never the group or another socket.
@@ -38,7 +39,7 @@
 //! it, the alarm asks (`HubEvent::Refetch`) and `handle_refetched` decides.
 
 use std::cell::{RefCell, RefMut};
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -80,7 +81,7 @@ struct Live {
     sockets: HashMap<u64, WebSocket>,
     saved: HashMap<u64, SavedSession>,
     /// Frames received and not yet handled, in arrival order.
-    queued: Vec<(u64, WebSocketIncomingMessage)>,
+    queued: VecDeque<(u64, WebSocketIncomingMessage)>,
     /// Whether a handler is running groups of `queued` (frames that arrive
     /// meanwhile wait for the next group).
     leader: bool,
@@ -158,7 +159,7 @@ impl BlazeCollection {
                 hub,
                 sockets: HashMap::new(),
                 saved: HashMap::new(),
-                queued: Vec::new(),
+                queued: VecDeque::new(),
                 leader: false,
                 failed: Vec::new(),
                 verifying: Vec::new(),
@@ -482,7 +483,7 @@ impl DurableObject for BlazeCollection {
         };
         let lead = {
             let mut live = self.live(None)?;
-            live.queued.push((conn, message));
+            live.queued.push_back((conn, message));
             !std::mem::replace(&mut live.leader, true)
         };
         if !lead {
@@ -536,6 +537,11 @@ const FETCH_ROUND: usize = 16;
 /// the HTTP requests it is deciding at once; a request that would pass it
 /// is refused with `resource_exhausted` (429).
 const HTTP_FETCHED_BUDGET: usize = 16 * 1024 * 1024;
+
+/// The answer bytes after which a group of frames ends and is made durable
+/// and sent before the next frame is handled (a frame's own answer may pass
+/// it: one group always handles at least one frame).
+const GROUP_ANSWER_BYTES: usize = 1024 * 1024;
 
 impl BlazeCollection {
     /// Answers an HTTP request routed to `endpoint` as `caller`, fetching
@@ -796,21 +802,35 @@ impl BlazeCollection {
         }
     }
 
-    /// Handles every queued frame inside one outer `transactionSync`, so the
-    /// group's commits (savepoints inside it) reach disk in one durable
-    /// commit; then sends what they produced. If that commit fails, nothing
-    /// is sent: the in-memory state is dropped and every socket is closed, so
-    /// clients reconnect and resume from what is stored.
+    /// Handles every queued frame, in groups: each group inside one outer
+    /// `transactionSync`, so its commits (savepoints inside it) reach disk in
+    /// one durable commit; then sends what they produced. A group ends early
+    /// once its answers hold [`GROUP_ANSWER_BYTES`], so the frames one group
+    /// keeps in memory until they are durable stay bounded whatever its
+    /// clients ask for (forty first snapshots of 1 MB each are not held at
+    /// once). If a commit fails, nothing is sent: the in-memory state is
+    /// dropped and every socket is closed, so clients reconnect and resume
+    /// from what is stored.
     fn run_queued(&self) -> Result<()> {
-        if self.live(None)?.queued.is_empty() {
-            return Ok(());
+        while !self.live(None)?.queued.is_empty() {
+            self.run_group()?;
         }
+        Ok(())
+    }
+
+    /// One group of [`BlazeCollection::run_queued`].
+    fn run_group(&self) -> Result<()> {
         let storage = self.state.storage();
         let cell = self.live.clone();
         let group = transaction_sync(&storage, move || {
             let mut live = cell.borrow_mut();
             let live = live.as_mut().expect("built before queueing");
-            for (conn, message) in std::mem::take(&mut live.queued) {
+            // At least one frame, whatever was handed out before.
+            let first = live.hub.answer_bytes();
+            while live.hub.answer_bytes() - first < GROUP_ANSWER_BYTES {
+                let Some((conn, message)) = live.queued.pop_front() else {
+                    break;
+                };
                 match message {
                     WebSocketIncomingMessage::String(text) => {
                         live.hub.handle_frame(conn, &text, now())

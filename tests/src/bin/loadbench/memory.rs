@@ -6,6 +6,8 @@
 //! by round. A worker started for this alone; the rounds stop early once the
 //! worker is more than `BLAZE_BENCH_MEMORY_CAP_MB` (default 2048) above idle,
 //! so a worker that copies every result cannot take the machine with it.
+//! The connections say `held_docs` (spec 10.4.9), as the reference clients
+//! do: each connection is sent the 1 MB once, not once per listener.
 
 use std::time::{Duration, Instant};
 
@@ -81,6 +83,10 @@ async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
         let (sink, source) = connect(System::Blaze, server.port).await;
         // Frames read on the connection: its welcome so far.
         conns.push((sink, source, 1u64));
+    }
+    if let Some(open) = workerd_memory(server.port) {
+        let label = format!("{CONNECTIONS} connections open");
+        println!("{label:>24}: {}", show(open, Some(idle)));
     }
     let (mut opened, mut refused, mut lost) = (0usize, Vec::<String>::new(), 0usize);
     let mut last = idle;

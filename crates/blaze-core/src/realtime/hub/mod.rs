@@ -266,6 +266,8 @@ pub struct Hub<S> {
     target_index: HashMap<String, ListenerIndex<u64>>,
     next_target: u64,
     outputs: VecDeque<Output>,
+    /// The bytes of the answers among `outputs` (see [`Hub::answer_bytes`]).
+    answer_bytes: usize,
     bodies: Bodies,
     /// The latest time the driver gave (milliseconds since the Unix epoch).
     now: u64,
@@ -292,6 +294,7 @@ impl<S: Storage> Hub<S> {
             target_index: HashMap::new(),
             next_target: 1,
             outputs: VecDeque::new(),
+            answer_bytes: 0,
             bodies: Bodies::new(),
             now: 0,
             anonymous_refused: None,
@@ -440,7 +443,21 @@ impl<S: Storage> Hub<S> {
 
     /// The next thing the driver must do; call until `None` after every `handle_*`.
     pub fn poll_output(&mut self) -> Option<Output> {
-        self.outputs.pop_front()
+        let output = self.outputs.pop_front();
+        if output.is_none() {
+            self.answer_bytes = 0;
+        }
+        output
+    }
+
+    /// The bytes of the answers to requests (every frame but `change`
+    /// frames, which are shared between connections) handed out since
+    /// [`Hub::poll_output`] last returned `None`. A driver that holds the
+    /// outputs of a group of frames until they are durable can end the group
+    /// early when this grows, so that what one group holds stays bounded
+    /// whatever its clients ask for.
+    pub fn answer_bytes(&self) -> usize {
+        self.answer_bytes
     }
 
     /// A connection opened; it must send `hello` first. Reusing the id of an
@@ -1397,6 +1414,7 @@ impl<S: Storage> Hub<S> {
         }
         c.push_unread(frame.len());
         let over = c.over(bounds);
+        self.answer_bytes += frame.len();
         self.outputs.push_back(Output::Send { conn, frame });
         if over {
             self.close(conn, CloseCode::SlowConsumer);
