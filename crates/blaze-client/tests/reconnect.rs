@@ -55,7 +55,7 @@ async fn handshake(listener: &TcpListener) -> Ws {
     let mut ws = accept(listener).await;
     assert_eq!(
         expect(&mut ws).await,
-        json!({"type": "hello", "protocol": 1, "auth": "secret"})
+        json!({"type": "hello", "protocol": 1, "auth": "secret", "held_docs": true})
     );
     send(
         &mut ws,
@@ -470,7 +470,7 @@ async fn welcome_user(listener: &TcpListener, token: &str, expires: u64) -> Ws {
     let mut ws = accept(listener).await;
     assert_eq!(
         expect(&mut ws).await,
-        json!({"type": "hello", "protocol": 1, "auth": token})
+        json!({"type": "hello", "protocol": 1, "auth": token, "held_docs": true})
     );
     send(
         &mut ws,

@@ -19,6 +19,11 @@ impl Results {
         self.seq
     }
 
+    /// The documents, in query order.
+    pub(crate) fn docs(&self) -> &[DocSnapshot] {
+        &self.docs
+    }
+
     /// Forgets everything, so the next listen starts without `since`.
     pub(crate) fn forget_seq(&mut self) {
         self.seq = None;

@@ -9,15 +9,22 @@
 //! Unix epoch) and the randomness of commit ids comes from a seed, so any
 //! driver (tokio, blocking, wasm) can run it and tests drive it frame by
 //! frame.
+//!
+//! Every `hello` says `held_docs: true` (spec 10.4.9): a `snapshot` may name a
+//! document another listener of the connection holds at the same version
+//! instead of sending it again, and the session replaces such a held entry
+//! with its copy before the snapshot goes anywhere. So the results of a
+//! listener the application stopped are kept, and follow their target's
+//! changes, until the server answers its `unlisten`.
 
 mod commit_id;
 mod credential;
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 
 use blaze_protocol::{
-    decode_server, encode, AuthState, ClientMessage, CollectionPath, DocPath, ErrorCode, Limits,
-    Query, ServerMessage, Write, PROTOCOL_VERSION,
+    decode_server, encode, AuthState, ClientMessage, CollectionPath, DocPath, DocSnapshot,
+    ErrorCode, Limits, Query, ServerMessage, Write, PROTOCOL_VERSION,
 };
 
 use credential::{Credential, Refresh};
@@ -156,6 +163,15 @@ pub(crate) struct Session {
     /// (same `rid`, same `commit_id`) on each new connection until answered.
     requests: BTreeMap<RequestId, String>,
     listeners: BTreeMap<ListenerId, Listener>,
+    /// Listeners the application stopped on the current connection whose
+    /// `unlisten` is not answered yet: until it is (or an `error` ends
+    /// them), the server may name their documents in held entries (spec
+    /// 10.4.9), so their results are kept, take their snapshot if one is
+    /// still coming, and follow their target's changes. Nothing of them
+    /// reaches the application. Forgotten when the connection drops.
+    retired: BTreeMap<ListenerId, Listener>,
+    /// The `unlisten`s in flight on the current connection: rid → listener.
+    unlistens: BTreeMap<u64, ListenerId>,
     transmits: VecDeque<String>,
     events: VecDeque<Event>,
     /// What was read on the current connection.
@@ -184,6 +200,8 @@ impl Session {
             reported_offline: false,
             requests: BTreeMap::new(),
             listeners: BTreeMap::new(),
+            retired: BTreeMap::new(),
+            unlistens: BTreeMap::new(),
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             read: ReadCount::default(),
@@ -208,12 +226,13 @@ impl Session {
         !self.listeners.is_empty() || !self.requests.is_empty()
     }
 
-    /// The `hello` frame that opens every connection.
+    /// The `hello` frame that opens every connection. It takes held
+    /// snapshot entries (spec 10.4.9), which `handle_frame` resolves.
     pub(crate) fn hello(&self) -> String {
         encode(&ClientMessage::Hello {
             protocol: PROTOCOL_VERSION,
             auth: self.credential.token.clone(),
-            held_docs: false,
+            held_docs: true,
             rid: None,
         })
     }
@@ -269,15 +288,22 @@ impl Session {
         id
     }
 
-    /// Stops a listener (its stream was dropped).
+    /// Stops a listener (its stream was dropped). Online, its results are
+    /// kept out of sight until the `unlisten` is answered, for the held
+    /// entries that may still name them (spec 10.4.9).
     pub(crate) fn unlisten(&mut self, id: ListenerId) {
-        if self.listeners.remove(&id).is_some() && self.online {
+        let Some(listener) = self.listeners.remove(&id) else {
+            return;
+        };
+        if self.online {
             let rid = self.next_id();
             let frame = ClientMessage::Unlisten {
                 rid,
                 listener: id.0,
             };
             self.transmits.push_back(encode(&frame));
+            self.unlistens.insert(rid, id);
+            self.retired.insert(id, listener);
         }
     }
 
@@ -311,6 +337,9 @@ impl Session {
         self.online = false;
         self.credential.disconnected();
         self.transmits.clear();
+        // Held entries name only what is held on the same connection.
+        self.retired.clear();
+        self.unlistens.clear();
         self.reported_offline = !self.listeners.is_empty();
         for (id, listener) in &mut self.listeners {
             listener.server_target = None;
@@ -417,12 +446,22 @@ impl Session {
                 docs,
             } => {
                 let id = ListenerId(rid);
+                let wanted = self.listeners.contains_key(&id) || self.retired.contains_key(&id);
+                let docs = if wanted && docs.iter().any(|d| d.held) {
+                    self.resolve_held(id, docs)?
+                } else {
+                    docs
+                };
                 if let Some(listener) = self.listeners.get_mut(&id) {
                     listener.server_target = Some(target);
                     let changes = listener.results.replace(seq, docs);
                     let snapshot = listener.results.query_snapshot(changes, reset);
                     let update = ListenerUpdate::Snapshot(snapshot);
                     self.events.push_back(Event::Listener { id, update });
+                } else if let Some(listener) = self.retired.get_mut(&id) {
+                    // Answers a listener being unlistened: kept for held entries.
+                    listener.server_target = Some(target);
+                    listener.results.replace(seq, docs);
                 }
             }
             ServerMessage::Resumed {
@@ -435,6 +474,13 @@ impl Session {
                 if let Some(listener) = self.listeners.get_mut(&id) {
                     listener.server_target = Some(target);
                     apply(id, listener, seq, &changes, &mut self.events)?;
+                } else if let Some(listener) = self.retired.get_mut(&id) {
+                    listener.server_target = Some(target);
+                    if listener.results.apply(seq, &changes).is_err() {
+                        // Nobody wants it: not worth a reconnect. A held
+                        // entry naming its documents is then unresolvable.
+                        self.retired.remove(&id);
+                    }
                 }
             }
             ServerMessage::Change {
@@ -447,6 +493,13 @@ impl Session {
                         apply(*id, listener, seq, &changes, &mut self.events)?;
                     }
                 }
+                // Listeners being unlistened follow too (held entries name
+                // their results as they are now); one that no longer fits
+                // is dropped, as in `resumed`.
+                self.retired.retain(|_, listener| {
+                    listener.server_target != Some(target)
+                        || listener.results.apply(seq, &changes).is_ok()
+                });
             }
             ServerMessage::Authenticated { rid, auth } => {
                 if let Refresh::Sent { rid: sent, at } = self.credential.refresh {
@@ -471,6 +524,12 @@ impl Session {
                 } else if self.listeners.remove(&id).is_some() {
                     let update = ListenerUpdate::Failed(error.into());
                     self.events.push_back(Event::Listener { id, update });
+                } else if let Some(listener) = self.unlistens.remove(&rid) {
+                    // An `unlisten` refused (the listener had ended): its end.
+                    self.retired.remove(&listener);
+                } else {
+                    // The server ended a listener being unlistened (10.4.5).
+                    self.retired.remove(&id);
                 }
             }
             ServerMessage::Error { rid: None, error } => {
@@ -479,7 +538,13 @@ impl Session {
                     error.message
                 )))
             }
-            ServerMessage::Unlistened { .. } | ServerMessage::Welcome { .. } => {}
+            ServerMessage::Unlistened { rid } => {
+                // The listener's end: its documents are named no more.
+                if let Some(listener) = self.unlistens.remove(&rid) {
+                    self.retired.remove(&listener);
+                }
+            }
+            ServerMessage::Welcome { .. } => {}
             answer @ (ServerMessage::Doc { rid, .. }
             | ServerMessage::Committed { rid, .. }
             | ServerMessage::QueryResult { rid, .. }
@@ -492,6 +557,67 @@ impl Session {
             }
         }
         Ok(())
+    }
+
+    /// `docs` of a snapshot for listener `id` with each held entry (spec
+    /// 10.4.9) replaced by the copy another listener answered on this
+    /// connection holds at the same path and version: a live one, or one
+    /// whose `unlisten` is in flight. One pass over their results per frame
+    /// that has held entries, stopping once every entry is found. An entry
+    /// nobody holds is the server's error.
+    fn resolve_held(
+        &self,
+        id: ListenerId,
+        docs: Vec<DocSnapshot>,
+    ) -> Result<Vec<DocSnapshot>, Error> {
+        let mut copies: HashMap<(&str, u64), Option<&DocSnapshot>> = HashMap::new();
+        for doc in docs.iter().filter(|d| d.held) {
+            let version = doc.version.ok_or_else(|| {
+                Error::Protocol(format!("held entry {} without a version", doc.path))
+            })?;
+            copies.insert((doc.path.as_str(), version), None);
+        }
+        let mut missing = copies.len();
+        let holders = self
+            .listeners
+            .iter()
+            .chain(&self.retired)
+            .filter(|(other, listener)| **other != id && listener.server_target.is_some())
+            .flat_map(|(_, listener)| listener.results.docs());
+        for doc in holders {
+            if missing == 0 {
+                break;
+            }
+            let Some(version) = doc.version else { continue };
+            if let Some(slot @ None) = copies.get_mut(&(doc.path.as_str(), version)) {
+                *slot = Some(doc);
+                missing -= 1;
+            }
+        }
+        let mut found = Vec::with_capacity(copies.len());
+        for doc in docs.iter().filter(|d| d.held) {
+            let key = (doc.path.as_str(), doc.version.unwrap_or_default());
+            match copies.get(&key).copied().flatten() {
+                Some(copy) => found.push(copy.clone()),
+                None => {
+                    return Err(Error::Protocol(format!(
+                        "held entry {} at version {} is held by no other listener",
+                        key.0, key.1
+                    )))
+                }
+            }
+        }
+        let mut found = found.into_iter();
+        Ok(docs
+            .into_iter()
+            .map(|doc| {
+                if doc.held {
+                    found.next().expect("one copy per held entry")
+                } else {
+                    doc
+                }
+            })
+            .collect())
     }
 }
 
@@ -532,5 +658,7 @@ fn apply(
     }
 }
 
+#[cfg(test)]
+mod hub_tests;
 #[cfg(test)]
 mod tests;

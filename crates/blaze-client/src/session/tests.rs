@@ -74,7 +74,7 @@ fn listeners_resume_from_their_seq_and_reads_survive_a_lost_connection() {
     );
     assert_eq!(
         session.hello(),
-        r#"{"type":"hello","protocol":1,"auth":"token"}"#
+        r#"{"type":"hello","protocol":1,"auth":"token","held_docs":true}"#
     );
 
     session.connected(None, 0);
@@ -385,7 +385,7 @@ fn a_renewable_credential_is_refreshed_in_band_before_it_expires() {
     assert_eq!(session.poll_timeout(), Some(due + 20 + 80_000));
     assert_eq!(
         session.hello(),
-        r#"{"type":"hello","protocol":1,"auth":"t2"}"#,
+        r#"{"type":"hello","protocol":1,"auth":"t2","held_docs":true}"#,
         "a later connection says hello with the fresh token"
     );
 
@@ -599,4 +599,272 @@ fn denied_reads_and_commits_answer_permission_denied_with_the_write_index() {
         other => panic!("expected permission_denied at write 1, got {other:?}"),
     }
     assert!(!session.has_work());
+}
+
+/// A held entry (spec 10.4.9): `c/{id}` at `version`, named instead of sent.
+fn held(id: &str, version: u64) -> Value {
+    json!({"path": format!("c/{id}"), "exists": true, "version": version, "held": true})
+}
+
+/// The documents of a snapshot update, in the shape of [`doc`].
+fn snapshot_docs(update: ListenerUpdate) -> Vec<Value> {
+    match update {
+        ListenerUpdate::Snapshot(s) => s
+            .docs
+            .iter()
+            .map(|d| json!({"path": d.path, "exists": d.exists(), "data": d.data, "version": d.version, "create_time": d.create_time, "update_time": d.update_time}))
+            .collect(),
+        other => panic!("expected a snapshot, got {other:?}"),
+    }
+}
+
+fn snapshot(rid: u64, target: u64, seq: u64, docs: Vec<Value>) -> Value {
+    json!({"type": "snapshot", "rid": rid, "target": target, "seq": seq, "docs": docs})
+}
+
+fn all(collection: &str) -> ListenTarget {
+    ListenTarget::Query(Box::new(blaze_protocol::Query::all(coll(collection))))
+}
+
+fn protocol_error(session: &mut Session, frame: Value) -> String {
+    match session.handle_frame(&frame.to_string()) {
+        Err(Error::Protocol(why)) => why,
+        other => panic!("expected a protocol error for {frame}, got {other:?}"),
+    }
+}
+
+#[test]
+fn every_hello_takes_held_entries() {
+    let hello: Value = serde_json::from_str(&Session::new(None, 1).hello()).unwrap();
+    assert_eq!(
+        hello,
+        json!({"type": "hello", "protocol": 1, "held_docs": true})
+    );
+}
+
+#[test]
+fn held_entries_are_replaced_by_the_copy_another_listener_holds() {
+    let mut session = Session::new(None, 1);
+    session.connected(None, 0);
+    let list = session.listen(all("c"));
+    let one = session.listen(ListenTarget::Doc(doc_path("c/b")));
+    let view = session.listen(all("c"));
+    drain(&mut session);
+    receive(
+        &mut session,
+        snapshot(1, 1, 4, vec![doc("a", 3), doc("b", 4)]),
+    );
+    update(&mut session, list);
+
+    receive(&mut session, snapshot(2, 2, 4, vec![held("b", 4)]));
+    assert_eq!(snapshot_docs(update(&mut session, one)), [doc("b", 4)]);
+    // Held and whole entries mixed keep their order; the copy may come from
+    // any listener holding that version.
+    receive(
+        &mut session,
+        snapshot(3, 1, 5, vec![doc("0", 5), held("a", 3), held("b", 4)]),
+    );
+    assert_eq!(
+        snapshot_docs(update(&mut session, view)),
+        [doc("0", 5), doc("a", 3), doc("b", 4)]
+    );
+    // What a listener holds after resolving is its own: later changes apply.
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 2, "seq": 6, "changes": [{"type": "modified", "path": "c/b", "patch": [{"op": "replace", "path": "/v", "value": 6}], "version": 6, "create_time": 1, "update_time": 6, "old_index": 0, "new_index": 0}]}),
+    );
+    assert_eq!(snapshot_docs(update(&mut session, one)), [doc("b", 6)]);
+}
+
+#[test]
+fn a_held_entry_nobody_holds_is_a_protocol_error_and_the_listener_resumes() {
+    let mut session = Session::new(None, 1);
+    session.connected(None, 0);
+    let list = session.listen(all("c"));
+    let one = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    drain(&mut session);
+    receive(&mut session, snapshot(1, 1, 3, vec![doc("a", 3)]));
+    update(&mut session, list);
+    receive(&mut session, snapshot(2, 2, 3, vec![doc("a", 3)]));
+    update(&mut session, one);
+
+    let mut other = Session::new(None, 1);
+    other.connected(None, 0);
+    let fresh = other.listen(all("c"));
+    drain(&mut other);
+    for bad in [
+        snapshot(1, 1, 3, vec![held("a", 3)]),
+        json!({"type": "snapshot", "rid": 1, "target": 1, "seq": 3, "docs": [{"path": "c/a", "exists": true, "held": true}]}),
+    ] {
+        protocol_error(&mut other, bad);
+    }
+    assert!(events(&mut other).is_empty(), "nothing reaches the stream");
+    other.disconnected(1, "protocol");
+    assert!(matches!(
+        update(&mut other, fresh),
+        ListenerUpdate::State(ConnectionState::Offline { .. })
+    ));
+
+    // A version nobody holds, a path nobody holds: the frame is refused whole.
+    let reset = |docs| json!({"type": "snapshot", "rid": 2, "target": 2, "seq": 5, "reset": true, "docs": docs});
+    let why = protocol_error(&mut session, reset(json!([held("a", 2)])));
+    assert!(why.contains("c/a") && why.contains('2'), "{why}");
+    protocol_error(&mut session, reset(json!([doc("x", 5), held("z", 3)])));
+    assert!(events(&mut session).is_empty());
+    session.disconnected(1, "protocol");
+    events(&mut session);
+    session.connected(None, 0);
+    events(&mut session);
+    assert_eq!(
+        drain(&mut session),
+        [
+            json!({"type": "listen", "rid": 1, "query": {"collection": "c"}, "since": 3}),
+            json!({"type": "listen", "rid": 2, "doc": "c/a", "since": 3}),
+        ],
+        "the results held before the bad frame resume"
+    );
+    // Results from the previous connection are held on no connection the
+    // server knows of: only listeners answered on this one count.
+    protocol_error(&mut session, snapshot(2, 5, 5, vec![held("a", 3)]));
+}
+
+#[test]
+fn a_stopped_listener_lends_its_documents_until_its_unlisten_is_answered() {
+    let mut session = Session::new(None, 1);
+    session.connected(None, 0);
+    let stopped = session.listen(all("c"));
+    let one = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    session.listen(all("c"));
+    assert_eq!(drain(&mut session).len(), 3);
+    receive(
+        &mut session,
+        snapshot(1, 1, 3, vec![doc("a", 3), doc("z", 2)]),
+    );
+    update(&mut session, stopped);
+
+    // The application drops the first listener; the server has not read the
+    // `unlisten` yet, and answers the other listens it already had.
+    session.unlisten(stopped);
+    assert_eq!(
+        drain(&mut session),
+        [json!({"type": "unlisten", "rid": 4, "listener": 1})]
+    );
+    receive(
+        &mut session,
+        json!({"type": "change", "target": 1, "seq": 5, "changes": [{"type": "modified", "path": "c/a", "patch": [{"op": "replace", "path": "/v", "value": 5}], "version": 5, "create_time": 1, "update_time": 5, "old_index": 0, "new_index": 0}]}),
+    );
+    assert!(
+        events(&mut session).is_empty(),
+        "a stopped listener's changes reach nobody"
+    );
+    receive(&mut session, snapshot(2, 2, 5, vec![held("a", 5)]));
+    assert_eq!(
+        snapshot_docs(update(&mut session, one)),
+        [doc("a", 5)],
+        "the copy as the stopped listener holds it now, changes applied"
+    );
+
+    receive(&mut session, json!({"type": "unlistened", "rid": 4}));
+    // Now `c/z` is held by no listener of the connection.
+    let why = protocol_error(
+        &mut session,
+        snapshot(3, 1, 5, vec![held("a", 5), held("z", 2)]),
+    );
+    assert!(why.contains("c/z"), "{why}");
+    assert!(events(&mut session).is_empty());
+    session.disconnected(1, "protocol");
+    events(&mut session);
+    session.connected(None, 0);
+    events(&mut session);
+    assert_eq!(
+        drain(&mut session),
+        [
+            json!({"type": "listen", "rid": 2, "doc": "c/a", "since": 5}),
+            json!({"type": "listen", "rid": 3, "query": {"collection": "c"}}),
+        ]
+    );
+}
+
+#[test]
+fn a_snapshot_for_a_listener_no_longer_wanted_is_kept_until_its_unlisten_is_answered() {
+    let mut session = Session::new(None, 1);
+    session.connected(None, 0);
+    let stopped = session.listen(all("c"));
+    let one = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    session.unlisten(stopped);
+    assert_eq!(
+        drain(&mut session),
+        [
+            json!({"type": "listen", "rid": 1, "query": {"collection": "c"}}),
+            json!({"type": "listen", "rid": 2, "doc": "c/a"}),
+            json!({"type": "unlisten", "rid": 3, "listener": 1}),
+        ]
+    );
+    receive(
+        &mut session,
+        snapshot(1, 1, 3, vec![doc("a", 3), doc("b", 3)]),
+    );
+    assert!(events(&mut session).is_empty(), "nobody wants it any more");
+    receive(&mut session, snapshot(2, 2, 3, vec![held("a", 3)]));
+    assert_eq!(snapshot_docs(update(&mut session, one)), [doc("a", 3)]);
+    receive(&mut session, json!({"type": "unlistened", "rid": 3}));
+    protocol_error(&mut session, snapshot(2, 2, 3, vec![held("b", 3)]));
+}
+
+#[test]
+fn the_end_of_a_stopped_listener_is_an_error_ending_it_or_a_refused_unlisten_or_a_lost_connection()
+{
+    let setup = || {
+        let mut session = Session::new(None, 1);
+        session.connected(None, 0);
+        let stopped = session.listen(all("c"));
+        let other = session.listen(all("d"));
+        drain(&mut session);
+        receive(&mut session, snapshot(1, 1, 3, vec![doc("a", 3)]));
+        receive(&mut session, snapshot(2, 2, 3, vec![]));
+        events(&mut session);
+        session.unlisten(stopped);
+        assert_eq!(
+            drain(&mut session),
+            [json!({"type": "unlisten", "rid": 3, "listener": 1})]
+        );
+        (session, other)
+    };
+    // The server still holds it when it reads a held entry: resolved.
+    let (mut session, other) = setup();
+    receive(&mut session, snapshot(2, 2, 3, vec![held("a", 3)]));
+    assert_eq!(snapshot_docs(update(&mut session, other)), [doc("a", 3)]);
+
+    // The rules ended it (10.4.5) before the server read the `unlisten`:
+    // its documents are named no more, and the refused `unlisten` that
+    // follows tells nobody anything.
+    let (mut session, _) = setup();
+    receive(&mut session, denied(1));
+    protocol_error(&mut session, snapshot(2, 2, 3, vec![held("a", 3)]));
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 3, "error": {"code": "listener_not_found", "message": "no listener 1 on this connection"}}),
+    );
+    assert!(events(&mut session).is_empty(), "nobody is told");
+    assert!(session.retired.is_empty() && session.unlistens.is_empty());
+
+    // The `unlisten` refused alone also ends it.
+    let (mut session, _) = setup();
+    receive(
+        &mut session,
+        json!({"type": "error", "rid": 3, "error": {"code": "listener_not_found", "message": "no listener 1 on this connection"}}),
+    );
+    protocol_error(&mut session, snapshot(2, 2, 3, vec![held("a", 3)]));
+
+    // A lost connection forgets it; the next connection never names it.
+    let (mut session, _) = setup();
+    session.disconnected(1, "gone");
+    session.connected(None, 0);
+    events(&mut session);
+    assert_eq!(
+        drain(&mut session),
+        [json!({"type": "listen", "rid": 2, "query": {"collection": "d"}, "since": 3})]
+    );
+    protocol_error(&mut session, snapshot(2, 2, 3, vec![held("a", 3)]));
+    assert!(session.retired.is_empty() && session.unlistens.is_empty());
 }
