@@ -9,6 +9,14 @@
  * out, refused) fails with `outcome_unknown`; every listener is re-sent with
  * `since` after a reconnect.
  *
+ * Held documents (spec 10.4.9): `hello` says `held_docs`, so a `snapshot`
+ * may name a document another listener of this connection holds instead of
+ * sending it again; each such entry is replaced by the copy held here before
+ * the snapshot is used. To have those copies, a listener the application
+ * stops is kept (silently, still applying its frames) until its `unlisten`
+ * is answered, and a held entry that names nothing held drops the socket and
+ * resumes, as the spec asks.
+ *
  * Credentials (spec 13): a fixed `auth`, or `getToken`, asked before every
  * connection and shortly before the server says the token expires (then
  * sent in-band as `auth`). Close 4001 gets a fresh token and reconnects; a
@@ -22,8 +30,8 @@ import { BlazeError, LocalErrorCode, type WireError } from "./errors.js";
 import { Listener } from "./listener.js";
 import { frameLimitError } from "./frame-limits.js";
 import { startTimer, stopTimer, type Timer, type WebSocketConstructor, type WebSocketLike } from "./platform.js";
-import { ResultMismatchError } from "./results.js";
-import { helloMessage, PROTOCOL_VERSION, type ClientRequest, type ServerFrame, type WireLimits } from "./wire.js";
+import { ResultMismatchError, resultDocToWire, type ResultDoc } from "./results.js";
+import { helloMessage, PROTOCOL_VERSION, type ClientRequest, type ServerFrame, type WireDoc, type WireLimits } from "./wire.js";
 
 /** An `ack` is due once this many frames were read since the last one (spec 10.4.6)... */
 const ACK_FRAMES = 64;
@@ -48,6 +56,24 @@ export interface ConnectionSettings {
   reconnectMaxMs: number;
   /** Called whenever the connection's up/down status may have changed. */
   onStatusChange: () => void;
+}
+
+/**
+ * The close code (private-use range, which browsers let a client send) and
+ * reason when the client drops a socket whose server broke the protocol: a
+ * held entry naming nothing held (spec 10.4.9). It then resumes as after any
+ * lost connection.
+ */
+const CLOSE_PROTOCOL_ERROR = 4000;
+
+/** A held entry of a `snapshot` (spec 10.4.9). */
+function isHeld(doc: unknown): doc is WireDoc & { held: true } {
+  return typeof doc === "object" && doc !== null && (doc as { held?: unknown }).held === true;
+}
+
+/** The key of a document state: a version names one state of a document (spec 10.4.9). */
+function heldKey(path: string, version: number): string {
+  return `${version} ${path}`;
 }
 
 /** How a request behaves when its connection drops before the answer. */
@@ -98,6 +124,14 @@ export class CollectionConnection {
   /** Requests sent on the current socket, by rid (insertion order = rid order). */
   #inflight = new Map<number, Pending>();
   #listeners = new Set<Listener>();
+  /**
+   * Listeners the application stopped whose `unlisten` is sent but not yet
+   * answered, by the `rid` of their `listen`. Until then the server may name
+   * their documents as held in another listener's `snapshot` (spec 10.4.9),
+   * so they keep their results, their target (`change` frames keep those
+   * results current) and their `listen`'s answer, reporting nothing.
+   */
+  #ending = new Map<number, Listener>();
   #byTarget = new Map<number, Set<Listener>>();
   #limits: WireLimits = {};
   #handshakeError: BlazeError | undefined;
@@ -203,10 +237,20 @@ export class CollectionConnection {
     if (this.#phase === "open") this.#sendListen(listener);
   }
 
-  /** Stops a listener: no callback follows; `unlisten` is sent when the server holds it. */
+  /**
+   * Stops a listener: no callback follows; `unlisten` is sent when the server
+   * holds it, and the listener's results are kept until it is answered
+   * (spec 10.4.9).
+   */
   removeListener(listener: Listener): void {
     listener.active = false;
-    this.#listeners.delete(listener);
+    const live = this.#listeners.delete(listener);
+    const rid = listener.rid;
+    if (live && rid !== undefined && this.#phase === "open") {
+      this.#ending.set(rid, listener);
+      this.#sendUnlisten(listener, () => this.#release(rid));
+      return;
+    }
     this.#detachFromTarget(listener);
     this.#sendUnlisten(listener);
   }
@@ -220,6 +264,7 @@ export class CollectionConnection {
     this.#dropSocket(1000, "client closed");
     for (const listener of this.#listeners) listener.active = false;
     this.#listeners.clear();
+    this.#releaseAll();
     const error = new BlazeError(LocalErrorCode.cancelled, "the client was closed (a commit already sent may or may not have been applied)");
     for (const pending of this.#inflight.values()) pending.fail(error);
     for (const pending of this.#queue) this.#failUnsent(pending, error);
@@ -339,6 +384,7 @@ export class CollectionConnection {
     this.#refreshTimer = undefined;
     const inflight = [...this.#inflight.values()];
     this.#inflight.clear();
+    this.#releaseAll();
     this.#byTarget.clear();
     for (const listener of this.#listeners) {
       listener.rid = undefined;
@@ -402,6 +448,7 @@ export class CollectionConnection {
     const queued = this.#queue;
     this.#inflight.clear();
     this.#queue = [];
+    this.#releaseAll();
     for (const p of inflight) p.fail(error);
     for (const p of queued) this.#failUnsent(p, error);
     const listeners = [...this.#listeners];
@@ -566,10 +613,11 @@ export class CollectionConnection {
       done: false,
       answer: (frame) => {
         pending.done = true;
-        this.#onListenAnswer(listener, frame);
+        this.#onListenAnswer(listener, pending.rid, frame);
       },
       fail: (error) => {
         pending.done = true;
+        if (pending.rid !== undefined) this.#release(pending.rid);
         this.#listeners.delete(listener);
         listener.fail(error);
       },
@@ -577,10 +625,14 @@ export class CollectionConnection {
     if (this.#send(pending)) listener.rid = pending.rid;
   }
 
-  #sendUnlisten(listener: Listener): void {
+  /** Sends `unlisten` for the listener's `listen`, if sent on this socket; `ended` runs when it is answered (or fails). */
+  #sendUnlisten(listener: Listener, ended?: () => void): void {
     const rid = listener.rid;
     listener.rid = undefined;
-    if (rid === undefined || this.#phase !== "open") return;
+    if (rid === undefined || this.#phase !== "open") {
+      ended?.();
+      return;
+    }
     const pending: Pending = {
       request: { type: "unlisten", listener: rid },
       kind: "stream",
@@ -588,35 +640,115 @@ export class CollectionConnection {
       done: false,
       answer: () => {
         pending.done = true;
+        ended?.();
       },
       fail: () => {
         pending.done = true;
+        ended?.();
       },
     };
     this.#send(pending);
   }
 
-  #onListenAnswer(listener: Listener, frame: ServerFrame): void {
-    if (!listener.active || !this.#listeners.has(listener)) return;
-    if (frame.type === "error") {
-      this.#listeners.delete(listener);
-      listener.rid = undefined;
-      listener.fail(BlazeError.fromWire(frame.error));
+  /**
+   * Forgets a stopped listener kept for its documents (see {@link #ending})
+   * once its end is read: the answer to its `unlisten`, or an `error` ending
+   * it. The server names none of its documents as held after that.
+   */
+  #release(listenRid: number): void {
+    const listener = this.#ending.get(listenRid);
+    if (listener === undefined) return;
+    this.#ending.delete(listenRid);
+    this.#detachFromTarget(listener);
+    listener.results = null;
+  }
+
+  /** Forgets every stopped listener kept for its documents: the socket is gone, and a held entry names only what was answered on its socket. */
+  #releaseAll(): void {
+    for (const rid of [...this.#ending.keys()]) this.#release(rid);
+  }
+
+  #onListenAnswer(listener: Listener, rid: number | undefined, frame: ServerFrame): void {
+    // A listener stopped before this answer keeps what it answers until its
+    // `unlisten` is answered: the server may name those documents as held.
+    const ending = rid !== undefined && this.#ending.get(rid) === listener;
+    if (!ending && (!listener.active || !this.#listeners.has(listener))) return;
+    if (frame.type === "error" || (frame.type !== "snapshot" && frame.type !== "resumed")) {
+      if (ending) {
+        this.#release(rid);
+      } else if (frame.type === "error") {
+        this.#listeners.delete(listener);
+        listener.rid = undefined;
+        listener.fail(BlazeError.fromWire(frame.error));
+      } else {
+        this.#listeners.delete(listener);
+        listener.fail(new BlazeError(LocalErrorCode.protocolError, `unexpected answer ${frame.type} to listen`));
+      }
       return;
     }
-    if (frame.type !== "snapshot" && frame.type !== "resumed") {
-      this.#listeners.delete(listener);
-      listener.fail(new BlazeError(LocalErrorCode.protocolError, `unexpected answer ${frame.type} to listen`));
-      return;
+    let docs: WireDoc[] | undefined;
+    if (frame.type === "snapshot") {
+      docs = this.#resolveHeld(frame.docs);
+      if (docs === undefined) return; // the socket was dropped: the listener resumes on the next one
     }
     listener.serverTarget = frame.target;
     let set = this.#byTarget.get(frame.target);
     if (set === undefined) this.#byTarget.set(frame.target, (set = new Set()));
     set.add(listener);
     this.#guard(listener, () => {
-      if (frame.type === "snapshot") listener.onSnapshot(frame.docs, frame.seq);
+      if (frame.type === "snapshot") listener.onSnapshot(docs as WireDoc[], frame.seq);
       else listener.onResumed(frame.changes, frame.seq);
     });
+  }
+
+  /**
+   * A `snapshot`'s `docs` with each held entry (spec 10.4.9) replaced by the
+   * copy of that document at that version that another listener holds; the
+   * same array when it has none. A held entry that names nothing held is a
+   * protocol error: the socket is dropped (the connection resumes on a new
+   * one) and the result is `undefined`.
+   */
+  #resolveHeld(docs: WireDoc[]): WireDoc[] | undefined {
+    if (!Array.isArray(docs) || !docs.some(isHeld)) return docs;
+    const held = this.#heldDocs();
+    const resolved: WireDoc[] = [];
+    for (const doc of docs) {
+      if (!isHeld(doc)) {
+        resolved.push(doc);
+        continue;
+      }
+      const copy = typeof doc.path === "string" && typeof doc.version === "number" ? held.get(heldKey(doc.path, doc.version)) : undefined;
+      if (copy === undefined) {
+        this.#protocolError(`a snapshot names ${String(doc.path)} at version ${String(doc.version)} as held, but no listener holds it`);
+        return undefined;
+      }
+      resolved.push(resultDocToWire(copy));
+    }
+    return resolved;
+  }
+
+  /**
+   * Every document state the listeners of this connection hold, by
+   * {@link heldKey}: the live listeners' results and those of stopped ones
+   * kept until their `unlisten` is answered. Built only for a snapshot with
+   * held entries, in one pass over those results. A listener re-listening
+   * after a mismatch is left out: its results did not fit the server's.
+   */
+  #heldDocs(): Map<string, ResultDoc> {
+    const held = new Map<string, ResultDoc>();
+    const add = (listener: Listener) => {
+      if (listener.resyncing || listener.results === null) return;
+      for (const doc of listener.results) held.set(heldKey(doc.path, doc.version), doc);
+    };
+    for (const listener of this.#listeners) add(listener);
+    for (const listener of this.#ending.values()) add(listener);
+    return held;
+  }
+
+  /** The server broke the protocol on this socket: drop it and resume on a new one, as after any lost connection. */
+  #protocolError(message: string): void {
+    this.#dropSocket(CLOSE_PROTOCOL_ERROR, "protocol_error");
+    this.#lost(CLOSE_PROTOCOL_ERROR, message);
   }
 
   /**
@@ -626,6 +758,10 @@ export class CollectionConnection {
    * server has dropped it already) and no resubscribe after a reconnect.
    */
   #onListenerEnded(rid: number, error: WireError | undefined): void {
+    if (this.#ending.has(rid)) {
+      this.#release(rid);
+      return;
+    }
     for (const listener of this.#listeners) {
       if (listener.rid !== rid) continue;
       this.#listeners.delete(listener);
@@ -642,8 +778,17 @@ export class CollectionConnection {
       update();
     } catch (error) {
       if (!(error instanceof ResultMismatchError)) throw error;
+      if (!listener.active) {
+        // A stopped listener kept for its documents: they no longer fit the
+        // server's, so they are no longer a source of held entries.
+        for (const [rid, ending] of this.#ending) if (ending === listener) this.#release(rid);
+        this.#detachFromTarget(listener);
+        return;
+      }
       if (listener.resyncing) {
         this.#listeners.delete(listener);
+        this.#detachFromTarget(listener);
+        this.#sendUnlisten(listener);
         listener.fail(error);
         return;
       }

@@ -26,7 +26,11 @@ export class Listener {
   results: ResultDoc[] | null = null;
   /** The highest sequence number seen for it (its resume point, spec 10.4.4). */
   seq = 0;
-  /** False once unsubscribed or failed: frames for it are then ignored. */
+  /**
+   * False once unsubscribed or failed: nothing is reported after that. (A
+   * listener stopped before its `unlisten` is answered still applies its
+   * frames silently: the server may name its documents as held, spec 10.4.9.)
+   */
   active = true;
   /** The `rid` of its `listen` on the current socket, when one was sent. */
   rid: number | undefined;
@@ -58,6 +62,7 @@ export class Listener {
     this.results = next;
     this.seq = seq;
     this.resyncing = false;
+    if (!this.active) return;
     if (previous === null) {
       this.#emit(next, next.map((doc, i) => ({ type: "added", doc, oldIndex: -1, newIndex: i })), seq, false);
     } else {

@@ -17,6 +17,12 @@ export interface WireDoc {
   version?: number;
   create_time?: number;
   update_time?: number;
+  /**
+   * A held entry of a `snapshot` (spec 10.4.9): a document another listener
+   * of this connection holds at `version`, named instead of sent (no `data`
+   * or times). The connection replaces it by its copy before use.
+   */
+  held?: boolean;
 }
 
 /** A write precondition (spec 8.2). */
@@ -120,6 +126,8 @@ export interface HelloMessage {
   type: "hello";
   protocol: number;
   auth?: string;
+  /** The client takes held entries in `snapshot` frames (spec 10.4.9). */
+  held_docs?: boolean;
 }
 
 /** The server's view of a connection's credential (spec 13.4), in `welcome` and `authenticated`. */
@@ -146,7 +154,9 @@ export type ServerFrame =
   | { type: "unlistened"; rid: number }
   | { type: "error"; rid?: number; error: WireError };
 
-/** Builds the `hello` frame. */
+/** Builds the `hello` frame; the client always takes held `snapshot` entries (spec 10.4.9, resolved in `connection.ts`). */
 export function helloMessage(auth?: string): HelloMessage {
-  return auth === undefined ? { type: "hello", protocol: PROTOCOL_VERSION } : { type: "hello", protocol: PROTOCOL_VERSION, auth };
+  return auth === undefined
+    ? { type: "hello", protocol: PROTOCOL_VERSION, held_docs: true }
+    : { type: "hello", protocol: PROTOCOL_VERSION, auth, held_docs: true };
 }

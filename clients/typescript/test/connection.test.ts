@@ -2,8 +2,9 @@
  * The connection layer against a scripted fake WebSocket: handshake, rids,
  * listeners, reconnect with resume, in-flight commits and reads, timeouts,
  * handshake refusal, resync after a mismatch, connection state, commit ids,
- * the backoff cap and the browser's wake-up events. Reconnect delays are set
- * to a few milliseconds, or driven by Node's mock timers; no other sleeps.
+ * held documents (spec 10.4.9), the backoff cap and the browser's wake-up
+ * events. Reconnect delays are set to a few milliseconds, or driven by
+ * Node's mock timers; no other sleeps.
  */
 import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
@@ -53,7 +54,7 @@ describe("connection", () => {
     const b = db.doc("rooms/b").get();
     const ws = await server.socket(1);
     assert.equal(ws.url, "ws://blaze.test/v1/ws/rooms");
-    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "token-1" });
+    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "token-1", held_docs: true });
     const ra = await ws.nextRequest();
     const rb = await ws.nextRequest();
     assert.deepEqual([ra.type, ra.path, rb.path], ["get", "rooms/a", "rooms/b"]);
@@ -324,7 +325,7 @@ describe("connection", () => {
     ws.serverClose(1006);
     assert.equal(db.state, "offline");
     const ws2 = await server.socket(2);
-    assert.deepEqual(await ws2.next(), { type: "hello", protocol: 1, auth: "t" });
+    assert.deepEqual(await ws2.next(), { type: "hello", protocol: 1, auth: "t", held_docs: true });
     const relisten = [await ws2.nextRequest(), await ws2.nextRequest()];
     const q = relisten.find((f) => f.query !== undefined);
     const d = relisten.find((f) => f.doc !== undefined);
@@ -576,6 +577,243 @@ describe("connection", () => {
       console.error = original;
       db.close();
     }
+  });
+});
+
+function held(path: string, version: number) {
+  return { path, exists: true, version, held: true };
+}
+
+/** Data, version and times of a document snapshot, to compare with what the server holds. */
+function state(s: DocumentSnapshot) {
+  return s.exists() ? { data: s.data(), version: s.version, createTime: s.createTime, updateTime: s.updateTime } : undefined;
+}
+
+/** A listener on `rooms` ordered by `n` and one on each document of `docs`, recording what they report. */
+function listeners(db: Blaze, docs: string[]) {
+  const query: QuerySnapshot[] = [];
+  const queryErrors: BlazeError[] = [];
+  const stopQuery = db.collection("rooms").orderBy("n").onSnapshot(
+    (s) => query.push(s),
+    (e) => queryErrors.push(e),
+  );
+  const seen = new Map<string, DocumentSnapshot[]>();
+  const errors: BlazeError[] = [];
+  for (const path of docs) {
+    seen.set(path, []);
+    db.doc(path).onSnapshot(
+      (s) => seen.get(path)?.push(s),
+      (e) => errors.push(e),
+    );
+  }
+  return { query, queryErrors, stopQuery, seen, errors };
+}
+
+describe("held documents (spec 10.4.9)", () => {
+  it("hello says held_docs, with or without a credential", async () => {
+    const { server, db } = setup();
+    void db.doc("rooms/a").get().catch(() => undefined);
+    const ws = await server.socket(1);
+    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, held_docs: true });
+    db.close();
+  });
+
+  it("a held entry is replaced by another listener's copy at that version, also after changes", async () => {
+    const { server, db } = setup();
+    const { query, seen, errors } = listeners(db, ["rooms/a", "rooms/b"]);
+    const ws = await server.socket(1);
+    const [lq, la, lb] = [await ws.nextRequest(), await ws.nextRequest(), await ws.nextRequest()];
+    assert.deepEqual([lq.query?.collection, la.doc, lb.doc], ["rooms", "rooms/a", "rooms/b"]);
+    ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 3, docs: [wdoc("rooms/a", 1, { n: 1, deep: { x: [1] } }), wdoc("rooms/b", 2, { n: 2 })] });
+    ws.serverSend({ type: "snapshot", rid: la.rid, target: 2, seq: 3, docs: [held("rooms/a", 1)] });
+    // b changes before its document listener is answered: the held entry names the new version.
+    ws.serverSend({
+      type: "change",
+      target: 1,
+      seq: 4,
+      changes: [{ type: "modified", path: "rooms/b", patch: [{ op: "add", path: "/t", value: "x" }], version: 4, create_time: 2, update_time: 4, old_index: 1, new_index: 1 }],
+    });
+    ws.serverSend({ type: "snapshot", rid: lb.rid, target: 3, seq: 4, docs: [held("rooms/b", 4)] });
+    assert.deepEqual(errors, []);
+    assert.deepEqual(seen.get("rooms/a")?.map(state), [{ data: { n: 1, deep: { x: [1] } }, version: 1, createTime: 1, updateTime: 1 }]);
+    assert.deepEqual(seen.get("rooms/b")?.map(state), [{ data: { n: 2, t: "x" }, version: 4, createTime: 2, updateTime: 4 }]);
+    assert.deepEqual(query.map(summary), ["a,b | added:a:-1>0 added:b:-1>1", "a,b | modified:b:1>1"]);
+    // The copies are the listeners' own: a later change to one does not leak into the other.
+    ws.serverSend({
+      type: "change",
+      target: 2,
+      seq: 5,
+      changes: [{ type: "modified", path: "rooms/a", patch: [{ op: "add", path: "/deep/x/-", value: 2 }], version: 5, create_time: 1, update_time: 5, old_index: 0, new_index: 0 }],
+    });
+    assert.deepEqual(seen.get("rooms/a")?.[1]?.data(), { n: 1, deep: { x: [1, 2] } });
+    assert.deepEqual(query[1]?.docs[0]?.data(), { n: 1, deep: { x: [1] } });
+    // A held entry in a query listener's snapshot, mixed with whole documents, keeps the server's order.
+    const second: QuerySnapshot[] = [];
+    db.collection("rooms").orderBy("n", "desc").onSnapshot((s) => second.push(s));
+    const l2 = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: l2.rid, target: 4, seq: 5, docs: [wdoc("rooms/c", 5, { n: 9 }), held("rooms/b", 4), held("rooms/a", 5)] });
+    assert.equal(summary(second[0] as QuerySnapshot), "c,b,a | added:c:-1>0 added:b:-1>1 added:a:-1>2");
+    assert.deepEqual(second[0]?.docs.map((d) => [d.version, d.data()]), [
+      [5, { n: 9 }],
+      [4, { n: 2, t: "x" }],
+      [5, { n: 1, deep: { x: [1, 2] } }],
+    ]);
+    assert.equal(server.sockets.length, 1, "no reconnect");
+    db.close();
+  });
+
+  it("a listener stopped before its unlisten is answered is still a source, kept current by its target's changes", async () => {
+    const { server, db } = setup();
+    const { query, stopQuery, seen, errors } = listeners(db, ["rooms/a"]);
+    const ws = await server.socket(1);
+    const [lq, la] = [await ws.nextRequest(), await ws.nextRequest()];
+    ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 }), wdoc("rooms/b", 2, { n: 2 })] });
+    // The application stops the query listener while the server has not yet read that:
+    // it answers the document listener naming the query listener's copy.
+    stopQuery();
+    const unlisten = await ws.nextRequest();
+    assert.deepEqual(unlisten, { type: "unlisten", rid: unlisten.rid, listener: lq.rid });
+    ws.serverSend({
+      type: "change",
+      target: 1,
+      seq: 3,
+      changes: [{ type: "modified", path: "rooms/a", patch: [{ op: "replace", path: "/n", value: 7 }], version: 3, create_time: 1, update_time: 3, old_index: 0, new_index: 1 }],
+    });
+    ws.serverSend({ type: "snapshot", rid: la.rid, target: 2, seq: 3, docs: [held("rooms/a", 3)] });
+    assert.deepEqual(seen.get("rooms/a")?.map(state), [{ data: { n: 7 }, version: 3, createTime: 1, updateTime: 3 }]);
+    assert.equal(query.length, 1, "nothing is reported to the stopped listener");
+    ws.serverSend({ type: "unlistened", rid: unlisten.rid });
+    assert.deepEqual(errors, []);
+    assert.equal(server.sockets.length, 1, "no reconnect");
+
+    // After `unlistened` its documents are gone: a held entry naming b (held by no one now) is a protocol error.
+    const b: DocumentSnapshot[] = [];
+    const bErrors: BlazeError[] = [];
+    db.doc("rooms/b").onSnapshot((s) => b.push(s), (e) => bErrors.push(e));
+    const lb = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: lb.rid, target: 3, seq: 3, docs: [held("rooms/b", 2)] });
+    assert.deepEqual(ws.closedByClient, { code: 4000, reason: "protocol_error" }, "the client drops the socket");
+    assert.deepEqual([b.length, bErrors.length], [0, 0], "nothing wrong is reported, and no error");
+    assert.equal(db.state, "offline");
+    // ... and resumes: the document listener with since, b's from scratch.
+    const ws2 = await server.socket(2);
+    const resent = [await ws2.nextRequest(), await ws2.nextRequest()];
+    const ra = resent.find((f) => f.doc === "rooms/a");
+    const rb = resent.find((f) => f.doc === "rooms/b");
+    assert.deepEqual([ra?.since, rb?.since, resent.length], [3, undefined, 2], "the stopped listener is not resumed");
+    ws2.serverSend({ type: "resumed", rid: ra?.rid, target: 1, seq: 3, changes: [] });
+    ws2.serverSend({ type: "snapshot", rid: rb?.rid, target: 2, seq: 3, docs: [wdoc("rooms/b", 2, { n: 2 })] });
+    assert.deepEqual(b.map(state), [{ data: { n: 2 }, version: 2, createTime: 1, updateTime: 2 }]);
+    assert.deepEqual([errors.length, bErrors.length], [0, 0]);
+    assert.equal(db.state, "online");
+    db.close();
+  });
+
+  it("the snapshot of a listener stopped before its answer is kept until the unlisten is answered", async () => {
+    const { server, db } = setup();
+    const { query, stopQuery, seen, errors } = listeners(db, ["rooms/b"]);
+    const ws = await server.socket(1);
+    const [lq, lb] = [await ws.nextRequest(), await ws.nextRequest()];
+    stopQuery();
+    const unlisten = await ws.nextRequest();
+    assert.equal(unlisten.listener, lq.rid);
+    ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 }), wdoc("rooms/b", 2, { n: 2 })] });
+    ws.serverSend({ type: "snapshot", rid: lb.rid, target: 2, seq: 2, docs: [held("rooms/b", 2)] });
+    ws.serverSend({ type: "unlistened", rid: unlisten.rid });
+    assert.deepEqual(query, [], "the stopped listener reports nothing");
+    assert.deepEqual(seen.get("rooms/b")?.map(state), [{ data: { n: 2 }, version: 2, createTime: 1, updateTime: 2 }]);
+    assert.deepEqual(errors, []);
+    assert.equal(server.sockets.length, 1);
+    db.close();
+  });
+
+  it("a stopped listener's documents are released by an error ending it, and by a lost connection", async () => {
+    // An error frame with the listen's rid ends it.
+    {
+      const { server, db } = setup();
+      const { stopQuery, errors } = listeners(db, ["rooms/a"]);
+      const ws = await server.socket(1);
+      const [lq, la] = [await ws.nextRequest(), await ws.nextRequest()];
+      ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 })] });
+      stopQuery();
+      await ws.nextRequest();
+      ws.serverSend({ type: "error", rid: lq.rid, error: { code: "permission_denied", message: "no" } });
+      ws.serverSend({ type: "snapshot", rid: la.rid, target: 2, seq: 2, docs: [held("rooms/a", 1)] });
+      assert.equal(ws.closedByClient?.code, 4000);
+      assert.deepEqual(errors, []);
+      db.close();
+    }
+    // A new socket: nothing answered on the old one is named held.
+    {
+      const { server, db } = setup();
+      const { stopQuery, seen } = listeners(db, []);
+      const ws = await server.socket(1);
+      const lq = await ws.nextRequest();
+      ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 })] });
+      stopQuery();
+      await ws.nextRequest();
+      ws.serverClose(1006);
+      const a: DocumentSnapshot[] = [];
+      db.doc("rooms/a").onSnapshot((s) => a.push(s));
+      const ws2 = await server.socket(2);
+      const la = await ws2.nextRequest();
+      assert.deepEqual(la, { type: "listen", rid: la.rid, doc: "rooms/a" });
+      ws2.serverSend({ type: "snapshot", rid: la.rid, target: 1, seq: 2, docs: [held("rooms/a", 1)] });
+      assert.equal(ws2.closedByClient?.code, 4000);
+      assert.deepEqual([a.length, seen.size], [0, 0]);
+      db.close();
+    }
+  });
+
+  it("a held entry at another version than the copy, or naming a listener whose changes did not fit, is a protocol error", async () => {
+    {
+      const { server, db } = setup();
+      const { seen, errors } = listeners(db, ["rooms/a"]);
+      const ws = await server.socket(1);
+      const [lq, la] = [await ws.nextRequest(), await ws.nextRequest()];
+      ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 })] });
+      ws.serverSend({ type: "snapshot", rid: la.rid, target: 2, seq: 2, docs: [held("rooms/a", 2)] });
+      assert.equal(ws.closedByClient?.code, 4000);
+      assert.deepEqual([seen.get("rooms/a")?.length, errors.length], [0, 0]);
+      db.close();
+    }
+    {
+      const { server, db } = setup();
+      const { query, seen, errors } = listeners(db, ["rooms/a"]);
+      const ws = await server.socket(1);
+      const [lq, la] = [await ws.nextRequest(), await ws.nextRequest()];
+      ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 })] });
+      ws.serverSend({ type: "change", target: 1, seq: 3, changes: [{ type: "removed", path: "rooms/zz", old_index: 0 }] });
+      assert.deepEqual([(await ws.nextRequest()).type, (await ws.nextRequest()).type], ["unlisten", "listen"], "the query listener resyncs");
+      ws.serverSend({ type: "snapshot", rid: la.rid, target: 2, seq: 3, docs: [held("rooms/a", 1)] });
+      assert.equal(ws.closedByClient?.code, 4000, "results that did not fit are no source");
+      assert.deepEqual([query.length, seen.get("rooms/a")?.length, errors.length], [1, 0, 0]);
+      db.close();
+    }
+  });
+
+  it("a snapshot with an unresolvable held entry leads to a reconnect and the right data, not a crash or a wrong result", async () => {
+    const { server, db } = setup();
+    const { query, queryErrors } = listeners(db, []);
+    const ws = await server.socket(1);
+    const lq = await ws.nextRequest();
+    const read = db.doc("rooms/z").get();
+    const get = await ws.nextRequest();
+    ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 }), held("rooms/b", 2)] });
+    ws.serverSend({ type: "snapshot", rid: lq.rid, target: 1, seq: 2, docs: [held("rooms/a", 1)] }); // after the drop: ignored
+    assert.deepEqual(ws.closedByClient, { code: 4000, reason: "protocol_error" });
+    const ws2 = await server.socket(2);
+    const resent = [await ws2.nextRequest(), await ws2.nextRequest()];
+    const relisten = resent.find((f) => f.type === "listen");
+    const reread = resent.find((f) => f.type === "get");
+    assert.deepEqual(relisten, { type: "listen", rid: relisten?.rid, query: lq.query }, "no results yet: listens from scratch");
+    assert.equal(reread?.path, get.path, "the read in flight is sent again");
+    ws2.serverSend({ type: "doc", rid: reread?.rid, doc: { path: "rooms/z", exists: false } });
+    ws2.serverSend({ type: "snapshot", rid: relisten?.rid, target: 1, seq: 2, docs: [wdoc("rooms/a", 1, { n: 1 }), wdoc("rooms/b", 2, { n: 2 })] });
+    assert.equal((await read).exists(), false);
+    assert.deepEqual(query.map(summary), ["a,b | added:a:-1>0 added:b:-1>1"]);
+    assert.deepEqual(queryErrors, []);
+    db.close();
   });
 });
 

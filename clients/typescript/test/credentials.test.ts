@@ -52,7 +52,7 @@ describe("credentials", () => {
       (e) => errors.push(e),
     );
     const ws = await server.socket(1);
-    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "t1" });
+    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "t1", held_docs: true });
     welcome(ws, Date.now() + 100); // refreshed after 80 ms
     const listen = await ws.nextRequest();
     ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 3, docs: [wdoc("rooms/a", 3)] });
@@ -65,7 +65,7 @@ describe("credentials", () => {
 
     ws.serverClose(4001, "token_expired");
     const ws2 = await server.socket(2);
-    assert.deepEqual(await ws2.next(), { type: "hello", protocol: 1, auth: "t3" });
+    assert.deepEqual(await ws2.next(), { type: "hello", protocol: 1, auth: "t3", held_docs: true });
     welcome(ws2, Date.now() + 3_600_000);
     const resume = await ws2.nextRequest();
     assert.deepEqual([resume.type, resume.rid !== undefined, resume.since], ["listen", true, 4]);
@@ -156,7 +156,7 @@ describe("credentials", () => {
     const db = connect("http://blaze.test", { WebSocket: server.WebSocket, reconnect: FAST, auth: "wrong-key" });
     const read = db.doc("rooms/a").get();
     const ws = await server.socket(1);
-    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "wrong-key" });
+    assert.deepEqual(await ws.next(), { type: "hello", protocol: 1, auth: "wrong-key", held_docs: true });
     refuse(ws);
     await assert.rejects(read, (e: BlazeError) => e.code === "unauthenticated");
     assert.equal(server.sockets.length, 1);

@@ -166,7 +166,7 @@ describe("identity end to end (wrangler dev)", () => {
     const ref = doc(db, "anon", RUN, "rooms", "r1");
     await setDoc(ref, { by: "anonymous" });
     assert.deepEqual((await getDoc(ref)).data(), { by: "anonymous" });
-    assert.deepEqual(sockets[0]?.sent[0], { type: "hello", protocol: 1 }, "a hello without auth");
+    assert.deepEqual(sockets[0]?.sent[0], { type: "hello", protocol: 1, held_docs: true }, "a hello without auth");
     assert.equal(welcomeOf(sockets[0]).auth, undefined, "no auth in the welcome of an anonymous connection");
     assert.equal(signedOut.calls, 1);
   });
