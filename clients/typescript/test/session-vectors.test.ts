@@ -31,7 +31,7 @@ import { applyJsonPatch } from "../src/json-patch.js";
 import { cloneJson, isJsonObject, jsonEquals, type JsonObject } from "../src/json.js";
 import { Listener, type ListenTarget } from "../src/listener.js";
 import { pathProblem, parentPath, lastSegment } from "../src/paths.js";
-import type { ResultChange, ResultDoc } from "../src/results.js";
+import { resultDocToWire, type ResultChange, type ResultDoc } from "../src/results.js";
 import { FakeServer } from "./helpers/fake-websocket.js";
 import { loadVectors } from "./helpers/vectors.js";
 import { addWritesFromWire, normalizeClientFrame, queryFromWire } from "./helpers/wire-to-api.js";
@@ -268,6 +268,22 @@ function makeListener(target: ListenTarget): LiveListener {
   return live;
 }
 
+/**
+ * A `snapshot`'s docs with each held entry (spec 10.4.9) replaced by the copy
+ * a listener of the same connection holds, as `connection.ts` does; a held
+ * entry that names nothing held fails the replay.
+ */
+function resolveHeld(conn: Conn, docs: Json[]): Json[] {
+  return docs.map((doc) => {
+    if (doc.held !== true) return doc;
+    for (const live of conn.listeners.values()) {
+      const copy = (live.listener.results ?? []).find((d) => d.path === doc.path && d.version === doc.version);
+      if (copy) return resultDocToWire(copy);
+    }
+    return assert.fail(`a held entry names ${doc.path} at version ${doc.version}, which no listener of the connection holds`);
+  });
+}
+
 function replayTranscript(c: Json): { listeners: number; checks: number } {
   const model = new Model();
   const conns = new Map<number, Conn>();
@@ -343,7 +359,7 @@ function replayTranscript(c: Json): { listeners: number; checks: number } {
             assert.deepEqual(live.listener.listenRequest(), { type: "listen", ...pending.target, since: pending.since }, "the client would resume with this since");
           }
           live.listener.serverTarget = f.target;
-          if (f.type === "snapshot") live.listener.onSnapshot(f.docs, f.seq);
+          if (f.type === "snapshot") live.listener.onSnapshot(resolveHeld(conn, f.docs), f.seq);
           else applyChecked(live.listener, f.changes, () => live.listener.onResumed(f.changes, f.seq));
           assert.equal(live.listener.seq, f.seq);
           conn.listeners.set(f.rid, live);
