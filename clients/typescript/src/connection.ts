@@ -598,7 +598,8 @@ export class CollectionConnection {
       return true;
     } catch {
       // The socket is failing; its close event settles what was in flight.
-      this.#dropSocket(1006, "send failed");
+      // 1006 is the local reason only: a browser refuses to close with it.
+      this.#dropSocket(1000, "send failed");
       this.#lost(1006, "send failed");
       return false;
     }

@@ -351,6 +351,26 @@ describe("connection", () => {
     db.close();
   });
 
+  it("a send that throws closes the socket with a code a browser accepts, then reconnects and resumes", async () => {
+    const { server, db } = setup();
+    const { ws, listen } = await listenQuery(db, () => server.socket(1));
+    ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 5, docs: [wdoc("rooms/a", 5, { n: 1 })] });
+    ws.failNextSend = new Error("the socket is failing");
+    const write = db.doc("rooms/b").set({ n: 2 });
+    assert.deepEqual(ws.closedByClient, { code: 1000, reason: "send failed" }, "the failing socket is closed, not left open");
+    assert.equal(ws.closed, true);
+    const ws2 = await server.socket(2);
+    assert.equal((await ws2.next()).type, "hello");
+    const again = [await ws2.nextRequest(), await ws2.nextRequest()];
+    const relisten = again.find((f) => f.type === "listen");
+    const commit = again.find((f) => f.type === "commit");
+    assert.equal(relisten?.since, 5, "the listener resumes on the new socket");
+    assert.deepEqual(commit?.writes, [{ op: "set", id: "b", data: { n: 2 } }], "the write is sent on the new socket");
+    ws2.serverSend({ type: "committed", rid: commit?.rid, seq: 6, time: 6, writes: [{ id: "b", exists: true }] });
+    await write;
+    db.close();
+  });
+
   it("a reset snapshot replaces the results and reports the difference", async () => {
     const { server, db } = setup();
     const { events, ws, listen } = await listenQuery(db, () => server.socket(1));

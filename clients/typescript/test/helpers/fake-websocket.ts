@@ -40,8 +40,16 @@ export class FakeSocket {
     this.url = url;
   }
 
+  /** When set, the client's next `send` throws it (a failing socket). */
+  failNextSend: Error | undefined;
+
   /** Client side: send a frame. */
   send(text: string): void {
+    const failure = this.failNextSend;
+    if (failure !== undefined) {
+      this.failNextSend = undefined;
+      throw failure;
+    }
     if (this.closed) throw new Error("send on a closed socket");
     this.rawSent.push(text);
     const frame = JSON.parse(text) as Frame;
@@ -52,8 +60,11 @@ export class FakeSocket {
     for (const wake of this.#waiters.splice(0)) wake();
   }
 
-  /** Client side: close. */
+  /** Client side: close. As a browser does, a code other than 1000 or 3000 to 4999 throws and closes nothing. */
   close(code?: number, reason?: string): void {
+    if (code !== undefined && code !== 1000 && (code < 3000 || code > 4999)) {
+      throw new DOMException(`close code ${code} is neither 1000 nor in 3000-4999`, "InvalidAccessError");
+    }
     this.closedByClient = { code, reason };
     this.closed = true;
   }
