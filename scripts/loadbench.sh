@@ -8,6 +8,7 @@
 #   bash scripts/loadbench.sh writes     the write path alone, three rounds
 #   bash scripts/loadbench.sh connect    connection setup with and without a credential
 #   bash scripts/loadbench.sh rules      the demo's access rules beside open rules (same build)
+#   bash scripts/loadbench.sh files      files (spec 15) beside a bare R2 Worker: throughput, first byte, memory
 #
 # BLAZE_BASELINE=<git rev> also builds that revision's worker (in a temporary
 # `git worktree` under /tmp, with its own CARGO_TARGET_DIR there, both removed

@@ -7,7 +7,8 @@
 //! rounds; `memory` for the worker's memory under 4,000 distinct listeners,
 //! see `memory.rs`; `connect` for connection setup with and without a
 //! credential, see `connect.rs`; `rules` for the worker with the demo's
-//! access rules beside the same worker with open rules, see `rules.rs`). Every loop
+//! access rules beside the same worker with open rules, see `rules.rs`; `files`
+//! for files beside a bare R2 Worker, see `files.rs`). Every loop
 //! is bounded in count and time; both servers listen on 127.0.0.1 only and
 //! are stopped at the end.
 
@@ -18,6 +19,7 @@ use std::time::{Duration, Instant};
 use blaze_tests::live::WranglerDev;
 
 mod connect;
+mod files;
 mod memory;
 mod rules;
 
@@ -479,6 +481,11 @@ fn main() {
     if mode == "connect" {
         println!("# Blaze connection setup benchmark: wrangler dev on 127.0.0.1");
         connect::run(&runtime);
+        return;
+    }
+    if mode == "files" {
+        println!("# Blaze files benchmark: wrangler dev on 127.0.0.1, Blaze's files routes beside a bare R2 Worker, same run");
+        files::run(&runtime);
         return;
     }
     if mode == "rules" {
