@@ -5,8 +5,9 @@
 //! bucket), ranges and conditional requests, bad paths and headers, an
 //! upload cut short (nothing kept, the old file still served), uploads the
 //! rules refuse before a byte is read, signed download URLs (tampered,
-//! moved, expired), and a live folder listener. One worker serves every
-//! scenario, each in a folder of its own.
+//! moved, expired), a live folder listener, and a flood of racing and
+//! stalled uploads beside a bystander on the same folder. One worker serves
+//! every scenario, each in a folder of its own.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -263,6 +264,7 @@ fn files_on_r2() {
         timed("rules", rules(port, &state)).await;
         timed("signed URLs", signed_urls(port)).await;
         timed("live folder", live_folder(port)).await;
+        timed("flood with a bystander", flood_with_bystander(port, &state)).await;
     });
     drop(server);
 }
@@ -661,5 +663,189 @@ async fn live_folder(port: u16) {
         }
     }
     assert_eq!(kinds, ["added", "modified", "removed"]);
+    ws.close().await;
+}
+
+/// Names of the `added` documents in the `change` frames `frames`.
+fn added(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "change")
+        .flat_map(|f| f["changes"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["type"] == "added")
+        .filter_map(|c| c["doc"]["path"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// The file names of a folder, by a query on its metadata collection.
+async fn listing(port: u16, collection: &str) -> Vec<String> {
+    let body = json!({"collection": collection}).to_string();
+    let headers = [
+        ("Authorization", ADMIN),
+        ("Content-Type", "application/json"),
+    ];
+    let answer = request(
+        port,
+        "POST",
+        "/v1/query",
+        &headers,
+        Body::Bytes(body.as_bytes()),
+    )
+    .await;
+    assert_eq!(answer.status, 200, "{:?}", answer.json());
+    let docs = answer.json()["docs"]
+        .as_array()
+        .cloned()
+        .unwrap_or_default();
+    docs.iter()
+        .filter_map(|d| d["data"]["name"].as_str().map(str::to_owned))
+        .collect()
+}
+
+/// A client allowed to upload floods one folder: 40 uploads racing on one
+/// path, 8 at a time, then 24 uploads that announce 7 MB, send 64 KB and
+/// stall. Meanwhile a bystander on the same folder keeps working: its
+/// listener sees each of its own uploads, its file reads back whole, and
+/// its uploads are stored. Afterwards the raced path holds one whole
+/// version and one blob, and no stalled upload left a file.
+async fn flood_with_bystander(port: u16, state: &Path) {
+    const FOLDER: &str = "_files/flood/_files";
+    let keep = bytes(5000, 3);
+    put(
+        port,
+        "/v1/files/flood/keep.bin",
+        ADMIN,
+        "application/octet-stream",
+        &keep,
+    )
+    .await;
+    let before = blobs(state);
+    let mut ws = Ws::raw(port, FOLDER).await;
+    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"}))
+        .await;
+    assert_eq!(ws.recv().await["type"], "welcome");
+    let listen = json!({"type": "listen", "query": {"collection": FOLDER}});
+    let snapshot = ws.request(listen, &mut Vec::new()).await;
+    assert_eq!(
+        snapshot["docs"].as_array().map(Vec::len),
+        Some(1),
+        "{snapshot}"
+    );
+
+    // Phase 1: the race on one path, with the bystander uploading beside it.
+    let versions: Vec<Vec<u8>> = (0..40u8).map(|i| bytes(200_000, i)).collect();
+    let race = async {
+        for batch in versions.chunks(8) {
+            let puts = batch.iter().map(|v| {
+                put(
+                    port,
+                    "/v1/files/flood/hot.bin",
+                    ADMIN,
+                    "application/octet-stream",
+                    v,
+                )
+            });
+            for answer in futures_util::future::join_all(puts).await {
+                assert_eq!(answer.status, 200, "{:?}", answer.json());
+            }
+        }
+    };
+    let bystander = async {
+        for k in 0..3 {
+            let path = format!("/v1/files/flood/b-{k}.bin");
+            let answer = put(
+                port,
+                &path,
+                ADMIN,
+                "application/octet-stream",
+                &bytes(1000, k),
+            )
+            .await;
+            assert_eq!(
+                answer.status,
+                200,
+                "the bystander's upload: {:?}",
+                answer.json()
+            );
+            let read = get(
+                port,
+                "/v1/files/flood/keep.bin",
+                &[("Authorization", ADMIN)],
+            )
+            .await;
+            assert_eq!(
+                sha(&read.body),
+                sha(&keep),
+                "the bystander's file reads back whole"
+            );
+        }
+    };
+    tokio::join!(race, bystander);
+    let hot = get(port, "/v1/files/flood/hot.bin", &[("Authorization", ADMIN)]).await;
+    assert!(
+        versions.iter().any(|v| sha(v) == sha(&hot.body)),
+        "the raced path serves one whole version"
+    );
+    assert_eq!(
+        blobs(state),
+        before + 4,
+        "hot.bin and b-0..b-2: each replaced blob was deleted"
+    );
+
+    // Phase 2: stalled uploads hold requests open; the folder's object is not involved while they stream.
+    let mut stalled = Vec::new();
+    for i in 0..24 {
+        let mut stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connects");
+        let head = format!(
+            "PUT /v1/files/flood/stall-{i}.bin HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: {ADMIN}\r\nContent-Length: 7000000\r\n\r\n"
+        );
+        stream.write_all(head.as_bytes()).await.expect("sends");
+        stream.write_all(&bytes(65_536, i)).await.expect("sends");
+        stalled.push(stream);
+    }
+    for k in 3..5 {
+        let path = format!("/v1/files/flood/b-{k}.bin");
+        let answer = put(
+            port,
+            &path,
+            ADMIN,
+            "application/octet-stream",
+            &bytes(1000, k),
+        )
+        .await;
+        assert_eq!(
+            answer.status, 200,
+            "the bystander's upload beside stalled ones"
+        );
+    }
+    let doc = get(
+        port,
+        "/v1/docs/_files/flood/_files/keep.bin",
+        &[("Authorization", ADMIN)],
+    )
+    .await;
+    assert_eq!(doc.status, 200, "the folder's object answers reads");
+    drop(stalled);
+
+    // The bystander's listener saw each of its uploads; no stalled upload became a file.
+    let mut frames = Vec::new();
+    let mine: Vec<String> = (0..5)
+        .map(|k| format!("_files/flood/_files/b-{k}.bin"))
+        .collect();
+    while !mine.iter().all(|p| added(&frames).contains(p)) {
+        frames.push(ws.recv().await);
+    }
+    let mut names = listing(port, FOLDER).await;
+    names.sort();
+    assert_eq!(
+        names,
+        ["b-0.bin", "b-1.bin", "b-2.bin", "b-3.bin", "b-4.bin", "hot.bin", "keep.bin"]
+    );
+    assert!(
+        !added(&frames).iter().any(|p| p.contains("stall-")),
+        "no stalled upload was committed"
+    );
     ws.close().await;
 }
