@@ -64,6 +64,7 @@ export {
   uploadBytes,
   getBytes,
   getMetadata,
+  updateMetadata,
   deleteObject,
   list,
   listAll,
@@ -77,6 +78,7 @@ export {
   type FileMetadata,
   type UploadResult,
   type UploadOptions,
+  type SettableMetadata,
   type BlobLike,
   type ByteRange,
   type GetBytesOptions,
@@ -84,5 +86,14 @@ export {
   type ListResult,
   type DownloadURLOptions,
 } from "./storage.js";
+export {
+  UploadTask,
+  uploadBytesResumable,
+  type TaskState,
+  type UploadTaskSnapshot,
+  type UploadMetadata,
+  type UploadObserver,
+  type ResumableUploadOptions,
+} from "./upload-task.js";
 export type { WireQuery, WireFilter, WireDoc, WireChange, WireWrite, WireAuthState } from "./wire.js";
 export type { TokenProvider } from "./credential.js";

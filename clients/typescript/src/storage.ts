@@ -1,7 +1,8 @@
 /**
  * Files (spec section 15) in the shape of Firebase Storage's modular API:
  * {@link fileRef}, {@link uploadBytes}, {@link getBytes},
- * {@link getMetadata}, {@link deleteObject}, {@link list} / {@link listAll},
+ * {@link getMetadata}, {@link updateMetadata}, {@link deleteObject},
+ * {@link list} / {@link listAll},
  * {@link getDownloadURL}, and {@link folderQuery} for a live folder.
  *
  * A file's bytes go over the HTTP routes `/v1/files/{path}`; its metadata
@@ -165,7 +166,8 @@ export function fileRef(parent: Blaze | FileRef, path?: string): FileRef {
   throw invalidArgument("fileRef() takes a Blaze client or a FileRef");
 }
 
-function checkRef(ref: FileRef, what: string): FileRef {
+/** `ref`, or `invalid_argument` naming `what` when it is not a {@link FileRef}. @internal */
+export function checkRef(ref: FileRef, what: string): FileRef {
   if (!(ref instanceof FileRef)) throw invalidArgument(`${what}() takes a FileRef (see fileRef())`);
   return ref;
 }
@@ -226,6 +228,8 @@ export interface BlobLike {
   readonly type: string;
   /** Its bytes. */
   arrayBuffer(): Promise<ArrayBuffer>;
+  /** The bytes from `start` to `end` (exclusive), as a `Blob` does; {@link uploadBytesResumable} sends parts of a `Blob` this way, and reads a blob without it whole. */
+  slice?(start: number, end: number): BlobLike;
 }
 
 /** Options of {@link uploadBytes}. */
@@ -274,11 +278,13 @@ export interface DownloadURLOptions {
   ttlSeconds?: number;
 }
 
-function protocolError(message: string): BlazeError {
+/** A `protocol_error` with `message`. @internal */
+export function protocolError(message: string): BlazeError {
   return new BlazeError(LocalErrorCode.protocolError, message);
 }
 
-function isUint(value: unknown): value is number {
+/** Whether `value` is a safe non-negative integer. @internal */
+export function isUint(value: unknown): value is number {
   return typeof value === "number" && Number.isSafeInteger(value) && value >= 0;
 }
 
@@ -344,9 +350,52 @@ function isBlobLike(value: unknown): value is BlobLike {
   return typeof blob.size === "number" && typeof blob.type === "string" && typeof blob.arrayBuffer === "function";
 }
 
-function filesRoute(ref: FileRef): string {
+/** The route of the file `ref`: `/v1/files/{path}`. @internal */
+export function filesRoute(ref: FileRef): string {
   // Every character allowed in a segment is legal in a URL path (spec 11.2): nothing to encode.
   return `/v1/files/${ref._file()}`;
+}
+
+/** The bytes of `data` as an upload body: a `Uint8Array` (views and `ArrayBuffer`s wrapped) or the `Blob` itself. @internal */
+export function uploadBody(data: Uint8Array | ArrayBuffer | BlobLike, what: string): Uint8Array | BlobLike {
+  if (data instanceof Uint8Array) return data;
+  if (data instanceof ArrayBuffer) return new Uint8Array(data);
+  if (ArrayBuffer.isView(data)) return new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (isBlobLike(data)) return data;
+  throw invalidArgument(`${what}() takes a Uint8Array, an ArrayBuffer or a Blob`);
+}
+
+/** The checked content type of an upload: `given`, else the `Blob`'s type, else `application/octet-stream`. @internal */
+export function uploadContentType(body: Uint8Array | BlobLike, given: string | undefined): string {
+  const contentType = given ?? (isBlobLike(body) && body.type !== "" ? body.type : "application/octet-stream");
+  if (typeof contentType !== "string" || !CONTENT_TYPE.test(contentType) || contentType.trim() === "") {
+    throw invalidArgument(`contentType must be a non-empty string of printable ASCII, got ${JSON.stringify(contentType)}`);
+  }
+  return contentType;
+}
+
+/** The `X-Blaze-Metadata` header value of custom metadata (checked: an object of strings). @internal */
+export function metadataHeader(customMetadata: Record<string, string>): string {
+  if (!isStringRecord(customMetadata)) throw invalidArgument("customMetadata must be an object of strings");
+  return asciiJson(customMetadata);
+}
+
+/** The {@link UploadResult} of an upload's answer (spec 15.3), `protocol_error` when it is not one. @internal */
+export function uploadResultOf(ref: FileRef, answer: unknown): UploadResult {
+  const { path, name, size, contentType, metadata, md5, version, time } = (isJsonObject(answer) ? answer : {}) as Record<string, unknown>;
+  if (
+    typeof path !== "string" ||
+    typeof name !== "string" ||
+    !isUint(size) ||
+    typeof contentType !== "string" ||
+    !isStringRecord(metadata) ||
+    typeof md5 !== "string" ||
+    !isUint(version) ||
+    !isUint(time)
+  ) {
+    throw protocolError(`not an upload's answer: ${JSON.stringify(answer)}`);
+  }
+  return { ref, path, name, size, contentType, metadata, md5, version, time };
 }
 
 /**
@@ -357,45 +406,55 @@ function filesRoute(ref: FileRef): string {
  * (the rules, checked before a byte is stored), `file_too_large`,
  * `upload_incomplete`, `invalid_frame` (bad custom metadata)...; a network
  * failure is `outcome_unknown` (the upload may have been committed). No
- * progress events: see the README ("Files").
+ * progress events: see {@link uploadBytesResumable} for those.
  */
 export async function uploadBytes(ref: FileRef, data: Uint8Array | ArrayBuffer | BlobLike, options: UploadOptions = {}): Promise<UploadResult> {
   checkRef(ref, "uploadBytes");
   const route = filesRoute(ref);
-  let body: Uint8Array | BlobLike;
-  if (data instanceof Uint8Array) body = data;
-  else if (data instanceof ArrayBuffer) body = new Uint8Array(data);
-  else if (ArrayBuffer.isView(data)) body = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
-  else if (isBlobLike(data)) body = data;
-  else throw invalidArgument("uploadBytes() takes a Uint8Array, an ArrayBuffer or a Blob");
-
-  const contentType = options.contentType ?? (isBlobLike(body) && body.type !== "" ? body.type : "application/octet-stream");
-  if (typeof contentType !== "string" || !CONTENT_TYPE.test(contentType) || contentType.trim() === "") {
-    throw invalidArgument(`contentType must be a non-empty string of printable ASCII, got ${JSON.stringify(contentType)}`);
-  }
-  const headers: Record<string, string> = { "Content-Type": contentType };
-  if (options.customMetadata !== undefined) {
-    if (!isStringRecord(options.customMetadata)) throw invalidArgument("customMetadata must be an object of strings");
-    headers["X-Blaze-Metadata"] = asciiJson(options.customMetadata);
-  }
+  const body = uploadBody(data, "uploadBytes");
+  const headers: Record<string, string> = { "Content-Type": uploadContentType(body, options.contentType) };
+  if (options.customMetadata !== undefined) headers["X-Blaze-Metadata"] = metadataHeader(options.customMetadata);
   // fetch sets Content-Length from the body (a Uint8Array or a Blob), as the route requires.
-  return ref._db._http.send({ method: "PUT", path: route, headers, body, safe: false, timed: false, signal: options.signal }, async (response) => {
-    const answer = await readJson(response);
-    const { path, name, size, contentType: type, metadata, md5, version, time } = (isJsonObject(answer) ? answer : {}) as Record<string, unknown>;
-    if (
-      typeof path !== "string" ||
-      typeof name !== "string" ||
-      !isUint(size) ||
-      typeof type !== "string" ||
-      !isStringRecord(metadata) ||
-      typeof md5 !== "string" ||
-      !isUint(version) ||
-      !isUint(time)
-    ) {
-      throw protocolError(`not an upload's answer: ${JSON.stringify(answer)}`);
+  return ref._db._http.send({ method: "PUT", path: route, headers, body, safe: false, timed: false, signal: options.signal }, async (response) =>
+    uploadResultOf(ref, await readJson(response)),
+  );
+}
+
+/** What {@link updateMetadata} changes; members left out are kept. */
+export interface SettableMetadata {
+  /** The new content type (printable ASCII). */
+  contentType?: string;
+  /** Custom metadata merged into the file's: a string sets a key, `null` removes it. */
+  customMetadata?: Record<string, string | null>;
+}
+
+/**
+ * Changes the content type and/or custom metadata of the file `ref` without
+ * touching its bytes (`PATCH /v1/files/{path}`, checked by the rules as an
+ * `update` of its metadata document): `customMetadata` is merged into the
+ * file's, a `null` value removing that key, as Firebase's `updateMetadata`.
+ * Resolves to the server's answer, an upload's (with the new version).
+ * `not_found` when the file does not exist; a network failure is
+ * `outcome_unknown`.
+ */
+export async function updateMetadata(ref: FileRef, metadata: SettableMetadata): Promise<UploadResult> {
+  checkRef(ref, "updateMetadata");
+  if (!isJsonObject(metadata as unknown)) throw invalidArgument("updateMetadata() takes { contentType?, customMetadata? }");
+  const body: JsonObject = {};
+  for (const key of Object.keys(metadata)) {
+    if (key !== "contentType" && key !== "customMetadata") throw invalidArgument(`updateMetadata(): unknown member ${JSON.stringify(key)}`);
+  }
+  if (metadata.contentType !== undefined) body.contentType = uploadContentType(new Uint8Array(0), metadata.contentType);
+  if (metadata.customMetadata !== undefined) {
+    const custom = metadata.customMetadata;
+    if (!isJsonObject(custom) || !Object.values(custom).every((v) => typeof v === "string" || v === null)) {
+      throw invalidArgument("customMetadata must be an object of strings or nulls");
     }
-    return { ref, path, name, size, contentType: type, metadata, md5, version, time };
-  });
+    body.metadata = custom;
+  }
+  if (Object.keys(body).length === 0) throw invalidArgument("updateMetadata(): nothing to change (give contentType and/or customMetadata)");
+  const request = { method: "PATCH", path: filesRoute(ref), headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), safe: false, timed: true };
+  return ref._db._http.send(request, async (response) => uploadResultOf(ref, await readJson(response)));
 }
 
 function checkInteger(value: unknown, what: string, min: number): number {

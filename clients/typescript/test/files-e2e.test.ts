@@ -29,10 +29,13 @@ import {
   listAll,
   onSnapshot,
   setDoc,
+  updateMetadata,
   uploadBytes,
+  uploadBytesResumable,
   type Blaze,
   type FileRef,
   type QuerySnapshot,
+  type UploadTaskSnapshot,
 } from "../src/index.js";
 import { eventually } from "./helpers/eventually.js";
 import { repoRoot } from "./helpers/vectors.js";
@@ -79,11 +82,40 @@ function code(expected: string) {
   };
 }
 
+/** Raw `fetch` of a files route as the admin. */
+async function adminFetch(method: string, route: string, headers: Record<string, string> = {}): Promise<Response> {
+  assert.ok(wrangler, "wrangler dev is not running");
+  return fetch(`${wrangler.url}/v1/files/${route}`, { method, headers: { Authorization: `Bearer ${ADMIN_KEY}`, ...headers } });
+}
+
+/** `POST ?uploads`: 201 (then aborted) means the worker has spec 15.7; 405 that it has not yet (the reason to skip); anything else fails. */
+async function probeResumable(): Promise<string | undefined> {
+  const route = `${RUN}/probe/resumable.bin`;
+  const start = await adminFetch("POST", `${route}?uploads`, { "X-Blaze-Upload-Length": "1" });
+  if (start.status === 405) return "this worker answers POST ?uploads with 405: no resumable uploads (spec 15.7) yet";
+  assert.equal(start.status, 201, `POST ?uploads answered ${start.status}: ${await start.text()}`);
+  const { upload } = (await start.json()) as { upload: string };
+  assert.equal((await adminFetch("DELETE", `${route}?upload=${encodeURIComponent(upload)}`)).status, 204);
+  return undefined;
+}
+
+/** `PATCH` of a missing file: 404 means the worker updates metadata; 405 that it does not yet. */
+async function probeUpdateMetadata(): Promise<string | undefined> {
+  const answer = await adminFetch("PATCH", `${RUN}/probe/missing.txt`, { "Content-Type": "application/json" });
+  await answer.body?.cancel();
+  if (answer.status === 405) return "this worker answers PATCH /v1/files/… with 405: no updateMetadata yet";
+  return undefined;
+}
+
 describe("files end to end (wrangler dev, blaze.rules)", () => {
   let admin: Blaze;
   let alice: Blaze;
   /** Whether the worker has `POST /v1/files/{path}?url` (download URLs). */
   let hasDownloadURLs = false;
+  /** Why the worker cannot serve resumable uploads (spec 15.7), or undefined when it can. */
+  let noResumable: string | undefined;
+  /** Why the worker cannot update metadata (`PATCH`), or undefined when it can. */
+  let noUpdateMetadata: string | undefined;
 
   before(async () => {
     const rules = readFileSync(join(repoRoot(), "blaze.rules"), "utf8");
@@ -96,6 +128,8 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
       () => true,
       (e: BlazeError) => e.code !== "method_not_allowed",
     );
+    noResumable = await probeResumable();
+    noUpdateMetadata = await probeUpdateMetadata();
   });
 
   after(async () => {
@@ -290,5 +324,79 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
     const tampered = await fetch(url.replace(/signature=([0-9a-f])/, (_, c: string) => `signature=${c === "0" ? "1" : "0"}`));
     assert.notEqual(tampered.status, 200, "a tampered signature does not download");
     await assert.rejects(getDownloadURL(freshFolder(admin).child("missing.bin")), code("not_found"));
+  });
+
+  it("uploadBytesResumable: 0 B, 1 B and 17 MiB (three parts) byte for byte, progress growing to the size", async (t) => {
+    if (noResumable !== undefined) {
+      t.skip(noResumable);
+      return;
+    }
+    const folder = freshFolder(admin);
+    for (const [name, bytes] of [
+      ["empty.bin", new Uint8Array(0)],
+      ["one.bin", new Uint8Array([0x5a])],
+      ["parts.bin", new Uint8Array(randomBytes(17 * 1024 * 1024 + 3))],
+    ] as const) {
+      const ref = folder.child(name);
+      const task = uploadBytesResumable(ref, bytes, { contentType: "application/x-test", customMetadata: { case: name } });
+      const progress: number[] = [];
+      task.on("state_changed", (s: UploadTaskSnapshot) => progress.push(s.bytesTransferred));
+      const final = await task;
+      assert.equal(final.state, "success");
+      assert.equal(final.metadata?.size, bytes.length);
+      assert.equal(final.metadata?.md5 === undefined, false);
+      assert.deepEqual([...progress].sort((a, b) => a - b), progress, `${name}: progress never goes back`);
+      assert.equal(progress[progress.length - 1], bytes.length, `${name}: progress ends at the size`);
+      assert.equal(sha256(await getBytes(ref)), sha256(bytes), `${name} round trip`);
+      const meta = await getMetadata(ref);
+      assert.deepEqual([meta.size, meta.contentType, meta.metadata], [bytes.length, "application/x-test", { case: name }]);
+    }
+  });
+
+  it("uploadBytesResumable: paused after the first part and resumed, the file is whole; cancelled, nothing is stored", async (t) => {
+    if (noResumable !== undefined) {
+      t.skip(noResumable);
+      return;
+    }
+    const folder = freshFolder(admin);
+    const bytes = new Uint8Array(randomBytes(20 * 1024 * 1024));
+    const ref = folder.child("paused.bin");
+    const task = uploadBytesResumable(ref, bytes);
+    const states: string[] = [];
+    task.on("state_changed", (s: UploadTaskSnapshot) => {
+      states.push(s.state);
+      if (s.state === "running" && s.bytesTransferred > 0 && !states.includes("paused")) assert.equal(task.pause(), true);
+    });
+    await eventually(() => task.snapshot.state === "paused", "the pause");
+    const held = task.snapshot.bytesTransferred;
+    assert.ok(held > 0 && held < bytes.length, `paused part way: ${held}`);
+    assert.equal(task.resume(), true);
+    const final = await task;
+    assert.equal(final.bytesTransferred, bytes.length);
+    assert.equal(sha256(await getBytes(ref)), sha256(bytes));
+
+    const cancelled = uploadBytesResumable(folder.child("cancelled.bin"), bytes);
+    cancelled.on("state_changed", (s: UploadTaskSnapshot) => {
+      if (s.bytesTransferred > 0) cancelled.cancel();
+    });
+    await assert.rejects(Promise.resolve(cancelled), code("cancelled"));
+    await assert.rejects(getMetadata(folder.child("cancelled.bin")), code("not_found"));
+  });
+
+  it("updateMetadata changes the type and merges the custom metadata (null removes a key), bytes untouched", async (t) => {
+    if (noUpdateMetadata !== undefined) {
+      t.skip(noUpdateMetadata);
+      return;
+    }
+    const ref = freshFolder(admin).child("meta.txt");
+    const bytes = new TextEncoder().encode("unchanged bytes");
+    const first = await uploadBytes(ref, bytes, { contentType: "text/plain", customMetadata: { keep: "1", drop: "2" } });
+    const updated = await updateMetadata(ref, { contentType: "text/markdown", customMetadata: { drop: null, added: "3" } });
+    assert.ok(updated.version > first.version);
+    assert.deepEqual([updated.contentType, updated.metadata, updated.size], ["text/markdown", { keep: "1", added: "3" }, bytes.length]);
+    const meta = await getMetadata(ref);
+    assert.deepEqual([meta.contentType, meta.metadata, meta.version], ["text/markdown", { keep: "1", added: "3" }, updated.version]);
+    assert.equal(sha256(await getBytes(ref)), sha256(bytes));
+    await assert.rejects(updateMetadata(freshFolder(admin).child("missing.txt"), { contentType: "text/plain" }), code("not_found"));
   });
 });

@@ -23,6 +23,7 @@ import {
   list,
   listAll,
   metadataDocPath,
+  updateMetadata,
   uploadBytes,
   type Blaze,
   type ConnectOptions,
@@ -285,6 +286,44 @@ describe("uploadBytes", () => {
     });
     await assert.rejects(uploadBytes(fileRef(client(down), "a.bin"), new Uint8Array(1)), code("outcome_unknown", "fetch failed"));
     await assert.rejects(getBytes(fileRef(client(down), "a.bin")), code("unavailable", "fetch failed"), "a read is safe to retry");
+  });
+});
+
+describe("updateMetadata", () => {
+  it("PATCHes the type and the custom metadata (null removes a key) as JSON, and types the answer", async () => {
+    const { fetch, calls } = stubFetch(() => json({ ...UPLOADED, contentType: "image/webp", version: 13 }));
+    const ref = fileRef(client(fetch), "avatars/alice.png");
+    const result = await updateMetadata(ref, { contentType: "image/webp", customMetadata: { owner: "bob", draft: null } });
+    assert.equal(calls.length, 1);
+    const { url, init } = calls[0] as Call;
+    assert.equal(url, "https://blaze.test/v1/files/avatars/alice.png");
+    assert.equal(init.method, "PATCH");
+    assert.equal(init.headers.Authorization, "Bearer the-key");
+    assert.equal(init.headers["Content-Type"], "application/json");
+    assert.deepEqual(JSON.parse(init.body as string), { contentType: "image/webp", metadata: { owner: "bob", draft: null } });
+    assert.deepEqual(result, { ref, ...UPLOADED, contentType: "image/webp", version: 13 });
+  });
+
+  it("sends only the members given", async () => {
+    const { fetch, calls } = stubFetch(() => json(UPLOADED));
+    const ref = fileRef(client(fetch), "a.txt");
+    await updateMetadata(ref, { contentType: "text/plain" });
+    await updateMetadata(ref, { customMetadata: { k: "v" } });
+    assert.deepEqual(
+      calls.map((c) => JSON.parse(c.init.body as string)),
+      [{ contentType: "text/plain" }, { metadata: { k: "v" } }],
+    );
+  });
+
+  it("refuses nothing to change, unknown members and bad values locally; passes the server's not_found on", async () => {
+    const { fetch, calls } = stubFetch(() => wireError(404, "not_found"));
+    const ref = fileRef(client(fetch), "a.txt");
+    for (const bad of [{}, { size: 3 }, { contentType: "a\nb" }, { customMetadata: { n: 1 } }, { customMetadata: "x" }, null]) {
+      await assert.rejects(updateMetadata(ref, bad as never), code("invalid_argument"), JSON.stringify(bad));
+    }
+    await assert.rejects(updateMetadata(fileRef(client(fetch)), { contentType: "text/plain" }), code("invalid_path"));
+    assert.equal(calls.length, 0);
+    await assert.rejects(updateMetadata(ref, { contentType: "text/plain" }), code("not_found"));
   });
 });
 
