@@ -5,7 +5,8 @@
 //! bucket), ranges and conditional requests, bad paths and headers, an
 //! upload cut short (nothing kept, the old file still served), uploads the
 //! rules refuse before a byte is read, signed download URLs (tampered,
-//! moved, expired), and a live folder listener. One worker serves every
+//! moved, expired), updates of metadata (`PATCH`), and a live folder
+//! listener. One worker serves every
 //! scenario, each in a folder of its own.
 
 use std::path::Path;
@@ -262,6 +263,7 @@ fn files_on_r2() {
         timed("cut short", cut_short(port)).await;
         timed("rules", rules(port, &state)).await;
         timed("signed URLs", signed_urls(port)).await;
+        timed("update metadata", update_metadata(port, &state)).await;
         timed("live folder", live_folder(port)).await;
     });
     drop(server);
@@ -428,10 +430,14 @@ async fn bad_requests(port: u16) {
     let meta = [auth, ("X-Blaze-Metadata", "{\"n\":1}")];
     let got = request(port, "PUT", "/v1/files/bad/m", &meta, Body::Bytes(b"x")).await;
     assert_eq!((got.status, got.code().as_str()), (400, "invalid_frame"));
-    let got = request(port, "PATCH", "/v1/files/bad/m", &[auth], Body::Bytes(b"x")).await;
+    let got = request(port, "PROPFIND", "/v1/files/bad/m", &[auth], Body::None).await;
     assert_eq!(
         (got.status, got.code().as_str()),
         (405, "method_not_allowed")
+    );
+    assert_eq!(
+        got.header("allow"),
+        Some("GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS")
     );
     // Metadata is the server's to write, even for the admin.
     let forged = json!({"key": "o/forged", "size": 1});
@@ -662,4 +668,100 @@ async fn live_folder(port: u16) {
     }
     assert_eq!(kinds, ["added", "modified", "removed"]);
     ws.close().await;
+}
+
+async fn patch(port: u16, path: &str, auth: &str, body: &str) -> Answer {
+    let headers = [
+        ("Authorization", auth),
+        ("Content-Type", "application/json"),
+    ];
+    request(port, "PATCH", path, &headers, Body::Bytes(body.as_bytes())).await
+}
+
+async fn update_metadata(port: u16, state: &Path) {
+    let path = "/v1/files/meta/m.bin";
+    let data = bytes(3000, 11);
+    let headers = [
+        ("Authorization", ADMIN),
+        ("Content-Type", "text/csv"),
+        ("X-Blaze-Metadata", r#"{"a":"1","b":"2"}"#),
+    ];
+    let first = request(port, "PUT", path, &headers, Body::Bytes(&data)).await;
+    assert_eq!(first.status, 200, "{:?}", first.json());
+    let blobs_before = blobs(state);
+    let body = r#"{"contentType":"text/plain","metadata":{"b":null,"c":"3"}}"#;
+    let updated = patch(port, path, ADMIN, body).await;
+    assert_eq!(updated.status, 200, "{:?}", updated.json());
+    let answer = updated.json();
+    assert_eq!(answer["metadata"], json!({"a": "1", "c": "3"}), "merged");
+    assert_eq!(answer["contentType"], "text/plain");
+    assert_eq!(answer["path"], "meta/m.bin");
+    assert_eq!(answer["size"], first.json()["size"]);
+    assert_eq!(answer["md5"], first.json()["md5"]);
+    assert!(answer["version"].as_u64() > first.json()["version"].as_u64());
+    let etag = format!("\"{}\"", answer["version"]);
+    assert_eq!(updated.header("etag"), Some(etag.as_str()));
+    assert_eq!(blobs(state), blobs_before, "no byte was stored or deleted");
+    let got = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    assert_eq!(got.header("etag"), Some(etag.as_str()));
+    assert_eq!(sha(&got.body), sha(&data), "the same bytes");
+    // Bad bodies change nothing.
+    for bad in [
+        "",
+        "not json",
+        "{}",
+        r#"{"size":1}"#,
+        r#"{"key":"o/x"}"#,
+        r#"{"contentType":7}"#,
+        r#"{"metadata":{"a":1}}"#,
+        r#"{"metadata":null}"#,
+    ] {
+        let got = patch(port, path, ADMIN, bad).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (400, "invalid_frame"),
+            "{bad}"
+        );
+    }
+    let unchanged = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!(unchanged.header("etag"), Some(etag.as_str()));
+    let missing = patch(port, "/v1/files/meta/none.bin", ADMIN, body).await;
+    assert_eq!(
+        (missing.status, missing.code().as_str()),
+        (404, "not_found")
+    );
+    // Under the rules: an update of the metadata document as the caller.
+    let alice = bearer("alice");
+    let bob = bearer("bob");
+    let mine = "/v1/files/rules/meta.png";
+    assert_eq!(
+        put(port, mine, &alice, "image/png", &bytes(50, 1))
+            .await
+            .status,
+        200
+    );
+    let by_bob = patch(port, mine, &bob, r#"{"metadata":{"x":"y"}}"#).await;
+    assert_eq!(
+        (by_bob.status, by_bob.code().as_str()),
+        (403, "permission_denied")
+    );
+    let by_alice = patch(port, mine, &alice, r#"{"metadata":{"x":"y"}}"#).await;
+    assert_eq!(by_alice.status, 200, "{:?}", by_alice.json());
+    assert_eq!(by_alice.json()["metadata"], json!({"x": "y"}));
+    let doc = get(
+        port,
+        "/v1/docs/_files/rules/_files/meta.png",
+        &[("Authorization", &alice)],
+    )
+    .await;
+    assert_eq!(doc.json()["data"]["uploadedBy"], "alice", "kept");
+    // A missing file is 404 only to a caller who may read it.
+    let nobody = patch(port, "/v1/files/rules/none.png", "", body).await;
+    assert_eq!(
+        (nobody.status, nobody.code().as_str()),
+        (403, "permission_denied")
+    );
+    let reader = patch(port, "/v1/files/rules/none.png", &alice, body).await;
+    assert_eq!((reader.status, reader.code().as_str()), (404, "not_found"));
 }

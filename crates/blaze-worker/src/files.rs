@@ -10,7 +10,7 @@
 //! before the commit deletes the new key; the path keeps serving the file
 //! it served before.
 
-use blaze_protocol::{CollectionPath, CommitResult, DocSnapshot, ErrorCode};
+use blaze_protocol::{CollectionPath, DocSnapshot, ErrorCode, Limits};
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
@@ -18,10 +18,11 @@ use worker::{
     Response, ResponseBody, Result,
 };
 
-use crate::entry::respond;
+use crate::entry::{http_request, respond};
 use crate::files_plan::{
-    check_signed, disposition, metadata_write, none_match, query_param, signed_url, url_key,
-    url_ttl, Bytes, FilePath, Upload, DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
+    check_signed, disposition, metadata_update, metadata_write, none_match, query_param,
+    signed_url, url_key, url_ttl, Bytes, Change, FilePath, Upload, DEFAULT_MAX_FILE_BYTES,
+    INTERNAL_FILES, REPLACED_KEY,
 };
 use crate::http_types::HttpResponse;
 
@@ -29,7 +30,7 @@ use crate::http_types::HttpResponse;
 pub const PREFIX: &str = "/v1/files/";
 
 /// The methods `/v1/files/{path}` answers.
-const ALLOW: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
+const ALLOW: &str = "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS";
 
 /// Answers a request under [`PREFIX`].
 pub async fn serve(req: Request, env: &Env) -> Result<Response> {
@@ -43,6 +44,7 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
         "POST" if query_param(req.url()?.query(), "url").is_some() => mint(&req, env, &file).await,
         "GET" => download(&req, env, &file, true).await,
         "HEAD" => download(&req, env, &file, false).await,
+        "PATCH" => update(req, env, &file).await,
         "DELETE" => delete(&req, env, &file).await,
         "OPTIONS" => preflight(),
         _ => respond(
@@ -72,8 +74,8 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     let key = format!("o/{}", random_uuid()?);
     let authorization = header("Authorization");
     // Who may, decided before a byte of the body is read.
-    let proposed = upload.document(file, &key, None);
-    let checked = commit(env, file, authorization.as_deref(), "check", Some(proposed)).await?;
+    let proposed = Change::Set(upload.document(file, &key, None));
+    let checked = commit(env, file, authorization.as_deref(), "check", proposed).await?;
     if checked.status_code() != 204 {
         return Ok(checked);
     }
@@ -102,32 +104,55 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
             return respond(HttpResponse::rejected(ErrorCode::UploadIncomplete, msg));
         }
     };
-    let data = upload.document(file, &key, Some(&md5));
-    let committed = commit(env, file, authorization.as_deref(), "commit", Some(data)).await?;
+    let data = Change::Set(upload.document(file, &key, Some(&md5)));
+    let committed = commit(env, file, authorization.as_deref(), "commit", data).await?;
     if committed.status_code() != 200 {
         // Refused since the check (the rules or the document changed): the
         // new bytes go, the path keeps the file it had.
         let _ = bucket.delete(&key).await;
         return Ok(committed);
     }
-    let result = finish(&bucket, committed).await?;
-    let answer = json!({
-        "path": file.path,
-        "name": file.name(),
-        "size": upload.size,
-        "contentType": upload.content_type,
-        "metadata": upload.metadata,
-        "md5": md5,
-        "version": result.seq,
-        "time": result.time,
-    });
-    respond(HttpResponse::ok(&answer).with_header("ETag", format!("\"{}\"", result.seq)))
+    respond(file_answer(finish(&bucket, committed).await?))
+}
+
+/// `PATCH`: merges `contentType` and `metadata` into the metadata document
+/// as the caller (an `update`); the bytes stay as they are.
+async fn update(mut req: Request, env: &Env, file: &FilePath) -> Result<Response> {
+    let (plain, refused) = http_request(&mut req, &Limits::default()).await?;
+    if let Some(refused) = refused {
+        return respond(refused);
+    }
+    let patch = match metadata_update(&plain.body) {
+        Ok(patch) => patch,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let change = Change::Merge(patch);
+    let committed = commit(env, file, authorization.as_deref(), "commit", change).await?;
+    if committed.status_code() != 200 {
+        return Ok(committed);
+    }
+    respond(file_answer(finish(&env.bucket("FILES")?, committed).await?))
+}
+
+/// The 200 answer of an upload or update: the file as the object answered
+/// it, with its version as `ETag`.
+fn file_answer(answer: Value) -> HttpResponse {
+    let etag = format!("\"{}\"", answer["version"]);
+    HttpResponse::ok(&answer).with_header("ETag", etag)
 }
 
 /// `DELETE`: the metadata document first, then its bytes.
 async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     let authorization = req.headers().get("Authorization")?;
-    let committed = commit(env, file, authorization.as_deref(), "commit", None).await?;
+    let committed = commit(
+        env,
+        file,
+        authorization.as_deref(),
+        "commit",
+        Change::Delete,
+    )
+    .await?;
     if committed.status_code() != 200 {
         return Ok(committed);
     }
@@ -135,9 +160,9 @@ async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     respond(HttpResponse::no_content())
 }
 
-/// The result of a metadata commit the object answered 200, after deleting
+/// The body of a metadata commit the object answered 200, after deleting
 /// the object key it replaced.
-async fn finish(bucket: &Bucket, mut committed: Response) -> Result<CommitResult> {
+async fn finish(bucket: &Bucket, mut committed: Response) -> Result<Value> {
     if let Some(replaced) = committed.headers().get(REPLACED_KEY)? {
         if let Err(e) = bucket.delete(&replaced).await {
             // Left for the sweep (spec 15.4); the metadata no longer names it.
@@ -310,17 +335,17 @@ fn preflight() -> Result<Response> {
     Ok(Response::empty()?.with_status(204).with_headers(headers))
 }
 
-/// Asks the folder's object to check or commit (`op`) the metadata `data`
-/// of `file` (`None`: its deletion) as the holder of `authorization`.
+/// Asks the folder's object to check or commit (`op`) the `change` of the
+/// metadata of `file` as the holder of `authorization`.
 async fn commit(
     env: &Env,
     file: &FilePath,
     authorization: Option<&str>,
     op: &str,
-    data: Option<Value>,
+    change: Change,
 ) -> Result<Response> {
     let folder = file.folder();
-    let body = json!({"collection": folder.as_str(), "writes": [metadata_write(file, data)]});
+    let body = json!({"collection": folder.as_str(), "writes": [metadata_write(file, change)]});
     ask(
         env,
         &folder,
