@@ -300,7 +300,7 @@ async fn round_trips(port: u16, state: &Path) {
     assert!(doc.json()["data"]["key"]
         .as_str()
         .unwrap()
-        .starts_with("o/"));
+        .starts_with("o/_files/trips/_files/"));
     assert_eq!(doc.json()["data"]["uploadedBy"], Value::Null, "the admin");
     assert_eq!(blobs(state), 3);
 }
@@ -498,8 +498,9 @@ async fn cut_short(port: u16) {
     // The bytes of the cut upload are not asserted gone: when the client
     // goes away the runtime may cancel the Worker before it deletes them,
     // and the simulator keeps a partial blob. Nothing names them, so no
-    // reader can see them; removing them is the sweep's job (spec 15.4, not
-    // built yet). The path must still serve the old file, whole.
+    // reader can see them; removing them is the sweep's job (spec 15.4,
+    // `orphans_are_swept_and_files_stay_whole_across_a_sigkill`). The path
+    // must still serve the old file, whole.
     let read = get(port, path, &[("Authorization", ADMIN)]).await;
     assert_eq!(sha(&read.body), sha(&old), "the old file is still served");
 }
@@ -764,4 +765,169 @@ async fn update_metadata(port: u16, state: &Path) {
     );
     let reader = patch(port, "/v1/files/rules/none.png", &alice, body).await;
     assert_eq!((reader.status, reader.code().as_str()), (404, "not_found"));
+}
+
+/// Sends an upload and reads what comes back, whatever happens to the
+/// server meanwhile: the status, or `None` if the connection died.
+async fn upload_raw(port: u16, path: String, data: Vec<u8>) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(&data).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+/// The keys of folder `folder` (`a/`) in R2, through the admin diagnostic:
+/// (key, named by a metadata document).
+async fn keys(port: u16, folder: &str) -> Vec<(String, bool)> {
+    let got = get(
+        port,
+        &format!("/v1/files/{folder}?keys"),
+        &[("Authorization", ADMIN)],
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    let keys = got.json()["keys"].as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .map(|k| (k["key"].as_str().unwrap().to_owned(), k["named"] == true))
+        .collect()
+}
+
+/// The metadata documents of folder `collection`.
+async fn folder_docs(port: u16, collection: &str) -> Vec<Value> {
+    let query = json!({"collection": collection}).to_string();
+    let headers = [("Authorization", ADMIN)];
+    let got = request(
+        port,
+        "POST",
+        "/v1/query",
+        &headers,
+        Body::Bytes(query.as_bytes()),
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    got.json()["docs"].as_array().cloned().unwrap_or_default()
+}
+
+/// What a file at `path` was uploaded with, in the SIGKILL test: the
+/// bytes are a function of the path, so any document must name exactly them.
+fn sent_for(path: &str) -> Vec<u8> {
+    let seed = path
+        .bytes()
+        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    bytes(100_000 + path.len() * 1000, seed)
+}
+
+/// Bytes orphaned by SIGKILLs in the middle of uploads are swept by the
+/// folder object's alarm (spec 15.4), paged (two keys a run here), while
+/// every file whose metadata document exists stays whole: after the sweep,
+/// the folder's keys are exactly those its documents name, and each
+/// document's bytes are the bytes its upload sent. Uploads start 5 ms apart
+/// and the server is killed while they run, until a kill has left bytes
+/// that no document names (up to five kills).
+#[test]
+fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
+    let Some(_serial) = e2e() else { return };
+    let vars = ["BLAZE_FILES_SWEEP_GRACE:10", "BLAZE_FILES_SWEEP_PAGE:2"];
+    let mut server = WranglerDev::start_with_vars("files-sweep", &vars);
+    let port = server.port;
+    run(Duration::from_secs(60), async move {
+        // Files stored before anything goes wrong.
+        for i in 0..3 {
+            let path = format!("/v1/files/sweep/before{i}.bin");
+            let put = put(port, &path, ADMIN, "application/x-test", &sent_for(&path)).await;
+            assert_eq!(put.status, 200);
+        }
+    });
+    let mut orphans = 0;
+    let mut killed = Vec::new();
+    for kill in 0..5 {
+        let port = server.port;
+        run(Duration::from_secs(60), async move {
+            for i in 0..40 {
+                let path = format!("/v1/files/sweep/k{kill}-{i}.bin");
+                let data = sent_for(&path);
+                tokio::spawn(upload_raw(port, path, data));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        server.kill();
+        let state = server.state().to_path_buf();
+        let restarted = WranglerDev::start_with_state_and_vars(state, &vars);
+        // Dropping a killed server deletes the state: kept until the end.
+        killed.push(std::mem::replace(&mut server, restarted));
+        let port = server.port;
+        orphans = run_returning(async move {
+            let listed = keys(port, "sweep/").await;
+            listed.iter().filter(|(_, named)| !named).count()
+        });
+        println!("kill {kill}: {orphans} keys named by nothing");
+        if orphans > 0 {
+            break;
+        }
+    }
+    assert!(orphans > 0, "no kill left an orphan to sweep");
+    let port = server.port;
+    run(Duration::from_secs(120), async move {
+        let denied = get(port, "/v1/files/sweep/?keys", &[]).await;
+        assert_eq!(
+            (denied.status, denied.code().as_str()),
+            (403, "permission_denied")
+        );
+        // The alarm set by the uploads sweeps them once they are 10 s old.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let after = loop {
+            let now = keys(port, "sweep/").await;
+            if now.iter().all(|(_, named)| *named) {
+                break now;
+            }
+            assert!(std::time::Instant::now() < deadline, "not swept: {now:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let docs = folder_docs(port, "_files/sweep/_files").await;
+        let mut named: Vec<&str> = docs
+            .iter()
+            .map(|d| d["data"]["key"].as_str().unwrap())
+            .collect();
+        named.sort();
+        let mut left: Vec<&str> = after.iter().map(|(k, _)| k.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left, named,
+            "the folder's keys are exactly those its documents name"
+        );
+        assert!(
+            docs.len() >= 3,
+            "the files stored before the kills are kept"
+        );
+        for doc in &docs {
+            let path = format!("/v1/files/{}", doc["data"]["path"].as_str().unwrap());
+            let data = sent_for(&path);
+            let got = get(port, &path, &[("Authorization", ADMIN)]).await;
+            assert_eq!(got.status, 200, "{path}");
+            assert_eq!(doc["data"]["size"], json!(data.len()), "{path}");
+            assert_eq!(sha(&got.body), sha(&data), "{path}: whole");
+        }
+        println!("{} files whole, {orphans} orphans swept", docs.len());
+    });
+    drop(server);
+    drop(killed);
+}
+
+/// [`run`] for a body with a result.
+fn run_returning<T: Send + 'static>(
+    body: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(Duration::from_secs(60), async move {
+        let _ = tx.send(body.await);
+    });
+    rx.recv().expect("the body ran")
 }

@@ -20,10 +20,11 @@ use worker::{
 
 use crate::entry::{http_request, respond};
 use crate::files_plan::{
-    check_signed, disposition, metadata_update, metadata_write, none_match, query_param,
-    signed_url, url_key, url_ttl, Bytes, Change, FilePath, Upload, DEFAULT_MAX_FILE_BYTES,
-    INTERNAL_FILES, REPLACED_KEY,
+    check_signed, disposition, folder_path, metadata_update, metadata_write, none_match,
+    query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, Upload,
+    DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
 };
+use crate::files_sweep::new_key;
 use crate::http_types::HttpResponse;
 
 /// The routes' prefix.
@@ -35,6 +36,10 @@ const ALLOW: &str = "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS";
 /// Answers a request under [`PREFIX`].
 pub async fn serve(req: Request, env: &Env) -> Result<Response> {
     let path = req.path();
+    let query = req.url()?.query().map(str::to_owned);
+    if req.inner().method() == "GET" && query_param(query.as_deref(), "keys").is_some() {
+        return keys(&req, env, &path[PREFIX.len()..]).await;
+    }
     let file = match FilePath::parse(&path[PREFIX.len()..]) {
         Ok(file) => file,
         Err(refused) => return respond(refused),
@@ -71,7 +76,7 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         Ok(upload) => upload,
         Err(refused) => return respond(refused),
     };
-    let key = format!("o/{}", random_uuid()?);
+    let key = new_key(&file.folder(), &random_uuid()?);
     let authorization = header("Authorization");
     // Who may, decided before a byte of the body is read.
     let proposed = Change::Set(upload.document(file, &key, None));
@@ -170,6 +175,29 @@ async fn finish(bucket: &Bucket, mut committed: Response) -> Result<Value> {
         }
     }
     committed.json().await
+}
+
+/// `GET /v1/files/{folder}/?keys`: the folder's keys in R2, for an admin
+/// key only (a diagnostic, spec 15.4), answered by the folder's object.
+async fn keys(req: &Request, env: &Env, raw: &str) -> Result<Response> {
+    let folder = match folder_path(raw) {
+        Ok(folder) => folder,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let body = json!({"collection": folder.as_str()}).to_string();
+    let path = "/v1/query";
+    let keys = Some("keys");
+    ask(
+        env,
+        &folder,
+        path,
+        Method::Post,
+        authorization.as_deref(),
+        keys,
+        Some(body),
+    )
+    .await
 }
 
 /// The key download URLs are signed with, from the environment.

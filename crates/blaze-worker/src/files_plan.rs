@@ -83,6 +83,17 @@ impl FilePath {
     }
 }
 
+/// The metadata collection of a folder path ending in `/` (`avatars/` →
+/// `_files/avatars/_files`; the empty path is the root folder, `_files`).
+pub fn folder_path(raw: &str) -> Result<CollectionPath, HttpResponse> {
+    if !(raw.is_empty() || raw.ends_with('/')) {
+        let msg = "invalid folder path: it ends with `/`";
+        return Err(HttpResponse::rejected(ErrorCode::InvalidPath, msg));
+    }
+    // The folder of a file named `k` in it.
+    Ok(FilePath::parse(&format!("{raw}k"))?.folder())
+}
+
 /// What an upload's headers say, checked before a byte of its body is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Upload {
@@ -454,6 +465,21 @@ mod tests {
         check("__name__", Err(()));
         check(&"x".repeat(129), Err(()));
         check(&["d"; 120].join("/"), Err(()));
+    }
+
+    #[test]
+    fn folder_paths_end_with_a_slash() {
+        let folder = |raw: &str| folder_path(raw).map(|c| c.as_str().to_owned());
+        assert_eq!(folder("").unwrap(), "_files");
+        assert_eq!(folder("a/").unwrap(), "_files/a/_files");
+        assert_eq!(folder("a/b/").unwrap(), "_files/a/_files/b/_files");
+        for bad in ["a", "a//", "/", "a%2F/"] {
+            assert_eq!(
+                folder(bad).unwrap_err().error,
+                Some(ErrorCode::InvalidPath),
+                "{bad}"
+            );
+        }
     }
 
     #[test]

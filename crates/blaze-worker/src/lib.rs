@@ -11,6 +11,7 @@
 //! the sockets and SQLite, and logs.
 
 pub mod files_plan;
+pub mod files_sweep;
 pub mod http_api;
 pub mod http_types;
 pub mod routing;
