@@ -44,29 +44,42 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
         Ok(file) => file,
         Err(refused) => return respond(refused),
     };
+    let preflight_asked = req.inner().method() == "OPTIONS";
+    if let Some(id) = query_param(query.as_deref(), "upload").filter(|_| !preflight_asked) {
+        return crate::files_upload::serve(req, env, &file, id).await;
+    }
     match req.inner().method().as_str() {
         "PUT" => upload(req, env, &file).await,
-        "POST" if query_param(req.url()?.query(), "url").is_some() => mint(&req, env, &file).await,
+        "POST" if query_param(query.as_deref(), "url").is_some() => mint(&req, env, &file).await,
+        "POST" if query_param(query.as_deref(), "uploads").is_some() => {
+            crate::files_upload::start(&req, env, &file).await
+        }
         "GET" => download(&req, env, &file, true).await,
         "HEAD" => download(&req, env, &file, false).await,
         "PATCH" => update(req, env, &file).await,
         "DELETE" => delete(&req, env, &file).await,
         "OPTIONS" => preflight(),
-        _ => respond(
-            HttpResponse::rejected(ErrorCode::MethodNotAllowed, "not a method of /v1/files")
-                .with_header("Allow", ALLOW.to_owned()),
-        ),
+        _ => not_allowed(),
     }
+}
+
+/// The answer to a method `/v1/files/{path}` does not have.
+pub(crate) fn not_allowed() -> Result<Response> {
+    respond(
+        HttpResponse::rejected(ErrorCode::MethodNotAllowed, "not a method of /v1/files")
+            .with_header("Allow", ALLOW.to_owned()),
+    )
+}
+
+/// A configuration number from the environment.
+pub(crate) fn env_number(env: &Env, name: &str) -> Option<u64> {
+    env.var(name).ok()?.to_string().parse().ok()
 }
 
 /// `PUT`: check, store under a fresh key, commit the metadata, delete what it replaced.
 async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let max = env
-        .var("BLAZE_FILES_MAX_BYTES")
-        .ok()
-        .and_then(|v| v.to_string().parse().ok())
-        .unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    let max = env_number(env, "BLAZE_FILES_MAX_BYTES").unwrap_or(DEFAULT_MAX_FILE_BYTES);
     let upload = match Upload::check(
         header("Content-Length").as_deref(),
         header("Content-Type").as_deref(),
@@ -142,7 +155,7 @@ async fn update(mut req: Request, env: &Env, file: &FilePath) -> Result<Response
 
 /// The 200 answer of an upload or update: the file as the object answered
 /// it, with its version as `ETag`.
-fn file_answer(answer: Value) -> HttpResponse {
+pub(crate) fn file_answer(answer: Value) -> HttpResponse {
     let etag = format!("\"{}\"", answer["version"]);
     HttpResponse::ok(&answer).with_header("ETag", etag)
 }
@@ -167,7 +180,7 @@ async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
 
 /// The body of a metadata commit the object answered 200, after deleting
 /// the object key it replaced.
-async fn finish(bucket: &Bucket, mut committed: Response) -> Result<Value> {
+pub(crate) async fn finish(bucket: &Bucket, mut committed: Response) -> Result<Value> {
     if let Some(replaced) = committed.headers().get(REPLACED_KEY)? {
         if let Err(e) = bucket.delete(&replaced).await {
             // Left for the sweep (spec 15.4); the metadata no longer names it.
@@ -187,14 +200,15 @@ async fn keys(req: &Request, env: &Env, raw: &str) -> Result<Response> {
     let authorization = req.headers().get("Authorization")?;
     let body = json!({"collection": folder.as_str()}).to_string();
     let path = "/v1/query";
-    let keys = Some("keys");
+    let keys = [(INTERNAL_FILES, "keys")];
+    let authorization = authorization.as_deref();
     ask(
         env,
         &folder,
         path,
         Method::Post,
-        authorization.as_deref(),
-        keys,
+        authorization,
+        &keys,
         Some(body),
     )
     .await
@@ -249,7 +263,7 @@ async fn read_metadata(
         &path,
         Method::Get,
         authorization,
-        None,
+        &[],
         None,
     )
     .await
@@ -357,7 +371,8 @@ fn preflight() -> Result<Response> {
     headers.set("Access-Control-Allow-Methods", ALLOW)?;
     headers.set(
         "Access-Control-Allow-Headers",
-        "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata",
+        "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata, \
+         X-Blaze-Upload-Length, X-Blaze-Content-Type",
     )?;
     headers.set("Access-Control-Max-Age", "86400")?;
     Ok(Response::empty()?.with_status(204).with_headers(headers))
@@ -365,7 +380,7 @@ fn preflight() -> Result<Response> {
 
 /// Asks the folder's object to check or commit (`op`) the `change` of the
 /// metadata of `file` as the holder of `authorization`.
-async fn commit(
+pub(crate) async fn commit(
     env: &Env,
     file: &FilePath,
     authorization: Option<&str>,
@@ -380,20 +395,20 @@ async fn commit(
         "/v1/commit",
         Method::Post,
         authorization,
-        Some(op),
+        &[(INTERNAL_FILES, op)],
         Some(body.to_string()),
     )
     .await
 }
 
-/// One request to the object of `folder`.
-async fn ask(
+/// One request to the object of `folder`, with the `internal` headers.
+pub(crate) async fn ask(
     env: &Env,
     folder: &CollectionPath,
     path: &str,
     method: Method,
     authorization: Option<&str>,
-    op: Option<&str>,
+    internal: &[(&str, &str)],
     body: Option<String>,
 ) -> Result<Response> {
     let stub = env
@@ -404,8 +419,8 @@ async fn ask(
     if let Some(authorization) = authorization {
         headers.set("Authorization", authorization)?;
     }
-    if let Some(op) = op {
-        headers.set(INTERNAL_FILES, op)?;
+    for (name, value) in internal {
+        headers.set(name, value)?;
     }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
@@ -434,7 +449,7 @@ async fn read_stored(env: &Env, file: &FilePath) -> Result<Response> {
 }
 
 /// `crypto.randomUUID()`.
-fn random_uuid() -> Result<String> {
+pub(crate) fn random_uuid() -> Result<String> {
     let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
     let make: js_sys::Function =
         js_sys::Reflect::get(&crypto, &JsValue::from_str("randomUUID"))?.dyn_into()?;

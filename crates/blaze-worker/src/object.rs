@@ -105,6 +105,7 @@ struct Live {
 }
 
 mod sweep;
+mod uploads;
 
 fn now() -> u64 {
     js_sys::Date::now() as u64
@@ -441,6 +442,12 @@ impl DurableObject for BlazeCollection {
             Some("check") => Some(FileOp::Check),
             Some("commit") => Some(FileOp::Commit),
             Some("keys") => return self.keys(&hreq, &identity, started).await,
+            Some(op) if op.starts_with("upload-") => {
+                let answered = self.upload_op(op, &req, &hreq, &endpoint, identity, started);
+                let answer = answered.await?;
+                self.schedule_alarm().await?;
+                return Ok(answer);
+            }
             Some(_) => return Response::error("not a file operation", 400),
             None => None,
         };

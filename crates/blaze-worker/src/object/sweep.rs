@@ -1,6 +1,7 @@
 //! The folder object's sweep of bytes no metadata document names (spec
-//! 15.4): each run of the alarm that finds the sweep due lists one page of
-//! the folder's keys in R2 and deletes the old ones nothing names. When it
+//! 15.4): each run of the alarm that finds the sweep due aborts the expired
+//! resumable uploads, then lists one page of the folder's keys in R2 and
+//! deletes the old ones nothing names. When it
 //! runs is `files_sweep::Sweep`, kept in `meta` so it survives hibernation.
 
 use blaze_protocol::CollectionPath;
@@ -35,11 +36,13 @@ impl Live {
         CollectionPath::parse(&self.collection).map_err(|e| worker::Error::RustError(e.to_string()))
     }
 
-    /// Whether a metadata document of the folder names `key`.
+    /// Whether a metadata document of the folder, or an unfinished
+    /// resumable upload, names `key`.
     fn names(&self, key: &str) -> Result<bool> {
         let found = self.hub.database().query(&naming(&self.folder()?, key));
         let found = found.map_err(|e| worker::Error::RustError(e.to_string()))?;
-        Ok(!found.docs.is_empty())
+        let store = self.hub.database().storage();
+        Ok(!found.docs.is_empty() || store.upload_names(key).map_err(storage_error)?)
     }
 }
 
@@ -69,11 +72,14 @@ impl BlazeCollection {
             let cursor = live.sweep.begin(started);
             (key_prefix(&live.folder()?), cursor)
         };
-        let bucket = self.env.bucket("FILES")?;
         let page = var(&self.env, "BLAZE_FILES_SWEEP_PAGE").map_or(DEFAULT_PAGE, |p| p as u32);
-        let swept = self
-            .sweep_page(&bucket, prefix, cursor, page, started)
-            .await;
+        let swept = async {
+            self.expire_uploads(started).await?;
+            let bucket = self.env.bucket("FILES")?;
+            self.sweep_page(&bucket, prefix, cursor, page, started)
+                .await
+        }
+        .await;
         let mut live = self.live(None)?;
         match swept {
             Ok(next) => live.sweep.end(next, now()),
