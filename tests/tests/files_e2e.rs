@@ -5,10 +5,12 @@
 //! bucket), ranges and conditional requests, bad paths and headers, an
 //! upload cut short (nothing kept, the old file still served), uploads the
 //! rules refuse before a byte is read, signed download URLs (tampered,
-//! moved, expired), a live folder listener, and a flood of racing and
-//! stalled uploads beside a bystander on the same folder, and 10,000 files
-//! listed page by page. One worker serves every scenario, each in a folder
-//! of its own.
+//! moved, expired), updates of metadata (`PATCH`), a live folder listener,
+//! a flood of racing and stalled uploads beside a bystander on the same
+//! folder, and 10,000 files listed page by page. One worker serves every
+//! scenario, each in a folder of its own. Beside it, on workers of their
+//! own: the sweep of orphaned bytes across SIGKILLs, resumable uploads, and
+//! their expiry.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -264,6 +266,7 @@ fn files_on_r2() {
         timed("cut short", cut_short(port)).await;
         timed("rules", rules(port, &state)).await;
         timed("signed URLs", signed_urls(port)).await;
+        timed("update metadata", update_metadata(port, &state)).await;
         timed("live folder", live_folder(port)).await;
         timed("flood with a bystander", flood_with_bystander(port, &state)).await;
         timed("10,000 files listed", ten_thousand(port)).await;
@@ -302,7 +305,7 @@ async fn round_trips(port: u16, state: &Path) {
     assert!(doc.json()["data"]["key"]
         .as_str()
         .unwrap()
-        .starts_with("o/"));
+        .starts_with("o/_files/trips/_files/"));
     assert_eq!(doc.json()["data"]["uploadedBy"], Value::Null, "the admin");
     assert_eq!(blobs(state), 3);
 }
@@ -432,10 +435,14 @@ async fn bad_requests(port: u16) {
     let meta = [auth, ("X-Blaze-Metadata", "{\"n\":1}")];
     let got = request(port, "PUT", "/v1/files/bad/m", &meta, Body::Bytes(b"x")).await;
     assert_eq!((got.status, got.code().as_str()), (400, "invalid_frame"));
-    let got = request(port, "PATCH", "/v1/files/bad/m", &[auth], Body::Bytes(b"x")).await;
+    let got = request(port, "PROPFIND", "/v1/files/bad/m", &[auth], Body::None).await;
     assert_eq!(
         (got.status, got.code().as_str()),
         (405, "method_not_allowed")
+    );
+    assert_eq!(
+        got.header("allow"),
+        Some("GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS")
     );
     // Metadata is the server's to write, even for the admin.
     let forged = json!({"key": "o/forged", "size": 1});
@@ -496,8 +503,9 @@ async fn cut_short(port: u16) {
     // The bytes of the cut upload are not asserted gone: when the client
     // goes away the runtime may cancel the Worker before it deletes them,
     // and the simulator keeps a partial blob. Nothing names them, so no
-    // reader can see them; removing them is the sweep's job (spec 15.4, not
-    // built yet). The path must still serve the old file, whole.
+    // reader can see them; removing them is the sweep's job (spec 15.4,
+    // `orphans_are_swept_and_files_stay_whole_across_a_sigkill`). The path
+    // must still serve the old file, whole.
     let read = get(port, path, &[("Authorization", ADMIN)]).await;
     assert_eq!(sha(&read.body), sha(&old), "the old file is still served");
 }
@@ -668,6 +676,681 @@ async fn live_folder(port: u16) {
     ws.close().await;
 }
 
+async fn patch(port: u16, path: &str, auth: &str, body: &str) -> Answer {
+    let headers = [
+        ("Authorization", auth),
+        ("Content-Type", "application/json"),
+    ];
+    request(port, "PATCH", path, &headers, Body::Bytes(body.as_bytes())).await
+}
+
+async fn update_metadata(port: u16, state: &Path) {
+    let path = "/v1/files/meta/m.bin";
+    let data = bytes(3000, 11);
+    let headers = [
+        ("Authorization", ADMIN),
+        ("Content-Type", "text/csv"),
+        ("X-Blaze-Metadata", r#"{"a":"1","b":"2"}"#),
+    ];
+    let first = request(port, "PUT", path, &headers, Body::Bytes(&data)).await;
+    assert_eq!(first.status, 200, "{:?}", first.json());
+    let blobs_before = blobs(state);
+    let body = r#"{"contentType":"text/plain","metadata":{"b":null,"c":"3"}}"#;
+    let updated = patch(port, path, ADMIN, body).await;
+    assert_eq!(updated.status, 200, "{:?}", updated.json());
+    let answer = updated.json();
+    assert_eq!(answer["metadata"], json!({"a": "1", "c": "3"}), "merged");
+    assert_eq!(answer["contentType"], "text/plain");
+    assert_eq!(answer["path"], "meta/m.bin");
+    assert_eq!(answer["size"], first.json()["size"]);
+    assert_eq!(answer["md5"], first.json()["md5"]);
+    assert!(answer["version"].as_u64() > first.json()["version"].as_u64());
+    let etag = format!("\"{}\"", answer["version"]);
+    assert_eq!(updated.header("etag"), Some(etag.as_str()));
+    assert_eq!(blobs(state), blobs_before, "no byte was stored or deleted");
+    let got = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!(got.header("content-type"), Some("text/plain"));
+    assert_eq!(got.header("etag"), Some(etag.as_str()));
+    assert_eq!(sha(&got.body), sha(&data), "the same bytes");
+    // Bad bodies change nothing.
+    for bad in [
+        "",
+        "not json",
+        "{}",
+        r#"{"size":1}"#,
+        r#"{"key":"o/x"}"#,
+        r#"{"contentType":7}"#,
+        r#"{"metadata":{"a":1}}"#,
+        r#"{"metadata":null}"#,
+    ] {
+        let got = patch(port, path, ADMIN, bad).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (400, "invalid_frame"),
+            "{bad}"
+        );
+    }
+    let unchanged = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!(unchanged.header("etag"), Some(etag.as_str()));
+    let missing = patch(port, "/v1/files/meta/none.bin", ADMIN, body).await;
+    assert_eq!(
+        (missing.status, missing.code().as_str()),
+        (404, "not_found")
+    );
+    // Under the rules: an update of the metadata document as the caller.
+    let alice = bearer("alice");
+    let bob = bearer("bob");
+    let mine = "/v1/files/rules/meta.png";
+    assert_eq!(
+        put(port, mine, &alice, "image/png", &bytes(50, 1))
+            .await
+            .status,
+        200
+    );
+    let by_bob = patch(port, mine, &bob, r#"{"metadata":{"x":"y"}}"#).await;
+    assert_eq!(
+        (by_bob.status, by_bob.code().as_str()),
+        (403, "permission_denied")
+    );
+    let by_alice = patch(port, mine, &alice, r#"{"metadata":{"x":"y"}}"#).await;
+    assert_eq!(by_alice.status, 200, "{:?}", by_alice.json());
+    assert_eq!(by_alice.json()["metadata"], json!({"x": "y"}));
+    let doc = get(
+        port,
+        "/v1/docs/_files/rules/_files/meta.png",
+        &[("Authorization", &alice)],
+    )
+    .await;
+    assert_eq!(doc.json()["data"]["uploadedBy"], "alice", "kept");
+    // A missing file is 404 only to a caller who may read it.
+    let nobody = patch(port, "/v1/files/rules/none.png", "", body).await;
+    assert_eq!(
+        (nobody.status, nobody.code().as_str()),
+        (403, "permission_denied")
+    );
+    let reader = patch(port, "/v1/files/rules/none.png", &alice, body).await;
+    assert_eq!((reader.status, reader.code().as_str()), (404, "not_found"));
+}
+
+/// Sends an upload and reads what comes back, whatever happens to the
+/// server meanwhile: the status, or `None` if the connection died.
+async fn upload_raw(port: u16, path: String, data: Vec<u8>) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let head = format!(
+        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(&data).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+/// The keys of folder `folder` (`a/`) in R2, through the admin diagnostic:
+/// (key, named by a metadata document).
+async fn keys(port: u16, folder: &str) -> Vec<(String, bool)> {
+    let got = get(
+        port,
+        &format!("/v1/files/{folder}?keys"),
+        &[("Authorization", ADMIN)],
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    let keys = got.json()["keys"].as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .map(|k| (k["key"].as_str().unwrap().to_owned(), k["named"] == true))
+        .collect()
+}
+
+/// The metadata documents of folder `collection`.
+async fn folder_docs(port: u16, collection: &str) -> Vec<Value> {
+    let query = json!({"collection": collection}).to_string();
+    let headers = [("Authorization", ADMIN)];
+    let got = request(
+        port,
+        "POST",
+        "/v1/query",
+        &headers,
+        Body::Bytes(query.as_bytes()),
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    got.json()["docs"].as_array().cloned().unwrap_or_default()
+}
+
+/// What a file at `path` was uploaded with, in the SIGKILL test: the
+/// bytes are a function of the path, so any document must name exactly them.
+fn sent_for(path: &str) -> Vec<u8> {
+    let seed = path
+        .bytes()
+        .fold(0u8, |a, b| a.wrapping_mul(31).wrapping_add(b));
+    bytes(100_000 + path.len() * 1000, seed)
+}
+
+/// Bytes orphaned by SIGKILLs in the middle of uploads are swept by the
+/// folder object's alarm (spec 15.4), paged (two keys a run here), while
+/// every file whose metadata document exists stays whole: after the sweep,
+/// the folder's keys are exactly those its documents name, and each
+/// document's bytes are the bytes its upload sent. Uploads start 5 ms apart
+/// and the server is killed while they run, until a kill has left bytes
+/// that no document names (up to five kills).
+#[test]
+fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
+    let Some(_serial) = e2e() else { return };
+    let vars = ["BLAZE_FILES_SWEEP_GRACE:10", "BLAZE_FILES_SWEEP_PAGE:2"];
+    let mut server = WranglerDev::start_with_vars("files-sweep", &vars);
+    let port = server.port;
+    run(Duration::from_secs(60), async move {
+        // Files stored before anything goes wrong.
+        for i in 0..3 {
+            let path = format!("/v1/files/sweep/before{i}.bin");
+            let put = put(port, &path, ADMIN, "application/x-test", &sent_for(&path)).await;
+            assert_eq!(put.status, 200);
+        }
+    });
+    let mut orphans = 0;
+    let mut killed = Vec::new();
+    for kill in 0..5 {
+        let port = server.port;
+        run(Duration::from_secs(60), async move {
+            for i in 0..40 {
+                let path = format!("/v1/files/sweep/k{kill}-{i}.bin");
+                let data = sent_for(&path);
+                tokio::spawn(upload_raw(port, path, data));
+                tokio::time::sleep(Duration::from_millis(5)).await;
+            }
+        });
+        server.kill();
+        let state = server.state().to_path_buf();
+        let restarted = WranglerDev::start_with_state_and_vars(state, &vars);
+        // Dropping a killed server deletes the state: kept until the end.
+        killed.push(std::mem::replace(&mut server, restarted));
+        let port = server.port;
+        orphans = run_returning(async move {
+            let listed = keys(port, "sweep/").await;
+            listed.iter().filter(|(_, named)| !named).count()
+        });
+        println!("kill {kill}: {orphans} keys named by nothing");
+        if orphans > 0 {
+            break;
+        }
+    }
+    assert!(orphans > 0, "no kill left an orphan to sweep");
+    let port = server.port;
+    run(Duration::from_secs(120), async move {
+        let denied = get(port, "/v1/files/sweep/?keys", &[]).await;
+        assert_eq!(
+            (denied.status, denied.code().as_str()),
+            (403, "permission_denied")
+        );
+        // The alarm set by the uploads sweeps them once they are 10 s old.
+        let deadline = std::time::Instant::now() + Duration::from_secs(60);
+        let after = loop {
+            let now = keys(port, "sweep/").await;
+            if now.iter().all(|(_, named)| *named) {
+                break now;
+            }
+            assert!(std::time::Instant::now() < deadline, "not swept: {now:?}");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        };
+        let docs = folder_docs(port, "_files/sweep/_files").await;
+        let mut named: Vec<&str> = docs
+            .iter()
+            .map(|d| d["data"]["key"].as_str().unwrap())
+            .collect();
+        named.sort();
+        let mut left: Vec<&str> = after.iter().map(|(k, _)| k.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left, named,
+            "the folder's keys are exactly those its documents name"
+        );
+        assert!(
+            docs.len() >= 3,
+            "the files stored before the kills are kept"
+        );
+        for doc in &docs {
+            let path = format!("/v1/files/{}", doc["data"]["path"].as_str().unwrap());
+            let data = sent_for(&path);
+            let got = get(port, &path, &[("Authorization", ADMIN)]).await;
+            assert_eq!(got.status, 200, "{path}");
+            assert_eq!(doc["data"]["size"], json!(data.len()), "{path}");
+            assert_eq!(sha(&got.body), sha(&data), "{path}: whole");
+        }
+        println!("{} files whole, {orphans} orphans swept", docs.len());
+    });
+    drop(server);
+    drop(killed);
+}
+
+/// [`run`] for a body with a result.
+fn run_returning<T: Send + 'static>(
+    body: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(Duration::from_secs(60), async move {
+        let _ = tx.send(body.await);
+    });
+    rx.recv().expect("the body ran")
+}
+
+/// Byte `i` of the large file the resumable tests upload.
+fn big_byte(i: u64) -> u8 {
+    (i.wrapping_mul(2_654_435_761) >> 13) as u8 ^ (i >> 20) as u8
+}
+
+/// Bytes `range` of that file.
+fn big_bytes(range: std::ops::Range<u64>) -> Vec<u8> {
+    range.map(big_byte).collect()
+}
+
+/// `POST ?uploads` for a file of `size` bytes as `auth`.
+async fn start_upload(port: u16, path: &str, auth: &str, size: u64, content_type: &str) -> Answer {
+    let size = size.to_string();
+    let headers = [
+        ("Authorization", auth),
+        ("X-Blaze-Upload-Length", size.as_str()),
+        ("X-Blaze-Content-Type", content_type),
+    ];
+    request(
+        port,
+        "POST",
+        &format!("{path}?uploads"),
+        &headers,
+        Body::Bytes(b""),
+    )
+    .await
+}
+
+/// `PUT ?upload={id}&part={n}` with `data`.
+async fn put_part(port: u16, path: &str, auth: &str, id: &str, n: u64, data: &[u8]) -> Answer {
+    let url = format!("{path}?upload={id}&part={n}");
+    request(
+        port,
+        "PUT",
+        &url,
+        &[("Authorization", auth)],
+        Body::Bytes(data),
+    )
+    .await
+}
+
+/// A request on upload `id` of `path` with no body.
+async fn on_upload(port: u16, method: &str, path: &str, auth: &str, id: &str) -> Answer {
+    let url = format!("{path}?upload={id}");
+    let body = if method == "POST" {
+        Body::Bytes(b"")
+    } else {
+        Body::None
+    };
+    request(port, method, &url, &[("Authorization", auth)], body).await
+}
+
+/// The SHA-256 and length of a download, hashed as it streams in (the file
+/// is never held whole).
+async fn download_sha(port: u16, path: &str) -> (String, u64) {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.unwrap();
+    let head = format!(
+        "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\nAuthorization: {ADMIN}\r\n\r\n"
+    );
+    stream.write_all(head.as_bytes()).await.unwrap();
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut raw = Vec::new();
+    let mut length = 0u64;
+    let mut in_body = false;
+    loop {
+        let n = stream.read(&mut buf).await.unwrap();
+        if n == 0 {
+            break;
+        }
+        if in_body {
+            hasher.update(&buf[..n]);
+            length += n as u64;
+            continue;
+        }
+        raw.extend_from_slice(&buf[..n]);
+        if let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") {
+            let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+            assert!(head.starts_with("http/1.1 200"), "{head}");
+            assert!(!head.contains("transfer-encoding: chunked"), "{head}");
+            hasher.update(&raw[split + 4..]);
+            length += (raw.len() - split - 4) as u64;
+            raw = Vec::new();
+            in_body = true;
+        }
+    }
+    let sha = hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    (sha, length)
+}
+
+/// Resumable uploads (spec 15.7) against the worker: a 150 MB file sent in
+/// parts, out of order and with a part sent twice, round-trips byte-exact;
+/// a part cut short mid-body is not stored and the upload resumes; parts of
+/// the wrong number or length are `invalid_part`; completing with a part
+/// missing is `upload_incomplete` and the upload stays; an upload is its
+/// owner's for its path only (404 for anyone or anything else); abort; the
+/// rules decide at start from the announced size.
+#[test]
+fn resumable_uploads() {
+    let Some(_serial) = e2e() else { return };
+    let server = WranglerDev::start_with_vars("files-resumable", &[RULES]);
+    let port = server.port;
+    run(Duration::from_secs(600), async move {
+        timed("150 MB in parts", large_file_in_parts(port)).await;
+        timed("resume", resume_after_a_cut(port)).await;
+        timed("bad parts", bad_parts(port)).await;
+        timed("owners", owners_and_abort(port)).await;
+        timed("empty", empty_file_in_one_part(port)).await;
+    });
+    drop(server);
+}
+
+async fn large_file_in_parts(port: u16) {
+    const SIZE: u64 = 150_000_000;
+    let path = "/v1/files/big/large.bin";
+    let started = start_upload(port, path, ADMIN, SIZE, "application/x-big").await;
+    assert_eq!(started.status, 201, "{:?}", started.json());
+    let plan = started.json();
+    let id = plan["upload"].as_str().unwrap().to_owned();
+    let part_bytes = plan["part_bytes"].as_u64().unwrap();
+    let parts = plan["parts"].as_u64().unwrap();
+    assert_eq!((part_bytes, parts), (8 * 1024 * 1024, 18));
+    let range = |n: u64| (n - 1) * part_bytes..(n * part_bytes).min(SIZE);
+    // Part 5 first with other bytes of its length: the last stored wins.
+    let wrong = vec![0u8; part_bytes as usize];
+    assert_eq!(
+        put_part(port, path, ADMIN, &id, 5, &wrong).await.status,
+        200
+    );
+    for n in (1..=parts).rev() {
+        let data = big_bytes(range(n));
+        let got = put_part(port, path, ADMIN, &id, n, &data).await;
+        assert_eq!(got.status, 200, "part {n}: {:?}", got.json());
+        assert_eq!(got.json(), json!({"part": n, "size": data.len()}));
+    }
+    let done = on_upload(port, "POST", path, ADMIN, &id).await;
+    assert_eq!(done.status, 200, "{:?}", done.json());
+    let meta = done.json();
+    assert_eq!(meta["size"], json!(SIZE));
+    assert_eq!(meta["contentType"], "application/x-big");
+    assert_eq!(
+        meta["md5"],
+        Value::Null,
+        "R2 computes no MD5 of a multipart object"
+    );
+    let mut whole = Sha256::new();
+    for n in 1..=parts {
+        whole.update(big_bytes(range(n)));
+    }
+    let want: String = whole
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    assert_eq!(download_sha(port, path).await, (want, SIZE), "byte-exact");
+    let gone = on_upload(port, "GET", path, ADMIN, &id).await;
+    assert_eq!(
+        (gone.status, gone.code().as_str()),
+        (404, "not_found"),
+        "completed"
+    );
+    let keys = keys(port, "big/").await;
+    assert_eq!(keys.len(), 1, "one object, named: {keys:?}");
+    assert!(keys[0].1);
+}
+
+async fn resume_after_a_cut(port: u16) {
+    const SIZE: u64 = 20_000_000;
+    let path = "/v1/files/big/resumed.bin";
+    let plan = start_upload(port, path, ADMIN, SIZE, "application/octet-stream")
+        .await
+        .json();
+    let id = plan["upload"].as_str().unwrap().to_owned();
+    let part_bytes = plan["part_bytes"].as_u64().unwrap();
+    assert_eq!(plan["parts"], 3);
+    let range = |n: u64| (n - 1) * part_bytes..(n * part_bytes).min(SIZE);
+    assert_eq!(
+        put_part(port, path, ADMIN, &id, 1, &big_bytes(range(1)))
+            .await
+            .status,
+        200
+    );
+    // The connection drops halfway through part 2.
+    let half = big_bytes(range(2));
+    let url = format!("{path}?upload={id}&part=2");
+    let body = Body::Short {
+        declared: part_bytes,
+        sent: &half[..half.len() / 2],
+    };
+    let cut = request(port, "PUT", &url, &[("Authorization", ADMIN)], body).await;
+    assert!(
+        (cut.status, cut.code().as_str()) == (400, "upload_incomplete") || cut.status == 503,
+        "{} {:?}",
+        cut.status,
+        cut.json()
+    );
+    let status = on_upload(port, "GET", path, ADMIN, &id).await;
+    assert_eq!(status.status, 200);
+    assert_eq!(
+        status.json()["stored"],
+        json!([1]),
+        "the cut part is not stored"
+    );
+    for n in [3, 2] {
+        assert_eq!(
+            put_part(port, path, ADMIN, &id, n, &big_bytes(range(n)))
+                .await
+                .status,
+            200
+        );
+    }
+    let done = on_upload(port, "POST", path, ADMIN, &id).await;
+    assert_eq!(done.status, 200, "{:?}", done.json());
+    let (sha_got, len) = download_sha(port, path).await;
+    assert_eq!((sha_got, len), (sha(&big_bytes(0..SIZE)), SIZE));
+}
+
+async fn bad_parts(port: u16) {
+    const SIZE: u64 = 10_000_000;
+    let path = "/v1/files/big/bad.bin";
+    let plan = start_upload(port, path, ADMIN, SIZE, "application/octet-stream")
+        .await
+        .json();
+    let id = plan["upload"].as_str().unwrap().to_owned();
+    let part_bytes = plan["part_bytes"].as_u64().unwrap() as usize;
+    assert_eq!(plan["parts"], 2);
+    let last = SIZE as usize - part_bytes;
+    for (n, len) in [
+        (1, part_bytes - 1),
+        (1, part_bytes + 1),
+        (2, last + 1),
+        (3, 10),
+        (0, 10),
+    ] {
+        let got = put_part(port, path, ADMIN, &id, n, &vec![1u8; len]).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (400, "invalid_part"),
+            "part {n}, {len} bytes"
+        );
+    }
+    let chunked = [("Authorization", ADMIN), ("Transfer-Encoding", "chunked")];
+    let url = format!("{path}?upload={id}&part=2");
+    let got = request(port, "PUT", &url, &chunked, Body::Chunked).await;
+    assert_eq!((got.status, got.code().as_str()), (411, "length_required"));
+    assert_eq!(
+        put_part(port, path, ADMIN, &id, 2, &vec![2u8; last])
+            .await
+            .status,
+        200
+    );
+    let early = on_upload(port, "POST", path, ADMIN, &id).await;
+    assert_eq!(
+        (early.status, early.code().as_str()),
+        (400, "upload_incomplete")
+    );
+    let status = on_upload(port, "GET", path, ADMIN, &id).await;
+    assert_eq!(status.json()["stored"], json!([2]), "the upload stays");
+    let none = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!(none.status, 404, "no file yet");
+    // Starts refused before anything is stored.
+    let headers = [("Authorization", ADMIN)];
+    let no_length = request(
+        port,
+        "POST",
+        &format!("{path}?uploads"),
+        &headers,
+        Body::Bytes(b""),
+    )
+    .await;
+    assert_eq!(
+        (no_length.status, no_length.code().as_str()),
+        (411, "length_required")
+    );
+    let huge = start_upload(port, path, ADMIN, 6 << 30, "x/y").await;
+    assert_eq!((huge.status, huge.code().as_str()), (413, "file_too_large"));
+    let method = on_upload(port, "PATCH", path, ADMIN, &id).await;
+    assert_eq!(method.status, 405);
+}
+
+async fn owners_and_abort(port: u16) {
+    let alice = bearer("alice");
+    let bob = bearer("bob");
+    let path = "/v1/files/rules/big.png";
+    // The rules see the announced size: 5,000 bytes is over alice's limit.
+    let refused = start_upload(port, path, &alice, 5_000, "image/png").await;
+    assert_eq!(
+        (refused.status, refused.code().as_str()),
+        (403, "permission_denied")
+    );
+    let started = start_upload(port, path, &alice, 500, "image/png").await;
+    assert_eq!(started.status, 201, "{:?}", started.json());
+    let id = started.json()["upload"].as_str().unwrap().to_owned();
+    assert_eq!(started.json()["parts"], 1);
+    let data = bytes(500, 3);
+    // Anyone else, any other path, or an unknown id: 404.
+    let other_path = "/v1/files/rules/other.png";
+    for (auth, path, id) in [
+        (bob.as_str(), path, id.as_str()),
+        (ADMIN, path, id.as_str()),
+        (alice.as_str(), other_path, id.as_str()),
+        (alice.as_str(), path, "00000000-0000-4000-8000-000000000000"),
+    ] {
+        for method in ["GET", "POST", "DELETE"] {
+            let got = on_upload(port, method, path, auth, id).await;
+            assert_eq!(
+                (got.status, got.code().as_str()),
+                (404, "not_found"),
+                "{method} {path}"
+            );
+        }
+        let got = put_part(port, path, auth, id, 1, &data).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (404, "not_found"),
+            "PUT {path}"
+        );
+    }
+    assert_eq!(
+        put_part(port, path, &alice, &id, 1, &data).await.status,
+        200
+    );
+    let aborted = on_upload(port, "DELETE", path, &alice, &id).await;
+    assert_eq!(aborted.status, 204);
+    for method in ["GET", "POST", "DELETE"] {
+        let got = on_upload(port, method, path, &alice, &id).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (404, "not_found"),
+            "{method} after abort"
+        );
+    }
+    assert_eq!(
+        get(port, path, &[("Authorization", &alice)]).await.status,
+        404
+    );
+    // A whole small upload by alice, then her file is hers.
+    let started = start_upload(port, path, &alice, 500, "image/png").await;
+    let id = started.json()["upload"].as_str().unwrap().to_owned();
+    assert_eq!(
+        put_part(port, path, &alice, &id, 1, &data).await.status,
+        200
+    );
+    let done = on_upload(port, "POST", path, &alice, &id).await;
+    assert_eq!(done.status, 200, "{:?}", done.json());
+    let doc = get(
+        port,
+        "/v1/docs/_files/rules/_files/big.png",
+        &[("Authorization", &alice)],
+    )
+    .await;
+    assert_eq!(doc.json()["data"]["uploadedBy"], "alice");
+    let got = get(port, path, &[("Authorization", &bob)]).await;
+    assert_eq!(sha(&got.body), sha(&data));
+}
+
+async fn empty_file_in_one_part(port: u16) {
+    let path = "/v1/files/big/empty.bin";
+    let started = start_upload(port, path, ADMIN, 0, "x/y").await;
+    assert_eq!(started.status, 201, "{:?}", started.json());
+    let id = started.json()["upload"].as_str().unwrap().to_owned();
+    assert_eq!(started.json()["parts"], 1);
+    let part = put_part(port, path, ADMIN, &id, 1, b"").await;
+    assert_eq!(part.status, 200, "{:?}", part.json());
+    let done = on_upload(port, "POST", path, ADMIN, &id).await;
+    assert_eq!(done.status, 200, "{:?}", done.json());
+    assert_eq!(done.json()["size"], 0);
+    let got = get(port, path, &[("Authorization", ADMIN)]).await;
+    assert_eq!((got.status, got.body.len()), (200, 0));
+}
+
+/// An upload not completed within `BLAZE_FILES_UPLOAD_TTL` expires: the
+/// folder object's alarm aborts it (404 after), and bytes are left nowhere.
+#[test]
+fn resumable_uploads_expire() {
+    let Some(_serial) = e2e() else { return };
+    let vars = ["BLAZE_FILES_UPLOAD_TTL:2", "BLAZE_FILES_SWEEP_GRACE:1"];
+    let server = WranglerDev::start_with_vars("files-expiry", &vars);
+    let port = server.port;
+    run(Duration::from_secs(60), async move {
+        let path = "/v1/files/ttl/t.bin";
+        let started = start_upload(port, path, ADMIN, 10, "x/y").await;
+        assert_eq!(started.status, 201, "{:?}", started.json());
+        let id = started.json()["upload"].as_str().unwrap().to_owned();
+        assert_eq!(
+            put_part(port, path, ADMIN, &id, 1, b"0123456789")
+                .await
+                .status,
+            200
+        );
+        assert_eq!(on_upload(port, "GET", path, ADMIN, &id).await.status, 200);
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = on_upload(port, "GET", path, ADMIN, &id).await;
+            if got.status == 404 {
+                break;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "the upload did not expire"
+            );
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+        let done = on_upload(port, "POST", path, ADMIN, &id).await;
+        assert_eq!(done.status, 404, "an expired upload cannot complete");
+        assert!(keys(port, "ttl/").await.is_empty(), "no bytes left");
+    });
+    drop(server);
+}
+
 /// Names of the `added` documents in the `change` frames `frames`.
 fn added(frames: &[Value]) -> Vec<String> {
     frames
@@ -676,31 +1359,6 @@ fn added(frames: &[Value]) -> Vec<String> {
         .flat_map(|f| f["changes"].as_array().cloned().unwrap_or_default())
         .filter(|c| c["type"] == "added")
         .filter_map(|c| c["doc"]["path"].as_str().map(str::to_owned))
-        .collect()
-}
-
-/// The file names of a folder, by a query on its metadata collection.
-async fn listing(port: u16, collection: &str) -> Vec<String> {
-    let body = json!({"collection": collection}).to_string();
-    let headers = [
-        ("Authorization", ADMIN),
-        ("Content-Type", "application/json"),
-    ];
-    let answer = request(
-        port,
-        "POST",
-        "/v1/query",
-        &headers,
-        Body::Bytes(body.as_bytes()),
-    )
-    .await;
-    assert_eq!(answer.status, 200, "{:?}", answer.json());
-    let docs = answer.json()["docs"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default();
-    docs.iter()
-        .filter_map(|d| d["data"]["name"].as_str().map(str::to_owned))
         .collect()
 }
 
@@ -839,7 +1497,11 @@ async fn flood_with_bystander(port: u16, state: &Path) {
     while !mine.iter().all(|p| added(&frames).contains(p)) {
         frames.push(ws.recv().await);
     }
-    let mut names = listing(port, FOLDER).await;
+    let mut names: Vec<String> = folder_docs(port, FOLDER)
+        .await
+        .iter()
+        .filter_map(|d| d["data"]["name"].as_str().map(str::to_owned))
+        .collect();
     names.sort();
     assert_eq!(
         names,

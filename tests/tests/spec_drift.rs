@@ -6,7 +6,7 @@ use blaze_protocol::ErrorCode;
 use blaze_tests::{load_cases, session_files, vectors_dir};
 
 /// Codes no file of `spec/vectors/` can exercise, and why.
-const NOT_IN_VECTORS: [(ErrorCode, &str); 9] = [
+const NOT_IN_VECTORS: [(ErrorCode, &str); 10] = [
     (
         ErrorCode::UnsupportedMediaType,
         "HTTP only: a Content-Type header, tested against the worker",
@@ -40,6 +40,10 @@ const NOT_IN_VECTORS: [(ErrorCode, &str); 9] = [
     (
         ErrorCode::UploadIncomplete,
         "HTTP files only: a body cut short on the wire, tested against the worker (files_e2e)",
+    ),
+    (
+        ErrorCode::InvalidPart,
+        "HTTP files only: a resumable upload's part of the wrong length, tested against the worker (files_e2e)",
     ),
     (
         ErrorCode::PermissionDenied,

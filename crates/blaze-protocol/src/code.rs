@@ -85,11 +85,15 @@ pub enum ErrorCode {
     /// HTTP files only: the upload's body ended before its `Content-Length`;
     /// nothing was kept.
     UploadIncomplete,
+    /// HTTP files only: a part of a resumable upload whose number is not one
+    /// of the upload's parts or whose `Content-Length` is not that part's
+    /// length; nothing was stored.
+    InvalidPart,
 }
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 38] = [
+    pub const ALL: [ErrorCode; 39] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -128,6 +132,7 @@ impl ErrorCode {
         Self::FileTooLarge,
         Self::RangeNotSatisfiable,
         Self::UploadIncomplete,
+        Self::InvalidPart,
     ];
 
     /// The stable snake_case name sent on the wire.
@@ -171,6 +176,7 @@ impl ErrorCode {
             Self::FileTooLarge => "file_too_large",
             Self::RangeNotSatisfiable => "range_not_satisfiable",
             Self::UploadIncomplete => "upload_incomplete",
+            Self::InvalidPart => "invalid_part",
         }
     }
 
@@ -192,7 +198,8 @@ impl ErrorCode {
             | Self::TooManyFilterValues
             | Self::TooManyDisjunctions
             | Self::WrongCollection
-            | Self::UploadIncomplete => 400,
+            | Self::UploadIncomplete
+            | Self::InvalidPart => 400,
             Self::NotFound | Self::ListenerNotFound => 404,
             Self::MethodNotAllowed => 405,
             Self::AlreadyExists | Self::PatchTestFailed | Self::ListenerExists => 409,

@@ -113,6 +113,7 @@ async fn fetch(mut req: Request, env: Env, _ctx: Context) -> Result<Response> {
     let headers = req.headers().clone();
     headers.delete(crate::rules::INTERNAL_READ)?;
     headers.delete(crate::files_plan::INTERNAL_FILES)?;
+    headers.delete(crate::resumable::INTERNAL_UPLOAD)?;
     let mut init = RequestInit::new();
     init.with_method(req.method()).with_headers(headers.clone());
     if !plain.body.is_empty() {

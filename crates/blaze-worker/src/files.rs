@@ -10,7 +10,7 @@
 //! before the commit deletes the new key; the path keeps serving the file
 //! it served before.
 
-use blaze_protocol::{CollectionPath, CommitResult, DocSnapshot, ErrorCode};
+use blaze_protocol::{CollectionPath, DocSnapshot, ErrorCode, Limits};
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
@@ -18,48 +18,68 @@ use worker::{
     Response, ResponseBody, Result,
 };
 
-use crate::entry::respond;
+use crate::entry::{http_request, respond};
 use crate::files_plan::{
-    check_signed, disposition, metadata_write, none_match, query_param, signed_url, url_key,
-    url_ttl, Bytes, FilePath, Upload, DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
+    check_signed, disposition, folder_path, metadata_update, metadata_write, none_match,
+    query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, Upload,
+    DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
 };
+use crate::files_sweep::new_key;
 use crate::http_types::HttpResponse;
 
 /// The routes' prefix.
 pub const PREFIX: &str = "/v1/files/";
 
 /// The methods `/v1/files/{path}` answers.
-const ALLOW: &str = "GET, HEAD, PUT, POST, DELETE, OPTIONS";
+const ALLOW: &str = "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS";
 
 /// Answers a request under [`PREFIX`].
 pub async fn serve(req: Request, env: &Env) -> Result<Response> {
     let path = req.path();
+    let query = req.url()?.query().map(str::to_owned);
+    if req.inner().method() == "GET" && query_param(query.as_deref(), "keys").is_some() {
+        return keys(&req, env, &path[PREFIX.len()..]).await;
+    }
     let file = match FilePath::parse(&path[PREFIX.len()..]) {
         Ok(file) => file,
         Err(refused) => return respond(refused),
     };
+    let preflight_asked = req.inner().method() == "OPTIONS";
+    if let Some(id) = query_param(query.as_deref(), "upload").filter(|_| !preflight_asked) {
+        return crate::files_upload::serve(req, env, &file, id).await;
+    }
     match req.inner().method().as_str() {
         "PUT" => upload(req, env, &file).await,
-        "POST" if query_param(req.url()?.query(), "url").is_some() => mint(&req, env, &file).await,
+        "POST" if query_param(query.as_deref(), "url").is_some() => mint(&req, env, &file).await,
+        "POST" if query_param(query.as_deref(), "uploads").is_some() => {
+            crate::files_upload::start(&req, env, &file).await
+        }
         "GET" => download(&req, env, &file, true).await,
         "HEAD" => download(&req, env, &file, false).await,
+        "PATCH" => update(req, env, &file).await,
         "DELETE" => delete(&req, env, &file).await,
         "OPTIONS" => preflight(),
-        _ => respond(
-            HttpResponse::rejected(ErrorCode::MethodNotAllowed, "not a method of /v1/files")
-                .with_header("Allow", ALLOW.to_owned()),
-        ),
+        _ => not_allowed(),
     }
+}
+
+/// The answer to a method `/v1/files/{path}` does not have.
+pub(crate) fn not_allowed() -> Result<Response> {
+    respond(
+        HttpResponse::rejected(ErrorCode::MethodNotAllowed, "not a method of /v1/files")
+            .with_header("Allow", ALLOW.to_owned()),
+    )
+}
+
+/// A configuration number from the environment.
+pub(crate) fn env_number(env: &Env, name: &str) -> Option<u64> {
+    env.var(name).ok()?.to_string().parse().ok()
 }
 
 /// `PUT`: check, store under a fresh key, commit the metadata, delete what it replaced.
 async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
-    let max = env
-        .var("BLAZE_FILES_MAX_BYTES")
-        .ok()
-        .and_then(|v| v.to_string().parse().ok())
-        .unwrap_or(DEFAULT_MAX_FILE_BYTES);
+    let max = env_number(env, "BLAZE_FILES_MAX_BYTES").unwrap_or(DEFAULT_MAX_FILE_BYTES);
     let upload = match Upload::check(
         header("Content-Length").as_deref(),
         header("Content-Type").as_deref(),
@@ -69,11 +89,11 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         Ok(upload) => upload,
         Err(refused) => return respond(refused),
     };
-    let key = format!("o/{}", random_uuid()?);
+    let key = new_key(&file.folder(), &random_uuid()?);
     let authorization = header("Authorization");
     // Who may, decided before a byte of the body is read.
-    let proposed = upload.document(file, &key, None);
-    let checked = commit(env, file, authorization.as_deref(), "check", Some(proposed)).await?;
+    let proposed = Change::Set(upload.document(file, &key, None));
+    let checked = commit(env, file, authorization.as_deref(), "check", proposed).await?;
     if checked.status_code() != 204 {
         return Ok(checked);
     }
@@ -102,32 +122,55 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
             return respond(HttpResponse::rejected(ErrorCode::UploadIncomplete, msg));
         }
     };
-    let data = upload.document(file, &key, Some(&md5));
-    let committed = commit(env, file, authorization.as_deref(), "commit", Some(data)).await?;
+    let data = Change::Set(upload.document(file, &key, Some(&md5)));
+    let committed = commit(env, file, authorization.as_deref(), "commit", data).await?;
     if committed.status_code() != 200 {
         // Refused since the check (the rules or the document changed): the
         // new bytes go, the path keeps the file it had.
         let _ = bucket.delete(&key).await;
         return Ok(committed);
     }
-    let result = finish(&bucket, committed).await?;
-    let answer = json!({
-        "path": file.path,
-        "name": file.name(),
-        "size": upload.size,
-        "contentType": upload.content_type,
-        "metadata": upload.metadata,
-        "md5": md5,
-        "version": result.seq,
-        "time": result.time,
-    });
-    respond(HttpResponse::ok(&answer).with_header("ETag", format!("\"{}\"", result.seq)))
+    respond(file_answer(finish(&bucket, committed).await?))
+}
+
+/// `PATCH`: merges `contentType` and `metadata` into the metadata document
+/// as the caller (an `update`); the bytes stay as they are.
+async fn update(mut req: Request, env: &Env, file: &FilePath) -> Result<Response> {
+    let (plain, refused) = http_request(&mut req, &Limits::default()).await?;
+    if let Some(refused) = refused {
+        return respond(refused);
+    }
+    let patch = match metadata_update(&plain.body) {
+        Ok(patch) => patch,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let change = Change::Merge(patch);
+    let committed = commit(env, file, authorization.as_deref(), "commit", change).await?;
+    if committed.status_code() != 200 {
+        return Ok(committed);
+    }
+    respond(file_answer(finish(&env.bucket("FILES")?, committed).await?))
+}
+
+/// The 200 answer of an upload or update: the file as the object answered
+/// it, with its version as `ETag`.
+pub(crate) fn file_answer(answer: Value) -> HttpResponse {
+    let etag = format!("\"{}\"", answer["version"]);
+    HttpResponse::ok(&answer).with_header("ETag", etag)
 }
 
 /// `DELETE`: the metadata document first, then its bytes.
 async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     let authorization = req.headers().get("Authorization")?;
-    let committed = commit(env, file, authorization.as_deref(), "commit", None).await?;
+    let committed = commit(
+        env,
+        file,
+        authorization.as_deref(),
+        "commit",
+        Change::Delete,
+    )
+    .await?;
     if committed.status_code() != 200 {
         return Ok(committed);
     }
@@ -135,9 +178,9 @@ async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     respond(HttpResponse::no_content())
 }
 
-/// The result of a metadata commit the object answered 200, after deleting
+/// The body of a metadata commit the object answered 200, after deleting
 /// the object key it replaced.
-async fn finish(bucket: &Bucket, mut committed: Response) -> Result<CommitResult> {
+pub(crate) async fn finish(bucket: &Bucket, mut committed: Response) -> Result<Value> {
     if let Some(replaced) = committed.headers().get(REPLACED_KEY)? {
         if let Err(e) = bucket.delete(&replaced).await {
             // Left for the sweep (spec 15.4); the metadata no longer names it.
@@ -145,6 +188,30 @@ async fn finish(bucket: &Bucket, mut committed: Response) -> Result<CommitResult
         }
     }
     committed.json().await
+}
+
+/// `GET /v1/files/{folder}/?keys`: the folder's keys in R2, for an admin
+/// key only (a diagnostic, spec 15.4), answered by the folder's object.
+async fn keys(req: &Request, env: &Env, raw: &str) -> Result<Response> {
+    let folder = match folder_path(raw) {
+        Ok(folder) => folder,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let body = json!({"collection": folder.as_str()}).to_string();
+    let path = "/v1/query";
+    let keys = [(INTERNAL_FILES, "keys")];
+    let authorization = authorization.as_deref();
+    ask(
+        env,
+        &folder,
+        path,
+        Method::Post,
+        authorization,
+        &keys,
+        Some(body),
+    )
+    .await
 }
 
 /// The key download URLs are signed with, from the environment.
@@ -196,7 +263,7 @@ async fn read_metadata(
         &path,
         Method::Get,
         authorization,
-        None,
+        &[],
         None,
     )
     .await
@@ -304,43 +371,44 @@ fn preflight() -> Result<Response> {
     headers.set("Access-Control-Allow-Methods", ALLOW)?;
     headers.set(
         "Access-Control-Allow-Headers",
-        "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata",
+        "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata, \
+         X-Blaze-Upload-Length, X-Blaze-Content-Type",
     )?;
     headers.set("Access-Control-Max-Age", "86400")?;
     Ok(Response::empty()?.with_status(204).with_headers(headers))
 }
 
-/// Asks the folder's object to check or commit (`op`) the metadata `data`
-/// of `file` (`None`: its deletion) as the holder of `authorization`.
-async fn commit(
+/// Asks the folder's object to check or commit (`op`) the `change` of the
+/// metadata of `file` as the holder of `authorization`.
+pub(crate) async fn commit(
     env: &Env,
     file: &FilePath,
     authorization: Option<&str>,
     op: &str,
-    data: Option<Value>,
+    change: Change,
 ) -> Result<Response> {
     let folder = file.folder();
-    let body = json!({"collection": folder.as_str(), "writes": [metadata_write(file, data)]});
+    let body = json!({"collection": folder.as_str(), "writes": [metadata_write(file, change)]});
     ask(
         env,
         &folder,
         "/v1/commit",
         Method::Post,
         authorization,
-        Some(op),
+        &[(INTERNAL_FILES, op)],
         Some(body.to_string()),
     )
     .await
 }
 
-/// One request to the object of `folder`.
-async fn ask(
+/// One request to the object of `folder`, with the `internal` headers.
+pub(crate) async fn ask(
     env: &Env,
     folder: &CollectionPath,
     path: &str,
     method: Method,
     authorization: Option<&str>,
-    op: Option<&str>,
+    internal: &[(&str, &str)],
     body: Option<String>,
 ) -> Result<Response> {
     let stub = env
@@ -351,8 +419,8 @@ async fn ask(
     if let Some(authorization) = authorization {
         headers.set("Authorization", authorization)?;
     }
-    if let Some(op) = op {
-        headers.set(INTERNAL_FILES, op)?;
+    for (name, value) in internal {
+        headers.set(name, value)?;
     }
     let mut init = RequestInit::new();
     init.with_method(method).with_headers(headers);
@@ -381,7 +449,7 @@ async fn read_stored(env: &Env, file: &FilePath) -> Result<Response> {
 }
 
 /// `crypto.randomUUID()`.
-fn random_uuid() -> Result<String> {
+pub(crate) fn random_uuid() -> Result<String> {
     let crypto = js_sys::Reflect::get(&js_sys::global(), &JsValue::from_str("crypto"))?;
     let make: js_sys::Function =
         js_sys::Reflect::get(&crypto, &JsValue::from_str("randomUUID"))?.dyn_into()?;

@@ -83,6 +83,17 @@ impl FilePath {
     }
 }
 
+/// The metadata collection of a folder path ending in `/` (`avatars/` →
+/// `_files/avatars/_files`; the empty path is the root folder, `_files`).
+pub fn folder_path(raw: &str) -> Result<CollectionPath, HttpResponse> {
+    if !(raw.is_empty() || raw.ends_with('/')) {
+        let msg = "invalid folder path: it ends with `/`";
+        return Err(HttpResponse::rejected(ErrorCode::InvalidPath, msg));
+    }
+    // The folder of a file named `k` in it.
+    Ok(FilePath::parse(&format!("{raw}k"))?.folder())
+}
+
 /// What an upload's headers say, checked before a byte of its body is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Upload {
@@ -164,14 +175,78 @@ impl Upload {
     }
 }
 
-/// The one write a metadata commit for `file` makes: a `set` of `data`, or
-/// a delete.
-pub fn metadata_write(file: &FilePath, data: Option<Value>) -> Write {
-    let write = match data {
-        Some(data) => json!({"op": "set", "id": file.name(), "data": data}),
-        None => json!({"op": "delete", "id": file.name()}),
+/// What a metadata commit does to a file's document.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Change {
+    /// Writes this data (an upload).
+    Set(Value),
+    /// Merges this RFC 7396 patch into it (an update of its metadata); a
+    /// missing document is `not_found`.
+    Merge(Value),
+    /// Deletes it.
+    Delete,
+}
+
+/// The one write a metadata commit for `file` makes.
+pub fn metadata_write(file: &FilePath, change: Change) -> Write {
+    let write = match change {
+        Change::Set(data) => json!({"op": "set", "id": file.name(), "data": data}),
+        Change::Merge(patch) => json!({"op": "merge", "id": file.name(), "patch": patch}),
+        Change::Delete => json!({"op": "delete", "id": file.name()}),
     };
-    serde_json::from_value(write).expect("a set or delete parses")
+    serde_json::from_value(write).expect("a set, merge or delete parses")
+}
+
+/// Checks the body of an update of a file's metadata (spec 15.3, "Update
+/// metadata"): a JSON object with `contentType` (a non-empty string of
+/// printable ASCII, as a `Content-Type` header carries) and/or `metadata`
+/// (an object of strings, `null` removing that key), nothing else. Returns
+/// the merge patch for the metadata document.
+pub fn metadata_update(body: &str) -> Result<Value, HttpResponse> {
+    let bad = |why: &str| {
+        let msg = format!("an update of a file's metadata is {why}");
+        HttpResponse::rejected(ErrorCode::InvalidFrame, msg)
+    };
+    let shape = "a JSON object with contentType and/or metadata";
+    let Ok(Value::Object(update)) = serde_json::from_str::<Value>(body) else {
+        return Err(bad(shape));
+    };
+    if update.is_empty() || update.keys().any(|k| k != "contentType" && k != "metadata") {
+        return Err(bad(shape));
+    }
+    if let Some(content_type) = update.get("contentType") {
+        let valid = content_type
+            .as_str()
+            .is_some_and(|t| !t.trim().is_empty() && t.bytes().all(|b| (0x20..0x7f).contains(&b)));
+        if !valid {
+            return Err(bad("a contentType of printable ASCII"));
+        }
+    }
+    if let Some(metadata) = update.get("metadata") {
+        let valid = metadata
+            .as_object()
+            .is_some_and(|m| m.values().all(|v| v.is_string() || v.is_null()));
+        if !valid {
+            return Err(bad("metadata of strings (null removes a key)"));
+        }
+    }
+    Ok(Value::Object(update))
+}
+
+/// The answer to an upload or an update of `data`, the metadata document
+/// the commit `seq` at `time` wrote (spec 15.3).
+pub fn file_answer(data: &Map<String, Value>, seq: u64, time: u64) -> Value {
+    let field = |name: &str| data.get(name).cloned().unwrap_or(Value::Null);
+    json!({
+        "path": field("path"),
+        "name": field("name"),
+        "size": field("size"),
+        "contentType": field("contentType"),
+        "metadata": field("metadata"),
+        "md5": field("md5"),
+        "version": seq,
+        "time": time,
+    })
 }
 
 /// `data` with `uploadedBy` set to who asks (`uid`; `null` for an admin or
@@ -393,6 +468,21 @@ mod tests {
     }
 
     #[test]
+    fn folder_paths_end_with_a_slash() {
+        let folder = |raw: &str| folder_path(raw).map(|c| c.as_str().to_owned());
+        assert_eq!(folder("").unwrap(), "_files");
+        assert_eq!(folder("a/").unwrap(), "_files/a/_files");
+        assert_eq!(folder("a/b/").unwrap(), "_files/a/_files/b/_files");
+        for bad in ["a", "a//", "/", "a%2F/"] {
+            assert_eq!(
+                folder(bad).unwrap_err().error,
+                Some(ErrorCode::InvalidPath),
+                "{bad}"
+            );
+        }
+    }
+
+    #[test]
     fn uploads_are_checked_from_their_headers() {
         let check = |len: Option<&str>, meta: Option<&str>| {
             Upload::check(len, None, meta, 100).map_err(|r| r.error.unwrap())
@@ -427,13 +517,61 @@ mod tests {
         let upload = Upload::check(Some("3"), Some("image/png"), None, 10).unwrap();
         let mut data = upload.document(&file, "o/k", Some("abc"));
         data["uploadedBy"] = json!("mallory");
-        let write = stamped(&metadata_write(&file, Some(data)), Some("alice"));
+        let write = stamped(&metadata_write(&file, Change::Set(data)), Some("alice"));
         let value = serde_json::to_value(&write).unwrap();
         assert_eq!(value["data"]["uploadedBy"], "alice");
         assert_eq!(value["data"]["key"], "o/k");
         assert_eq!(value["data"]["path"], "a/b.png");
-        let delete = serde_json::to_value(stamped(&metadata_write(&file, None), None)).unwrap();
+        let delete = metadata_write(&file, Change::Delete);
+        let delete = serde_json::to_value(stamped(&delete, None)).unwrap();
         assert_eq!(delete["op"], "delete");
+    }
+
+    #[test]
+    fn metadata_updates_are_merge_patches_of_two_fields() {
+        let patch =
+            metadata_update(r#"{"contentType":"text/plain","metadata":{"a":"1","b":null}}"#);
+        assert_eq!(
+            patch.unwrap(),
+            json!({"contentType": "text/plain", "metadata": {"a": "1", "b": null}})
+        );
+        assert!(metadata_update(r#"{"metadata":{}}"#).is_ok());
+        for bad in [
+            "",
+            "[]",
+            "{}",
+            "null",
+            r#"{"size":1}"#,
+            r#"{"contentType":"a","key":"o/x"}"#,
+            r#"{"contentType":""}"#,
+            r#"{"contentType":3}"#,
+            "{\"contentType\":\"a\\nb\"}",
+            r#"{"metadata":null}"#,
+            r#"{"metadata":{"a":1}}"#,
+            r#"{"metadata":["a"]}"#,
+        ] {
+            let refused = metadata_update(bad).unwrap_err();
+            assert_eq!(refused.error, Some(ErrorCode::InvalidFrame), "{bad}");
+        }
+        let file = FilePath::parse("a/b.png").unwrap();
+        let merge = metadata_write(&file, Change::Merge(json!({"contentType": "x/y"})));
+        let value = serde_json::to_value(stamped(&merge, Some("mallory"))).unwrap();
+        assert_eq!(value["op"], "merge");
+        assert_eq!(value["patch"], json!({"contentType": "x/y"}), "not stamped");
+    }
+
+    #[test]
+    fn the_answer_is_the_document_and_its_version() {
+        let file = FilePath::parse("a/b.png").unwrap();
+        let upload = Upload::check(Some("3"), Some("image/png"), None, 10).unwrap();
+        let mut data = upload.document(&file, "o/k", Some("abc"));
+        data["uploadedBy"] = json!("alice");
+        let answer = file_answer(data.as_object().unwrap(), 7, 1_000);
+        assert_eq!(
+            answer,
+            json!({"path": "a/b.png", "name": "b.png", "size": 3, "contentType": "image/png",
+                "metadata": {}, "md5": "abc", "version": 7, "time": 1_000})
+        );
     }
 
     #[test]

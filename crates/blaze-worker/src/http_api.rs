@@ -9,7 +9,7 @@ use blaze_protocol::{
 };
 use serde_json::Value;
 
-use crate::files_plan::{stamped, REPLACED_KEY};
+use crate::files_plan::{file_answer, stamped, REPLACED_KEY};
 use crate::http_types::{parse_body, HttpRequest, HttpResponse};
 use crate::routing::{DocMethod, Endpoint};
 
@@ -177,7 +177,9 @@ pub enum FileOp {
 /// Answers the Worker's `op` on `collection` with the one metadata `write`,
 /// as `caller`: `uploadedBy` is set to the caller's uid here, whatever the
 /// write says. Deleting a file that does not exist is 404 `not_found` (once
-/// the rules allow the delete).
+/// the rules allow the delete); so is merging into one (an update of its
+/// metadata), to a caller who may read it. A committed write that leaves the
+/// document is answered with the file's answer (spec 15.3).
 pub fn answer_file<S: Storage>(
     hub: &mut Hub<S>,
     caller: &Caller,
@@ -221,12 +223,17 @@ fn file<S: Storage>(
         return Err(HttpResponse::rejected(ErrorCode::NotFound, msg).into());
     }
     let result = hub.handle_commit(caller, collection, writes, now)?;
-    let replaced = stored
-        .data
-        .as_ref()
-        .and_then(|d| d.get("key"))
+    let before = stored.data.as_ref().and_then(|d| d.get("key"));
+    let after = hub.database().get(&doc)?.data;
+    // The key the commit stopped naming (an update of metadata names the same).
+    let replaced = before
+        .filter(|&key| after.as_ref().and_then(|d| d.get("key")) != Some(key))
         .and_then(Value::as_str);
-    let answer = HttpResponse::ok(&result).with_header("ETag", format!("\"{}\"", result.seq));
+    let answer = match &after {
+        Some(data) => HttpResponse::ok(&file_answer(data, result.seq, result.time)),
+        None => HttpResponse::ok(&result),
+    }
+    .with_header("ETag", format!("\"{}\"", result.seq));
     Ok(match replaced {
         Some(key) => answer.with_header(REPLACED_KEY, key.to_owned()),
         None => answer,

@@ -11,14 +11,18 @@
 //! the sockets and SQLite, and logs.
 
 pub mod files_plan;
+pub mod files_sweep;
 pub mod http_api;
 pub mod http_types;
+pub mod resumable;
 pub mod routing;
 
 #[cfg(target_arch = "wasm32")]
 mod entry;
 #[cfg(target_arch = "wasm32")]
 mod files;
+#[cfg(target_arch = "wasm32")]
+mod files_upload;
 #[cfg(target_arch = "wasm32")]
 mod identity;
 #[cfg(target_arch = "wasm32")]

@@ -58,8 +58,9 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::files_plan::{self, INTERNAL_FILES};
+use crate::files_sweep::Sweep;
 use crate::http_api::{self, Answer, FileOp};
-use crate::http_types::{bearer, unauthenticated, HttpResponse};
+use crate::http_types::{bearer, unauthenticated, HttpRequest, HttpResponse};
 use crate::identity;
 use crate::log::{log_auth, log_event, log_http, log_session_failure, Who};
 use crate::routing::{route, DocMethod, Endpoint};
@@ -99,7 +100,12 @@ struct Live {
     http_fetched: usize,
     /// When the Durable Object alarm was last set for (ms), by this memory.
     alarm: Option<u64>,
+    /// When the sweep of unnamed file bytes runs (spec 15.4; saved in `meta`).
+    sweep: Sweep,
 }
+
+mod sweep;
+mod uploads;
 
 fn now() -> u64 {
     js_sys::Date::now() as u64
@@ -167,7 +173,9 @@ impl BlazeCollection {
                 refetching: Vec::new(),
                 http_fetched: 0,
                 alarm: None,
+                sweep: Sweep::default(),
             };
+            live.load_sweep()?;
             live.wake(&self.state)?;
             *self.live.borrow_mut() = Some(live);
         }
@@ -433,6 +441,13 @@ impl DurableObject for BlazeCollection {
         let file_op = match req.headers().get(INTERNAL_FILES)?.as_deref() {
             Some("check") => Some(FileOp::Check),
             Some("commit") => Some(FileOp::Commit),
+            Some("keys") => return self.keys(&hreq, &identity, started).await,
+            Some(op) if op.starts_with("upload-") => {
+                let answered = self.upload_op(op, &req, &hreq, &endpoint, identity, started);
+                let answer = answered.await?;
+                self.schedule_alarm().await?;
+                return Ok(answer);
+            }
             Some(_) => return Response::error("not a file operation", 400),
             None => None,
         };
@@ -467,6 +482,13 @@ impl DurableObject for BlazeCollection {
             self.live(None)?.http_fetched -= counted;
         }
         let answer = answer?;
+        if file_op.is_some() && answer.error.is_none() {
+            // Bytes may be stored (a check), or left behind (a commit
+            // replacing or deleting a file): the sweep runs after the grace.
+            self.sweep_needed()?;
+        }
+        // Also sets the alarm of an object woken with a sweep due.
+        self.schedule_alarm().await?;
         let identity = caller.identity;
         let who = Who::Identity(&identity);
         log_http(&hreq, &answer, who, now().saturating_sub(started));
@@ -510,6 +532,7 @@ impl DurableObject for BlazeCollection {
         // Listeners due for a check of the documents of other collections
         // their rules read (spec 14.5): fetched, then decided again.
         while self.run_fetches().await? {}
+        self.sweep().await?;
         self.schedule_alarm().await?;
         Response::empty()
     }
@@ -585,6 +608,30 @@ impl BlazeCollection {
                 ));
             }
         }
+    }
+
+    /// The admin's listing of the folder's keys in R2, with whether each is
+    /// named (a diagnostic for tests and operators, spec 15.4); anyone else
+    /// is refused.
+    async fn keys(
+        &self,
+        hreq: &HttpRequest,
+        identity: &Identity,
+        started: u64,
+    ) -> Result<Response> {
+        let answer = if *identity == Identity::Admin {
+            self.list_keys().await?
+        } else {
+            let why = "only an admin key lists a folder's keys";
+            HttpResponse::rejected(blaze_protocol::ErrorCode::PermissionDenied, why)
+        };
+        log_http(
+            hreq,
+            &answer,
+            Who::Identity(identity),
+            now().saturating_sub(started),
+        );
+        respond(answer)
     }
 
     /// Answers another object's read of a document for its rules: the
@@ -765,11 +812,15 @@ impl BlazeCollection {
     }
 
     /// Sets the Durable Object alarm at the earliest credential expiry of
-    /// the connections, when it is not set for that time already.
+    /// the connections or the next run of the files sweep, when it is not
+    /// set for that time already.
     async fn schedule_alarm(&self) -> Result<()> {
         let due = {
             let mut live = self.live(None)?;
-            let due = live.hub.poll_timeout();
+            let due = match (live.hub.poll_timeout(), live.sweep.due) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
             if due.is_none() || due == live.alarm {
                 return Ok(());
             }

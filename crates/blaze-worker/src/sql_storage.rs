@@ -18,11 +18,13 @@ use blaze_protocol::stored::{
 };
 use blaze_protocol::{CollectionPath, CommitId, CommitResult, Identity};
 use serde_json::{Map, Value};
+
+use crate::resumable::Resumable;
 use wasm_bindgen::{closure::Closure, JsCast, JsValue};
 use worker::{SqlCursorRawIterator, SqlStorage, SqlStorageValue as V};
 
 /// The tables; `CREATE ... IF NOT EXISTS`, so opening is idempotent.
-const SCHEMA: [&str; 9] = [
+const SCHEMA: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)",
     "CREATE TABLE IF NOT EXISTS seqs (collection TEXT PRIMARY KEY, seq INTEGER NOT NULL)",
     "CREATE TABLE IF NOT EXISTS docs (collection TEXT NOT NULL, id TEXT NOT NULL, data TEXT NOT NULL, \
@@ -48,6 +50,13 @@ const SCHEMA: [&str; 9] = [
     // this table, the listeners too, moved here when read).
     "CREATE TABLE IF NOT EXISTS listeners (conn INTEGER NOT NULL, rid INTEGER NOT NULL, part INTEGER NOT NULL, \
      target INTEGER NOT NULL, key TEXT NOT NULL, PRIMARY KEY (conn, rid, part)) WITHOUT ROWID",
+    // Unfinished resumable uploads of the folder (spec 15.7): the record
+    // as JSON (`resumable::Resumable`), and the R2 etag of each stored part.
+    "CREATE TABLE IF NOT EXISTS uploads (id TEXT PRIMARY KEY, record TEXT NOT NULL, \
+     key TEXT NOT NULL, expires INTEGER NOT NULL) WITHOUT ROWID",
+    "CREATE INDEX IF NOT EXISTS uploads_by_key ON uploads (key)",
+    "CREATE TABLE IF NOT EXISTS upload_parts (id TEXT NOT NULL, part INTEGER NOT NULL, \
+     etag TEXT NOT NULL, PRIMARY KEY (id, part)) WITHOUT ROWID",
 ];
 
 /// A Durable Object's SQLite storage, as the engine's [`Storage`].
@@ -174,6 +183,80 @@ impl SqlStore {
             "INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)",
             vec![text(key), text(value)],
         )
+    }
+
+    /// Records a resumable upload.
+    pub fn put_upload(&self, upload: &Resumable) -> Result<(), StorageError> {
+        let record = serde_json::to_string(upload).map_err(failed)?;
+        self.exec(
+            "INSERT INTO uploads (id, record, key, expires) VALUES (?, ?, ?, ?)",
+            vec![
+                text(&upload.id),
+                text(&record),
+                text(&upload.key),
+                int(upload.expires),
+            ],
+        )
+    }
+
+    /// The resumable upload `id`, if it is recorded.
+    pub fn upload(&self, id: &str) -> Result<Option<Resumable>, StorageError> {
+        let query = "SELECT record FROM uploads WHERE id = ?";
+        let Some(row) = self.rows(query, vec![text(id)])?.next() else {
+            return Ok(None);
+        };
+        let record = as_text(&row.map_err(failed)?[0])?.to_owned();
+        serde_json::from_str(&record).map(Some).map_err(failed)
+    }
+
+    /// The stored parts of upload `id` with their R2 etags, in order.
+    pub fn upload_parts(&self, id: &str) -> Result<Vec<(u16, String)>, StorageError> {
+        let query = "SELECT part, etag FROM upload_parts WHERE id = ? ORDER BY part";
+        let mut parts = Vec::new();
+        for row in self.rows(query, vec![text(id)])? {
+            let row = row.map_err(failed)?;
+            parts.push((as_u64(&row[0])? as u16, as_text(&row[1])?.to_owned()));
+        }
+        Ok(parts)
+    }
+
+    /// Records part `part` of upload `id` (the last stored wins).
+    pub fn put_part(&self, id: &str, part: u16, etag: &str) -> Result<(), StorageError> {
+        self.exec(
+            "INSERT OR REPLACE INTO upload_parts (id, part, etag) VALUES (?, ?, ?)",
+            vec![text(id), int(u64::from(part)), text(etag)],
+        )
+    }
+
+    /// Forgets upload `id` and its parts.
+    pub fn delete_upload(&self, id: &str) -> Result<(), StorageError> {
+        self.exec("DELETE FROM upload_parts WHERE id = ?", vec![text(id)])?;
+        self.exec("DELETE FROM uploads WHERE id = ?", vec![text(id)])
+    }
+
+    /// The uploads expired at `now`, and the earliest expiry of the others.
+    pub fn expired_uploads(&self, now: u64) -> Result<(Vec<Resumable>, Option<u64>), StorageError> {
+        let mut expired = Vec::new();
+        let query = "SELECT record FROM uploads WHERE expires <= ?";
+        for row in self.rows(query, vec![int(now)])? {
+            let record = as_text(&row.map_err(failed)?[0])?.to_owned();
+            expired.push(serde_json::from_str(&record).map_err(failed)?);
+        }
+        let query = "SELECT MIN(expires) FROM uploads WHERE expires > ?";
+        let next = match self.rows(query, vec![int(now)])?.next() {
+            Some(row) => match &row.map_err(failed)?[0] {
+                V::Null => None,
+                v => Some(as_u64(v)?),
+            },
+            None => None,
+        };
+        Ok((expired, next))
+    }
+
+    /// Whether an unfinished upload will store its file under `key`.
+    pub fn upload_names(&self, key: &str) -> Result<bool, StorageError> {
+        let query = "SELECT 1 FROM uploads WHERE key = ? LIMIT 1";
+        Ok(self.rows(query, vec![text(key)])?.next().is_some())
     }
 
     /// Every saved connection session. Sessions saved before the

@@ -456,3 +456,58 @@ fn a_patch_body_that_is_no_patch_is_the_frames_error_not_the_writes() {
         assert!(error["error"].get("write_index").is_none(), "{body}");
     }
 }
+
+#[test]
+fn file_commits_answer_the_file_and_the_key_they_replaced() {
+    use super::{answer_file, FileOp};
+    use crate::files_plan::{metadata_write, Change, FilePath, Upload, REPLACED_KEY};
+    let folder = CollectionPath::parse("_files/a/_files").unwrap();
+    let db = Database::new(MemoryStorage::new(), Limits::default());
+    let mut hub = Hub::new(db, HubConfig::default())
+        .scoped(folder.clone())
+        .driver_written();
+    let file = FilePath::parse("a/b.txt").unwrap();
+    let mut ask = |change: Change| {
+        let write = metadata_write(&file, change);
+        match answer_file(
+            &mut hub,
+            &Caller::admin(),
+            FileOp::Commit,
+            &folder,
+            &write,
+            9,
+        ) {
+            Answer::Done(response) => response,
+            Answer::Fetch(paths) => panic!("no rules, yet asked to fetch {paths:?}"),
+        }
+    };
+    let replaced = |r: &HttpResponse| {
+        let header = r.headers.iter().find(|(k, _)| *k == REPLACED_KEY);
+        header.map(|(_, v)| v.clone())
+    };
+    let body = |r: &HttpResponse| serde_json::from_str::<Value>(&r.body).unwrap();
+    let missing = ask(Change::Merge(json!({"contentType": "text/plain"})));
+    assert_eq!(missing.error, Some(ErrorCode::NotFound));
+    let meta = r#"{"a":"1","b":"2"}"#;
+    let upload = Upload::check(Some("3"), Some("text/csv"), Some(meta), 10).unwrap();
+    let first = ask(Change::Set(upload.document(&file, "o/k1", Some("m"))));
+    assert_eq!(first.status, 200);
+    assert_eq!(replaced(&first), None);
+    assert_eq!(body(&first)["contentType"], "text/csv");
+    let patch = json!({"contentType": "text/plain", "metadata": {"b": null, "c": "3"}});
+    let updated = ask(Change::Merge(patch));
+    assert_eq!(updated.status, 200, "{}", updated.body);
+    assert_eq!(replaced(&updated), None, "the same bytes");
+    let answer = body(&updated);
+    assert_eq!(answer["metadata"], json!({"a": "1", "c": "3"}));
+    assert_eq!(
+        (&answer["contentType"], &answer["size"], &answer["md5"]),
+        (&json!("text/plain"), &json!(3), &json!("m"))
+    );
+    assert_eq!(answer["version"], 2);
+    let second = ask(Change::Set(upload.document(&file, "o/k2", Some("n"))));
+    assert_eq!(replaced(&second).as_deref(), Some("o/k1"));
+    let deleted = ask(Change::Delete);
+    assert_eq!(replaced(&deleted).as_deref(), Some("o/k2"));
+    assert_eq!(ask(Change::Delete).error, Some(ErrorCode::NotFound));
+}
