@@ -212,8 +212,8 @@ export interface UploadResult {
   readonly contentType: string;
   /** Its custom metadata. */
   readonly metadata: Record<string, string>;
-  /** The hex MD5 of the bytes stored. */
-  readonly md5: string;
+  /** The hex MD5 of the bytes stored; absent for a resumable upload's (spec 15.7: the object store computes none for an object joined from parts). */
+  readonly md5?: string;
   /** The file's new version (its metadata document's version). */
   readonly version: number;
   /** The commit time of the upload (ms since the Unix epoch). */
@@ -389,13 +389,14 @@ export function uploadResultOf(ref: FileRef, answer: unknown): UploadResult {
     !isUint(size) ||
     typeof contentType !== "string" ||
     !isStringRecord(metadata) ||
-    typeof md5 !== "string" ||
+    (md5 !== null && md5 !== undefined && typeof md5 !== "string") ||
     !isUint(version) ||
     !isUint(time)
   ) {
     throw protocolError(`not an upload's answer: ${JSON.stringify(answer)}`);
   }
-  return { ref, path, name, size, contentType, metadata, md5, version, time };
+  const result = { ref, path, name, size, contentType, metadata, version, time };
+  return typeof md5 === "string" ? { ...result, md5 } : result;
 }
 
 /**

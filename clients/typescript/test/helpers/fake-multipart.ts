@@ -183,6 +183,6 @@ export class FakeMultipartServer {
     this.files.set(upload.path, { bytes, contentType: upload.contentType, metadata: upload.metadata });
     this.uploads.delete(id);
     const name = upload.path.split("/").pop();
-    return answer({ path: upload.path, name, size: upload.size, contentType: upload.contentType, metadata: upload.metadata, md5: "0".repeat(32), version: ++this.#version, time: Date.now() });
+    return answer({ path: upload.path, name, size: upload.size, contentType: upload.contentType, metadata: upload.metadata, md5: null, version: ++this.#version, time: Date.now() });
   }
 }
