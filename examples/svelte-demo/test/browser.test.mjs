@@ -9,7 +9,9 @@
 // (scripts/install-chromium.sh) with playwright-core: alice (A), alice in a
 // second window (A2), bob (B) and an anonymous window. A board edit in A
 // must show in B (and back) within one second, and a todo change in one of
-// alice's windows in the other; bob never sees alice's todos (neither on his
+// alice's windows in the other; an image attached to a todo in one of
+// alice's windows appears in the other (uploaded resumably, shown through a
+// signed download URL) and no one else can read it; bob never sees alice's todos (neither on his
 // page nor in any WebSocket frame his page receives), his own todos are his,
 // and the anonymous window sees neither the board nor any todo. Then the
 // worker is killed (offline banner in A and B) and restarted on the same port
@@ -104,6 +106,12 @@ function installHelpers() {
     items,
     texts: () => items().map((i) => i.text),
     item: (t) => items().find((i) => i.text === t) ?? null,
+    /** Whether the todo `t` shows its attachment's thumbnail, loaded. */
+    thumb: (t) => {
+      const li = [...document.querySelectorAll('[data-testid="todo-item"]')].find((el) => text(el.querySelector('[data-testid="todo-text"]')) === t);
+      const img = li?.querySelector('[data-testid="attachment-thumb"]');
+      return !!img && img.complete && img.naturalWidth > 0;
+    },
     loaded: () =>
       (!!document.querySelector('[data-testid="board-form"]') || !!document.querySelector('[data-testid="board-signed-out"]')) &&
       !document.querySelector('[data-testid="board-loading"]') &&
@@ -230,7 +238,13 @@ const ALICE_TODOS = [
   "Book the launch venue",
   "Load-test 10k listeners",
   "Publish the changelog",
+  "Design the launch poster",
 ];
+/** An 8 × 8 PNG, attached to one of alice's todos. */
+const PNG = Buffer.from(
+  "iVBORw0KGgoAAAANSUhEUgAAAAgAAAAICAIAAABLbSncAAAAbElEQVR4nA3JQQEAMAgDMaRUClIqpVKQwvNkIGXLN1WFii5cpJhiiyuqhEQLi4gRK04/GjXduEkzzTbXP4xMG5uYMWvOP4JCB4eECRsuPwYNPXjIMMMONz8WLb14yTLLLrc/Dh19+Mgxxx53PLzkagFHPAwGAAAAAElFTkSuQmCC",
+  "base64",
+);
 const BOB_TODO = "Plan the team offsite";
 const BOARD_TITLE = "Sprint 42";
 
@@ -384,6 +398,46 @@ test("deleting a todo in one of alice's windows removes it from the other within
   await when(pageA, (d, a) => d.item(a) === null, text);
 });
 
+test("an image alice attaches in one window appears in her other window; nobody else can read it; it goes with its todo", { timeout: 30000 }, async (t) => {
+  const { pageA, pageA2 } = state;
+  const text = ALICE_TODOS[7];
+  await addTodo(pageA, text);
+  await when(pageA2, (d, a) => d.item(a) !== null, text);
+  const id = await itemOf(pageA, text).getAttribute("data-id");
+  const file = `attachments/alice/${id}`;
+  const ms = await latency(pageA2, (d, a) => d.thumb(a), text, () =>
+    itemOf(pageA, text).getByTestId("attach-input").setInputFiles({ name: "poster.png", mimeType: "image/png", buffer: PNG }),
+  );
+  record(t, "attach A->A2 (thumbnail loaded)", ms);
+  await when(pageA, (d, a) => d.thumb(a), text);
+  assert.equal(await pageA.getByTestId("attach-progress").count(), 0, "the progress bar is gone once the upload completed");
+  const stored = await adminHttp("GET", `todos/${id}`);
+  assert.equal(stored.data.attachment.path, file, "the todo names its attachment");
+  const meta = await adminHttp("GET", `_files/attachments/_files/alice/_files/${id}`);
+  assert.deepEqual([meta.data.uploadedBy, meta.data.size, meta.data.contentType], ["alice", PNG.length, "image/png"]);
+  const bytes = await fetch(api(`/v1/files/${file}`), { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
+  assert.deepEqual(Buffer.from(await bytes.arrayBuffer()), PNG, "the bytes are the image, whole");
+  // The thumbnail's URL is signed: it works without a credential, for this file only.
+  const src = await itemOf(pageA2, text).getByTestId("attachment-thumb").getAttribute("src");
+  assert.match(src, /\/v1\/files\/attachments\/alice\/.*[?&]signature=/);
+  const anonymous = await fetch(api(`/v1/files/${file}`));
+  assert.equal(anonymous.status, 403, "without a credential or a signature the file is refused");
+  const moved = await fetch(src.replace(`/alice/${id}`, "/alice/elsewhere"));
+  assert.equal(moved.status, 403, "a signed URL does not open another file");
+  assert.deepEqual(framesWith("B", [file, "poster.png"]), [], "nothing about the attachment reached bob's page");
+
+  // Deleting the todo deletes its image too.
+  await itemOf(pageA, text).getByTestId("todo-delete").click();
+  await when(pageA2, (d, a) => d.item(a) === null, text);
+  const deadline = Date.now() + WAIT_MS;
+  let gone;
+  do {
+    gone = await fetch(api(`/v1/files/${file}`), { headers: { Authorization: `Bearer ${ADMIN_KEY}` } });
+    await gone.arrayBuffer();
+  } while (gone.status !== 404 && Date.now() < deadline && (await sleep(100), true));
+  assert.equal(gone.status, 404, "the attachment went with its todo");
+});
+
 test("bob's todos are his, and alice's never reach him", { timeout: 30000 }, async () => {
   const { pageA, pageA2, pageB } = state;
   assert.equal(await pageB.getByTestId("todo-empty").count(), 1, "alice's todos are not in bob's list");
@@ -489,6 +543,10 @@ function showDefaultServer(page) {
 test("screenshots (desktop, phone width, signed out)", { timeout: 60000 }, async () => {
   const dir = screenshotDir();
   const { pageA } = state;
+  // One todo with an attachment, so the views show a thumbnail.
+  const attached = ALICE_TODOS[6];
+  await itemOf(pageA, attached).getByTestId("attach-input").setInputFiles({ name: "changelog.png", mimeType: "image/png", buffer: PNG });
+  await when(pageA, (d, a) => d.thumb(a), attached);
   // A calm desktop view: nothing hovered or focused.
   await pageA.mouse.move(0, 0);
   await pageA.evaluate(() => document.activeElement?.blur());
@@ -508,7 +566,7 @@ test("screenshots (desktop, phone width, signed out)", { timeout: 60000 }, async
   const page = await phone.newPage();
   page.on("pageerror", (err) => state.pageErrors.push(`phone: ${err.message}`));
   await page.goto(`${state.previewUrl}&user=alice`);
-  await when(page, (d) => d.state() === "online" && d.loaded() && d.items().length === 6, null, 20000);
+  await when(page, (d, a) => d.state() === "online" && d.loaded() && d.items().length === 6 && d.thumb(a), attached, 20000);
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - document.documentElement.clientWidth);
   assert.equal(overflow, 0, "no horizontal scrolling at 375 px");
   await showDefaultServer(page);
