@@ -775,9 +775,20 @@ async fn update_metadata(port: u16, state: &Path) {
 /// Sends an upload and reads what comes back, whatever happens to the
 /// server meanwhile: the status, or `None` if the connection died.
 async fn upload_raw(port: u16, path: String, data: Vec<u8>) -> Option<u16> {
+    send_raw(port, "PUT", path, data).await
+}
+
+/// A `DELETE` as [`upload_raw`] sends an upload.
+async fn delete_raw(port: u16, path: String) -> Option<u16> {
+    send_raw(port, "DELETE", path, Vec::new()).await
+}
+
+/// `method path` as the admin with `data` as the body, on a connection of
+/// its own; the answer's status, or `None` when the server died first.
+async fn send_raw(port: u16, method: &str, path: String, data: Vec<u8>) -> Option<u16> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
     let head = format!(
-        "PUT {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
          Authorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n",
         data.len()
     );
@@ -830,13 +841,14 @@ fn sent_for(path: &str) -> Vec<u8> {
     bytes(100_000 + path.len() * 1000, seed)
 }
 
-/// Bytes orphaned by SIGKILLs in the middle of uploads are swept by the
-/// folder object's alarm (spec 15.4), paged (two keys a run here), while
-/// every file whose metadata document exists stays whole: after the sweep,
-/// the folder's keys are exactly those its documents name, and each
-/// document's bytes are the bytes its upload sent. Uploads start 5 ms apart
-/// and the server is killed while they run, until a kill has left bytes
-/// that no document names (up to five kills).
+/// Bytes orphaned by SIGKILLs in the middle of uploads, replacements and
+/// deletes are swept by the folder object's alarm (spec 15.4), paged (two
+/// keys a run here), while every file whose metadata document exists stays
+/// whole: after the sweep, the folder's keys are exactly those its
+/// documents name, and each document's bytes are the bytes its upload sent.
+/// Uploads start 5 ms apart, with deletes and replacements among them, and
+/// the server is killed while they run, at least twice and until a kill has
+/// left bytes that no document names (up to five kills).
 #[test]
 fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
     let Some(_serial) = e2e() else { return };
@@ -860,6 +872,18 @@ fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
                 let path = format!("/v1/files/sweep/k{kill}-{i}.bin");
                 let data = sent_for(&path);
                 tokio::spawn(upload_raw(port, path, data));
+                // Beside the uploads: deletes of the last round's files and
+                // replacements of the first files (with the same bytes, so
+                // whichever commit wins, the file's bytes are known).
+                if kill > 0 && i % 4 == 0 {
+                    let gone = format!("/v1/files/sweep/k{}-{i}.bin", kill - 1);
+                    tokio::spawn(delete_raw(port, gone));
+                }
+                if i % 8 == 1 {
+                    let again = format!("/v1/files/sweep/before{}.bin", i % 3);
+                    let data = sent_for(&again);
+                    tokio::spawn(upload_raw(port, again, data));
+                }
                 tokio::time::sleep(Duration::from_millis(5)).await;
             }
         });
@@ -874,7 +898,8 @@ fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
             listed.iter().filter(|(_, named)| !named).count()
         });
         println!("kill {kill}: {orphans} keys named by nothing");
-        if orphans > 0 {
+        // At least two kills, so that deletes of the first round's files run into the second.
+        if orphans > 0 && kill > 0 {
             break;
         }
     }
