@@ -55,6 +55,22 @@ pub enum Command {
     Import(ImportArgs),
     /// Print a collection as JSON lines (`{"id": …, "data": {…}}`), in id order.
     Export(ExportArgs),
+    /// Copy files to or from the server: `blaze cp LOCAL blaze:PATH` or
+    /// `blaze cp blaze:PATH LOCAL`; a local folder is copied with its
+    /// subfolders. Files over `--resumable-over` bytes go up in resumable
+    /// parts, and running the same copy again after it stopped resumes it.
+    Cp(CpArgs),
+    /// List the files of a remote folder (`blaze:avatars`, `blaze:` for the
+    /// root), one JSON line each, in name order.
+    Ls {
+        /// The folder.
+        folder: String,
+    },
+    /// Delete a remote file (`blaze:avatars/a.png`).
+    Rm {
+        /// The file.
+        path: String,
+    },
     /// Print a development token for `--token` (HS256 with the local
     /// development secret unless told otherwise), or with `--keygen` a key
     /// pair for a local JWKS. Connects to nothing.
@@ -183,6 +199,24 @@ pub struct ExportArgs {
     /// Documents per page read.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..))]
     pub page: u64,
+}
+
+/// `blaze cp`.
+#[derive(Debug, Args)]
+pub struct CpArgs {
+    /// What to copy: a local file or folder, or `blaze:PATH` (a remote file,
+    /// or the files directly in a remote folder).
+    pub from: String,
+    /// Where to: `blaze:PATH` (ending in `/`: into that folder), or a local
+    /// path (an existing folder, or ending in `/`: into it).
+    pub to: String,
+    /// The content type of uploads [default: from the file's extension, else application/octet-stream].
+    #[arg(long)]
+    pub content_type: Option<String>,
+    /// Upload files larger than this many bytes in resumable parts (spec
+    /// 15.7); the default is the server's default single-request limit.
+    #[arg(long, default_value_t = 100 * 1024 * 1024)]
+    pub resumable_over: u64,
 }
 
 /// `blaze token`.

@@ -1,5 +1,5 @@
-//! `blaze`: read, write, query, watch, import and export Blaze data from the
-//! command line. Every command is a thin layer over `blaze-client`.
+//! `blaze`: read, write, query, watch, import and export Blaze data, and
+//! copy, list and remove files, from the command line. Every command is a thin layer over `blaze-client`.
 //!
 //! Exit status: 0 on success, 1 when the server or the connection fails (the
 //! error's code, when it has one, is printed first), 2 for bad arguments.
@@ -10,6 +10,7 @@
 mod args;
 mod credential;
 mod documents;
+mod files;
 mod output;
 mod parse;
 mod query;
@@ -89,10 +90,10 @@ async fn connect_and_run(
         ..ConnectOptions::default()
     };
     let db = Blaze::connect_with(&url, options).await?;
-    run(&db, command).await
+    run(&db, &url, command).await
 }
 
-async fn run(db: &Blaze, command: Command) -> Result<(), Failure> {
+async fn run(db: &Blaze, url: &str, command: Command) -> Result<(), Failure> {
     match command {
         Command::Get { path } => documents::get(db, &path).await,
         Command::Set(args) => documents::set(db, args).await,
@@ -102,6 +103,9 @@ async fn run(db: &Blaze, command: Command) -> Result<(), Failure> {
         Command::Watch(args) => watch::run(db, &args).await,
         Command::Import(args) => transfer::import(db, &args).await,
         Command::Export(args) => transfer::export(db, &args).await,
+        Command::Cp(args) => files::copy::run(db, url, &args).await,
+        Command::Ls { folder } => files::list(db, &folder).await,
+        Command::Rm { path } => files::remove(db, &path).await,
         Command::Token(args) => token::run(&args),
         Command::Rules(command) => rules(&command),
     }

@@ -10,6 +10,7 @@ use tokio::sync::{mpsc, oneshot};
 
 use crate::batch::WriteBatch;
 use crate::connection::{self, Command};
+use crate::files::Files;
 use crate::options::ConnectOptions;
 use crate::refs::{CollectionRef, DocRef};
 use crate::session::{ListenTarget, ListenerUpdate, Request};
@@ -86,6 +87,13 @@ impl Blaze {
     /// An empty atomic batch; all its writes must be in one collection.
     pub fn batch(&self) -> WriteBatch {
         WriteBatch::new(self.clone())
+    }
+
+    /// The files of this server (spec 15), over HTTP with the client's
+    /// credentials. `Usage` for a `wss://`/`https://` server: this client has
+    /// no TLS.
+    pub fn files(&self) -> Result<Files, Error> {
+        Files::new(&self.inner.base, self.inner.options.clone())
     }
 
     /// The options this client was made with.

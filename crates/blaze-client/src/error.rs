@@ -50,6 +50,20 @@ pub enum Error {
     /// reports [`Error::CommitOutcomeUnknown`] instead).
     #[error("no answer within the request timeout")]
     Timeout,
+    /// An HTTP error answer (files, spec 15) whose code this client does not
+    /// know (a code newer than it, such as `invalid_part` of spec 15.7), or
+    /// that had no error object (something in front of the server): the
+    /// status, the code as sent (empty without one) and the message (or the
+    /// start of the body).
+    #[error("HTTP {status} {code}: {message}")]
+    Http {
+        /// The HTTP status.
+        status: u16,
+        /// The error code as the server sent it; empty when there was none.
+        code: String,
+        /// The server's explanation, or the start of the body.
+        message: String,
+    },
     /// Document data could not be converted to or from the caller's type.
     #[error("document data does not fit the type: {0}")]
     Data(#[from] serde_json::Error),

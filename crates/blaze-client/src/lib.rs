@@ -18,6 +18,9 @@
 //!   token provider asked on every connect and before the token expires
 //!   (refreshed in-band, spec 13.4); a refused credential fails calls and
 //!   listeners with `unauthenticated`.
+//! - Files (spec 15) over HTTP: [`Blaze::files`] gives [`Files`]: streamed
+//!   uploads and downloads (with ranges), uploads in resumable parts,
+//!   metadata, delete, and folder listings.
 //! - One error type, [`Error`], with the spec's code in [`Error::code`].
 //!
 //! The client speaks the WebSocket protocol of `spec/protocol.md`, one
@@ -40,6 +43,7 @@ mod client;
 mod connection;
 mod credentials;
 mod error;
+pub mod files;
 mod listener;
 mod options;
 mod query;
@@ -56,6 +60,7 @@ pub use blaze_protocol::{
 pub use client::Blaze;
 pub use credentials::{Credentials, TokenProvider};
 pub use error::Error;
+pub use files::Files;
 pub use listener::{FromResults, ListenEvent, Listener};
 pub use options::{ConnectOptions, ReconnectPolicy};
 pub use query::{and, field, or, FieldRef, QueryRef};

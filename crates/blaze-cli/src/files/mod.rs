@@ -1,0 +1,75 @@
+//! `blaze cp`, `blaze ls` and `blaze rm`: files (spec 15) through
+//! `blaze_client::Files`. A remote path is written `blaze:PATH`
+//! (`blaze:` alone is the root folder).
+
+pub mod copy;
+mod upload_state;
+
+use blaze_client::files::{FileMetadata, Files, MAX_PAGE_SIZE};
+use blaze_client::Blaze;
+use serde_json::{json, Value};
+
+use crate::output;
+use crate::Failure;
+
+/// The prefix of a remote path.
+pub const REMOTE: &str = "blaze:";
+
+/// The remote path of `arg` (`blaze:PATH` → `PATH`), `None` for a local one.
+pub fn remote(arg: &str) -> Option<&str> {
+    arg.strip_prefix(REMOTE)
+}
+
+/// `arg` as a remote path, `blaze:` being optional where only a remote path makes sense.
+fn remote_only(arg: &str) -> &str {
+    remote(arg).unwrap_or(arg).trim_matches('/')
+}
+
+/// The files API of `db`.
+pub fn files_of(db: &Blaze) -> Result<Files, Failure> {
+    Ok(db.files()?)
+}
+
+/// Every file directly in `folder`, page by page.
+pub async fn list_all(files: &Files, folder: &str) -> Result<Vec<FileMetadata>, Failure> {
+    let mut all = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let page = files.list(folder, MAX_PAGE_SIZE, cursor.as_deref()).await?;
+        all.extend(page.items);
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => return Ok(all),
+        }
+    }
+}
+
+/// A file as one JSON line.
+fn file_line(file: &FileMetadata) -> Value {
+    json!({
+        "path": file.path,
+        "name": file.name,
+        "size": file.size,
+        "contentType": file.content_type,
+        "metadata": file.metadata,
+        "md5": file.md5,
+        "version": file.version,
+        "update_time": file.update_time,
+    })
+}
+
+/// `blaze ls blaze:FOLDER`: the files directly in the folder (subfolders
+/// are not listed: nothing marks a folder but its files' collection).
+pub async fn list(db: &Blaze, folder: &str) -> Result<(), Failure> {
+    let files = files_of(db)?;
+    for file in list_all(&files, remote_only(folder)).await? {
+        output::print(&file_line(&file));
+    }
+    Ok(())
+}
+
+/// `blaze rm blaze:PATH`: deletes the file (`not_found` when there is none).
+pub async fn remove(db: &Blaze, path: &str) -> Result<(), Failure> {
+    files_of(db)?.delete(remote_only(path)).await?;
+    Ok(())
+}

@@ -1,0 +1,294 @@
+//! `blaze cp`, `blaze ls` and `blaze rm` against the real worker under
+//! `wrangler dev`: a local folder up (recursively) and back down, byte for
+//! byte; a file by name; listing; removing; and, once the worker has
+//! resumable uploads (skipped with the reason while it answers 405), a
+//! large copy stopped part way and resumed by running it again.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use blaze_client::{Blaze, ConnectOptions, Credentials, ErrorCode};
+use blaze_tests::live::{e2e, WranglerDev};
+use serde_json::Value;
+
+const ADMIN_KEY: &str = "blaze-dev-admin-key";
+
+/// A temporary directory, removed on drop.
+struct TempDir(PathBuf);
+
+impl TempDir {
+    fn new(name: &str) -> Self {
+        let dir =
+            std::env::temp_dir().join(format!("blaze-cli-files-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).expect("a temp dir");
+        Self(dir)
+    }
+}
+
+impl Drop for TempDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+fn command(server: &WranglerDev, cache: &Path, args: &[&str]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_blaze"));
+    command
+        .args(["--url", &server.url(), "--key", ADMIN_KEY])
+        .args(args)
+        .env("BLAZE_CACHE_DIR", cache)
+        .stdin(Stdio::null());
+    command
+}
+
+fn blaze(server: &WranglerDev, cache: &Path, args: &[&str]) -> Output {
+    command(server, cache, args).output().expect("blaze runs")
+}
+
+/// Runs `blaze`, asserts success, returns its JSON lines.
+fn ok(server: &WranglerDev, cache: &Path, args: &[&str]) -> Vec<Value> {
+    let out = blaze(server, cache, args);
+    assert!(
+        out.status.success(),
+        "blaze {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .expect("utf-8")
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
+        .collect()
+}
+
+fn field<'a>(lines: &'a [Value], key: &str) -> Vec<&'a str> {
+    lines
+        .iter()
+        .map(|l| l[key].as_str().expect("a string"))
+        .collect()
+}
+
+fn pattern(len: usize, seed: u8) -> Vec<u8> {
+    (0..len)
+        .map(|i| (i as u32).wrapping_mul(2_654_435_761).to_le_bytes()[2] ^ seed)
+        .collect()
+}
+
+#[test]
+fn cp_both_ways_ls_and_rm() {
+    let Some(_one) = e2e() else { return };
+    let server = WranglerDev::start("cli-files");
+    let tmp = TempDir::new("cp");
+    let cache = tmp.0.join("cache");
+    let tree = tmp.0.join("tree");
+    std::fs::create_dir_all(tree.join("sub/deep")).unwrap();
+    std::fs::write(tree.join("a.txt"), b"hello").unwrap();
+    std::fs::write(tree.join("empty.bin"), b"").unwrap();
+    let big = pattern(300_000, 1);
+    std::fs::write(tree.join("sub/deep/c.bin"), &big).unwrap();
+    let tree_arg = tree.to_str().unwrap();
+
+    let up = ok(&server, &cache, &["cp", tree_arg, "blaze:up/"]);
+    assert_eq!(
+        field(&up, "path"),
+        ["up/a.txt", "up/empty.bin", "up/sub/deep/c.bin"]
+    );
+    assert_eq!(
+        up.iter()
+            .map(|l| l["size"].as_u64().unwrap())
+            .collect::<Vec<_>>(),
+        [5, 0, 300_000]
+    );
+
+    let listed = ok(&server, &cache, &["ls", "blaze:up"]);
+    assert_eq!(
+        field(&listed, "name"),
+        ["a.txt", "empty.bin"],
+        "the folder's own files"
+    );
+    assert_eq!(
+        field(&listed, "contentType"),
+        ["text/plain", "application/octet-stream"]
+    );
+    assert_eq!(
+        field(&ok(&server, &cache, &["ls", "blaze:up/sub/deep"]), "path"),
+        ["up/sub/deep/c.bin"]
+    );
+
+    let out = tmp.0.join("out");
+    std::fs::create_dir_all(&out).unwrap();
+    let one = out.join("c-copy.bin");
+    ok(
+        &server,
+        &cache,
+        &["cp", "blaze:up/sub/deep/c.bin", one.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read(&one).unwrap(),
+        big,
+        "a file down, byte for byte"
+    );
+    ok(
+        &server,
+        &cache,
+        &["cp", "blaze:up/sub/deep/c.bin", out.to_str().unwrap()],
+    );
+    assert_eq!(
+        std::fs::read(out.join("c.bin")).unwrap(),
+        big,
+        "into an existing folder, by its name"
+    );
+
+    let folder = out.join("folder");
+    let down = ok(
+        &server,
+        &cache,
+        &["cp", "blaze:up", folder.to_str().unwrap()],
+    );
+    assert_eq!(field(&down, "path"), ["up/a.txt", "up/empty.bin"]);
+    assert_eq!(std::fs::read(folder.join("a.txt")).unwrap(), b"hello");
+    assert_eq!(std::fs::read(folder.join("empty.bin")).unwrap(), b"");
+    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(leftovers.len(), 2, "no partial files left: {leftovers:?}");
+
+    let renamed = ok(
+        &server,
+        &cache,
+        &[
+            "cp",
+            tree.join("a.txt").to_str().unwrap(),
+            "blaze:single/named.txt",
+        ],
+    );
+    assert_eq!(field(&renamed, "path"), ["single/named.txt"]);
+
+    assert!(ok(&server, &cache, &["rm", "blaze:up/a.txt"]).is_empty());
+    assert_eq!(
+        field(&ok(&server, &cache, &["ls", "blaze:up"]), "name"),
+        ["empty.bin"]
+    );
+    let again = blaze(&server, &cache, &["rm", "blaze:up/a.txt"]);
+    assert_eq!(again.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&again.stderr).contains("not_found"));
+    let missing = blaze(
+        &server,
+        &cache,
+        &["cp", "blaze:nothing/here", out.to_str().unwrap()],
+    );
+    assert_eq!(
+        missing.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&missing.stderr)
+    );
+
+    let both_local = blaze(&server, &cache, &["cp", tree_arg, out.to_str().unwrap()]);
+    assert_eq!(both_local.status.code(), Some(2));
+    assert!(!cache.exists(), "small files leave no upload state");
+}
+
+/// The id in the only state file under `cache`, once there is one.
+fn saved_upload(cache: &Path) -> Option<String> {
+    let entry = std::fs::read_dir(cache.join("uploads"))
+        .ok()?
+        .next()?
+        .ok()?;
+    let saved: Value = serde_json::from_str(&std::fs::read_to_string(entry.path()).ok()?).ok()?;
+    saved["upload"].as_str().map(str::to_owned)
+}
+
+#[test]
+fn cp_resumes_a_large_upload_when_run_again() {
+    let Some(_one) = e2e() else { return };
+    let server = WranglerDev::start("cli-files-resume");
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let files = runtime
+        .block_on(async {
+            let options = ConnectOptions {
+                credentials: Credentials::Fixed(ADMIN_KEY.into()),
+                ..ConnectOptions::default()
+            };
+            Blaze::connect_with(&server.url(), options).await
+        })
+        .unwrap()
+        .files()
+        .unwrap();
+    let probe = runtime.block_on(files.start_upload("probe/p.bin", 1, None, &Default::default()));
+    match probe {
+        Err(e) if e.code() == Some(ErrorCode::MethodNotAllowed) => {
+            println!("skipped: blaze cp resume: this worker answers POST ?uploads with 405 (no spec 15.7 yet)");
+            return;
+        }
+        probe => runtime
+            .block_on(files.abort_upload(&probe.expect("a start")))
+            .expect("abort"),
+    }
+
+    let tmp = TempDir::new("resume");
+    let cache = tmp.0.join("cache");
+    let local = tmp.0.join("big.bin");
+    let bytes = pattern(48 * 1024 * 1024 + 11, 5);
+    std::fs::write(&local, &bytes).unwrap();
+    let args = [
+        "cp",
+        "--resumable-over",
+        "0",
+        local.to_str().unwrap(),
+        "blaze:big/big.bin",
+    ];
+
+    // The first run is stopped once the server holds a part.
+    let mut first = command(&server, &cache, &args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let id = loop {
+        assert!(Instant::now() < deadline, "no part stored within a minute");
+        if let Some(id) = saved_upload(&cache) {
+            if let Ok(upload) = runtime.block_on(files.resume_upload("big/big.bin", &id)) {
+                if !upload.stored.is_empty() {
+                    break id;
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let stored = runtime
+        .block_on(files.resume_upload("big/big.bin", &id))
+        .expect("the upload is still open");
+    assert!(
+        stored.stored.len() < stored.parts as usize,
+        "stopped before every part was sent"
+    );
+
+    let done = ok(&server, &cache, &args);
+    assert_eq!(done[0]["size"].as_u64(), Some(bytes.len() as u64));
+    let after = runtime.block_on(files.resume_upload("big/big.bin", &id));
+    assert_eq!(
+        after.unwrap_err().code(),
+        Some(ErrorCode::NotFound),
+        "the saved upload was the one completed"
+    );
+    assert!(saved_upload(&cache).is_none(), "the state file is gone");
+    let copy = tmp.0.join("copy.bin");
+    ok(
+        &server,
+        &cache,
+        &["cp", "blaze:big/big.bin", copy.to_str().unwrap()],
+    );
+    assert!(
+        std::fs::read(&copy).unwrap() == bytes,
+        "the resumed file is whole"
+    );
+}
