@@ -446,6 +446,23 @@ mod tests {
         )
         .await;
         match send(&endpoint, None, Request::new("PUT", "/x".into())).await {
+            Err(Error::Rejected { code, message, .. }) => {
+                assert_eq!(
+                    (code, message.as_str()),
+                    (ErrorCode::InvalidPart, "too long")
+                )
+            }
+            other => panic!(
+                "expected a Rejected error, got {:?}",
+                other.map(|r| r.status)
+            ),
+        }
+        // A code this client does not know keeps its status and text.
+        let (endpoint, _server) = serve_once(
+            b"HTTP/1.1 418 I'm a teapot\r\nContent-Length: 52\r\n\r\n{\"error\":{\"code\":\"a_future_code\",\"message\":\"later\"}}",
+        )
+        .await;
+        match send(&endpoint, None, Request::new("PUT", "/x".into())).await {
             Err(Error::Http {
                 status,
                 code,
@@ -453,7 +470,7 @@ mod tests {
             }) => {
                 assert_eq!(
                     (status, code.as_str(), message.as_str()),
-                    (400, "invalid_part", "too long")
+                    (418, "a_future_code", "later")
                 )
             }
             other => panic!("expected an Http error, got {:?}", other.map(|r| r.status)),

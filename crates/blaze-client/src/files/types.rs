@@ -78,8 +78,10 @@ pub struct UploadResult {
     pub content_type: String,
     /// Its custom metadata.
     pub metadata: BTreeMap<String, String>,
-    /// The hex MD5 of the bytes stored.
-    pub md5: String,
+    /// The hex MD5 of the bytes stored; `None` for a resumable upload's
+    /// (spec 15.7: the object store computes none for an object joined from
+    /// parts).
+    pub md5: Option<String>,
     /// The file's new version.
     pub version: u64,
     /// The commit time (ms since the Unix epoch).
@@ -101,7 +103,11 @@ impl UploadResult {
                 .get("metadata")
                 .and_then(string_map)
                 .ok_or_else(bad)?,
-            md5: field("md5")?,
+            md5: match object.get("md5") {
+                None | Some(Value::Null) => None,
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(_) => return Err(bad()),
+            },
             version: uint(object, "version").ok_or_else(bad)?,
             time: uint(object, "time").ok_or_else(bad)?,
         })
@@ -201,8 +207,22 @@ mod tests {
             ),
             ("a/b.txt", 3, 9, 5)
         );
+        assert_eq!(result.md5.as_deref(), Some("00"));
+        let mut joined = answer.clone();
+        joined["md5"] = serde_json::Value::Null;
+        assert_eq!(
+            UploadResult::from_json(&joined).unwrap().md5,
+            None,
+            "a resumable upload's answer"
+        );
         let mut bad = answer.clone();
         bad["metadata"] = serde_json::json!({"k": 1});
+        assert!(matches!(
+            UploadResult::from_json(&bad),
+            Err(Error::Protocol(_))
+        ));
+        bad = answer.clone();
+        bad["md5"] = serde_json::json!(5);
         assert!(matches!(
             UploadResult::from_json(&bad),
             Err(Error::Protocol(_))
