@@ -44,6 +44,15 @@ const RULES: &str = "BLAZE_RULES:rules_version = '2'; service cloud.firestore { 
       allow delete: if resource.data.uploadedBy == request.auth.uid; \
     } \
     match /_files/live/_files/{name} { allow read: if request.auth != null; } \
+  } } \
+  service firebase.storage { match /b/{bucket}/o { \
+    match /storage-form/{uid}/{name} { \
+      allow read: if request.auth != null; \
+      allow create, update: if request.auth != null && request.auth.uid == uid \
+        && request.resource.size < 1000 \
+        && request.resource.contentType.matches('image/.*'); \
+      allow delete: if request.auth.uid == uid && resource.size < 1000; \
+    } \
   } }";
 
 fn bearer(uid: &str) -> String {
@@ -265,6 +274,11 @@ fn files_on_r2() {
         timed("bad requests", bad_requests(port)).await;
         timed("cut short", cut_short(port)).await;
         timed("rules", rules(port, &state)).await;
+        timed(
+            "rules, Firebase Storage's form",
+            storage_form_rules(port, &state),
+        )
+        .await;
         timed("signed URLs", signed_urls(port)).await;
         timed("update metadata", update_metadata(port, &state)).await;
         timed("live folder", live_folder(port)).await;
@@ -1601,4 +1615,48 @@ async fn ten_thousand(port: u16) {
         listed, names,
         "every file once, in name order, in {pages} pages"
     );
+}
+
+/// Rules in Firebase Storage's form (`service firebase.storage`, spec 15.6)
+/// beside the document form in one file: `request.resource.size` and
+/// `.contentType` refuse an upload before a byte is stored, the path's
+/// `{uid}` decides who writes, `resource.size` who deletes.
+async fn storage_form_rules(port: u16, state: &Path) {
+    let alice = bearer("alice");
+    let bob = bearer("bob");
+    let path = "/v1/files/storage-form/alice/a.png";
+    let ok = put(port, path, &alice, "image/png", &bytes(500, 4)).await;
+    assert_eq!(ok.status, 200, "{:?}", ok.json());
+    let read = get(port, path, &[("Authorization", &bob)]).await;
+    assert_eq!(read.status, 200, "a signed-in user reads it");
+    let anonymous = get(port, path, &[]).await;
+    assert_eq!(
+        (anonymous.status, anonymous.code().as_str()),
+        (403, "permission_denied")
+    );
+    let before = blobs(state);
+    for (auth, content_type, size) in [
+        (&alice, "text/html", 10),
+        (&alice, "image/png", 5_000),
+        (&bob, "image/png", 10),
+    ] {
+        let got = put(port, path, auth, content_type, &bytes(size, 8)).await;
+        assert_eq!(
+            (got.status, got.code().as_str()),
+            (403, "permission_denied"),
+            "{content_type} {size}"
+        );
+    }
+    assert_eq!(blobs(state), before, "nothing refused reached the bucket");
+    let denied = request(port, "DELETE", path, &[("Authorization", &bob)], Body::None).await;
+    assert_eq!(denied.status, 403);
+    let deleted = request(
+        port,
+        "DELETE",
+        path,
+        &[("Authorization", &alice)],
+        Body::None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204);
 }

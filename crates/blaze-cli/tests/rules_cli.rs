@@ -84,6 +84,20 @@ fn the_demo_rules_pass_their_example_tests() {
 }
 
 #[test]
+fn storage_rules_in_firebase_form_pass_their_example_tests() {
+    let (code, out) = blaze(&["rules", "check", "examples/rules/storage.rules"]);
+    assert_eq!(code, Some(0), "{out}");
+    let (code, out) = blaze(&[
+        "rules",
+        "test",
+        "examples/rules/storage.rules",
+        "examples/rules/storage.rules.test.json",
+    ]);
+    assert_eq!(code, Some(0), "{out}");
+    assert!(out.trim_end().ends_with("15 passed, 0 failed"), "{out}");
+}
+
+#[test]
 fn failures_are_explained_and_exit_1() {
     let tests = Scratch::new(
         "failing.json",

@@ -12,6 +12,7 @@
 mod convert;
 mod explain;
 mod lookup;
+mod storage;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -40,7 +41,10 @@ pub struct Rules {
 pub struct RulesError(pub String);
 
 impl Rules {
-    /// Compiles a rules file (`rules_version = '2'; service cloud.firestore { … }`).
+    /// Compiles a rules file (`rules_version = '2'; service cloud.firestore { … }`),
+    /// with rules for files in Firebase Storage's form too (`service
+    /// firebase.storage`, spec 15.6), decided as rules of their metadata
+    /// documents.
     pub fn compile(source: &str) -> Result<Self, RulesError> {
         let compilation = hidane_rules::compile(&[SourceFile {
             name: Some("blaze.rules".to_owned()),
@@ -53,10 +57,13 @@ impl Rules {
             .map(|i| i.line())
             .collect();
         match compilation.ruleset {
-            Some(ruleset) if !compilation.has_errors() => Ok(Self {
-                ruleset: Arc::new(ruleset),
-                warnings,
-            }),
+            Some(mut ruleset) if !compilation.has_errors() => {
+                storage::fold_storage(&mut ruleset)?;
+                Ok(Self {
+                    ruleset: Arc::new(ruleset),
+                    warnings,
+                })
+            }
             _ => Err(RulesError(compilation.error_message())),
         }
     }
