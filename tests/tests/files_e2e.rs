@@ -1088,6 +1088,7 @@ fn resumable_uploads() {
         timed("bad parts", bad_parts(port)).await;
         timed("owners", owners_and_abort(port)).await;
         timed("empty", empty_file_in_one_part(port)).await;
+        timed("open uploads bounded", open_uploads_bounded(port)).await;
     });
     drop(server);
 }
@@ -1659,4 +1660,47 @@ async fn storage_form_rules(port: u16, state: &Path) {
     )
     .await;
     assert_eq!(deleted.status, 204);
+}
+
+/// One caller may keep at most 100 unfinished uploads in a folder (spec
+/// 15.7): bob's 101st start is `resource_exhausted` and stores nothing,
+/// while alice, a bystander in the same folder, still starts hers; an abort
+/// gives bob room again.
+async fn open_uploads_bounded(port: u16) {
+    let bob = bearer("bob");
+    let alice = bearer("alice");
+    let mut ids = Vec::new();
+    for i in 0..100 {
+        let started = start_upload(
+            port,
+            &format!("/v1/files/rules/open-{i}.png"),
+            &bob,
+            10,
+            "image/png",
+        )
+        .await;
+        assert_eq!(started.status, 201, "start {i}: {:?}", started.json());
+        ids.push(started.json()["upload"].as_str().unwrap().to_owned());
+    }
+    let refused = start_upload(port, "/v1/files/rules/open-100.png", &bob, 10, "image/png").await;
+    assert_eq!(
+        (refused.status, refused.code().as_str()),
+        (429, "resource_exhausted")
+    );
+    let hers = start_upload(port, "/v1/files/rules/hers.png", &alice, 10, "image/png").await;
+    assert_eq!(
+        hers.status,
+        201,
+        "the bystander starts hers: {:?}",
+        hers.json()
+    );
+    let aborted = on_upload(port, "DELETE", "/v1/files/rules/open-0.png", &bob, &ids[0]).await;
+    assert_eq!(aborted.status, 204);
+    let again = start_upload(port, "/v1/files/rules/open-100.png", &bob, 10, "image/png").await;
+    assert_eq!(
+        again.status,
+        201,
+        "room again after an abort: {:?}",
+        again.json()
+    );
 }

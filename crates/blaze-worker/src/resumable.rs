@@ -25,6 +25,19 @@ pub const PART_BYTES: u64 = 8 * 1024 * 1024;
 /// The most parts an upload has (R2's limit).
 pub const MAX_PARTS: u64 = 10_000;
 
+/// The most unfinished uploads one owner ([`owner`]) may have in one
+/// folder: a start beyond it is `resource_exhausted`, so one caller cannot
+/// pile up records and R2 multipart uploads until they expire.
+pub const MAX_OPEN_UPLOADS: u64 = 100;
+
+/// The refusal of a start past [`MAX_OPEN_UPLOADS`].
+pub fn too_many_uploads() -> HttpResponse {
+    let msg = format!(
+        "{MAX_OPEN_UPLOADS} unfinished uploads in this folder already: complete or abort one first"
+    );
+    HttpResponse::rejected(ErrorCode::ResourceExhausted, msg)
+}
+
 /// The part size for a file of `size` bytes: [`PART_BYTES`], or the
 /// smallest whole number of MiB that keeps it within [`MAX_PARTS`] parts.
 pub fn part_bytes(size: u64) -> u64 {

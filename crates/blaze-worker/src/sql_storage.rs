@@ -199,6 +199,15 @@ impl SqlStore {
         )
     }
 
+    /// How many unfinished uploads `owner` has recorded here.
+    pub fn open_uploads(&self, owner: &str) -> Result<u64, StorageError> {
+        let query = "SELECT COUNT(*) FROM uploads WHERE json_extract(record, '$.owner') = ?";
+        match self.rows(query, vec![text(owner)])?.next() {
+            Some(row) => as_u64(&row.map_err(failed)?[0]),
+            None => Ok(0),
+        }
+    }
+
     /// The resumable upload `id`, if it is recorded.
     pub fn upload(&self, id: &str) -> Result<Option<Resumable>, StorageError> {
         let query = "SELECT record FROM uploads WHERE id = ?";

@@ -15,7 +15,9 @@ use crate::entry::respond;
 use crate::http_api::{self, FileOp};
 use crate::http_types::{HttpRequest, HttpResponse};
 use crate::log::{log_http, Who};
-use crate::resumable::{no_upload, owner, Resumable, UploadRef, INTERNAL_UPLOAD};
+use crate::resumable::{
+    no_upload, owner, too_many_uploads, Resumable, UploadRef, INTERNAL_UPLOAD, MAX_OPEN_UPLOADS,
+};
 use crate::routing::Endpoint;
 use crate::sql_storage::SqlStore;
 
@@ -60,10 +62,14 @@ impl BlazeCollection {
         respond(answer)
     }
 
+    /// Records `upload`, unless its owner has [`MAX_OPEN_UPLOADS`] here already.
     fn start_upload(&self, upload: &Resumable) -> Result<HttpResponse> {
         {
             let mut live = self.live(None)?;
             let store = live.hub.database().storage();
+            if store.open_uploads(&upload.owner).map_err(storage_error)? >= MAX_OPEN_UPLOADS {
+                return Ok(too_many_uploads());
+            }
             store.put_upload(upload).map_err(storage_error)?;
             // Its expiry is a run of the sweep's alarm.
             live.sweep.needed(upload.expires);
