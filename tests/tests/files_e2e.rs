@@ -653,6 +653,114 @@ async fn signed_urls(port: u16) {
     )
     .await;
     assert_eq!(missing.status, 404);
+    pinned_urls(port, &alice).await;
+}
+
+/// A URL pinned to the file's bytes (spec 15.5) is served from R2 alone,
+/// with ranges and conditionals; once the file is replaced or deleted it
+/// serves the path's file (the new one, or 404); after a `PATCH` of the
+/// content type, URLs are minted unpinned and serve the new type; the
+/// pinned object cannot be changed or dropped.
+async fn pinned_urls(port: u16, alice: &str) {
+    let path = "/v1/files/rules/pinned.png";
+    let first = bytes(700, 8);
+    assert_eq!(
+        put(port, path, alice, "image/png", &first).await.status,
+        200
+    );
+    let mint = || async {
+        let headers = [("Authorization", alice)];
+        let minted = request(
+            port,
+            "POST",
+            &format!("{path}?url"),
+            &headers,
+            Body::Bytes(b""),
+        )
+        .await;
+        assert_eq!(minted.status, 200, "{:?}", minted.json());
+        minted.json()["url"].as_str().unwrap().to_owned()
+    };
+    let url = mint().await;
+    let object = url
+        .split("&object=")
+        .nth(1)
+        .expect("pinned")
+        .split('&')
+        .next()
+        .unwrap()
+        .to_owned();
+    let got = get(port, &url, &[]).await;
+    assert_eq!((got.status, sha(&got.body)), (200, sha(&first)));
+    assert_eq!(got.header("content-type"), Some("image/png"));
+    let etag = got.header("etag").unwrap().to_owned();
+    let not_modified = get(port, &url, &[("If-None-Match", &etag)]).await;
+    assert_eq!(not_modified.status, 304);
+    let part = get(port, &url, &[("Range", "bytes=10-19")]).await;
+    assert_eq!((part.status, part.body.as_slice()), (206, &first[10..20]));
+    assert_eq!(part.header("content-range"), Some("bytes 10-19/700"));
+    let beyond = get(port, &url, &[("Range", "bytes=700-")]).await;
+    assert_eq!(
+        (beyond.status, beyond.code().as_str()),
+        (416, "range_not_satisfiable")
+    );
+    let head = request(port, "HEAD", &url, &[], Body::None).await;
+    assert_eq!(
+        (head.status, head.header("content-length")),
+        (200, Some("700"))
+    );
+    // Its object is signed: another one, or none, is refused.
+    let other = url.replace(&object[..8], "00000000");
+    let unpinned = url.replace(&format!("&object={object}"), "");
+    for forged in [other, unpinned] {
+        let refused = get(port, &forged, &[]).await;
+        assert_eq!(
+            (refused.status, refused.code().as_str()),
+            (403, "permission_denied")
+        );
+    }
+    // Replaced: the old bytes are gone, and the URL serves the new file.
+    let second = bytes(800, 9);
+    assert_eq!(
+        put(port, path, alice, "image/png", &second).await.status,
+        200
+    );
+    let got = get(port, &url, &[]).await;
+    assert_eq!(
+        (got.status, sha(&got.body)),
+        (200, sha(&second)),
+        "the path's file"
+    );
+    // A content type changed by PATCH: minted unpinned, served as the document says.
+    let body = r#"{"contentType": "image/webp"}"#;
+    assert_eq!(patch(port, path, alice, body).await.status, 200);
+    let url = mint().await;
+    assert!(!url.contains("object="), "{url}");
+    let got = get(port, &url, &[]).await;
+    assert_eq!(
+        (got.status, got.header("content-type")),
+        (200, Some("image/webp"))
+    );
+    // Deleted: 404 through a pinned URL minted before.
+    assert_eq!(
+        patch(port, path, alice, r#"{"contentType": "image/png"}"#)
+            .await
+            .status,
+        200
+    );
+    let url = mint().await;
+    assert!(url.contains("object="), "{url}");
+    let gone = request(
+        port,
+        "DELETE",
+        path,
+        &[("Authorization", alice)],
+        Body::None,
+    )
+    .await;
+    assert_eq!(gone.status, 204);
+    let got = get(port, &url, &[]).await;
+    assert_eq!((got.status, got.code().as_str()), (404, "not_found"));
 }
 
 async fn live_folder(port: u16) {

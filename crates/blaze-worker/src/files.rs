@@ -20,11 +20,11 @@ use worker::{
 
 use crate::entry::{http_request, respond};
 use crate::files_plan::{
-    check_signed, disposition, folder_path, metadata_update, metadata_write, none_match,
-    query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, Upload,
+    check_signed, disposition, folder_path, is_uuid, metadata_update, metadata_write, none_match,
+    query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, SignedFor, Upload,
     DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
 };
-use crate::files_sweep::new_key;
+use crate::files_sweep::{key_prefix, new_key};
 use crate::http_types::HttpResponse;
 
 /// The routes' prefix.
@@ -224,7 +224,9 @@ fn signing_key(env: &Env) -> Option<Vec<u8>> {
     )
 }
 
-/// `POST ?url`: a signed download URL, for a caller the rules let read the file.
+/// `POST ?url`: a signed download URL, for a caller the rules let read the
+/// file, pinned to the file's bytes when R2 serves them as the metadata
+/// document says (spec 15.5).
 async fn mint(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     let ttl = match url_ttl(req.url()?.query()) {
         Ok(ttl) => ttl,
@@ -236,16 +238,39 @@ async fn mint(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
         return Ok(answer);
     }
     let doc: DocSnapshot = answer.json().await?;
-    if !doc.exists {
+    let Some(data) = doc.data.filter(|_| doc.exists) else {
         return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
-    }
+    };
     let Some(key) = signing_key(env) else {
         let msg = "no key to sign download URLs with (set BLAZE_FILES_URL_SECRET)";
         return respond(HttpResponse::rejected(ErrorCode::Internal, msg));
     };
+    let object = pinnable(env, file, &data).await?;
     let expires = js_sys::Date::now() as u64 + ttl * 1000;
-    let url = signed_url(&key, file, expires);
+    let url = signed_url(&key, file, expires, object.as_deref());
     respond(HttpResponse::ok(&json!({"url": url, "expires": expires})))
+}
+
+/// The UUID of the key the metadata `data` of `file` names, when a URL may
+/// be pinned to it: a key of the file's folder whose bytes R2 has with the
+/// document's content type (a `PATCH` may have changed it since).
+async fn pinnable(
+    env: &Env,
+    file: &FilePath,
+    data: &serde_json::Map<String, Value>,
+) -> Result<Option<String>> {
+    let text = |name: &str| data.get(name).and_then(Value::as_str);
+    let (Some(key), Some(content_type)) = (text("key"), text("contentType")) else {
+        return Ok(None);
+    };
+    let prefix = key_prefix(&file.folder());
+    let Some(uuid) = key.strip_prefix(&prefix).filter(|u| is_uuid(u)) else {
+        return Ok(None);
+    };
+    let stored = env.bucket("FILES")?.head(key).await?;
+    let same =
+        stored.is_some_and(|o| o.http_metadata().content_type.as_deref() == Some(content_type));
+    Ok(same.then(|| uuid.to_owned()))
 }
 
 /// The metadata document of `file`, read as the holder of `authorization`
@@ -269,10 +294,20 @@ async fn read_metadata(
     .await
 }
 
+/// What a download answers before its bytes, from the metadata document
+/// or, for a pinned URL, from R2's object.
+struct Served {
+    size: u64,
+    etag: String,
+    content_type: String,
+    /// Milliseconds since the Unix epoch.
+    modified: Option<u64>,
+}
+
 /// `GET` and `HEAD`: the metadata document as the caller (rules `get`), or
-/// as stored for a valid signed URL, then the bytes.
+/// as stored for a valid signed URL, then the bytes; a URL pinned to bytes
+/// R2 still has is served from R2 alone.
 async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Result<Response> {
-    let header = |name: &str| req.headers().get(name).ok().flatten();
     let url = req.url()?;
     let signed = check_signed(
         signing_key(env).as_deref(),
@@ -280,10 +315,16 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
         url.query(),
         js_sys::Date::now() as u64,
     );
+    let authorization = req.headers().get("Authorization")?;
     let mut answer = match signed {
         Some(Err(refused)) => return respond(refused),
-        Some(Ok(())) => read_stored(env, file).await?,
-        None => read_metadata(env, file, header("Authorization").as_deref()).await?,
+        Some(Ok(SignedFor::Object(uuid))) => match pinned(req, env, file, &uuid, body).await? {
+            Some(served) => return Ok(served),
+            // Replaced or deleted since it was minted: the path's file.
+            None => read_stored(env, file).await?,
+        },
+        Some(Ok(SignedFor::Path)) => read_stored(env, file).await?,
+        None => read_metadata(env, file, authorization.as_deref()).await?,
     };
     if answer.status_code() != 200 {
         return Ok(answer);
@@ -297,13 +338,102 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
     ) else {
         return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
     };
-    let content_type = data
-        .get("contentType")
-        .and_then(Value::as_str)
-        .unwrap_or("application/octet-stream");
-    let etag = format!("\"{version}\"");
+    let served = Served {
+        size,
+        etag: format!("\"{version}\""),
+        content_type: data
+            .get("contentType")
+            .and_then(Value::as_str)
+            .unwrap_or("application/octet-stream")
+            .to_owned(),
+        modified: doc.update_time,
+    };
+    let (status, headers, range) = match plan(req, file, &served)? {
+        Planned::Answer(answer) => return Ok(answer),
+        Planned::Bytes(status, headers, range) => (status, headers, range),
+    };
+    if !body {
+        return Ok(Response::empty()?.with_status(status).with_headers(headers));
+    }
+    let bucket = env.bucket("FILES")?;
+    let mut get = bucket.get(key);
+    if let Some(range) = range {
+        get = get.range(range);
+    }
+    let Some(object) = get.execute().await? else {
+        console_error!("files: {} names {key}, which R2 does not have", file.path);
+        return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
+    };
+    stream(object, status, headers)
+}
+
+/// A download through a URL pinned to the bytes of upload `uuid`, from R2
+/// alone (the folder's object is not asked); `None` once R2 no longer has
+/// them. A plain `GET` is one R2 read; a `HEAD`, a range or a conditional
+/// looks at the object first.
+async fn pinned(
+    req: &Request,
+    env: &Env,
+    file: &FilePath,
+    uuid: &str,
+    body: bool,
+) -> Result<Option<Response>> {
+    let key = new_key(&file.folder(), uuid);
+    let bucket = env.bucket("FILES")?;
+    let plain = body && !req.headers().has("Range")? && !req.headers().has("If-None-Match")?;
+    let object = if plain {
+        bucket.get(&key).execute().await?
+    } else {
+        bucket.head(&key).await?
+    };
+    let Some(object) = object else {
+        return Ok(None);
+    };
+    let served = Served {
+        size: object.size(),
+        etag: object.http_etag(),
+        content_type: object
+            .http_metadata()
+            .content_type
+            .unwrap_or_else(|| "application/octet-stream".to_owned()),
+        modified: Some(object.uploaded().as_millis()),
+    };
+    let (status, headers, range) = match plan(req, file, &served)? {
+        Planned::Answer(answer) => return Ok(Some(answer)),
+        Planned::Bytes(status, headers, range) => (status, headers, range),
+    };
+    if !body {
+        let answer = Response::empty()?.with_status(status).with_headers(headers);
+        return Ok(Some(answer));
+    }
+    if plain {
+        return stream(object, status, headers).map(Some);
+    }
+    let mut get = bucket.get(&key);
+    if let Some(range) = range {
+        get = get.range(range);
+    }
+    match get.execute().await? {
+        Some(object) => stream(object, status, headers).map(Some),
+        None => Ok(None),
+    }
+}
+
+/// How a download goes on once the file is known.
+enum Planned {
+    /// Answered without bytes: 304, or 416.
+    Answer(Response),
+    /// Bytes to send: the status (200 or 206), the headers, the range.
+    Bytes(u16, Headers, Option<Range>),
+}
+
+/// The headers of a download of `served`, and what to answer: a 304 for a
+/// matching `If-None-Match`, a 416 for a range outside the file, else the
+/// bytes (all, or the asked range).
+fn plan(req: &Request, file: &FilePath, served: &Served) -> Result<Planned> {
+    let header = |name: &str| req.headers().get(name).ok().flatten();
     let headers = Headers::new();
-    headers.set("ETag", &etag)?;
+    headers.set("ETag", &served.etag)?;
     headers.set("Cache-Control", "private, max-age=0")?;
     headers.set("Accept-Ranges", "bytes")?;
     headers.set("Access-Control-Allow-Origin", "*")?;
@@ -311,17 +441,19 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
         "Access-Control-Expose-Headers",
         "ETag, Content-Length, Content-Range, Content-Disposition, Last-Modified",
     )?;
-    if let Some(time) = doc.update_time {
+    if let Some(time) = served.modified {
         let date = js_sys::Date::new(&JsValue::from_f64(time as f64));
         headers.set("Last-Modified", &String::from(date.to_utc_string()))?;
     }
-    if none_match(header("If-None-Match").as_deref(), &etag) {
-        return Ok(Response::empty()?.with_status(304).with_headers(headers));
+    if none_match(header("If-None-Match").as_deref(), &served.etag) {
+        let answer = Response::empty()?.with_status(304).with_headers(headers);
+        return Ok(Planned::Answer(answer));
     }
-    if let Some(value) = disposition(url.query(), file.name()) {
+    if let Some(value) = disposition(req.url()?.query(), file.name()) {
         headers.set("Content-Disposition", &value)?;
     }
-    headers.set("Content-Type", content_type)?;
+    headers.set("Content-Type", &served.content_type)?;
+    let size = served.size;
     let (status, range) = match Bytes::of(header("Range").as_deref(), size) {
         Bytes::All => (200, None),
         Bytes::Part { offset, length } => {
@@ -335,7 +467,7 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
                 format!("the file has {size} bytes"),
             )
             .with_header("Content-Range", format!("bytes */{size}"));
-            return respond(refused);
+            return Ok(Planned::Answer(respond(refused)?));
         }
     };
     let length = match range {
@@ -343,18 +475,11 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
         _ => size,
     };
     headers.set("Content-Length", &length.to_string())?;
-    if !body {
-        return Ok(Response::empty()?.with_status(status).with_headers(headers));
-    }
-    let bucket = env.bucket("FILES")?;
-    let mut get = bucket.get(key);
-    if let Some(range) = range {
-        get = get.range(range);
-    }
-    let Some(object) = get.execute().await? else {
-        console_error!("files: {} names {key}, which R2 does not have", file.path);
-        return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
-    };
+    Ok(Planned::Bytes(status, headers, range))
+}
+
+/// The answer streaming `object`'s body.
+fn stream(object: worker::Object, status: u16, headers: Headers) -> Result<Response> {
     let body = match object.body() {
         Some(body) => body.response_body()?,
         None => ResponseBody::Empty,

@@ -361,13 +361,27 @@ fn hmac_sha256(key: &[u8], message: &[u8]) -> Vec<u8> {
 }
 
 /// The signature of a download URL for `path` that expires at `expires`
-/// (milliseconds since the Unix epoch), in lower-case hex.
-pub fn sign(key: &[u8], path: &str, expires: u64) -> String {
-    let message = format!("blaze-files-url\n{path}\n{expires}");
+/// (milliseconds since the Unix epoch), pinned to the bytes of upload
+/// `object` when given, in lower-case hex.
+pub fn sign(key: &[u8], path: &str, expires: u64, object: Option<&str>) -> String {
+    let mut message = format!("blaze-files-url\n{path}\n{expires}");
+    if let Some(object) = object {
+        message.push_str(&format!("\n{object}"));
+    }
     hmac_sha256(key, message.as_bytes())
         .iter()
         .map(|b| format!("{b:02x}"))
         .collect()
+}
+
+/// Whether `text` is a lower-case UUID as `crypto.randomUUID()` makes them:
+/// the last segment of the object keys a signed URL may pin.
+pub fn is_uuid(text: &str) -> bool {
+    text.len() == 36
+        && text.char_indices().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => c == '-',
+            _ => c.is_ascii_digit() || ('a'..='f').contains(&c),
+        })
 }
 
 /// The value of query parameter `name` (`name` alone is the empty string).
@@ -396,43 +410,63 @@ pub fn url_ttl(query: Option<&str>) -> Result<u64, HttpResponse> {
         })
 }
 
-/// The relative download URL of `file`, signed with `key`, expiring at `expires`.
+/// The relative download URL of `file`, signed with `key`, expiring at
+/// `expires`, pinned to the bytes stored under upload `object` when given.
 /// (Path segments need no escaping in a URL.)
-pub fn signed_url(key: &[u8], file: &FilePath, expires: u64) -> String {
-    let signature = sign(key, &file.path, expires);
+pub fn signed_url(key: &[u8], file: &FilePath, expires: u64, object: Option<&str>) -> String {
+    let signature = sign(key, &file.path, expires, object);
     let path = &file.path;
-    format!("/v1/files/{path}?expires={expires}&signature={signature}")
+    let pinned = object.map_or(String::new(), |o| format!("&object={o}"));
+    format!("/v1/files/{path}?expires={expires}{pinned}&signature={signature}")
 }
 
-/// Whether a request's `expires` and `signature` parameters make a valid
-/// download URL for `file` at `now`: `None` when it has neither (not a
-/// signed URL), else the refusal of a tampered or expired one.
+/// What a valid signed URL downloads (spec 15.5).
+#[derive(Debug, PartialEq)]
+pub enum SignedFor {
+    /// The file at its path, whichever version that is.
+    Path,
+    /// The bytes of the upload whose key ends in this UUID while they are
+    /// stored; the file at its path once they are not.
+    Object(String),
+}
+
+/// Whether a request's `expires`, `object` and `signature` parameters make
+/// a valid download URL for `file` at `now`: `None` when it has neither
+/// `expires` nor `signature` (not a signed URL), else what it downloads or
+/// the refusal of a tampered or expired one.
 pub fn check_signed(
     key: Option<&[u8]>,
     file: &FilePath,
     query: Option<&str>,
     now: u64,
-) -> Option<Result<(), HttpResponse>> {
+) -> Option<Result<SignedFor, HttpResponse>> {
     let expires = query_param(query, "expires");
     let signature = query_param(query, "signature");
     if expires.is_none() && signature.is_none() {
         return None;
     }
     let refused = |why: &str| HttpResponse::rejected(ErrorCode::PermissionDenied, why.to_owned());
+    let invalid = || Some(Err(refused("this download URL is not valid")));
     let (Some(key), Some(expires), Some(signature)) = (key, expires, signature) else {
-        return Some(Err(refused("this download URL is not valid")));
+        return invalid();
     };
     let Ok(at) = expires.parse::<u64>() else {
-        return Some(Err(refused("this download URL is not valid")));
+        return invalid();
     };
-    let want = sign(key, &file.path, at);
+    let object = query_param(query, "object");
+    if object.is_some_and(|o| !is_uuid(o)) {
+        return invalid();
+    }
+    let want = sign(key, &file.path, at, object);
     if !bool::from(want.as_bytes().ct_eq(signature.as_bytes())) {
-        return Some(Err(refused("this download URL is not valid")));
+        return invalid();
     }
     if at <= now {
         return Some(Err(refused("this download URL has expired")));
     }
-    Some(Ok(()))
+    Some(Ok(object.map_or(SignedFor::Path, |o| {
+        SignedFor::Object(o.to_owned())
+    })))
 }
 
 #[cfg(test)]
@@ -620,36 +654,59 @@ mod tests {
         assert_eq!(url_key(Some("u"), Some("hs")).unwrap(), b"u".to_vec());
         assert_eq!(url_key(None, None), None);
         let file = FilePath::parse("a/b.png").unwrap();
-        let url = signed_url(&key, &file, 2_000);
-        let query = url.split_once('?').unwrap().1;
-        let check = |q: &str, now| check_signed(Some(&key), &file, Some(q), now);
-        assert_eq!(check(query, 1_999), Some(Ok(())));
-        let code = |r: Option<Result<(), HttpResponse>>| r.unwrap().unwrap_err().error.unwrap();
-        assert_eq!(
-            code(check(query, 2_000)),
-            ErrorCode::PermissionDenied,
-            "expired"
-        );
-        let later = query.replace("expires=2000", "expires=9000");
-        assert_eq!(
-            code(check(&later, 1_000)),
-            ErrorCode::PermissionDenied,
-            "extended"
-        );
-        let other = FilePath::parse("a/c.png").unwrap();
-        let moved = check_signed(Some(&key), &other, Some(query), 1_000);
-        assert_eq!(code(moved), ErrorCode::PermissionDenied, "another file");
-        let wrong_key = check_signed(Some(b"k2"), &file, Some(query), 1_000);
-        assert_eq!(code(wrong_key), ErrorCode::PermissionDenied, "another key");
-        assert_eq!(
-            code(check("expires=2000", 1_000)),
-            ErrorCode::PermissionDenied
-        );
+        let object = "0f8e2c1a-5b7d-4e3f-9a6b-1c2d3e4f5a6b";
+        let path_url = signed_url(&key, &file, 2_000, None);
+        let pinned_url = signed_url(&key, &file, 2_000, Some(object));
+        assert!(pinned_url.contains(&format!("&object={object}&")));
+        let pinned = SignedFor::Object(object.to_owned());
+        for (url, signed_for) in [(&path_url, SignedFor::Path), (&pinned_url, pinned)] {
+            let query = url.split_once('?').unwrap().1;
+            let check = |q: &str, now| check_signed(Some(&key), &file, Some(q), now);
+            assert_eq!(check(query, 1_999), Some(Ok(signed_for)));
+            let code =
+                |r: Option<Result<SignedFor, HttpResponse>>| r.unwrap().unwrap_err().error.unwrap();
+            let denied = ErrorCode::PermissionDenied;
+            assert_eq!(code(check(query, 2_000)), denied, "expired");
+            let later = query.replace("expires=2000", "expires=9000");
+            assert_eq!(code(check(&later, 1_000)), denied, "extended");
+            let other = FilePath::parse("a/c.png").unwrap();
+            let moved = check_signed(Some(&key), &other, Some(query), 1_000);
+            assert_eq!(code(moved), denied, "another file");
+            let wrong_key = check_signed(Some(b"k2"), &file, Some(query), 1_000);
+            assert_eq!(code(wrong_key), denied, "another key");
+            assert_eq!(code(check("expires=2000", 1_000)), denied);
+        }
+        // The pinned object is signed too: neither changed nor dropped.
+        let query = pinned_url.split_once('?').unwrap().1;
+        let check = |q: &str| check_signed(Some(&key), &file, Some(q), 1_000);
+        let swapped = query.replace(object, "1f8e2c1a-5b7d-4e3f-9a6b-1c2d3e4f5a6b");
+        assert!(matches!(check(&swapped), Some(Err(_))), "another object");
+        let dropped = query.replace(&format!("&object={object}"), "");
+        assert!(matches!(check(&dropped), Some(Err(_))), "unpinned");
+        let escaped = query.replace(object, "../../x");
+        assert!(matches!(check(&escaped), Some(Err(_))), "not a UUID");
+        let path_query = path_url.split_once('?').unwrap().1;
+        let added = path_query.replace("&signature", &format!("&object={object}&signature"));
+        assert!(matches!(check(&added), Some(Err(_))), "pinned afterwards");
         assert_eq!(
             check_signed(Some(&key), &file, Some("download"), 1_000),
             None
         );
         assert_eq!(check_signed(Some(&key), &file, None, 1_000), None);
+    }
+
+    #[test]
+    fn uuids_as_random_uuid_makes_them() {
+        assert!(is_uuid("0f8e2c1a-5b7d-4e3f-9a6b-1c2d3e4f5a6b"));
+        for not in [
+            "",
+            "0F8E2C1A-5B7D-4E3F-9A6B-1C2D3E4F5A6B",
+            "0f8e2c1a-5b7d-4e3f-9a6b-1c2d3e4f5a6",
+            "0f8e2c1a/5b7d-4e3f-9a6b-1c2d3e4f5a6b",
+            "0f8e2c1a-5b7d-4e3f-9a6b-1c2d3e4f5a6bb",
+        ] {
+            assert!(!is_uuid(not), "{not}");
+        }
     }
 
     #[test]

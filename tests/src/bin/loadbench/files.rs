@@ -3,8 +3,11 @@
 //! streams the same bodies into and out of the same local R2 simulation
 //! (`bench/files/`), in the same rounds; then the peak memory of each
 //! worker's `workerd` while a 150 MB file is uploaded and downloaded in one
-//! request each. Each round alternates which system goes first; figures
-//! are medians of the per-round ratios. Every download is checked by
+//! request each. Blaze's downloads are measured twice: with a credential
+//! (the folder's object reads the metadata document and asks the rules
+//! first) and through signed URLs pinned to the bytes (spec 15.5: R2
+//! alone), each against the bare worker's. Each round alternates which
+//! system goes first; figures are medians of the per-round ratios. Every download is checked by
 //! SHA-256 against what was uploaded, so a fast wrong answer cannot pass.
 
 use std::time::{Duration, Instant};
@@ -173,7 +176,18 @@ async fn upload(system: System, name: &str, seed: u64, len: usize) -> Exchange {
 
 /// Downloads `name`; panics unless it is file `seed` of `len` bytes, whole.
 async fn download(system: System, name: &str, seed: u64, len: usize) -> Exchange {
-    let answer = exchange(system, "GET", &system.target(name), None).await;
+    download_from(system, &system.target(name), name, seed, len).await
+}
+
+/// [`download`] from request target `target`.
+async fn download_from(
+    system: System,
+    target: &str,
+    name: &str,
+    seed: u64,
+    len: usize,
+) -> Exchange {
+    let answer = exchange(system, "GET", target, None).await;
     assert_eq!(answer.status, 200, "{}: download of {name}", system.label);
     assert_eq!(answer.body_len, len, "{}: length of {name}", system.label);
     assert!(
@@ -184,17 +198,82 @@ async fn download(system: System, name: &str, seed: u64, len: usize) -> Exchange
     answer
 }
 
+/// A signed download URL of Blaze's file `name` (spec 15.5), minted as the admin.
+async fn mint(system: System, name: &str) -> String {
+    let mut stream = TcpStream::connect(("127.0.0.1", system.port))
+        .await
+        .expect("the worker accepts");
+    let head = format!(
+        "POST {}?url HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: {ADMIN}\r\nContent-Length: 0\r\n\r\n",
+        system.target(name)
+    );
+    stream.write_all(head.as_bytes()).await.expect("sends");
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.expect("reads");
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").expect("an answer").1;
+    let minted: serde_json::Value = serde_json::from_str(body).expect("a minted URL");
+    minted["url"].as_str().expect("a URL").to_owned()
+}
+
+/// Downloads of one round: throughput and times to first byte.
+struct Downloads {
+    mb_s: f64,
+    /// Median time to first byte of a large download, in ms.
+    large_ttfb_ms: f64,
+    /// Median time to first byte of a small download, in ms.
+    small_ttfb_ms: f64,
+}
+
 /// One round's figures of one system.
 struct Round {
     upload_mb_s: f64,
-    download_mb_s: f64,
-    /// Median time to first byte of a small download, in ms.
-    small_ttfb_ms: f64,
-    /// Median time to first byte of a large download, in ms.
-    large_ttfb_ms: f64,
+    /// With a credential (the bare worker: its only way).
+    plain: Downloads,
+    /// Blaze's through signed URLs.
+    signed: Option<Downloads>,
 }
 
-/// One round on `system`: uploads, downloads, small downloads.
+/// Downloads round `k`'s files (uploaded already), from their paths or,
+/// with `signed`, through URLs minted beforehand.
+async fn downloads(system: System, k: usize, signed: bool) -> Downloads {
+    let mut targets = Vec::new();
+    let small = format!("r{k}-small.bin");
+    for name in (0..FILES)
+        .map(|i| format!("r{k}-f{i}.bin"))
+        .chain([small.clone()])
+    {
+        let target = if signed {
+            mint(system, &name).await
+        } else {
+            system.target(&name)
+        };
+        targets.push((name, target));
+    }
+    let small_target = targets.pop().expect("the small file").1;
+    let mb = (FILES * FILE_BYTES) as f64 / 1e6;
+    let started = Instant::now();
+    let mut large = Vec::new();
+    for (i, (name, target)) in targets.iter().enumerate() {
+        let seed = (k * FILES + i) as u64;
+        let got = download_from(system, target, name, seed, FILE_BYTES).await;
+        large.push(got.first_byte.as_secs_f64() * 1e3);
+    }
+    let mb_s = mb / started.elapsed().as_secs_f64();
+    let mut ttfb = Vec::new();
+    for _ in 0..SMALL_GETS {
+        let got = download_from(system, &small_target, &small, 7, SMALL_BYTES).await;
+        ttfb.push(got.first_byte.as_secs_f64() * 1e3);
+    }
+    Downloads {
+        mb_s,
+        large_ttfb_ms: median(large),
+        small_ttfb_ms: median(ttfb),
+    }
+}
+
+/// One round on `system`: uploads, then downloads (Blaze's twice).
 async fn round(system: System, k: usize) -> Round {
     let mb = (FILES * FILE_BYTES) as f64 / 1e6;
     let started = Instant::now();
@@ -208,36 +287,17 @@ async fn round(system: System, k: usize) -> Round {
         .await;
     }
     let upload_mb_s = mb / started.elapsed().as_secs_f64();
-    let started = Instant::now();
-    let mut large = Vec::new();
-    for i in 0..FILES {
-        let got = download(
-            system,
-            &format!("r{k}-f{i}.bin"),
-            (k * FILES + i) as u64,
-            FILE_BYTES,
-        )
-        .await;
-        large.push(got.first_byte.as_secs_f64() * 1e3);
-    }
-    let download_mb_s = mb / started.elapsed().as_secs_f64();
-    let small = format!("r{k}-small.bin");
-    upload(system, &small, 7, SMALL_BYTES).await;
-    let mut ttfb = Vec::new();
-    for _ in 0..SMALL_GETS {
-        ttfb.push(
-            download(system, &small, 7, SMALL_BYTES)
-                .await
-                .first_byte
-                .as_secs_f64()
-                * 1e3,
-        );
-    }
+    upload(system, &format!("r{k}-small.bin"), 7, SMALL_BYTES).await;
+    let plain = downloads(system, k, false).await;
+    let signed = if system.blaze {
+        Some(downloads(system, k, true).await)
+    } else {
+        None
+    };
     Round {
         upload_mb_s,
-        download_mb_s,
-        small_ttfb_ms: median(ttfb),
-        large_ttfb_ms: median(large),
+        plain,
+        signed,
     }
 }
 
@@ -301,7 +361,7 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
             FILE_BYTES >> 20,
             round_count()
         );
-        let mut ratios: [Vec<f64>; 4] = Default::default();
+        let mut ratios: [Vec<f64>; 7] = Default::default();
         for k in 0..round_count() {
             let (b, f) = if k % 2 == 0 {
                 let b = round(blaze, k).await;
@@ -310,26 +370,36 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
                 let f = round(floor, k).await;
                 (round(blaze, k).await, f)
             };
-            for (label, r) in [("blaze", &b), ("bare R2 worker", &f)] {
+            let signed = b.signed.as_ref().expect("Blaze's signed downloads");
+            for (label, up, d) in [
+                ("blaze", Some(b.upload_mb_s), &b.plain),
+                ("blaze, signed URL", None, signed),
+                ("bare R2 worker", Some(f.upload_mb_s), &f.plain),
+            ] {
+                let up = up.map_or("      -".to_owned(), |u| format!("{u:>6.1}"));
                 println!(
-                    "{:>24}: upload {:>6.1} MB/s | download {:>6.1} MB/s | first byte: {:>5.1} ms ({} MiB), {:>5.1} ms ({SMALL_BYTES} B)",
+                    "{:>31}: upload {up} MB/s | download {:>6.1} MB/s | first byte: {:>5.1} ms ({} MiB), {:>5.1} ms ({SMALL_BYTES} B)",
                     format!("round {k}: {label}"),
-                    r.upload_mb_s,
-                    r.download_mb_s,
-                    r.large_ttfb_ms,
+                    d.mb_s,
+                    d.large_ttfb_ms,
                     FILE_BYTES >> 20,
-                    r.small_ttfb_ms
+                    d.small_ttfb_ms
                 );
             }
             ratios[0].push(b.upload_mb_s / f.upload_mb_s);
-            ratios[1].push(b.download_mb_s / f.download_mb_s);
-            ratios[2].push(f.large_ttfb_ms / b.large_ttfb_ms);
-            ratios[3].push(f.small_ttfb_ms / b.small_ttfb_ms);
+            for (at, d) in [(1, &b.plain), (4, signed)] {
+                ratios[at].push(d.mb_s / f.plain.mb_s);
+                ratios[at + 1].push(f.plain.large_ttfb_ms / d.large_ttfb_ms);
+                ratios[at + 2].push(f.plain.small_ttfb_ms / d.small_ttfb_ms);
+            }
         }
-        let [up, down, large, small] = ratios.map(median);
-        println!("    blaze / bare R2 worker: upload throughput {up:.2}x (median of rounds; target >= 0.8x)");
-        println!("    blaze / bare R2 worker: download throughput {down:.2}x (median of rounds; target >= 0.8x)");
-        println!("    blaze / bare R2 worker: first-byte speed, {} MiB download {large:.2}x (floor's time / Blaze's; target >= 0.8x)", FILE_BYTES >> 20);
-        println!("    blaze / bare R2 worker: first-byte speed, {SMALL_BYTES} B download {small:.2}x (floor's time / Blaze's; target >= 0.8x)");
+        let ratios = ratios.map(median);
+        let target = "target >= 0.8x";
+        println!("    blaze / bare R2 worker: upload throughput {:.2}x (median of rounds; {target})", ratios[0]);
+        for (at, how) in [(1, "with a credential"), (4, "through a signed URL")] {
+            println!("    blaze / bare R2 worker, {how}: download throughput {:.2}x (median of rounds; {target})", ratios[at]);
+            println!("    blaze / bare R2 worker, {how}: first-byte speed, {} MiB download {:.2}x (floor's time / Blaze's; {target})", FILE_BYTES >> 20, ratios[at + 1]);
+            println!("    blaze / bare R2 worker, {how}: first-byte speed, {SMALL_BYTES} B download {:.2}x (floor's time / Blaze's; {target})", ratios[at + 2]);
+        }
     });
 }
