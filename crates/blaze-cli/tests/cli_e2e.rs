@@ -11,6 +11,8 @@ use std::time::Duration;
 use blaze_tests::live::{e2e, WranglerDev};
 use serde_json::{json, Value};
 
+mod common;
+
 /// Runs `blaze --url <server> args...` to completion.
 fn blaze(server: &WranglerDev, args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_blaze"))
@@ -24,17 +26,7 @@ fn blaze(server: &WranglerDev, args: &[&str]) -> Output {
 
 /// Runs `blaze`, asserts it succeeded, and returns its stdout lines as JSON.
 fn ok(server: &WranglerDev, args: &[&str]) -> Vec<Value> {
-    let out = blaze(server, args);
-    assert!(
-        out.status.success(),
-        "blaze {args:?} failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
-        .collect()
+    common::json_lines(blaze(server, args), args)
 }
 
 /// Runs `blaze`, asserts it exited with `code`, and returns its stderr.

@@ -11,6 +11,8 @@ use blaze_client::{Blaze, ConnectOptions, Credentials, ErrorCode};
 use blaze_tests::live::{e2e, WranglerDev};
 use serde_json::Value;
 
+mod common;
+
 const ADMIN_KEY: &str = "blaze-dev-admin-key";
 
 /// A temporary directory, removed on drop.
@@ -48,17 +50,7 @@ fn blaze(server: &WranglerDev, cache: &Path, args: &[&str]) -> Output {
 
 /// Runs `blaze`, asserts success, returns its JSON lines.
 fn ok(server: &WranglerDev, cache: &Path, args: &[&str]) -> Vec<Value> {
-    let out = blaze(server, cache, args);
-    assert!(
-        out.status.success(),
-        "blaze {args:?}: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout)
-        .expect("utf-8")
-        .lines()
-        .map(|line| serde_json::from_str(line).unwrap_or_else(|e| panic!("{line:?}: {e}")))
-        .collect()
+    common::json_lines(blaze(server, cache, args), args)
 }
 
 fn field<'a>(lines: &'a [Value], key: &str) -> Vec<&'a str> {

@@ -80,23 +80,18 @@ pub(crate) fn env_number(env: &Env, name: &str) -> Option<u64> {
 async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let max = env_number(env, "BLAZE_FILES_MAX_BYTES").unwrap_or(DEFAULT_MAX_FILE_BYTES);
-    let upload = match Upload::check(
+    let announced = Upload::check(
         header("Content-Length").as_deref(),
         header("Content-Type").as_deref(),
         header("X-Blaze-Metadata").as_deref(),
         max,
-    ) {
-        Ok(upload) => upload,
-        Err(refused) => return respond(refused),
-    };
-    let key = new_key(&file.folder(), &random_uuid()?);
+    );
     let authorization = header("Authorization");
     // Who may, decided before a byte of the body is read.
-    let proposed = Change::Set(upload.document(file, &key, None));
-    let checked = commit(env, file, authorization.as_deref(), "check", proposed).await?;
-    if checked.status_code() != 204 {
-        return Ok(checked);
-    }
+    let (upload, key) = match admit(env, file, authorization.as_deref(), announced).await? {
+        Ok(admitted) => admitted,
+        Err(answer) => return Ok(answer),
+    };
     let bucket = env.bucket("FILES")?;
     let stored = match req.inner().body() {
         Some(body) if upload.size > 0 => bucket.put(&key, body),
@@ -131,6 +126,30 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         return Ok(committed);
     }
     respond(file_answer(finish(&bucket, committed).await?))
+}
+
+/// The first steps of an upload, shared by `PUT` and a resumable start:
+/// the file its headers announce (`announced`, already checked), a fresh
+/// key for its bytes, and the rules asked, as the holder of
+/// `authorization`, whether it may be written at `file`. The upload and
+/// its key, or the answer to give.
+pub(crate) async fn admit(
+    env: &Env,
+    file: &FilePath,
+    authorization: Option<&str>,
+    announced: std::result::Result<Upload, HttpResponse>,
+) -> Result<std::result::Result<(Upload, String), Response>> {
+    let upload = match announced {
+        Ok(upload) => upload,
+        Err(refused) => return respond(refused).map(Err),
+    };
+    let key = new_key(&file.folder(), &random_uuid()?);
+    let proposed = Change::Set(upload.document(file, &key, None));
+    let checked = commit(env, file, authorization, "check", proposed).await?;
+    if checked.status_code() != 204 {
+        return Ok(Err(checked));
+    }
+    Ok(Ok((upload, key)))
 }
 
 /// `PATCH`: merges `contentType` and `metadata` into the metadata document

@@ -13,9 +13,8 @@ use worker::{
 };
 
 use crate::entry::respond;
-use crate::files::{ask, commit, env_number, file_answer, finish, not_allowed, random_uuid};
+use crate::files::{admit, ask, commit, env_number, file_answer, finish, not_allowed, random_uuid};
 use crate::files_plan::{query_param, Change, FilePath, Upload, INTERNAL_FILES};
-use crate::files_sweep::new_key;
 use crate::http_types::HttpResponse;
 use crate::resumable::{
     check_start, part_bytes, Resumable, UploadRef, DEFAULT_MAX_UPLOAD_BYTES, DEFAULT_TTL_SECONDS,
@@ -27,22 +26,17 @@ use crate::resumable::{
 pub async fn start(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let max = env_number(env, "BLAZE_FILES_MAX_UPLOAD_BYTES").unwrap_or(DEFAULT_MAX_UPLOAD_BYTES);
-    let upload = match check_start(
+    let announced = check_start(
         header("X-Blaze-Upload-Length").as_deref(),
         header("X-Blaze-Content-Type").as_deref(),
         header("X-Blaze-Metadata").as_deref(),
         max,
-    ) {
-        Ok(upload) => upload,
-        Err(refused) => return respond(refused),
-    };
-    let key = new_key(&file.folder(), &random_uuid()?);
+    );
     let authorization = header("Authorization");
-    let proposed = Change::Set(upload.document(file, &key, None));
-    let checked = commit(env, file, authorization.as_deref(), "check", proposed).await?;
-    if checked.status_code() != 204 {
-        return Ok(checked);
-    }
+    let (upload, key) = match admit(env, file, authorization.as_deref(), announced).await? {
+        Ok(admitted) => admitted,
+        Err(answer) => return Ok(answer),
+    };
     let bucket = env.bucket("FILES")?;
     let multipart = bucket
         .create_multipart_upload(&key)
