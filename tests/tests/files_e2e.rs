@@ -969,8 +969,9 @@ fn sent_for(path: &str) -> Vec<u8> {
 /// whole: after the sweep, the folder's keys are exactly those its
 /// documents name, and each document's bytes are the bytes its upload sent.
 /// Uploads start 5 ms apart, with deletes and replacements among them, and
-/// the server is killed while they run, at least twice and until a kill has
-/// left bytes that no document names (up to five kills).
+/// the server is killed while they run (80 ms after the first, later each
+/// round), at least twice and until a kill has left bytes that no document
+/// names (up to eight kills).
 #[test]
 fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
     let Some(_serial) = e2e() else { return };
@@ -987,29 +988,39 @@ fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
     });
     let mut orphans = 0;
     let mut killed = Vec::new();
-    for kill in 0..5 {
+    for kill in 0..8 {
         let port = server.port;
-        run(Duration::from_secs(60), async move {
-            for i in 0..40 {
-                let path = format!("/v1/files/sweep/k{kill}-{i}.bin");
-                let data = sent_for(&path);
-                tokio::spawn(upload_raw(port, path, data));
-                // Beside the uploads: deletes of the last round's files and
-                // replacements of the first files (with the same bytes, so
-                // whichever commit wins, the file's bytes are known).
-                if kill > 0 && i % 4 == 0 {
-                    let gone = format!("/v1/files/sweep/k{}-{i}.bin", kill - 1);
-                    tokio::spawn(delete_raw(port, gone));
+        // The requests stay connected until the kill, which falls among
+        // them (later each round): the runtime does not cancel them first.
+        let sending = std::thread::spawn(move || {
+            run(Duration::from_secs(60), async move {
+                let mut sent = Vec::new();
+                for i in 0..40 {
+                    let path = format!("/v1/files/sweep/k{kill}-{i}.bin");
+                    let data = sent_for(&path);
+                    sent.push(tokio::spawn(upload_raw(port, path, data)));
+                    // Beside the uploads: deletes of the last round's files and
+                    // replacements of the first files (with the same bytes, so
+                    // whichever commit wins, the file's bytes are known).
+                    if kill > 0 && i % 4 == 0 {
+                        let gone = format!("/v1/files/sweep/k{}-{i}.bin", kill - 1);
+                        sent.push(tokio::spawn(delete_raw(port, gone)));
+                    }
+                    if i % 8 == 1 {
+                        let again = format!("/v1/files/sweep/before{}.bin", i % 3);
+                        let data = sent_for(&again);
+                        sent.push(tokio::spawn(upload_raw(port, again, data)));
+                    }
+                    tokio::time::sleep(Duration::from_millis(5)).await;
                 }
-                if i % 8 == 1 {
-                    let again = format!("/v1/files/sweep/before{}.bin", i % 3);
-                    let data = sent_for(&again);
-                    tokio::spawn(upload_raw(port, again, data));
+                for answer in sent {
+                    let _ = answer.await;
                 }
-                tokio::time::sleep(Duration::from_millis(5)).await;
-            }
+            })
         });
+        std::thread::sleep(Duration::from_millis(80 + 40 * kill as u64));
         server.kill();
+        sending.join().expect("the requests ran");
         let state = server.state().to_path_buf();
         let restarted = WranglerDev::start_with_state_and_vars(state, &vars);
         // Dropping a killed server deletes the state: kept until the end.
