@@ -13,6 +13,7 @@
 //! their expiry, and SIGKILLs in the middle of completing them.
 
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blaze_auth::mint;
@@ -575,6 +576,8 @@ async fn rules(port: u16, state: &Path) {
         (deleted.status, deleted.code().as_str()),
         (403, "permission_denied")
     );
+    // alice's upload left this isolate a key hint for the path (spec 15.3):
+    // a refused read still gets its code, and none of the bytes.
     let anonymous = get(port, path, &[]).await;
     assert_eq!(
         (anonymous.status, anonymous.code().as_str()),
@@ -1551,23 +1554,40 @@ async fn flood_with_bystander(port: u16, state: &Path) {
         "{snapshot}"
     );
 
-    // Phase 1: the race on one path, with the bystander uploading beside it.
+    // Phase 1: the race on one path, with the bystander uploading beside it
+    // and a reader downloading it meanwhile. Each download's bytes must be
+    // those of the upload its ETag (the document's version) names: the
+    // Worker's key hints (spec 15.3) go stale in this race and must never
+    // serve another upload's bytes.
     let versions: Vec<Vec<u8>> = (0..40u8).map(|i| bytes(200_000, i)).collect();
+    let hot = "/v1/files/flood/hot.bin";
+    let mut uploaded = Vec::new();
+    let racing = AtomicBool::new(true);
     let race = async {
         for batch in versions.chunks(8) {
-            let puts = batch.iter().map(|v| {
-                put(
-                    port,
-                    "/v1/files/flood/hot.bin",
-                    ADMIN,
-                    "application/octet-stream",
-                    v,
-                )
-            });
-            for answer in futures_util::future::join_all(puts).await {
+            let puts = batch
+                .iter()
+                .map(|v| put(port, hot, ADMIN, "application/octet-stream", v));
+            for (answer, v) in futures_util::future::join_all(puts).await.iter().zip(batch) {
                 assert_eq!(answer.status, 200, "{:?}", answer.json());
+                uploaded.push((
+                    answer.json()["version"].as_u64().expect("a version"),
+                    sha(v),
+                ));
             }
         }
+        racing.store(false, Ordering::Relaxed);
+    };
+    let reads = async {
+        let mut seen = Vec::new();
+        while racing.load(Ordering::Relaxed) || seen.is_empty() {
+            let read = get(port, hot, &[("Authorization", ADMIN)]).await;
+            if read.status == 200 {
+                let etag = read.header("etag").expect("an ETag").trim_matches('"');
+                seen.push((etag.parse::<u64>().expect("a version"), sha(&read.body)));
+            }
+        }
+        seen
     };
     let bystander = async {
         for k in 0..3 {
@@ -1599,12 +1619,22 @@ async fn flood_with_bystander(port: u16, state: &Path) {
             );
         }
     };
-    tokio::join!(race, bystander);
-    let hot = get(port, "/v1/files/flood/hot.bin", &[("Authorization", ADMIN)]).await;
-    assert!(
-        versions.iter().any(|v| sha(v) == sha(&hot.body)),
-        "the raced path serves one whole version"
+    let ((), seen, ()) = tokio::join!(race, reads, bystander);
+    let last = get(port, hot, &[("Authorization", ADMIN)]).await;
+    let winner = uploaded.iter().max().expect("uploads");
+    assert_eq!(
+        (last.header("etag"), sha(&last.body)),
+        (Some(format!("\"{}\"", winner.0).as_str()), winner.1.clone()),
+        "the raced path serves the last commit's bytes"
     );
+    for (version, got) in &seen {
+        let named = uploaded.iter().find(|(v, _)| v == version);
+        assert_eq!(
+            named.map(|(_, s)| s),
+            Some(got),
+            "a download during the race served version {version}'s bytes"
+        );
+    }
     assert_eq!(
         blobs(state),
         before + 4,
@@ -1749,6 +1779,8 @@ async fn storage_form_rules(port: u16, state: &Path) {
     assert_eq!(ok.status, 200, "{:?}", ok.json());
     let read = get(port, path, &[("Authorization", &bob)]).await;
     assert_eq!(read.status, 200, "a signed-in user reads it");
+    // alice's upload left this isolate a key hint for the path (spec 15.3):
+    // a refused read still gets its code, and none of the bytes.
     let anonymous = get(port, path, &[]).await;
     assert_eq!(
         (anonymous.status, anonymous.code().as_str()),

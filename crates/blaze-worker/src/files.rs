@@ -10,7 +10,12 @@
 //! before the commit deletes the new key; the path keeps serving the file
 //! it served before.
 
+use std::cell::RefCell;
+use std::future::Future;
+use std::pin::pin;
+
 use blaze_protocol::{CollectionPath, DocSnapshot, ErrorCode, Limits};
+use futures_util::future::{select, Either};
 use serde_json::{json, Value};
 use wasm_bindgen::{JsCast, JsValue};
 use worker::{
@@ -19,6 +24,7 @@ use worker::{
 };
 
 use crate::entry::{http_request, respond};
+use crate::files_hint::KeyHints;
 use crate::files_plan::{
     check_signed, disposition, folder_path, is_uuid, metadata_update, metadata_write, none_match,
     query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, SignedFor, Upload,
@@ -26,6 +32,11 @@ use crate::files_plan::{
 };
 use crate::files_sweep::{key_prefix, new_key};
 use crate::http_types::HttpResponse;
+
+thread_local! {
+    /// The keys this isolate last saw file paths name (`files_hint`).
+    static HINTS: RefCell<KeyHints> = RefCell::default();
+}
 
 /// The routes' prefix.
 pub const PREFIX: &str = "/v1/files/";
@@ -125,6 +136,7 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         let _ = bucket.delete(&key).await;
         return Ok(committed);
     }
+    hint(file, Some(&key));
     respond(file_answer(finish(&bucket, committed).await?))
 }
 
@@ -193,6 +205,7 @@ async fn delete(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
     if committed.status_code() != 200 {
         return Ok(committed);
     }
+    hint(file, None);
     finish(&env.bucket("FILES")?, committed).await?;
     respond(HttpResponse::no_content())
 }
@@ -334,21 +347,31 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
         url.query(),
         js_sys::Date::now() as u64,
     );
-    let authorization = req.headers().get("Authorization")?;
-    let mut answer = match signed {
+    let plain = plain_get(req, body)?;
+    let as_stored = match signed {
         Some(Err(refused)) => return respond(refused),
         Some(Ok(SignedFor::Object(uuid))) => match pinned(req, env, file, &uuid, body).await? {
             Some(served) => return Ok(served),
             // Replaced or deleted since it was minted: the path's file.
-            None => read_stored(env, file).await?,
+            None => true,
         },
-        Some(Ok(SignedFor::Path)) => read_stored(env, file).await?,
-        None => read_metadata(env, file, authorization.as_deref()).await?,
+        Some(Ok(SignedFor::Path)) => true,
+        None => false,
     };
-    if answer.status_code() != 200 {
-        return Ok(answer);
-    }
-    let doc: DocSnapshot = answer.json().await?;
+    let authorization = req.headers().get("Authorization")?;
+    let read = async {
+        if as_stored {
+            read_stored(env, file).await
+        } else {
+            read_metadata(env, file, authorization.as_deref()).await
+        }
+    };
+    let bucket = env.bucket("FILES")?;
+    let guess = plain.then(|| HINTS.with_borrow(|h| h.guess(&file.path).map(str::to_owned)));
+    let (doc, early) = match racing(&bucket, read, guess.flatten()).await? {
+        (Read::Answer(answer), _) => return Ok(answer),
+        (Read::Doc(doc), early) => (doc, early),
+    };
     let data = doc.data.unwrap_or_default();
     let (Some(key), Some(size), Some(version)) = (
         data.get("key").and_then(Value::as_str),
@@ -357,6 +380,7 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
     ) else {
         return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
     };
+    hint(file, Some(key));
     let served = Served {
         size,
         etag: format!("\"{version}\""),
@@ -374,7 +398,9 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
     if !body {
         return Ok(Response::empty()?.with_status(status).with_headers(headers));
     }
-    let bucket = env.bucket("FILES")?;
+    if let Some(object) = early {
+        return stream(object, status, headers);
+    }
     let mut get = bucket.get(key);
     if let Some(range) = range {
         get = get.range(range);
@@ -384,6 +410,99 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
         return respond(HttpResponse::rejected(ErrorCode::NotFound, "no such file"));
     };
     stream(object, status, headers)
+}
+
+/// Records in this isolate's hints that `file` names `key` now, or no key
+/// (deleted).
+pub(crate) fn hint(file: &FilePath, key: Option<&str>) {
+    HINTS.with_borrow_mut(|hints| match key {
+        Some(key) => hints.remember(&file.path, key),
+        None => hints.forget(&file.path),
+    });
+}
+
+/// Whether `req` asks for every byte with nothing to compare (no `Range`,
+/// no `If-None-Match`): one object store read answers it.
+fn plain_get(req: &Request, body: bool) -> Result<bool> {
+    Ok(body && !req.headers().has("Range")? && !req.headers().has("If-None-Match")?)
+}
+
+/// What the folder's object answered a download's read of the metadata.
+enum Read {
+    /// The metadata document (200).
+    Doc(DocSnapshot),
+    /// Any other answer, passed on (403, 404, ...).
+    Answer(Response),
+}
+
+/// The answer to `ask`, a read of a metadata document.
+async fn read_doc(ask: impl Future<Output = Result<Response>>) -> Result<Read> {
+    let mut answer = ask.await?;
+    if answer.status_code() != 200 {
+        return Ok(Read::Answer(answer));
+    }
+    Ok(Read::Doc(answer.json().await?))
+}
+
+/// Whether `read` is a metadata document naming `key`.
+fn names(read: &Read, key: &str) -> bool {
+    let Read::Doc(doc) = read else {
+        return false;
+    };
+    let named = doc.data.as_ref().and_then(|d| d.get("key"));
+    named.and_then(Value::as_str) == Some(key)
+}
+
+/// Reads the metadata document (`ask`) while R2 already reads `guess`, the
+/// key this isolate last saw at the path (`files_hint`): its object comes
+/// back only when the document names that key. An answer other than that
+/// document is given at once, without waiting for R2, so a refusal takes
+/// no longer, and tells no more, with a hint than without.
+async fn racing(
+    bucket: &Bucket,
+    ask: impl Future<Output = Result<Response>>,
+    guess: Option<String>,
+) -> Result<(Read, Option<worker::Object>)> {
+    let read = pin!(read_doc(ask));
+    let Some(key) = guess else {
+        return Ok((read.await?, None));
+    };
+    let fetch = pin!(bucket.get(key.clone()).execute());
+    let (read, fetched) = match select(read, fetch).await {
+        Either::Left((read, fetch)) => {
+            let read = read?;
+            if !names(&read, &key) {
+                return Ok((read, None));
+            }
+            (read, fetch.await)
+        }
+        Either::Right((fetched, read)) => {
+            let read = read.await?;
+            if !names(&read, &key) {
+                discard(fetched);
+                return Ok((read, None));
+            }
+            (read, fetched)
+        }
+    };
+    // A failed early read is only a lost head start: the bytes are read again.
+    Ok((read, fetched.ok().flatten()))
+}
+
+/// Cancels the body of an object read early and not served.
+fn discard(fetched: Result<Option<worker::Object>>) {
+    let Ok(Some(object)) = fetched else {
+        return;
+    };
+    let Some(Ok(ResponseBody::Stream(body))) = object.body().map(|b| b.response_body()) else {
+        return;
+    };
+    let body: &JsValue = body.as_ref();
+    if let Ok(cancel) = js_sys::Reflect::get(body, &JsValue::from_str("cancel")) {
+        if let Ok(cancel) = cancel.dyn_into::<js_sys::Function>() {
+            let _ = cancel.call0(body);
+        }
+    }
 }
 
 /// A download through a URL pinned to the bytes of upload `uuid`, from R2
@@ -399,7 +518,7 @@ async fn pinned(
 ) -> Result<Option<Response>> {
     let key = new_key(&file.folder(), uuid);
     let bucket = env.bucket("FILES")?;
-    let plain = body && !req.headers().has("Range")? && !req.headers().has("If-None-Match")?;
+    let plain = plain_get(req, body)?;
     let object = if plain {
         bucket.get(&key).execute().await?
     } else {

@@ -13,7 +13,9 @@ use worker::{
 };
 
 use crate::entry::respond;
-use crate::files::{admit, ask, commit, env_number, file_answer, finish, not_allowed, random_uuid};
+use crate::files::{
+    admit, ask, commit, env_number, file_answer, finish, hint, not_allowed, random_uuid,
+};
 use crate::files_plan::{query_param, Change, FilePath, Upload, INTERNAL_FILES};
 use crate::http_types::HttpResponse;
 use crate::resumable::{
@@ -200,7 +202,10 @@ async fn complete(
     let write = Some(Change::Set(data));
     let committed = tell(env, file, auth, "upload-done", &text, write).await?;
     match committed.status_code() {
-        200 => respond(file_answer(finish(bucket, committed).await?)),
+        200 => {
+            hint(file, Some(&upload.key));
+            respond(file_answer(finish(bucket, committed).await?))
+        }
         // Completed and committed by another request meanwhile, or aborted
         // or expired: the bytes are left to the sweep.
         404 => Ok(committed),
