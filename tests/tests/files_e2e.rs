@@ -282,6 +282,7 @@ fn files_on_r2() {
         .await;
         timed("signed URLs", signed_urls(port)).await;
         timed("update metadata", update_metadata(port, &state)).await;
+        timed("presentation", presentation(port, &state)).await;
         timed("live folder", live_folder(port)).await;
         timed("flood with a bystander", flood_with_bystander(port, &state)).await;
         timed("10,000 files listed", ten_thousand(port)).await;
@@ -664,6 +665,15 @@ async fn signed_urls(port: u16) {
 /// serves the path's file (the new one, or 404); after a `PATCH` of the
 /// content type, URLs are minted unpinned and serve the new type; the
 /// pinned object cannot be changed or dropped.
+/// A download URL for `path` minted as the holder of `auth` (200 expected).
+async fn mint_url(port: u16, path: &str, auth: &str) -> String {
+    let headers = [("Authorization", auth)];
+    let url = format!("{path}?url");
+    let minted = request(port, "POST", &url, &headers, Body::Bytes(b"")).await;
+    assert_eq!(minted.status, 200, "{:?}", minted.json());
+    minted.json()["url"].as_str().unwrap().to_owned()
+}
+
 async fn pinned_urls(port: u16, alice: &str) {
     let path = "/v1/files/rules/pinned.png";
     let first = bytes(700, 8);
@@ -671,19 +681,7 @@ async fn pinned_urls(port: u16, alice: &str) {
         put(port, path, alice, "image/png", &first).await.status,
         200
     );
-    let mint = || async {
-        let headers = [("Authorization", alice)];
-        let minted = request(
-            port,
-            "POST",
-            &format!("{path}?url"),
-            &headers,
-            Body::Bytes(b""),
-        )
-        .await;
-        assert_eq!(minted.status, 200, "{:?}", minted.json());
-        minted.json()["url"].as_str().unwrap().to_owned()
-    };
+    let mint = || mint_url(port, path, alice);
     let url = mint().await;
     let object = url
         .split("&object=")
@@ -764,6 +762,133 @@ async fn pinned_urls(port: u16, alice: &str) {
     assert_eq!(gone.status, 204);
     let got = get(port, &url, &[]).await;
     assert_eq!((got.status, got.code().as_str()), (404, "not_found"));
+}
+
+/// Firebase's settable `cacheControl`, `contentDisposition` and
+/// `contentLanguage` (spec 15.2): set by an upload's headers (one at once or
+/// in parts), answered by every download (with a credential, through a
+/// pinned URL from R2 alone, through an unpinned one), changed and removed
+/// by `PATCH`; a value that is not a short printable-ASCII header value is
+/// `invalid_frame` and changes nothing.
+async fn presentation(port: u16, state: &Path) {
+    let path = "/v1/files/present/logo.svg";
+    let data = bytes(900, 12);
+    let disposition = "inline; filename=\"logo.svg\"";
+    let set = [
+        ("X-Blaze-Cache-Control", "public, max-age=86400"),
+        ("X-Blaze-Content-Disposition", disposition),
+        ("X-Blaze-Content-Language", "en"),
+    ];
+    let mut headers = vec![("Authorization", ADMIN), ("Content-Type", "image/svg+xml")];
+    headers.extend(set);
+    let first = request(port, "PUT", path, &headers, Body::Bytes(&data)).await;
+    assert_eq!(first.status, 200, "{:?}", first.json());
+    let answer = first.json();
+    assert_eq!(answer["cacheControl"], "public, max-age=86400");
+    assert_eq!(answer["contentDisposition"], disposition);
+    assert_eq!(answer["contentLanguage"], "en");
+    let presented =
+        |got: &Answer, cache: &str, disposition: Option<&str>, language: Option<&str>| {
+            assert_eq!(
+                got.header("cache-control"),
+                Some(cache),
+                "{:?}",
+                got.headers
+            );
+            assert_eq!(got.header("content-disposition"), disposition);
+            assert_eq!(got.header("content-language"), language);
+        };
+    let admin = [("Authorization", ADMIN)];
+    let got = get(port, path, &admin).await;
+    assert_eq!((got.status, sha(&got.body)), (200, sha(&data)));
+    presented(&got, "public, max-age=86400", Some(disposition), Some("en"));
+    let etag = got.header("etag").unwrap().to_owned();
+    let cached = get(port, path, &[admin[0], ("If-None-Match", &etag)]).await;
+    assert_eq!(cached.status, 304);
+    assert_eq!(
+        cached.header("cache-control"),
+        Some("public, max-age=86400")
+    );
+    let attachment = get(port, &format!("{path}?download"), &admin).await;
+    assert_eq!(
+        attachment.header("content-disposition"),
+        Some("attachment; filename=\"logo.svg\""),
+        "?download wins"
+    );
+    let mint = || mint_url(port, path, ADMIN);
+    let url = mint().await;
+    assert!(url.contains("&object="), "pinned: {url}");
+    let got = get(port, &url, &[]).await;
+    assert_eq!((got.status, sha(&got.body)), (200, sha(&data)));
+    presented(&got, "public, max-age=86400", Some(disposition), Some("en"));
+    // Changed and removed: the document says so at once, and a URL minted
+    // now is unpinned (R2 keeps what the upload set) and serves the change.
+    let body = r#"{"cacheControl":null,"contentDisposition":null,"contentLanguage":"de"}"#;
+    let updated = patch(port, path, ADMIN, body).await;
+    assert_eq!(updated.status, 200, "{:?}", updated.json());
+    assert!(updated.json().get("cacheControl").is_none(), "removed");
+    assert_eq!(updated.json()["contentLanguage"], "de");
+    let got = get(port, path, &admin).await;
+    presented(&got, "private, max-age=0", None, Some("de"));
+    let url = mint().await;
+    assert!(!url.contains("object="), "unpinned: {url}");
+    let got = get(port, &url, &[]).await;
+    assert_eq!((got.status, sha(&got.body)), (200, sha(&data)));
+    presented(&got, "private, max-age=0", None, Some("de"));
+    // Hostile values: over-long, or a line break that would end the header.
+    let blobs_before = blobs(state);
+    let long = "a".repeat(1025);
+    let mut headers = vec![("Authorization", ADMIN), ("Content-Type", "image/svg+xml")];
+    headers.push(("X-Blaze-Cache-Control", &long));
+    let refused = request(port, "PUT", path, &headers, Body::Bytes(&data)).await;
+    assert_eq!(
+        (refused.status, refused.code().as_str()),
+        (400, "invalid_frame")
+    );
+    for body in [
+        r#"{"cacheControl":"no-store\r\nSet-Cookie: session=stolen"}"#,
+        r#"{"contentLanguage":""}"#,
+        r#"{"contentEncoding":"gzip"}"#,
+    ] {
+        let refused = patch(port, path, ADMIN, body).await;
+        assert_eq!(
+            (refused.status, refused.code().as_str()),
+            (400, "invalid_frame"),
+            "{body}"
+        );
+    }
+    assert_eq!(blobs(state), blobs_before, "nothing stored");
+    let got = get(port, path, &admin).await;
+    assert_eq!(
+        got.header("etag"),
+        Some(updated.header("etag").unwrap()),
+        "unchanged"
+    );
+    presented(&got, "private, max-age=0", None, Some("de"));
+    // A resumable upload takes them from its start.
+    let path = "/v1/files/present/big.bin";
+    let start = [
+        ("Authorization", ADMIN),
+        ("X-Blaze-Upload-Length", "900"),
+        ("X-Blaze-Cache-Control", "no-store"),
+    ];
+    let started = request(
+        port,
+        "POST",
+        &format!("{path}?uploads"),
+        &start,
+        Body::Bytes(b""),
+    )
+    .await;
+    assert_eq!(started.status, 201, "{:?}", started.json());
+    let id = started.json()["upload"].as_str().unwrap().to_owned();
+    assert_eq!(put_part(port, path, ADMIN, &id, 1, &data).await.status, 200);
+    let done = on_upload(port, "POST", path, ADMIN, &id).await;
+    assert_eq!(done.status, 200, "{:?}", done.json());
+    assert_eq!(done.json()["cacheControl"], "no-store");
+    let got = get(port, path, &admin).await;
+    assert_eq!((got.status, sha(&got.body)), (200, sha(&data)));
+    presented(&got, "no-store", None, None);
 }
 
 async fn live_folder(port: u16) {

@@ -27,8 +27,8 @@ use crate::entry::{http_request, respond};
 use crate::files_hint::KeyHints;
 use crate::files_plan::{
     check_signed, disposition, folder_path, is_uuid, metadata_update, metadata_write, none_match,
-    query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, SignedFor, Upload,
-    DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, REPLACED_KEY,
+    presentation_of, query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, SignedFor,
+    Upload, DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, PRESENTATION, REPLACED_KEY,
 };
 use crate::files_sweep::{key_prefix, new_key};
 use crate::http_types::HttpResponse;
@@ -96,7 +96,8 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         header("Content-Type").as_deref(),
         header("X-Blaze-Metadata").as_deref(),
         max,
-    );
+    )
+    .and_then(|upload| upload.presented(header));
     let authorization = header("Authorization");
     // Who may, decided before a byte of the body is read.
     let (upload, key) = match admit(env, file, authorization.as_deref(), announced).await? {
@@ -108,10 +109,7 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
         Some(body) if upload.size > 0 => bucket.put(&key, body),
         _ => bucket.put(&key, Vec::<u8>::new()),
     }
-    .http_metadata(HttpMetadata {
-        content_type: Some(upload.content_type.clone()),
-        ..HttpMetadata::default()
-    })
+    .http_metadata(r2_metadata(&upload))
     .execute()
     .await;
     let md5 = match stored {
@@ -140,6 +138,34 @@ async fn upload(req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     respond(file_answer(finish(&bucket, committed).await?))
 }
 
+/// What R2 keeps with the bytes of `upload`: its content type and
+/// presentation, so a pinned URL (15.5) serves them from R2 alone.
+pub(crate) fn r2_metadata(upload: &Upload) -> HttpMetadata {
+    let field = |name: &str| upload.presentation.get(name)?.as_str().map(str::to_owned);
+    HttpMetadata {
+        content_type: Some(upload.content_type.clone()),
+        cache_control: field("cacheControl"),
+        content_disposition: field("contentDisposition"),
+        content_language: field("contentLanguage"),
+        ..HttpMetadata::default()
+    }
+}
+
+/// The presentation R2 keeps with an object, as [`presentation_of`] reads
+/// it from a metadata document.
+fn r2_presentation(stored: &HttpMetadata) -> Vec<(&'static str, String)> {
+    let fields = [
+        &stored.cache_control,
+        &stored.content_disposition,
+        &stored.content_language,
+    ];
+    PRESENTATION
+        .iter()
+        .zip(fields)
+        .filter_map(|((_, _, header), value)| Some((*header, value.clone()?)))
+        .collect()
+}
+
 /// The first steps of an upload, shared by `PUT` and a resumable start:
 /// the file its headers announce (`announced`, already checked), a fresh
 /// key for its bytes, and the rules asked, as the holder of
@@ -164,8 +190,9 @@ pub(crate) async fn admit(
     Ok(Ok((upload, key)))
 }
 
-/// `PATCH`: merges `contentType` and `metadata` into the metadata document
-/// as the caller (an `update`); the bytes stay as they are.
+/// `PATCH`: merges `contentType`, `metadata` and the presentation fields
+/// into the metadata document as the caller (an `update`); the bytes stay
+/// as they are.
 async fn update(mut req: Request, env: &Env, file: &FilePath) -> Result<Response> {
     let (plain, refused) = http_request(&mut req, &Limits::default()).await?;
     if let Some(refused) = refused {
@@ -285,7 +312,8 @@ async fn mint(req: &Request, env: &Env, file: &FilePath) -> Result<Response> {
 
 /// The UUID of the key the metadata `data` of `file` names, when a URL may
 /// be pinned to it: a key of the file's folder whose bytes R2 has with the
-/// document's content type (a `PATCH` may have changed it since).
+/// document's content type and presentation (a `PATCH` may have changed
+/// them since).
 async fn pinnable(
     env: &Env,
     file: &FilePath,
@@ -300,8 +328,11 @@ async fn pinnable(
         return Ok(None);
     };
     let stored = env.bucket("FILES")?.head(key).await?;
-    let same =
-        stored.is_some_and(|o| o.http_metadata().content_type.as_deref() == Some(content_type));
+    let same = stored.is_some_and(|o| {
+        let stored = o.http_metadata();
+        stored.content_type.as_deref() == Some(content_type)
+            && r2_presentation(&stored) == presentation_of(data)
+    });
     Ok(same.then(|| uuid.to_owned()))
 }
 
@@ -334,6 +365,17 @@ struct Served {
     content_type: String,
     /// Milliseconds since the Unix epoch.
     modified: Option<u64>,
+    /// The file's presentation headers (spec 15.2), as (header, value).
+    presentation: Vec<(&'static str, String)>,
+}
+
+impl Served {
+    /// The file's own value for the download header `name`, if it set one.
+    fn presented(&self, name: &str) -> Option<&str> {
+        let mut set = self.presentation.iter();
+        set.find(|(header, _)| *header == name)
+            .map(|(_, value)| value.as_str())
+    }
 }
 
 /// `GET` and `HEAD`: the metadata document as the caller (rules `get`), or
@@ -390,6 +432,7 @@ async fn download(req: &Request, env: &Env, file: &FilePath, body: bool) -> Resu
             .unwrap_or("application/octet-stream")
             .to_owned(),
         modified: doc.update_time,
+        presentation: presentation_of(&data),
     };
     let (status, headers, range) = match plan(req, file, &served)? {
         Planned::Answer(answer) => return Ok(answer),
@@ -527,11 +570,12 @@ async fn pinned(
     let Some(object) = object else {
         return Ok(None);
     };
+    let stored = object.http_metadata();
     let served = Served {
         size: object.size(),
         etag: object.http_etag(),
-        content_type: object
-            .http_metadata()
+        presentation: r2_presentation(&stored),
+        content_type: stored
             .content_type
             .unwrap_or_else(|| "application/octet-stream".to_owned()),
         modified: Some(object.uploaded().as_millis()),
@@ -572,7 +616,8 @@ fn plan(req: &Request, file: &FilePath, served: &Served) -> Result<Planned> {
     let header = |name: &str| req.headers().get(name).ok().flatten();
     let headers = Headers::new();
     headers.set("ETag", &served.etag)?;
-    headers.set("Cache-Control", "private, max-age=0")?;
+    let cache = served.presented("Cache-Control");
+    headers.set("Cache-Control", cache.unwrap_or("private, max-age=0"))?;
     headers.set("Accept-Ranges", "bytes")?;
     headers.set("Access-Control-Allow-Origin", "*")?;
     headers.set(
@@ -587,8 +632,13 @@ fn plan(req: &Request, file: &FilePath, served: &Served) -> Result<Planned> {
         let answer = Response::empty()?.with_status(304).with_headers(headers);
         return Ok(Planned::Answer(answer));
     }
-    if let Some(value) = disposition(req.url()?.query(), file.name()) {
+    let asked = disposition(req.url()?.query(), file.name());
+    let stored = served.presented("Content-Disposition").map(str::to_owned);
+    if let Some(value) = asked.or(stored) {
         headers.set("Content-Disposition", &value)?;
+    }
+    if let Some(language) = served.presented("Content-Language") {
+        headers.set("Content-Language", language)?;
     }
     headers.set("Content-Type", &served.content_type)?;
     let size = served.size;
@@ -635,7 +685,8 @@ fn preflight() -> Result<Response> {
     headers.set(
         "Access-Control-Allow-Headers",
         "Content-Type, Authorization, Range, If-None-Match, X-Blaze-Metadata, \
-         X-Blaze-Upload-Length, X-Blaze-Content-Type",
+         X-Blaze-Upload-Length, X-Blaze-Content-Type, X-Blaze-Cache-Control, \
+         X-Blaze-Content-Disposition, X-Blaze-Content-Language",
     )?;
     headers.set("Access-Control-Max-Age", "86400")?;
     Ok(Response::empty()?.with_status(204).with_headers(headers))

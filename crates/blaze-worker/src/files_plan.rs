@@ -94,6 +94,46 @@ pub fn folder_path(raw: &str) -> Result<CollectionPath, HttpResponse> {
     Ok(FilePath::parse(&format!("{raw}k"))?.folder())
 }
 
+/// Firebase's settable metadata that shapes a download (spec 15.2): the
+/// metadata document's field, the header an upload sets it with, and the
+/// header a download answers it in.
+pub const PRESENTATION: [(&str, &str, &str); 3] = [
+    ("cacheControl", "X-Blaze-Cache-Control", "Cache-Control"),
+    (
+        "contentDisposition",
+        "X-Blaze-Content-Disposition",
+        "Content-Disposition",
+    ),
+    (
+        "contentLanguage",
+        "X-Blaze-Content-Language",
+        "Content-Language",
+    ),
+];
+
+/// The longest value of a [`PRESENTATION`] field, in bytes.
+pub const MAX_PRESENTATION_BYTES: usize = 1024;
+
+/// Whether `value` may be sent as a header value: printable ASCII (so no
+/// line break can end the header), not blank, at most [`MAX_PRESENTATION_BYTES`].
+fn is_header_value(value: &str) -> bool {
+    !value.trim().is_empty()
+        && value.len() <= MAX_PRESENTATION_BYTES
+        && value.bytes().all(|b| (0x20..0x7f).contains(&b))
+}
+
+/// The [`PRESENTATION`] fields of a metadata document's `data` that are
+/// set, as (download header, value).
+pub fn presentation_of(data: &Map<String, Value>) -> Vec<(&'static str, String)> {
+    PRESENTATION
+        .iter()
+        .filter_map(|(field, _, header)| {
+            let value = data.get(*field)?.as_str()?;
+            Some((*header, value.to_owned()))
+        })
+        .collect()
+}
+
 /// What an upload's headers say, checked before a byte of its body is read.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Upload {
@@ -103,6 +143,8 @@ pub struct Upload {
     pub content_type: String,
     /// `X-Blaze-Metadata`: a JSON object of strings.
     pub metadata: Map<String, Value>,
+    /// The [`PRESENTATION`] fields its headers set, by document field.
+    pub presentation: Map<String, Value>,
 }
 
 impl Upload {
@@ -154,7 +196,32 @@ impl Upload {
             size,
             content_type,
             metadata,
+            presentation: Map::new(),
         })
+    }
+
+    /// The upload with the [`PRESENTATION`] fields its headers set
+    /// (`header` reads one by name; a blank one is not set); a value that
+    /// is not printable ASCII of at most [`MAX_PRESENTATION_BYTES`] is 400
+    /// `invalid_frame`.
+    pub fn presented(
+        mut self,
+        header: impl Fn(&str) -> Option<String>,
+    ) -> Result<Self, HttpResponse> {
+        for (field, name, _) in PRESENTATION {
+            let Some(value) = header(name).filter(|v| !v.trim().is_empty()) else {
+                continue;
+            };
+            if !is_header_value(&value) {
+                let msg = format!(
+                    "{name} must be printable ASCII of at most {MAX_PRESENTATION_BYTES} bytes"
+                );
+                return Err(HttpResponse::rejected(ErrorCode::InvalidFrame, msg));
+            }
+            self.presentation
+                .insert(field.to_owned(), Value::String(value.trim().to_owned()));
+        }
+        Ok(self)
     }
 
     /// The metadata document's data for this upload of `file`, stored
@@ -170,6 +237,9 @@ impl Upload {
         });
         if let Some(md5) = md5 {
             data["md5"] = json!(md5);
+        }
+        for (field, value) in &self.presentation {
+            data[field] = value.clone();
         }
         data
     }
@@ -199,20 +269,31 @@ pub fn metadata_write(file: &FilePath, change: Change) -> Write {
 
 /// Checks the body of an update of a file's metadata (spec 15.3, "Update
 /// metadata"): a JSON object with `contentType` (a non-empty string of
-/// printable ASCII, as a `Content-Type` header carries) and/or `metadata`
-/// (an object of strings, `null` removing that key), nothing else. Returns
-/// the merge patch for the metadata document.
+/// printable ASCII, as a `Content-Type` header carries), `metadata` (an
+/// object of strings, `null` removing that key) and the [`PRESENTATION`]
+/// fields (each a header value, or `null` to remove it), at least one and
+/// nothing else. Returns the merge patch for the metadata document.
 pub fn metadata_update(body: &str) -> Result<Value, HttpResponse> {
     let bad = |why: &str| {
         let msg = format!("an update of a file's metadata is {why}");
         HttpResponse::rejected(ErrorCode::InvalidFrame, msg)
     };
-    let shape = "a JSON object with contentType and/or metadata";
+    let shape = "a JSON object with contentType, metadata, cacheControl, \
+                 contentDisposition and/or contentLanguage";
     let Ok(Value::Object(update)) = serde_json::from_str::<Value>(body) else {
         return Err(bad(shape));
     };
-    if update.is_empty() || update.keys().any(|k| k != "contentType" && k != "metadata") {
+    let presentation = |k: &str| PRESENTATION.iter().any(|(field, _, _)| *field == k);
+    let known = |k: &String| k == "contentType" || k == "metadata" || presentation(k);
+    if update.is_empty() || !update.keys().all(known) {
         return Err(bad(shape));
+    }
+    for (field, value) in update.iter().filter(|(k, _)| presentation(k)) {
+        if !(value.is_null() || value.as_str().is_some_and(is_header_value)) {
+            return Err(bad(&format!(
+                "a {field} of printable ASCII (at most {MAX_PRESENTATION_BYTES} bytes), or null"
+            )));
+        }
     }
     if let Some(content_type) = update.get("contentType") {
         let valid = content_type
@@ -237,7 +318,7 @@ pub fn metadata_update(body: &str) -> Result<Value, HttpResponse> {
 /// the commit `seq` at `time` wrote (spec 15.3).
 pub fn file_answer(data: &Map<String, Value>, seq: u64, time: u64) -> Value {
     let field = |name: &str| data.get(name).cloned().unwrap_or(Value::Null);
-    json!({
+    let mut answer = json!({
         "path": field("path"),
         "name": field("name"),
         "size": field("size"),
@@ -246,7 +327,13 @@ pub fn file_answer(data: &Map<String, Value>, seq: u64, time: u64) -> Value {
         "md5": field("md5"),
         "version": seq,
         "time": time,
-    })
+    });
+    for (field, _, _) in PRESENTATION {
+        if let Some(value) = data.get(field).filter(|v| v.is_string()) {
+            answer[field] = value.clone();
+        }
+    }
+    answer
 }
 
 /// `data` with `uploadedBy` set to who asks (`uid`; `null` for an admin or
@@ -545,6 +632,60 @@ mod tests {
         assert_eq!(ok.metadata["a"], "b");
     }
 
+    /// Request headers, by name, for [`Upload::presented`].
+    fn headers(pairs: &[(&'static str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(&str, String)> = pairs.iter().map(|(n, v)| (*n, (*v).to_owned())).collect();
+        move |name| {
+            pairs
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| v.clone())
+        }
+    }
+
+    #[test]
+    fn presentation_headers_are_header_values() {
+        let upload = || Upload::check(Some("3"), Some("image/png"), None, 10).unwrap();
+        let set = upload()
+            .presented(headers(&[
+                ("X-Blaze-Cache-Control", " public, max-age=60 "),
+                ("X-Blaze-Content-Language", "de"),
+                ("X-Blaze-Content-Disposition", "  "),
+            ]))
+            .unwrap();
+        assert_eq!(
+            Value::Object(set.presentation.clone()),
+            json!({"cacheControl": "public, max-age=60", "contentLanguage": "de"}),
+            "trimmed; a blank one is not set"
+        );
+        let file = FilePath::parse("a/b.png").unwrap();
+        let data = set.document(&file, "o/k", None);
+        assert_eq!(data["cacheControl"], "public, max-age=60");
+        assert!(data.get("contentDisposition").is_none());
+        assert_eq!(
+            presentation_of(data.as_object().unwrap()),
+            vec![
+                ("Cache-Control", "public, max-age=60".to_owned()),
+                ("Content-Language", "de".to_owned())
+            ]
+        );
+        let long = "a".repeat(MAX_PRESENTATION_BYTES + 1);
+        for bad in [
+            ("X-Blaze-Cache-Control", "max-age=1\u{7f}"),
+            (
+                "X-Blaze-Content-Disposition",
+                "inline; filename=\"\u{e9}.png\"",
+            ),
+            ("X-Blaze-Content-Language", long.as_str()),
+        ] {
+            let refused = upload().presented(headers(&[bad])).unwrap_err();
+            assert_eq!(refused.error, Some(ErrorCode::InvalidFrame), "{bad:?}");
+        }
+        let exact = &long[1..];
+        let at_limit = upload().presented(headers(&[("X-Blaze-Content-Language", exact)]));
+        assert_eq!(at_limit.unwrap().presentation["contentLanguage"], exact);
+    }
+
     #[test]
     fn the_object_stamps_the_uploader() {
         let file = FilePath::parse("a/b.png").unwrap();
@@ -562,7 +703,7 @@ mod tests {
     }
 
     #[test]
-    fn metadata_updates_are_merge_patches_of_two_fields() {
+    fn metadata_updates_are_merge_patches_of_their_fields() {
         let patch =
             metadata_update(r#"{"contentType":"text/plain","metadata":{"a":"1","b":null}}"#);
         assert_eq!(
@@ -570,6 +711,11 @@ mod tests {
             json!({"contentType": "text/plain", "metadata": {"a": "1", "b": null}})
         );
         assert!(metadata_update(r#"{"metadata":{}}"#).is_ok());
+        let presentation = r#"{"cacheControl":"public, max-age=60","contentDisposition":null}"#;
+        assert_eq!(
+            metadata_update(presentation).unwrap(),
+            json!({"cacheControl": "public, max-age=60", "contentDisposition": null})
+        );
         for bad in [
             "",
             "[]",
@@ -583,6 +729,10 @@ mod tests {
             r#"{"metadata":null}"#,
             r#"{"metadata":{"a":1}}"#,
             r#"{"metadata":["a"]}"#,
+            r#"{"cacheControl":""}"#,
+            r#"{"cacheControl":7}"#,
+            "{\"contentLanguage\":\"de\\r\\nX-Evil: 1\"}",
+            r#"{"contentEncoding":"gzip"}"#,
         ] {
             let refused = metadata_update(bad).unwrap_err();
             assert_eq!(refused.error, Some(ErrorCode::InvalidFrame), "{bad}");
@@ -605,6 +755,12 @@ mod tests {
             answer,
             json!({"path": "a/b.png", "name": "b.png", "size": 3, "contentType": "image/png",
                 "metadata": {}, "md5": "abc", "version": 7, "time": 1_000})
+        );
+        data["cacheControl"] = json!("no-store");
+        let answer = file_answer(data.as_object().unwrap(), 8, 2_000);
+        assert_eq!(
+            answer["cacheControl"], "no-store",
+            "a set presentation field"
         );
     }
 

@@ -8,13 +8,12 @@
 use blaze_protocol::ErrorCode;
 use serde::Deserialize;
 use serde_json::json;
-use worker::{
-    console_error, Bucket, Env, HttpMetadata, Method, Request, Response, Result, UploadedPart,
-};
+use worker::{console_error, Bucket, Env, Method, Request, Response, Result, UploadedPart};
 
 use crate::entry::respond;
 use crate::files::{
-    admit, ask, commit, env_number, file_answer, finish, hint, not_allowed, random_uuid,
+    admit, ask, commit, env_number, file_answer, finish, hint, not_allowed, r2_metadata,
+    random_uuid,
 };
 use crate::files_plan::{query_param, Change, FilePath, Upload, INTERNAL_FILES};
 use crate::http_types::HttpResponse;
@@ -33,7 +32,8 @@ pub async fn start(req: &Request, env: &Env, file: &FilePath) -> Result<Response
         header("X-Blaze-Content-Type").as_deref(),
         header("X-Blaze-Metadata").as_deref(),
         max,
-    );
+    )
+    .and_then(|upload| upload.presented(header));
     let authorization = header("Authorization");
     let (upload, key) = match admit(env, file, authorization.as_deref(), announced).await? {
         Ok(admitted) => admitted,
@@ -42,10 +42,7 @@ pub async fn start(req: &Request, env: &Env, file: &FilePath) -> Result<Response
     let bucket = env.bucket("FILES")?;
     let multipart = bucket
         .create_multipart_upload(&key)
-        .http_metadata(HttpMetadata {
-            content_type: Some(upload.content_type.clone()),
-            ..HttpMetadata::default()
-        })
+        .http_metadata(r2_metadata(&upload))
         .execute()
         .await?;
     let ttl = env_number(env, "BLAZE_FILES_UPLOAD_TTL").unwrap_or(DEFAULT_TTL_SECONDS);
@@ -57,6 +54,7 @@ pub async fn start(req: &Request, env: &Env, file: &FilePath) -> Result<Response
         part_bytes: part_bytes(upload.size),
         content_type: upload.content_type,
         metadata: upload.metadata,
+        presentation: upload.presentation,
         r2_id: multipart.upload_id().await,
         key,
         expires: js_sys::Date::now() as u64 + ttl * 1000,
@@ -178,6 +176,7 @@ async fn complete(
         size: upload.size,
         content_type: upload.content_type.clone(),
         metadata: upload.metadata.clone(),
+        presentation: upload.presentation.clone(),
     }
     .document(file, &upload.key, None);
     let checked = commit(env, file, auth, "check", Change::Set(data.clone())).await?;

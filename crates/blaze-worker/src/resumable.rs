@@ -88,6 +88,9 @@ pub struct Resumable {
     pub content_type: String,
     /// The file's custom metadata.
     pub metadata: Map<String, Value>,
+    /// The file's presentation fields (spec 15.2), by document field.
+    #[serde(default)]
+    pub presentation: Map<String, Value>,
     /// R2's id of the multipart upload.
     pub r2_id: String,
     /// The object key the file will have.
@@ -200,6 +203,7 @@ mod tests {
             part_bytes: part_bytes(size),
             content_type: "x/y".into(),
             metadata: Map::new(),
+            presentation: Map::new(),
             r2_id: "r".into(),
             key: "o/_files/a/_files/k".into(),
             expires: 9,

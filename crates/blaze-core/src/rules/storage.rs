@@ -113,7 +113,8 @@ fn file_match(mut m: Match, outermost: bool) -> Result<Match, RulesError> {
 }
 
 /// The metadata document's field for a file property of Firebase's
-/// `resource` (spec 15.2): `name` is the full path there, `md5Hash` the MD5.
+/// `resource` (spec 15.2): `name` is the full path there, `md5Hash` the
+/// MD5; the presentation fields keep their names.
 fn field_of(property: &str) -> Option<&'static str> {
     Some(match property {
         "size" => "size",
@@ -121,6 +122,9 @@ fn field_of(property: &str) -> Option<&'static str> {
         "metadata" => "metadata",
         "name" => "path",
         "md5Hash" => "md5",
+        "cacheControl" => "cacheControl",
+        "contentDisposition" => "contentDisposition",
+        "contentLanguage" => "contentLanguage",
         _ => return None,
     })
 }
