@@ -9,7 +9,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use blaze_client::files::{ByteRange, Files, ListPage};
+use blaze_client::files::{
+    ByteRange, Files, ListPage, MetadataUpdate, Presentation, PresentationField, UploadMetadata,
+};
 use blaze_client::{Blaze, ConnectOptions, Credentials, Error, ErrorCode};
 use blaze_tests::live::{e2e, run, WranglerDev};
 use futures_util::StreamExt;
@@ -88,8 +90,11 @@ async fn round_trips(files: &Files) {
                 &path,
                 &mut bytes.as_slice(),
                 bytes.len() as u64,
-                Some("application/x-test"),
-                &metadata,
+                &UploadMetadata {
+                    content_type: Some("application/x-test".to_owned()),
+                    metadata: metadata.clone(),
+                    ..UploadMetadata::default()
+                },
             )
             .await
             .unwrap_or_else(|e| panic!("upload {name}: {e}"));
@@ -129,8 +134,7 @@ async fn round_trips(files: &Files) {
             "rt/short.bin",
             &mut [1u8, 2, 3].as_slice(),
             10,
-            None,
-            &BTreeMap::new(),
+            &UploadMetadata::default(),
         )
         .await;
     assert!(short.is_err(), "a short reader fails the upload");
@@ -147,8 +151,7 @@ async fn range_download(files: &Files) {
             "ranges/r.bin",
             &mut bytes.as_slice(),
             1000,
-            None,
-            &BTreeMap::new(),
+            &UploadMetadata::default(),
         )
         .await
         .expect("upload");
@@ -208,8 +211,7 @@ async fn list_in_pages(files: &Files) {
                     &format!("many/{name}"),
                     &mut name.as_bytes(),
                     name.len() as u64,
-                    Some("text/plain"),
-                    &BTreeMap::new(),
+                    &UploadMetadata::typed("text/plain"),
                 )
                 .await
                 .unwrap_or_else(|e| panic!("upload {name}: {e}"))
@@ -221,8 +223,7 @@ async fn list_in_pages(files: &Files) {
             "many/sub/nested.txt",
             &mut [1u8].as_slice(),
             1,
-            None,
-            &BTreeMap::new(),
+            &UploadMetadata::default(),
         )
         .await
         .expect("upload");
@@ -273,8 +274,7 @@ async fn delete(files: &Files) {
             "gone/a.txt",
             &mut b"bye".as_slice(),
             3,
-            None,
-            &BTreeMap::new(),
+            &UploadMetadata::default(),
         )
         .await
         .expect("upload");
@@ -304,7 +304,7 @@ async fn resumable(files: &Files) {
     let bytes = pattern(17 * 1024 * 1024 + 3, 9);
     let len = bytes.len() as u64;
     let started = files
-        .start_upload("parts/big.bin", len, Some("video/mp4"), &BTreeMap::new())
+        .start_upload("parts/big.bin", len, &UploadMetadata::typed("video/mp4"))
         .await;
     let mut upload = started.expect("start");
     assert!(
@@ -347,7 +347,7 @@ async fn resumable(files: &Files) {
     );
 
     let aborted = files
-        .start_upload("parts/aborted.bin", 10, None, &BTreeMap::new())
+        .start_upload("parts/aborted.bin", 10, &UploadMetadata::default())
         .await
         .expect("start");
     files.abort_upload(&aborted).await.expect("abort");
@@ -370,21 +370,52 @@ async fn update_metadata(files: &Files) {
             "meta/m.txt",
             &mut b"same".as_slice(),
             4,
-            Some("text/plain"),
-            &metadata,
+            &UploadMetadata {
+                content_type: Some("text/plain".to_owned()),
+                metadata,
+                presentation: Presentation {
+                    cache_control: Some("public, max-age=60".to_owned()),
+                    ..Presentation::default()
+                },
+            },
         )
         .await
         .expect("upload");
-    let mut changes = BTreeMap::new();
-    changes.insert("drop".to_owned(), None);
-    changes.insert("added".to_owned(), Some("3".to_owned()));
-    let updated = files
-        .update_metadata("meta/m.txt", Some("text/markdown"), &changes)
-        .await;
+    assert_eq!(
+        first.presentation.cache_control.as_deref(),
+        Some("public, max-age=60")
+    );
+    let download = files.download("meta/m.txt", None).await.expect("download");
+    assert_eq!(
+        download.cache_control.as_deref(),
+        Some("public, max-age=60"),
+        "the download answers it"
+    );
+    drop(download);
+    let changes = MetadataUpdate {
+        content_type: Some("text/markdown".to_owned()),
+        metadata: BTreeMap::from([
+            ("drop".to_owned(), None),
+            ("added".to_owned(), Some("3".to_owned())),
+        ]),
+        presentation: BTreeMap::from([
+            (PresentationField::CacheControl, None),
+            (PresentationField::ContentLanguage, Some("de".to_owned())),
+        ]),
+    };
+    let updated = files.update_metadata("meta/m.txt", &changes).await;
     let updated = updated.expect("update");
     assert!(updated.version > first.version);
     let meta = files.metadata("meta/m.txt").await.expect("metadata");
     assert_eq!(meta.content_type, "text/markdown");
+    assert_eq!(
+        meta.presentation,
+        Presentation {
+            content_language: Some("de".to_owned()),
+            ..Presentation::default()
+        },
+        "cacheControl removed, contentLanguage set"
+    );
     assert_eq!(
         meta.metadata.into_iter().collect::<Vec<_>>(),
         [

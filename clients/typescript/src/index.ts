@@ -75,6 +75,8 @@ export {
   folderCollectionPath,
   FILES_COLLECTION,
   MAX_LIST_RESULTS,
+  MAX_PRESENTATION_BYTES,
+  type Presentation,
   type FileMetadata,
   type UploadResult,
   type UploadOptions,

@@ -172,8 +172,64 @@ export function checkRef(ref: FileRef, what: string): FileRef {
   return ref;
 }
 
+/**
+ * How downloads present a file (spec 15.2), Firebase Storage's settable
+ * `cacheControl`, `contentDisposition` and `contentLanguage`: each the value
+ * of that download header (printable ASCII, at most
+ * {@link MAX_PRESENTATION_BYTES} bytes), absent when not set. Without
+ * `cacheControl` downloads say `private, max-age=0`.
+ */
+export interface Presentation {
+  /** The downloads' `Cache-Control`, e.g. `public, max-age=86400` for an image every page may cache. */
+  readonly cacheControl?: string;
+  /** The downloads' `Content-Disposition` (a download asked with `?download` says `attachment` instead). */
+  readonly contentDisposition?: string;
+  /** The downloads' `Content-Language`. */
+  readonly contentLanguage?: string;
+}
+
+/** The longest value of a {@link Presentation} field, in bytes. */
+export const MAX_PRESENTATION_BYTES = 1024;
+
+/** Each {@link Presentation} field and the header an upload sets it with. */
+const PRESENTATION = [
+  ["cacheControl", "X-Blaze-Cache-Control"],
+  ["contentDisposition", "X-Blaze-Content-Disposition"],
+  ["contentLanguage", "X-Blaze-Content-Language"],
+] as const;
+
+const HEADER_VALUE = /^[\x20-\x7e]+$/;
+
+/** Whether `value` is a valid {@link Presentation} value. */
+function isPresentationValue(value: unknown): value is string {
+  return typeof value === "string" && HEADER_VALUE.test(value) && value.trim() !== "" && value.length <= MAX_PRESENTATION_BYTES;
+}
+
+function checkPresentation(field: string, value: unknown): string {
+  if (!isPresentationValue(value)) throw invalidArgument(`${field} must be a non-blank string of printable ASCII of at most ${MAX_PRESENTATION_BYTES} bytes`);
+  return value;
+}
+
+/** Adds the upload headers of the {@link Presentation} fields `options` sets to `headers`. @internal */
+export function presentationHeaders(options: Presentation, headers: Record<string, string>): void {
+  for (const [field, header] of PRESENTATION) {
+    const value = options[field];
+    if (value !== undefined) headers[header] = checkPresentation(field, value);
+  }
+}
+
+/** The {@link Presentation} fields of a metadata document or an answer: its string members of those names. */
+function presentationOf(data: Record<string, unknown>): Presentation {
+  const found: Record<string, string> = {};
+  for (const [field] of PRESENTATION) {
+    const value = data[field];
+    if (typeof value === "string") found[field] = value;
+  }
+  return found;
+}
+
 /** A file's metadata (spec 15.2): its metadata document, typed. Firebase Storage's `FullMetadata`, adapted. */
-export interface FileMetadata {
+export interface FileMetadata extends Presentation {
   /** The file's reference. */
   readonly ref: FileRef;
   /** The file path. */
@@ -199,7 +255,7 @@ export interface FileMetadata {
 }
 
 /** The answer of {@link uploadBytes} (spec 15.3). */
-export interface UploadResult {
+export interface UploadResult extends Presentation {
   /** The file's reference. */
   readonly ref: FileRef;
   /** The file path. */
@@ -232,8 +288,8 @@ export interface BlobLike {
   slice?(start: number, end: number): BlobLike;
 }
 
-/** Options of {@link uploadBytes}. */
-export interface UploadOptions {
+/** Options of {@link uploadBytes}; the {@link Presentation} fields are sent as `X-Blaze-Cache-Control`, `X-Blaze-Content-Disposition` and `X-Blaze-Content-Language`. */
+export interface UploadOptions extends Presentation {
   /**
    * The file's content type (printable ASCII). Default: the `Blob`'s `type`
    * when it has one, else `application/octet-stream`.
@@ -310,7 +366,7 @@ function metadataFromDoc(db: Blaze, docPath: string, data: JsonObject, version: 
     throw protocolError(`not a file's metadata document: ${docPath}`);
   }
   const ref = new FileRef(db, path);
-  const result: FileMetadata = { ref, path, name: ref.name, size, contentType, metadata: { ...metadata }, uploadedBy, version, createTime, updateTime };
+  const result: FileMetadata = { ref, path, name: ref.name, size, contentType, metadata: { ...metadata }, uploadedBy, version, createTime, updateTime, ...presentationOf(data) };
   return md5 === undefined ? result : { ...result, md5 };
 }
 
@@ -395,7 +451,7 @@ export function uploadResultOf(ref: FileRef, answer: unknown): UploadResult {
   ) {
     throw protocolError(`not an upload's answer: ${JSON.stringify(answer)}`);
   }
-  const result = { ref, path, name, size, contentType, metadata, version, time };
+  const result = { ref, path, name, size, contentType, metadata, version, time, ...presentationOf(answer as Record<string, unknown>) };
   return typeof md5 === "string" ? { ...result, md5 } : result;
 }
 
@@ -415,6 +471,7 @@ export async function uploadBytes(ref: FileRef, data: Uint8Array | ArrayBuffer |
   const body = uploadBody(data, "uploadBytes");
   const headers: Record<string, string> = { "Content-Type": uploadContentType(body, options.contentType) };
   if (options.customMetadata !== undefined) headers["X-Blaze-Metadata"] = metadataHeader(options.customMetadata);
+  presentationHeaders(options, headers);
   // fetch sets Content-Length from the body (a Uint8Array or a Blob), as the route requires.
   return ref._db._http.send({ method: "PUT", path: route, headers, body, safe: false, timed: false, signal: options.signal }, async (response) =>
     uploadResultOf(ref, await readJson(response)),
@@ -427,11 +484,17 @@ export interface SettableMetadata {
   contentType?: string;
   /** Custom metadata merged into the file's: a string sets a key, `null` removes it. */
   customMetadata?: Record<string, string | null>;
+  /** The new `cacheControl` ({@link Presentation}); `null` removes it. */
+  cacheControl?: string | null;
+  /** The new `contentDisposition`; `null` removes it. */
+  contentDisposition?: string | null;
+  /** The new `contentLanguage`; `null` removes it. */
+  contentLanguage?: string | null;
 }
 
 /**
- * Changes the content type and/or custom metadata of the file `ref` without
- * touching its bytes (`PATCH /v1/files/{path}`, checked by the rules as an
+ * Changes the content type, custom metadata and/or {@link Presentation} of
+ * the file `ref` without touching its bytes (`PATCH /v1/files/{path}`, checked by the rules as an
  * `update` of its metadata document): `customMetadata` is merged into the
  * file's, a `null` value removing that key, as Firebase's `updateMetadata`.
  * Resolves to the server's answer, an upload's (with the new version).
@@ -440,10 +503,15 @@ export interface SettableMetadata {
  */
 export async function updateMetadata(ref: FileRef, metadata: SettableMetadata): Promise<UploadResult> {
   checkRef(ref, "updateMetadata");
-  if (!isJsonObject(metadata as unknown)) throw invalidArgument("updateMetadata() takes { contentType?, customMetadata? }");
+  if (!isJsonObject(metadata as unknown)) throw invalidArgument("updateMetadata() takes { contentType?, customMetadata?, cacheControl?, contentDisposition?, contentLanguage? }");
   const body: JsonObject = {};
+  const presentation: readonly string[] = PRESENTATION.map(([field]) => field);
   for (const key of Object.keys(metadata)) {
-    if (key !== "contentType" && key !== "customMetadata") throw invalidArgument(`updateMetadata(): unknown member ${JSON.stringify(key)}`);
+    if (key !== "contentType" && key !== "customMetadata" && !presentation.includes(key)) throw invalidArgument(`updateMetadata(): unknown member ${JSON.stringify(key)}`);
+  }
+  for (const [field] of PRESENTATION) {
+    const value = metadata[field];
+    if (value !== undefined) body[field] = value === null ? null : checkPresentation(field, value);
   }
   if (metadata.contentType !== undefined) body.contentType = uploadContentType(new Uint8Array(0), metadata.contentType);
   if (metadata.customMetadata !== undefined) {
@@ -453,7 +521,7 @@ export async function updateMetadata(ref: FileRef, metadata: SettableMetadata): 
     }
     body.metadata = custom;
   }
-  if (Object.keys(body).length === 0) throw invalidArgument("updateMetadata(): nothing to change (give contentType and/or customMetadata)");
+  if (Object.keys(body).length === 0) throw invalidArgument("updateMetadata(): nothing to change (give contentType, customMetadata or a presentation field)");
   const request = { method: "PATCH", path: filesRoute(ref), headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), safe: false, timed: true };
   return ref._db._http.send(request, async (response) => uploadResultOf(ref, await readJson(response)));
 }

@@ -17,12 +17,14 @@ import {
   filesRoute,
   isUint,
   metadataHeader,
+  presentationHeaders,
   protocolError,
   uploadBody,
   uploadContentType,
   uploadResultOf,
   type BlobLike,
   type FileRef,
+  type Presentation,
   type UploadResult,
 } from "./storage.js";
 
@@ -45,8 +47,8 @@ export interface UploadTaskSnapshot {
   readonly ref: FileRef;
 }
 
-/** The file's type and custom metadata, as {@link uploadBytesResumable}'s third argument (Firebase's `UploadMetadata`). */
-export interface UploadMetadata {
+/** The file's type, custom metadata and presentation, as {@link uploadBytesResumable}'s third argument (Firebase's `UploadMetadata`). */
+export interface UploadMetadata extends Presentation {
   /** Default: the `Blob`'s type when it has one, else `application/octet-stream`. */
   contentType?: string;
   /** Custom metadata: an object of strings. */
@@ -158,6 +160,7 @@ export class UploadTask implements PromiseLike<UploadTaskSnapshot> {
     this.#source = new PartSource(body);
     this.#startHeaders = { "X-Blaze-Upload-Length": String(this.#source.size), "X-Blaze-Content-Type": uploadContentType(body, metadata.contentType) };
     if (metadata.customMetadata !== undefined) this.#startHeaders["X-Blaze-Metadata"] = metadataHeader(metadata.customMetadata);
+    presentationHeaders(metadata, this.#startHeaders);
     this.#retry = {
       initialMs: positive(options.retry?.initialMs, DEFAULT_RETRY.initialMs, "retry.initialMs"),
       maxMs: positive(options.retry?.maxMs, DEFAULT_RETRY.maxMs, "retry.maxMs"),

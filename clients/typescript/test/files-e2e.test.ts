@@ -347,4 +347,22 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
     assert.equal(sha256(await getBytes(ref)), sha256(bytes));
     await assert.rejects(updateMetadata(freshFolder(admin).child("missing.txt"), { contentType: "text/plain" }), code("not_found"));
   });
+
+  it("cacheControl, contentDisposition and contentLanguage are set by uploads, answered by downloads and download URLs, changed by updateMetadata", async () => {
+    const ref = freshFolder(admin).child("logo.svg");
+    const bytes = new TextEncoder().encode("<svg/>");
+    const uploaded = await uploadBytes(ref, bytes, { contentType: "image/svg+xml", cacheControl: "public, max-age=86400", contentLanguage: "en" });
+    assert.deepEqual([uploaded.cacheControl, uploaded.contentLanguage, uploaded.contentDisposition], ["public, max-age=86400", "en", undefined]);
+    const url = await getDownloadURL(ref);
+    const served = await fetch(url);
+    assert.deepEqual([served.status, served.headers.get("cache-control"), served.headers.get("content-language")], [200, "public, max-age=86400", "en"]);
+    await served.arrayBuffer();
+    const updated = await updateMetadata(ref, { cacheControl: null, contentDisposition: "inline" });
+    assert.deepEqual([updated.cacheControl, updated.contentDisposition, updated.contentLanguage], [undefined, "inline", "en"]);
+    const meta = await getMetadata(ref);
+    assert.deepEqual([meta.cacheControl, meta.contentDisposition, meta.contentLanguage], [undefined, "inline", "en"]);
+    const again = await fetch(await getDownloadURL(ref));
+    assert.deepEqual([again.headers.get("cache-control"), again.headers.get("content-disposition")], ["private, max-age=0", "inline"]);
+    assert.equal(sha256(new Uint8Array(await again.arrayBuffer())), sha256(bytes));
+  });
 });

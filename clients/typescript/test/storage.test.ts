@@ -24,6 +24,7 @@ import {
   listAll,
   metadataDocPath,
   updateMetadata,
+  MAX_PRESENTATION_BYTES,
   uploadBytes,
   type Blaze,
   type ConnectOptions,
@@ -324,6 +325,37 @@ describe("updateMetadata", () => {
     await assert.rejects(updateMetadata(fileRef(client(fetch)), { contentType: "text/plain" }), code("invalid_path"));
     assert.equal(calls.length, 0);
     await assert.rejects(updateMetadata(ref, { contentType: "text/plain" }), code("not_found"));
+  });
+});
+
+describe("presentation (cacheControl, contentDisposition, contentLanguage)", () => {
+  it("uploadBytes sends them as X-Blaze- headers; answers and metadata carry the ones set", async () => {
+    const answered = { ...UPLOADED, cacheControl: "public, max-age=60", contentLanguage: "de" };
+    const { fetch, calls } = stubFetch(() => json(answered));
+    const ref = fileRef(client(fetch), "assets/logo.svg");
+    const result = await uploadBytes(ref, new Uint8Array([1]), { cacheControl: "public, max-age=60", contentLanguage: "de" });
+    const { init } = calls[0] as Call;
+    assert.equal(init.headers["X-Blaze-Cache-Control"], "public, max-age=60");
+    assert.equal(init.headers["X-Blaze-Content-Language"], "de");
+    assert.equal(init.headers["X-Blaze-Content-Disposition"], undefined, "not set, not sent");
+    assert.deepEqual(result, { ref, ...answered });
+    await uploadBytes(ref, new Uint8Array([1]));
+    assert.deepEqual(Object.keys((calls[1] as Call).init.headers).filter((h) => h.startsWith("X-Blaze-C")), [], "none given, none sent");
+  });
+
+  it("updateMetadata sets and removes them (null); bad values are refused locally", async () => {
+    const { fetch, calls } = stubFetch(() => json(UPLOADED));
+    const ref = fileRef(client(fetch), "a.txt");
+    await updateMetadata(ref, { cacheControl: "no-store", contentDisposition: null });
+    assert.deepEqual(JSON.parse((calls[0] as Call).init.body as string), { cacheControl: "no-store", contentDisposition: null });
+    const long = "a".repeat(MAX_PRESENTATION_BYTES + 1);
+    for (const bad of [{ cacheControl: "" }, { cacheControl: " " }, { contentLanguage: "de\r\nSet-Cookie: x" }, { contentDisposition: "é" }, { cacheControl: long }, { cacheControl: 3 }, { contentEncoding: "gzip" }]) {
+      await assert.rejects(updateMetadata(ref, bad as never), code("invalid_argument"), JSON.stringify(bad));
+      if (!("contentEncoding" in bad)) await assert.rejects(uploadBytes(ref, new Uint8Array(1), bad as never), code("invalid_argument"), JSON.stringify(bad));
+    }
+    assert.equal(calls.length, 1, "nothing sent");
+    await uploadBytes(ref, new Uint8Array(1), { cacheControl: "a".repeat(MAX_PRESENTATION_BYTES) });
+    assert.equal(calls.length, 2, "the limit itself is allowed");
   });
 });
 

@@ -68,7 +68,7 @@ describe("uploadBytesResumable (spec 15.7, fake server)", () => {
     const server = new FakeMultipartServer(PART);
     const data = new Uint8Array(randomBytes(10 * PART + 500));
     const ref = fileRef(client(server), "docs/report.bin");
-    const task = uploadBytesResumable(ref, data, { contentType: "application/x-report", customMetadata: { by: "ñ" } });
+    const task = uploadBytesResumable(ref, data, { contentType: "application/x-report", customMetadata: { by: "ñ" }, cacheControl: "no-store" });
     const seen = watch(task);
     const final = await task;
 
@@ -89,6 +89,7 @@ describe("uploadBytesResumable (spec 15.7, fake server)", () => {
     assert.equal(start?.route, "/v1/files/docs/report.bin?uploads");
     assert.equal(start?.headers["X-Blaze-Upload-Length"], String(data.length));
     assert.equal(start?.headers.Authorization, "Bearer the-key");
+    assert.equal(start?.headers["X-Blaze-Cache-Control"], "no-store", "the presentation goes with the start");
     assert.deepEqual(server.calls.at(-1) && [server.calls.at(-1)?.method, server.calls.at(-1)?.route], ["POST", "/v1/files/docs/report.bin?upload=u1"]);
 
     assertMonotonic(seen.snapshots, data.length);

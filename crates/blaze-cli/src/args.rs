@@ -213,6 +213,10 @@ pub struct CpArgs {
     /// The content type of uploads [default: from the file's extension, else application/octet-stream].
     #[arg(long)]
     pub content_type: Option<String>,
+    /// The `Cache-Control` downloads of the uploaded files answer with
+    /// (spec 15.2), e.g. `public, max-age=86400` [default: private, max-age=0].
+    #[arg(long)]
+    pub cache_control: Option<String>,
     /// Upload files larger than this many bytes in resumable parts (spec
     /// 15.7); the default is the server's default single-request limit.
     #[arg(long, default_value_t = 100 * 1024 * 1024)]

@@ -106,6 +106,22 @@ fn cp_both_ways_ls_and_rm() {
         field(&ok(&server, &cache, &["ls", "blaze:up/sub/deep"]), "path"),
         ["up/sub/deep/c.bin"]
     );
+    // `--cache-control` sets the files' cacheControl (spec 15.2); ls shows it.
+    let a = tree.join("a.txt");
+    let cached = ["cp", "--cache-control", "public, max-age=60"];
+    let cached = [&cached[..], &[a.to_str().unwrap(), "blaze:cached/"]].concat();
+    ok(&server, &cache, &cached);
+    assert_eq!(
+        field(
+            &ok(&server, &cache, &["ls", "blaze:cached"]),
+            "cacheControl"
+        ),
+        ["public, max-age=60"]
+    );
+    assert!(
+        listed.iter().all(|l| l.get("cacheControl").is_none()),
+        "unset: absent"
+    );
 
     let out = tmp.0.join("out");
     std::fs::create_dir_all(&out).unwrap();

@@ -207,7 +207,7 @@ async fn a_part_cut_mid_way_is_resent_after_asking_the_stored_parts() {
     let files = files(&fake_server(state.clone()).await).await;
     let bytes = pattern(2500);
     let mut upload = files
-        .start_upload("a.bin", 2500, None, &BTreeMap::new())
+        .start_upload("a.bin", 2500, &Default::default())
         .await
         .unwrap();
     assert_eq!((upload.parts, upload.part_bytes), (3, PART));
@@ -251,7 +251,7 @@ async fn a_resumed_upload_sends_only_the_missing_parts() {
     let files = files(&fake_server(state.clone()).await).await;
     let bytes = pattern(3000);
     let mut started = files
-        .start_upload("a.bin", 3000, None, &BTreeMap::new())
+        .start_upload("a.bin", 3000, &Default::default())
         .await
         .unwrap();
     files
@@ -286,7 +286,7 @@ async fn an_invalid_part_fails_at_once_and_a_gone_upload_is_not_found() {
     let state = Shared::default();
     let files = files(&fake_server(state.clone()).await).await;
     let mut upload = files
-        .start_upload("a.bin", 2500, None, &BTreeMap::new())
+        .start_upload("a.bin", 2500, &Default::default())
         .await
         .unwrap();
     upload.part_bytes = 900; // a client that got the lengths wrong

@@ -6,12 +6,11 @@
 //! again sends only the parts the server does not hold. A download goes to
 //! `<file>.blaze-part` and is renamed when whole.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use blaze_client::files::{Files, ResumableUpload};
+use blaze_client::files::{Files, Presentation, ResumableUpload, UploadMetadata};
 use blaze_client::{Blaze, ErrorCode};
 use futures_util::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
@@ -57,8 +56,16 @@ async fn upload(
             .content_type
             .clone()
             .unwrap_or_else(|| guess_content_type(&job.local).to_owned());
+        let meta = UploadMetadata {
+            content_type: Some(content_type),
+            presentation: Presentation {
+                cache_control: args.cache_control.clone(),
+                ..Presentation::default()
+            },
+            ..UploadMetadata::default()
+        };
         let result = if job.size > args.resumable_over {
-            upload_in_parts(files, url, job, &content_type, &progress).await?
+            upload_in_parts(files, url, job, &meta, &progress).await?
         } else {
             let file = tokio::fs::File::open(&job.local).await?;
             let mut reader = Counting {
@@ -66,13 +73,7 @@ async fn upload(
                 progress: &progress,
             };
             files
-                .upload(
-                    &job.remote,
-                    &mut reader,
-                    job.size,
-                    Some(&content_type),
-                    &BTreeMap::new(),
-                )
+                .upload(&job.remote, &mut reader, job.size, &meta)
                 .await?
         };
         output::print(&json!({
@@ -137,7 +138,7 @@ async fn upload_in_parts(
     files: &Files,
     url: &str,
     job: &Upload,
-    content_type: &str,
+    meta: &UploadMetadata,
     progress: &ProgressBar,
 ) -> Result<blaze_client::files::UploadResult, Failure> {
     let state = UploadState::of(url, &job.remote, &job.local, job.size);
@@ -154,9 +155,7 @@ async fn upload_in_parts(
     let mut upload: ResumableUpload = match resumed {
         Some(upload) => upload,
         None => {
-            let upload = files
-                .start_upload(&job.remote, job.size, Some(content_type), &BTreeMap::new())
-                .await?;
+            let upload = files.start_upload(&job.remote, job.size, meta).await?;
             if let Some(state) = &state {
                 state.save(&upload.id)?;
             }

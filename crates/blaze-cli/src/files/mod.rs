@@ -5,7 +5,7 @@
 pub mod copy;
 mod upload_state;
 
-use blaze_client::files::{FileMetadata, Files, MAX_PAGE_SIZE};
+use blaze_client::files::{FileMetadata, Files, PresentationField, MAX_PAGE_SIZE};
 use blaze_client::Blaze;
 use serde_json::{json, Value};
 
@@ -44,9 +44,9 @@ pub async fn list_all(files: &Files, folder: &str) -> Result<Vec<FileMetadata>, 
     }
 }
 
-/// A file as one JSON line.
+/// A file as one JSON line (the presentation fields only when set).
 fn file_line(file: &FileMetadata) -> Value {
-    json!({
+    let mut line = json!({
         "path": file.path,
         "name": file.name,
         "size": file.size,
@@ -55,7 +55,13 @@ fn file_line(file: &FileMetadata) -> Value {
         "md5": file.md5,
         "version": file.version,
         "update_time": file.update_time,
-    })
+    });
+    for field in PresentationField::ALL {
+        if let Some(value) = file.presentation.get(field) {
+            line[field.name()] = value.into();
+        }
+    }
+    line
 }
 
 /// `blaze ls blaze:FOLDER`: the files directly in the folder (subfolders

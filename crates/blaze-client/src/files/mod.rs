@@ -7,9 +7,9 @@
 mod http;
 mod paths;
 mod resumable;
+mod settable;
 mod types;
 
-use std::collections::BTreeMap;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -27,6 +27,9 @@ pub use paths::{
     file_path_of_metadata_doc, folder_collection_path, metadata_doc_path, FILES_COLLECTION,
 };
 pub use resumable::ResumableUpload;
+pub use settable::{
+    MetadataUpdate, Presentation, PresentationField, UploadMetadata, MAX_PRESENTATION_BYTES,
+};
 pub use types::{ByteRange, FileMetadata, ListPage, UploadResult};
 
 /// The most files one [`Files::list`] page holds.
@@ -41,7 +44,8 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 /// use futures_util::StreamExt;
 /// let files = db.files()?;
 /// let bytes = b"hello".to_vec();
-/// files.upload("notes/a.txt", &mut bytes.as_slice(), 5, Some("text/plain"), &Default::default()).await?;
+/// let text = blaze_client::files::UploadMetadata::typed("text/plain");
+/// files.upload("notes/a.txt", &mut bytes.as_slice(), 5, &text).await?;
 /// let mut download = files.download("notes/a.txt", None).await?;
 /// while let Some(chunk) = download.next().await { let _ = chunk?; }
 /// let page = files.list("notes", 100, None).await?;
@@ -88,27 +92,23 @@ impl Files {
 
     /// Uploads `len` bytes read from `body` as the file `path` (creating or
     /// replacing it) with `PUT /v1/files/{path}`, streaming them (never
-    /// held whole), with `content_type` (default
-    /// `application/octet-stream`) and the custom `metadata`. Resolves once
-    /// the metadata document is committed. The server refuses more than its
-    /// single-request limit (`file_too_large`; see
-    /// [`Files::upload_resumable`]); a reader that ends before `len` bytes
-    /// fails the upload (nothing is kept).
+    /// held whole), with the content type, custom metadata and
+    /// presentation of `meta`. Resolves once the metadata document is
+    /// committed. The server refuses more than its single-request limit
+    /// (`file_too_large`; see [`Files::upload_resumable`]); a reader that
+    /// ends before `len` bytes fails the upload (nothing is kept).
     pub async fn upload<R: AsyncRead + Send + Unpin>(
         &self,
         path: &str,
         body: &mut R,
         len: u64,
-        content_type: Option<&str>,
-        metadata: &BTreeMap<String, String>,
+        meta: &UploadMetadata,
     ) -> Result<UploadResult, Error> {
         paths::check_file_path(path)?;
-        let mut request = Request::new("PUT", files_route(path))
-            .header("Content-Type", checked_content_type(content_type)?)
+        let request = Request::new("PUT", files_route(path));
+        let request = meta
+            .headers(request, "Content-Type")?
             .body(Body::Reader { reader: body, len });
-        if !metadata.is_empty() {
-            request = request.header("X-Blaze-Metadata", ascii_json(&json!(metadata)));
-        }
         UploadResult::from_json(&self.send(request, false).await?.json().await?)
     }
 
@@ -134,6 +134,7 @@ impl Files {
                 .header("Content-Length")
                 .and_then(|v| v.parse().ok()),
             content_type: response.header("Content-Type").map(str::to_owned),
+            cache_control: response.header("Cache-Control").map(str::to_owned),
             content_range,
             chunks: response.into_stream(),
         })
@@ -160,33 +161,20 @@ impl Files {
         FileMetadata::from_doc(&doc)
     }
 
-    /// Changes the content type and/or merges custom metadata into the file
-    /// `path` (a `None` value removes that key) without touching its bytes
-    /// (`PATCH /v1/files/{path}`); the answer is an upload's, with the new
-    /// version.
+    /// Changes the content type, merges custom metadata and sets or removes
+    /// presentation fields of the file `path` as `update` says, without
+    /// touching its bytes (`PATCH /v1/files/{path}`); the answer is an
+    /// upload's, with the new version.
     pub async fn update_metadata(
         &self,
         path: &str,
-        content_type: Option<&str>,
-        metadata: &BTreeMap<String, Option<String>>,
+        update: &MetadataUpdate,
     ) -> Result<UploadResult, Error> {
         paths::check_file_path(path)?;
-        let mut body = serde_json::Map::new();
-        if content_type.is_some() {
-            body.insert(
-                "contentType".into(),
-                checked_content_type(content_type)?.into(),
-            );
-        }
-        if !metadata.is_empty() {
-            body.insert("metadata".into(), json!(metadata));
-        }
-        if body.is_empty() {
-            return Err(Error::Usage("update_metadata: nothing to change".into()));
-        }
+        let body = update.body()?;
         let request = Request::new("PATCH", files_route(path))
             .header("Content-Type", "application/json")
-            .body(Body::Bytes(Value::Object(body).to_string().into_bytes()));
+            .body(Body::Bytes(body.to_string().into_bytes()));
         UploadResult::from_json(&self.json(request).await?)
     }
 
@@ -253,6 +241,9 @@ pub struct Download {
     pub len: Option<u64>,
     /// The file's content type.
     pub content_type: Option<String>,
+    /// The answer's `Cache-Control`: the file's `cacheControl` (spec 15.2)
+    /// or the server's default.
+    pub cache_control: Option<String>,
     /// For a range, the answer's `Content-Range` (`bytes first-last/size`).
     pub content_range: Option<String>,
     chunks: Pin<Box<dyn Stream<Item = Result<Bytes, Error>> + Send>>,
@@ -269,62 +260,4 @@ impl Stream for Download {
 /// `/v1/files/{path}`: every character allowed in a segment is legal in a URL path.
 fn files_route(path: &str) -> String {
     format!("/v1/files/{path}")
-}
-
-/// The content type to send: `given` (printable ASCII) or `application/octet-stream`.
-fn checked_content_type(given: Option<&str>) -> Result<String, Error> {
-    let value = given.unwrap_or("application/octet-stream");
-    if value.trim().is_empty() || !value.bytes().all(|b| (0x20..=0x7e).contains(&b)) {
-        return Err(Error::Usage(format!(
-            "a content type must be non-empty printable ASCII, got {value:?}"
-        )));
-    }
-    Ok(value.to_owned())
-}
-
-/// JSON with every character outside printable ASCII escaped, so it is a valid header value.
-fn ascii_json(value: &Value) -> String {
-    let mut out = String::new();
-    for c in value.to_string().chars() {
-        if (' '..='~').contains(&c) {
-            out.push(c);
-        } else {
-            let mut units = [0u16; 2];
-            for unit in c.encode_utf16(&mut units) {
-                out.push_str(&format!("\\u{unit:04x}"));
-            }
-        }
-    }
-    out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn header_json_is_printable_ascii_and_parses_back() {
-        let value = json!({"note": "naïve ☃ 😀\n"});
-        let header = ascii_json(&value);
-        assert!(
-            header.bytes().all(|b| (0x20..=0x7e).contains(&b)),
-            "{header}"
-        );
-        assert_eq!(serde_json::from_str::<Value>(&header).unwrap(), value);
-    }
-
-    #[test]
-    fn content_types_are_checked() {
-        assert_eq!(
-            checked_content_type(None).unwrap(),
-            "application/octet-stream"
-        );
-        assert_eq!(
-            checked_content_type(Some("image/png")).unwrap(),
-            "image/png"
-        );
-        for bad in ["", " ", "text/plain\r\nX: 1", "tëxt"] {
-            assert!(checked_content_type(Some(bad)).is_err(), "{bad:?}");
-        }
-    }
 }

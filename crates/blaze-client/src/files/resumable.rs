@@ -4,17 +4,17 @@
 //! [`Files::upload_resumable`], which sends the missing parts of a file,
 //! retrying a failed part with backoff after asking which parts are stored.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::io::SeekFrom;
 use std::time::Duration;
 
 use blaze_protocol::ErrorCode;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncSeek, AsyncSeekExt};
 
 use super::http::{Body, Request};
 use super::types::{string, uint};
-use super::{ascii_json, checked_content_type, files_route, paths, Files, UploadResult};
+use super::{files_route, paths, Files, UploadMetadata, UploadResult};
 use crate::Error;
 
 /// Failed part uploads in a row after which [`Files::upload_resumable`] gives up.
@@ -106,16 +106,12 @@ impl Files {
         &self,
         path: &str,
         len: u64,
-        content_type: Option<&str>,
-        metadata: &BTreeMap<String, String>,
+        meta: &UploadMetadata,
     ) -> Result<ResumableUpload, Error> {
         paths::check_file_path(path)?;
-        let mut request = Request::new("POST", format!("{}?uploads", files_route(path)))
-            .header("X-Blaze-Upload-Length", len.to_string())
-            .header("X-Blaze-Content-Type", checked_content_type(content_type)?);
-        if !metadata.is_empty() {
-            request = request.header("X-Blaze-Metadata", ascii_json(&json!(metadata)));
-        }
+        let request = Request::new("POST", format!("{}?uploads", files_route(path)))
+            .header("X-Blaze-Upload-Length", len.to_string());
+        let request = meta.headers(request, "X-Blaze-Content-Type")?;
         let upload = checked(path, Described::from_json(&self.json(request).await?)?)?;
         if upload.size != len {
             return Err(Error::Protocol(format!(

@@ -7,6 +7,7 @@ use blaze_protocol::DocSnapshot;
 use serde_json::{Map, Value};
 
 use super::paths::file_path_of_metadata_doc;
+use super::settable::Presentation;
 use crate::Error;
 
 /// A file's metadata (spec 15.2): its metadata document, typed.
@@ -32,6 +33,8 @@ pub struct FileMetadata {
     pub create_time: u64,
     /// When its current bytes were uploaded (ms since the Unix epoch).
     pub update_time: u64,
+    /// How downloads present it.
+    pub presentation: Presentation,
 }
 
 impl FileMetadata {
@@ -60,6 +63,7 @@ impl FileMetadata {
             version: doc.version.ok_or_else(bad)?,
             create_time: doc.create_time.ok_or_else(bad)?,
             update_time: doc.update_time.ok_or_else(bad)?,
+            presentation: Presentation::of(data),
         })
     }
 }
@@ -86,6 +90,8 @@ pub struct UploadResult {
     pub version: u64,
     /// The commit time (ms since the Unix epoch).
     pub time: u64,
+    /// How downloads present the file.
+    pub presentation: Presentation,
 }
 
 impl UploadResult {
@@ -110,6 +116,7 @@ impl UploadResult {
             },
             version: uint(object, "version").ok_or_else(bad)?,
             time: uint(object, "time").ok_or_else(bad)?,
+            presentation: Presentation::of(object),
         })
     }
 }
