@@ -835,7 +835,17 @@ async fn presentation(port: u16, state: &Path) {
     let got = get(port, &url, &[]).await;
     assert_eq!((got.status, sha(&got.body)), (200, sha(&data)));
     presented(&got, "private, max-age=0", None, Some("de"));
-    // Hostile values: over-long, or a line break that would end the header.
+    // Hostile values: over-long, or a line break that would end the header,
+    // while a bystander listens to the folder.
+    let mut bystander = Ws::raw(port, "_files/present/_files").await;
+    let hello = json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"});
+    bystander.send_json(&hello).await;
+    assert_eq!(bystander.recv().await["type"], "welcome");
+    let rid = bystander.rid();
+    let listen =
+        json!({"type": "listen", "rid": rid, "query": {"collection": "_files/present/_files"}});
+    let snapshot = bystander.request(listen, &mut Vec::new()).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
     let blobs_before = blobs(state);
     let long = "a".repeat(1025);
     let mut headers = vec![("Authorization", ADMIN), ("Content-Type", "image/svg+xml")];
@@ -865,6 +875,25 @@ async fn presentation(port: u16, state: &Path) {
         "unchanged"
     );
     presented(&got, "private, max-age=0", None, Some("de"));
+    // The bystander saw nothing of the refused writes: its next change is
+    // the next write that was allowed.
+    let allowed = patch(port, path, ADMIN, r#"{"contentLanguage":"fr"}"#).await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.json());
+    let change = loop {
+        let frame = bystander.recv().await;
+        if frame["type"] == "change" {
+            break frame;
+        }
+    };
+    let changes = change["changes"].as_array().unwrap();
+    assert_eq!(changes.len(), 1, "{change}");
+    assert_eq!(changes[0]["type"], "modified", "{change}");
+    assert_eq!(
+        changes[0]["patch"],
+        json!([{"op": "replace", "path": "/contentLanguage", "value": "fr"}]),
+        "{change}"
+    );
+    bystander.close().await;
     // A resumable upload takes them from its start.
     let path = "/v1/files/present/big.bin";
     let start = [
