@@ -1,6 +1,9 @@
-// The floor for Blaze's load benchmark: a minimal Durable Object that only
-// broadcasts each received frame to every connected socket (the sender too),
-// with the same Hibernation API, and persists nothing.
+// The floors for Blaze's load benchmark: minimal Durable Objects that only
+// broadcast each received frame to every connected socket (the sender too),
+// with the same Hibernation API. `Broadcast` (`/ws`) persists nothing;
+// `DurableBroadcast` (`/durable`) first inserts each frame into its SQLite
+// database, so the output gate holds the broadcast until that write is
+// durable, as it holds Blaze's answers and changes until their commit is.
 export class Broadcast {
   constructor(ctx) {
     this.ctx = ctx;
@@ -16,19 +19,36 @@ export class Broadcast {
   }
 
   webSocketMessage(ws, message) {
+    this.store(message);
     for (const socket of this.ctx.getWebSockets()) {
       socket.send(message);
     }
   }
+
+  /** Persists nothing. */
+  store() {}
 
   webSocketClose(ws, code) {
     ws.close(1000, "closed");
   }
 }
 
+export class DurableBroadcast extends Broadcast {
+  constructor(ctx) {
+    super(ctx);
+    ctx.storage.sql.exec("CREATE TABLE IF NOT EXISTS frames (seq INTEGER PRIMARY KEY, body TEXT NOT NULL)");
+  }
+
+  /** Appends the frame to the log (the broadcast waits until it is durable). */
+  store(message) {
+    this.ctx.storage.sql.exec("INSERT INTO frames (body) VALUES (?)", message);
+  }
+}
+
 export default {
   async fetch(request, env) {
-    const stub = env.BROADCAST.get(env.BROADCAST.idFromName("room"));
-    return stub.fetch(request);
+    const durable = new URL(request.url).pathname === "/durable";
+    const ns = durable ? env.DURABLE_BROADCAST : env.BROADCAST;
+    return ns.get(ns.idFromName("room")).fetch(request);
   },
 };

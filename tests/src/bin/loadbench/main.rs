@@ -1,6 +1,8 @@
 //! Load benchmark against `wrangler dev` (a binary, not a test): Blaze beside
 //! a bare-broadcast Durable Object (`bench/broadcast/`, the floor for this
-//! machine), measured in the same run, with Blaze's figures printed as ratios.
+//! machine) and the same broadcast storing each frame in SQLite first (the
+//! stored floor: what a durable write adds), measured in the same run, with
+//! Blaze's figures printed as ratios.
 //!
 //! Run with `bash scripts/loadbench.sh` (builds the worker first; with
 //! `BLAZE_BASELINE=<rev>` also another revision's worker, run in the same
@@ -45,6 +47,9 @@ const PHASE_LIMIT: Duration = Duration::from_secs(90);
 enum System {
     Blaze,
     Broadcast,
+    /// The bare broadcast that first stores each frame in SQLite, so its
+    /// broadcast waits for a durable write as Blaze's changes do.
+    DurableBroadcast,
     /// Blaze, every connection signed in as alice, on her private todo
     /// `todos/x` (the demo's rules allow it; `rules.rs`).
     BlazeTodos,
@@ -55,6 +60,7 @@ impl System {
         match self {
             System::Blaze => "blaze",
             System::Broadcast => "bare broadcast",
+            System::DurableBroadcast => "bare broadcast, stored",
             System::BlazeTodos => "blaze (alice's todos)",
         }
     }
@@ -63,6 +69,7 @@ impl System {
         match self {
             System::Blaze => format!("ws://127.0.0.1:{port}/v1/ws/bench"),
             System::Broadcast => format!("ws://127.0.0.1:{port}/ws"),
+            System::DurableBroadcast => format!("ws://127.0.0.1:{port}/durable"),
             System::BlazeTodos => format!("ws://127.0.0.1:{port}/v1/ws/todos"),
         }
     }
@@ -74,11 +81,18 @@ impl System {
             System::Blaze => json!({"type": "commit", "rid": i, "collection": "bench",
                 "writes": [{"op": "set", "id": "x", "data": {"i": i, "pad": pad}}]})
             .to_string(),
-            System::Broadcast => json!({"i": i, "pad": pad}).to_string(),
+            System::Broadcast | System::DurableBroadcast => {
+                json!({"i": i, "pad": pad}).to_string()
+            }
             System::BlazeTodos => json!({"type": "commit", "rid": i, "collection": "todos",
                 "writes": [{"op": "set", "id": "x", "data": {"owner": "alice", "i": i, "pad": pad}}]})
             .to_string(),
         }
+    }
+
+    /// Whether it speaks Blaze's protocol (the floors only echo).
+    fn is_blaze(self) -> bool {
+        matches!(self, System::Blaze | System::BlazeTodos)
     }
 
     /// The document its listeners follow (Blaze only).
@@ -92,7 +106,7 @@ impl System {
     /// The message number a listener's frame carries, if it is a delivery.
     fn delivered(self, frame: &Value) -> Option<u64> {
         match self {
-            System::Broadcast => frame["i"].as_u64(),
+            System::Broadcast | System::DurableBroadcast => frame["i"].as_u64(),
             System::Blaze | System::BlazeTodos if frame["type"] == "change" => {
                 let change = &frame["changes"][0];
                 change["doc"]["data"]["i"].as_u64().or_else(|| {
@@ -111,7 +125,7 @@ impl System {
     fn is_ack(self, frame: &Value) -> bool {
         match self {
             System::Blaze | System::BlazeTodos => frame["type"] == "committed",
-            System::Broadcast => frame["i"].is_u64(),
+            System::Broadcast | System::DurableBroadcast => frame["i"].is_u64(),
         }
     }
 }
@@ -130,7 +144,7 @@ async fn connect(system: System, port: u16) -> (Sink, Source) {
         // are named, not sent again (spec 10.4.9).
         System::Blaze => Some(json!({"type": "hello", "protocol": 1, "held_docs": true})),
         System::BlazeTodos => Some(json!({"type": "hello", "protocol": 1, "auth": rules::alice()})),
-        System::Broadcast => None,
+        System::Broadcast | System::DurableBroadcast => None,
     };
     if let Some(hello) = hello {
         sink.send(Message::text(hello.to_string()))
@@ -183,7 +197,7 @@ async fn listeners(
     let ready = Arc::new(AtomicUsize::new(0));
     for _ in 0..n {
         let (mut sink, mut source) = connect(system, port).await;
-        if system != System::Broadcast {
+        if system.is_blaze() {
             let listen = json!({"type": "listen", "rid": 1, "doc": system.listened()});
             sink.send(Message::text(listen.to_string()))
                 .await
@@ -310,11 +324,32 @@ async fn phase(
     }
 }
 
-/// One worker under load: which protocol it speaks, where, and its name in the output.
+/// One worker under load: which protocol it speaks, where, its part in the
+/// comparison and its name in the output.
 struct Target {
     system: System,
     port: u16,
+    role: Role,
     label: String,
+}
+
+/// What a target is compared as.
+#[derive(Clone, Copy, PartialEq)]
+enum Role {
+    /// This build.
+    Blaze,
+    /// Another revision's build (`BLAZE_BASELINE`).
+    Baseline,
+    /// The bare broadcast: the targets are ratios to it.
+    Floor,
+    /// The bare broadcast that stores each frame first: what a durable write
+    /// costs on this machine, so Blaze's ratio to it is its own cost.
+    StoredFloor,
+}
+
+/// The index of the target playing `role`, if one does.
+fn find(targets: &[Target], role: Role) -> Option<usize> {
+    targets.iter().position(|t| t.role == role)
 }
 
 /// The median of `v` (the middle element; `v` is not empty).
@@ -361,13 +396,17 @@ fn print_ratios(
     floor_target: &str,
     baseline_target: &str,
 ) {
-    let floor = targets.len() - 1;
-    let mut pairs = vec![(0, floor, floor_target)];
-    if targets.len() == 3 {
-        pairs.push((1, floor, ""));
-        pairs.push((0, 1, baseline_target));
-    }
+    let pairs = [
+        (Role::Blaze, Role::Floor, floor_target),
+        (Role::Baseline, Role::Floor, ""),
+        (Role::Blaze, Role::Baseline, baseline_target),
+        (Role::StoredFloor, Role::Floor, ""),
+        (Role::Blaze, Role::StoredFloor, "; Blaze's own cost"),
+    ];
     for (a, b, target) in pairs {
+        let (Some(a), Some(b)) = (find(targets, a), find(targets, b)) else {
+            continue;
+        };
         let ratio = median(
             rounds
                 .iter()
@@ -447,16 +486,17 @@ async fn load(targets: &[Target]) {
         let note = match t.system {
             System::Blaze | System::BlazeTodos => "each persisted in SQLite before its ack",
             System::Broadcast => "echoes, nothing persisted",
+            System::DurableBroadcast => "each stored in SQLite before its echo",
         };
         println!("{:>24}: {acked:>10.0} /s (median; {note})", t.label);
     }
-    if targets.len() == 3 {
+    if let (Some(a), Some(b)) = (find(targets, Role::Blaze), find(targets, Role::Baseline)) {
         let ratio = median(
             rs.iter()
-                .map(|r| r[0].acked_per_s / r[1].acked_per_s)
+                .map(|r| r[a].acked_per_s / r[b].acked_per_s)
                 .collect(),
         );
-        let name = format!("{} / {}", targets[0].label, targets[1].label);
+        let name = format!("{} / {}", targets[a].label, targets[b].label);
         println!(
             "{name:>24}: acknowledged writes/s {ratio:.2}x (median of rounds{BASELINE_TARGET})"
         );
@@ -508,7 +548,7 @@ fn main() {
         .as_ref()
         .map(|(config, _)| WranglerDev::start_config(config, "loadbench-baseline"));
     let floor = WranglerDev::start_config("bench/broadcast/wrangler.toml", "loadbench-broadcast");
-    println!("# Blaze load benchmark: wrangler dev on 127.0.0.1, Blaze beside a bare-broadcast Durable Object, same run");
+    println!("# Blaze load benchmark: wrangler dev on 127.0.0.1, Blaze beside a bare-broadcast Durable Object (floor) and one that stores each frame first (stored floor), same run");
     if mode == "writes" {
         // Only the write path, three rounds in a row: shows whether it slows as the change log grows.
         runtime.block_on(async {
@@ -525,6 +565,7 @@ fn main() {
     let mut targets = vec![Target {
         system: System::Blaze,
         port: blaze.port,
+        role: Role::Blaze,
         label: System::Blaze.label().into(),
     }];
     if let (Some(server), Some((_, label))) = (&base, &baseline) {
@@ -532,13 +573,21 @@ fn main() {
         targets.push(Target {
             system: System::Blaze,
             port: server.port,
+            role: Role::Baseline,
             label: label.clone(),
         });
     }
     targets.push(Target {
         system: System::Broadcast,
         port: floor.port,
+        role: Role::Floor,
         label: "floor".into(),
+    });
+    targets.push(Target {
+        system: System::DurableBroadcast,
+        port: floor.port,
+        role: Role::StoredFloor,
+        label: "stored floor".into(),
     });
     runtime.block_on(load(&targets));
     drop(blaze);
