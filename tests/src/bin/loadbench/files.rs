@@ -6,7 +6,10 @@
 //! request each. Blaze's downloads are measured twice: with a credential
 //! (the folder's object reads the metadata document and asks the rules
 //! first) and through signed URLs pinned to the bytes (spec 15.5: R2
-//! alone), each against the bare worker's. Each round alternates which
+//! alone), each against the bare worker's; with a credential also against
+//! the bare worker asking a Durable Object for the key before it reads R2
+//! (one round trip, the least a design pays that keeps metadata in a
+//! Durable Object: Blaze's own cost is the ratio to it). Each round alternates which
 //! system goes first; figures are medians of the per-round ratios. Every download is checked by
 //! SHA-256 against what was uploaded, so a fast wrong answer cannot pass.
 
@@ -33,12 +36,15 @@ const BIG_BYTES: usize = 150_000_000;
 /// Bytes written to the socket per call while uploading.
 const CHUNK: usize = 1 << 20;
 
-/// One of the two systems under test.
+/// One of the systems under test.
 #[derive(Clone, Copy)]
 struct System {
     label: &'static str,
     port: u16,
     blaze: bool,
+    /// The bare worker's path prefix: `/consulted` asks its Durable Object
+    /// before R2 (downloads only).
+    prefix: &'static str,
 }
 
 impl System {
@@ -47,7 +53,7 @@ impl System {
         if self.blaze {
             format!("/v1/files/bench/{name}")
         } else {
-            format!("/bench/{name}")
+            format!("{}/bench/{name}", self.prefix)
         }
     }
 
@@ -335,11 +341,18 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
         label: "blaze",
         port: blaze_server.port,
         blaze: true,
+        prefix: "",
     };
     let floor = System {
         label: "bare R2 worker",
         port: floor_server.port,
         blaze: false,
+        prefix: "",
+    };
+    let consulted = System {
+        label: "bare R2 worker + DO",
+        prefix: "/consulted",
+        ..floor
     };
     runtime.block_on(async {
         println!(
@@ -361,7 +374,7 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
             FILE_BYTES >> 20,
             round_count()
         );
-        let mut ratios: [Vec<f64>; 7] = Default::default();
+        let mut ratios: [Vec<f64>; 13] = Default::default();
         for k in 0..round_count() {
             let (b, f) = if k % 2 == 0 {
                 let b = round(blaze, k).await;
@@ -370,11 +383,14 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
                 let f = round(floor, k).await;
                 (round(blaze, k).await, f)
             };
+            // The bare worker's files of this round, through its Durable Object.
+            let c = downloads(consulted, k, false).await;
             let signed = b.signed.as_ref().expect("Blaze's signed downloads");
             for (label, up, d) in [
                 ("blaze", Some(b.upload_mb_s), &b.plain),
                 ("blaze, signed URL", None, signed),
                 ("bare R2 worker", Some(f.upload_mb_s), &f.plain),
+                ("bare R2 worker + DO", None, &c),
             ] {
                 let up = up.map_or("      -".to_owned(), |u| format!("{u:>6.1}"));
                 println!(
@@ -387,19 +403,30 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
                 );
             }
             ratios[0].push(b.upload_mb_s / f.upload_mb_s);
-            for (at, d) in [(1, &b.plain), (4, signed)] {
-                ratios[at].push(d.mb_s / f.plain.mb_s);
-                ratios[at + 1].push(f.plain.large_ttfb_ms / d.large_ttfb_ms);
-                ratios[at + 2].push(f.plain.small_ttfb_ms / d.small_ttfb_ms);
+            for (at, d, base) in [
+                (1, &b.plain, &f.plain),
+                (4, signed, &f.plain),
+                (7, &b.plain, &c),
+                (10, &c, &f.plain),
+            ] {
+                ratios[at].push(d.mb_s / base.mb_s);
+                ratios[at + 1].push(base.large_ttfb_ms / d.large_ttfb_ms);
+                ratios[at + 2].push(base.small_ttfb_ms / d.small_ttfb_ms);
             }
         }
         let ratios = ratios.map(median);
         let target = "target >= 0.8x";
         println!("    blaze / bare R2 worker: upload throughput {:.2}x (median of rounds; {target})", ratios[0]);
-        for (at, how) in [(1, "with a credential"), (4, "through a signed URL")] {
-            println!("    blaze / bare R2 worker, {how}: download throughput {:.2}x (median of rounds; {target})", ratios[at]);
-            println!("    blaze / bare R2 worker, {how}: first-byte speed, {} MiB download {:.2}x (floor's time / Blaze's; {target})", FILE_BYTES >> 20, ratios[at + 1]);
-            println!("    blaze / bare R2 worker, {how}: first-byte speed, {SMALL_BYTES} B download {:.2}x (floor's time / Blaze's; {target})", ratios[at + 2]);
+        for (at, pair, how, target) in [
+            (1, "blaze / bare R2 worker", "with a credential", target),
+            (4, "blaze / bare R2 worker", "through a signed URL", target),
+            (7, "blaze / bare R2 worker + DO", "with a credential", "Blaze's own cost"),
+            (10, "bare R2 worker + DO / bare R2 worker", "", "one Durable Object round trip"),
+        ] {
+            let how = if how.is_empty() { String::new() } else { format!(", {how}") };
+            println!("    {pair}{how}: download throughput {:.2}x (median of rounds; {target})", ratios[at]);
+            println!("    {pair}{how}: first-byte speed, {} MiB download {:.2}x (the second's time / the first's; {target})", FILE_BYTES >> 20, ratios[at + 1]);
+            println!("    {pair}{how}: first-byte speed, {SMALL_BYTES} B download {:.2}x (the second's time / the first's; {target})", ratios[at + 2]);
         }
     });
 }
