@@ -63,6 +63,7 @@ export {
   fileRef,
   uploadBytes,
   getBytes,
+  getBlob,
   getMetadata,
   updateMetadata,
   deleteObject,
@@ -88,6 +89,7 @@ export {
   type ListResult,
   type DownloadURLOptions,
 } from "./storage.js";
+export { uploadString, StringFormat } from "./storage-string.js";
 export {
   UploadTask,
   uploadBytesResumable,

@@ -61,6 +61,7 @@ interface HostGlobals extends EventTargetLike {
   setTimeout(callback: () => void, ms: number): TimerHandle;
   clearTimeout(handle: TimerHandle): void;
   TextEncoder?: new () => { encode(input: string): Uint8Array };
+  Blob?: new (parts: Uint8Array[], options: { type: string }) => unknown;
   crypto?: { getRandomValues<T extends Uint8Array>(array: T): T };
   console?: { error(...args: unknown[]): void };
   reportError?: (error: unknown) => void;
@@ -167,6 +168,29 @@ export function utf8Length(text: string): number {
     } else bytes += 3;
   }
   return bytes;
+}
+
+/** The UTF-8 bytes of `text` (a lone surrogate becomes U+FFFD, as `TextEncoder` does). */
+export function utf8Encode(text: string): Uint8Array {
+  if (host.TextEncoder !== undefined) {
+    encoder ??= new host.TextEncoder();
+    return encoder.encode(text);
+  }
+  const bytes: number[] = [];
+  for (const char of text) {
+    let point = char.codePointAt(0) as number;
+    if (point >= 0xd800 && point <= 0xdfff) point = 0xfffd;
+    if (point < 0x80) bytes.push(point);
+    else if (point < 0x800) bytes.push(0xc0 | (point >> 6), 0x80 | (point & 0x3f));
+    else if (point < 0x10000) bytes.push(0xe0 | (point >> 12), 0x80 | ((point >> 6) & 0x3f), 0x80 | (point & 0x3f));
+    else bytes.push(0xf0 | (point >> 18), 0x80 | ((point >> 12) & 0x3f), 0x80 | ((point >> 6) & 0x3f), 0x80 | (point & 0x3f));
+  }
+  return Uint8Array.from(bytes);
+}
+
+/** A host `Blob` of `bytes` with media type `type`; `undefined` on a host without `Blob`. */
+export function makeBlob(bytes: Uint8Array, type: string): unknown {
+  return typeof host.Blob === "function" ? new host.Blob([bytes], { type }) : undefined;
 }
 
 /**

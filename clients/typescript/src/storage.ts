@@ -16,7 +16,7 @@ import { BlazeError, invalidArgument, LocalErrorCode } from "./errors.js";
 import { readJson } from "./http.js";
 import { isJsonObject, type JsonObject } from "./json.js";
 import { joinPath, lastSegment, parentPath, pathProblem, segmentProblem } from "./paths.js";
-import type { AbortSignalLike, FetchResponseLike } from "./platform.js";
+import { makeBlob, type AbortSignalLike, type FetchResponseLike } from "./platform.js";
 import type { Query } from "./query.js";
 import type { DocumentSnapshot } from "./snapshot.js";
 import type { WireDoc } from "./wire.js";
@@ -578,18 +578,38 @@ function checkPartial(response: FetchResponseLike, range: ByteRange | undefined,
  */
 export async function getBytes(ref: FileRef, options: GetBytesOptions = {}): Promise<Uint8Array> {
   checkRef(ref, "getBytes");
+  return (await download(ref, options)).bytes;
+}
+
+/**
+ * Downloads the file `ref` as {@link getBytes} does, as a `Blob` whose
+ * `type` is the file's content type (Firebase Storage's `getBlob`).
+ * `invalid_argument` on a host without a global `Blob` (every browser,
+ * Node 18 and later, Deno and Workers have one).
+ */
+export async function getBlob(ref: FileRef, options: GetBytesOptions = {}): Promise<BlobLike> {
+  checkRef(ref, "getBlob");
+  const { bytes, contentType } = await download(ref, options);
+  const blob = makeBlob(bytes, contentType);
+  if (blob === undefined) throw invalidArgument("getBlob() needs a host with a global Blob (use getBytes)");
+  return blob as BlobLike;
+}
+
+/** The bytes of `ref` (or of `options.range`) and the content type they were served with. */
+async function download(ref: FileRef, options: GetBytesOptions): Promise<{ bytes: Uint8Array; contentType: string }> {
   const route = filesRoute(ref);
   const range = options.range;
   const headers: Record<string, string> = {};
   if (range !== undefined) headers.Range = rangeHeader(range);
   return ref._db._http.send({ method: "GET", path: route, headers, safe: true, timed: false, signal: options.signal }, async (response) => {
     const bytes = new Uint8Array(await response.arrayBuffer());
+    const contentType = response.headers.get("Content-Type") ?? "";
     if (response.status === 206) {
       checkPartial(response, range, bytes);
-      return bytes;
+      return { bytes, contentType };
     }
     if (response.status !== 200) throw protocolError(`a download answered ${response.status}`);
-    return range === undefined ? bytes : sliceRange(bytes, range);
+    return { bytes: range === undefined ? bytes : sliceRange(bytes, range), contentType };
   });
 }
 

@@ -22,6 +22,7 @@ import {
   fileMetadataOf,
   fileRef,
   folderQuery,
+  getBlob,
   getBytes,
   getDoc,
   getDownloadURL,
@@ -33,6 +34,7 @@ import {
   updateMetadata,
   uploadBytes,
   uploadBytesResumable,
+  uploadString,
   type Blaze,
   type FileRef,
   type QuerySnapshot,
@@ -142,6 +144,21 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
     assert.deepEqual([meta.size, meta.contentType, meta.metadata, meta.version], [6, "text/markdown", { rev: "2" }, second.version]);
     assert.equal(meta.createTime, first.time, "a replacement keeps the creation time");
     assert.equal(meta.updateTime, second.time);
+  });
+
+  it("uploadString and getBlob: a data URL's bytes and type stored, served back as a Blob", async () => {
+    const folder = freshFolder(admin);
+    const pixel = randomBytes(67);
+    const png = folder.child("pixel.png");
+    const uploaded = await uploadString(png, `data:image/png;base64,${pixel.toString("base64")}`, "data_url");
+    assert.deepEqual([uploaded.size, uploaded.contentType, uploaded.md5], [67, "image/png", md5(pixel)]);
+    const blob = await getBlob(png);
+    assert.equal(blob.type, "image/png");
+    assert.equal(sha256(new Uint8Array(await blob.arrayBuffer())), sha256(pixel));
+    const text = folder.child("note.txt");
+    await uploadString(text, "ça va ☃", "raw", { contentType: "text/plain; charset=utf-8" });
+    assert.equal(new TextDecoder().decode(await getBytes(text)), "ça va ☃");
+    assert.equal((await getMetadata(text)).contentType, "text/plain; charset=utf-8");
   });
 
   it("range reads: offset and length, to the end, past the end, the last n bytes", async () => {

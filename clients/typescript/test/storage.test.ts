@@ -17,6 +17,7 @@ import {
   fileRef,
   folderCollectionPath,
   folderQuery,
+  getBlob,
   getBytes,
   getDownloadURL,
   getMetadata,
@@ -26,6 +27,8 @@ import {
   updateMetadata,
   MAX_PRESENTATION_BYTES,
   uploadBytes,
+  uploadString,
+  StringFormat,
   type Blaze,
   type ConnectOptions,
   type FetchFunction,
@@ -389,6 +392,96 @@ describe("credentials of the HTTP requests", () => {
   });
 });
 
+describe("uploadString", () => {
+  /** What uploadString sent for `value` in `format`: the body's bytes and its Content-Type. */
+  async function sent(value: string, format?: StringFormat, options?: { contentType?: string }) {
+    const { fetch, calls } = stubFetch(() => json(UPLOADED));
+    await uploadString(fileRef(client(fetch), "s.bin"), value, format, options);
+    assert.equal(calls.length, 1);
+    const init = (calls[0] as Call).init;
+    assert.equal(init.method, "PUT");
+    return { bytes: [...(await bodyBytes(init.body))], type: init.headers["Content-Type"] };
+  }
+
+  it("reads each format as Firebase's StringFormat does (its documented examples)", async () => {
+    const raw = [0x48, 0x65, 0x6c, 0x6c, 0x6f, 0x21, 0x20, 0xf0, 0x9f, 0x98, 0x8a];
+    const ten = [0xad, 0x69, 0x8e, 0xfb, 0xe1, 0x3a, 0xb7, 0xbf, 0xeb, 0x97];
+    const cases: Array<[string, StringFormat | undefined, number[], string]> = [
+      ["Hello! \ud83d\ude0a", undefined, raw, "application/octet-stream"],
+      ["Hello! \ud83d\ude0a", StringFormat.RAW, raw, "application/octet-stream"],
+      ["rWmO++E6t7/rlw==", StringFormat.BASE64, ten, "application/octet-stream"],
+      ["rWmO++E6t7/rlw", StringFormat.BASE64, ten, "application/octet-stream"],
+      ["rWmO--E6t7_rlw==", StringFormat.BASE64URL, ten, "application/octet-stream"],
+      ["rWmO--E6t7_rlw", StringFormat.BASE64URL, ten, "application/octet-stream"],
+      ["", StringFormat.BASE64, [], "application/octet-stream"],
+      ["data:application/octet-stream;base64,aaaa", StringFormat.DATA_URL, [0x69, 0xa6, 0x9a], "application/octet-stream"],
+      ["data:image/png;base64,iVBORw==", StringFormat.DATA_URL, [0x89, 0x50, 0x4e, 0x47], "image/png"],
+      ["data:text/plain;charset=utf-8,%C3%A7a%20va", StringFormat.DATA_URL, [0xc3, 0xa7, 0x61, 0x20, 0x76, 0x61], "text/plain;charset=utf-8"],
+      ["data:,A%20b", StringFormat.DATA_URL, [0x41, 0x20, 0x62], "application/octet-stream"],
+    ];
+    for (const [value, format, bytes, type] of cases) {
+      assert.deepEqual(await sent(value, format), { bytes, type }, `${format ?? "default"}: ${value}`);
+    }
+  });
+
+  it("raw: the UTF-8 bytes, also on a host without TextEncoder (lone surrogates as U+FFFD)", async () => {
+    const texts = ["", "plain", "ça va ☃", "😀 \u{10ffff}", "lone \ud800 high", "lone \udfff low", "\u0000\u007f\u0080\u07ff\u0800\uffff"];
+    const saved = globalThis.TextEncoder;
+    try {
+      for (const host of ["TextEncoder", "none"]) {
+        if (host === "none") (globalThis as { TextEncoder?: unknown }).TextEncoder = undefined;
+        for (const text of texts) {
+          assert.deepEqual((await sent(text, "raw")).bytes, [...Buffer.from(text, "utf8")], `${host}: ${JSON.stringify(text)}`);
+        }
+      }
+    } finally {
+      globalThis.TextEncoder = saved;
+    }
+  });
+
+  it("agrees with Node's base64 decoder on every length and byte", async () => {
+    for (let n = 0; n < 40; n++) {
+      const bytes = Uint8Array.from({ length: n }, (_, i) => (i * 151 + n * 7) % 256);
+      const b64 = Buffer.from(bytes).toString("base64");
+      const b64url = Buffer.from(bytes).toString("base64url");
+      assert.deepEqual((await sent(b64, "base64")).bytes, [...bytes], b64);
+      assert.deepEqual((await sent(b64url, "base64url")).bytes, [...bytes], b64url);
+    }
+  });
+
+  it("gives contentType over a data URL's type, and passes the other options on", async () => {
+    assert.equal((await sent("data:image/png;base64,iVBORw==", "data_url", { contentType: "image/x-mine" })).type, "image/x-mine");
+    assert.equal((await sent("text", "raw", { contentType: "text/plain" })).type, "text/plain");
+    const { fetch, calls } = stubFetch(() => json(UPLOADED));
+    await uploadString(fileRef(client(fetch), "m.txt"), "hi", "raw", { customMetadata: { k: "v" }, cacheControl: "no-store" });
+    assert.equal(calls[0]?.init.headers["X-Blaze-Metadata"], '{"k":"v"}');
+    assert.equal(calls[0]?.init.headers["X-Blaze-Cache-Control"], "no-store");
+  });
+
+  it("refuses a string that is not valid in its format with invalid_argument, sending nothing", async () => {
+    const { fetch, calls } = stubFetch(() => json(UPLOADED));
+    const ref = fileRef(client(fetch), "bad.bin");
+    const bad: Array<[string, string]> = [
+      ["rWmO--E6", "base64"],
+      ["rWmO++E6", "base64url"],
+      ["abcde", "base64"],
+      ["ab=", "base64"],
+      ["a===", "base64"],
+      ["ab cd", "base64"],
+      ["Zm9v\n", "base64"],
+      ["image/png;base64,AAAA", "data_url"],
+      ["data:image/png;base64,A", "data_url"],
+      ["data:text/plain,%E0%A4%A", "data_url"],
+      ["text", "utf16"],
+    ];
+    for (const [value, format] of bad) {
+      await assert.rejects(uploadString(ref, value, format as StringFormat), code("invalid_argument"), `${format}: ${value}`);
+    }
+    await assert.rejects(uploadString(ref, 42 as unknown as string), code("invalid_argument"));
+    assert.equal(calls.length, 0);
+  });
+});
+
 describe("getBytes", () => {
   const FILE = Uint8Array.from({ length: 100 }, (_, i) => i);
 
@@ -422,6 +515,26 @@ describe("getBytes", () => {
     assert.equal(calls[0]?.init.method, "GET");
     assert.equal(calls[0]?.init.headers.Range, undefined);
     assert.equal(calls[0]?.init.headers.Authorization, "Bearer the-key");
+  });
+
+  it("getBlob: the same bytes as a Blob of the served content type, ranges too", async () => {
+    const { fetch, calls } = stubFetch((call) => {
+      const answer = ranged(call);
+      answer.headers.set("Content-Type", "image/png");
+      return answer;
+    });
+    const ref = fileRef(client(fetch), "docs/f.png");
+    const blob = await getBlob(ref);
+    assert.ok(blob instanceof Blob);
+    assert.equal(blob.type, "image/png");
+    assert.deepEqual(new Uint8Array(await blob.arrayBuffer()), FILE);
+    const part = await getBlob(ref, { range: { offset: 10, length: 5 } });
+    assert.deepEqual(new Uint8Array(await part.arrayBuffer()), FILE.slice(10, 15));
+    assert.deepEqual(calls.map((c) => [c.url, c.init.method, c.init.headers.Range]), [
+      ["https://blaze.test/v1/files/docs/f.png", "GET", undefined],
+      ["https://blaze.test/v1/files/docs/f.png", "GET", "bytes=10-14"],
+    ]);
+    await assert.rejects(getBlob(fileRef(client(stubFetch(() => wireError(404, "not_found")).fetch), "gone.png")), code("not_found"));
   });
 
   it("sends Range for each range form and reads the 206 answers", async () => {
