@@ -65,6 +65,15 @@ export interface ConnectionSettings {
  * lost connection.
  */
 const CLOSE_PROTOCOL_ERROR = 4000;
+/**
+ * Protocol errors in a row after which the client stops reconnecting: it
+ * fails everything pending with `protocol_error` and rests until the next
+ * request or listener, so a server that breaks the protocol on every
+ * connection is not asked again forever.
+ */
+export const PROTOCOL_ERROR_ATTEMPTS = 3;
+/** A connection open this long before its protocol error starts the count again. */
+export const PROTOCOL_ERROR_WINDOW_MS = 60_000;
 
 /** A held entry of a `snapshot` (spec 10.4.9). */
 function isHeld(doc: unknown): doc is WireDoc & { held: true } {
@@ -116,6 +125,9 @@ export class CollectionConnection {
   #phase: Phase = "idle";
   #everUp = false;
   #attempt = 0;
+  /** Protocol errors in a row (see {@link PROTOCOL_ERROR_ATTEMPTS}), and when the current connection was welcomed. */
+  #protocolErrors = 0;
+  #welcomedAt = 0;
   #socket: WebSocketLike | null = null;
   #reconnectTimer: Timer | undefined;
   #nextRid = 1;
@@ -398,6 +410,12 @@ export class CollectionConnection {
     }
     this.#queue = [...resend, ...this.#queue];
     if (code === CLOSE_UNAUTHENTICATED && this.#givesUpOnCredential(reason, wasOpen)) return;
+    if (code === CLOSE_PROTOCOL_ERROR && this.#protocolErrors >= PROTOCOL_ERROR_ATTEMPTS) {
+      this.#protocolErrors = 0;
+      this.#phase = "idle";
+      this.#failAll(new BlazeError(LocalErrorCode.protocolError, `the server broke the protocol on ${PROTOCOL_ERROR_ATTEMPTS} connections in a row (last: ${reason})`));
+      return;
+    }
     if (code === 4002 || this.#fatal !== undefined) {
       this.#failForever(this.#fatal ?? this.#handshakeError ?? new BlazeError(reason || "handshake_required", `handshake refused (${reason})`));
       return;
@@ -522,6 +540,7 @@ export class CollectionConnection {
     this.#phase = "open";
     this.#everUp = true;
     this.#attempt = 0;
+    this.#welcomedAt = Date.now();
     this.#authFailures = 0;
     this.#scheduleRefresh(frame.auth?.expires);
     this.#settings.onStatusChange();
@@ -746,8 +765,10 @@ export class CollectionConnection {
     return held;
   }
 
-  /** The server broke the protocol on this socket: drop it and resume on a new one, as after any lost connection. */
+  /** The server broke the protocol on this socket: drop it and resume on a new one, as after any lost connection (up to {@link PROTOCOL_ERROR_ATTEMPTS} in a row). */
   #protocolError(message: string): void {
+    if (Date.now() - this.#welcomedAt >= PROTOCOL_ERROR_WINDOW_MS) this.#protocolErrors = 0;
+    this.#protocolErrors++;
     this.#dropSocket(CLOSE_PROTOCOL_ERROR, "protocol_error");
     this.#lost(CLOSE_PROTOCOL_ERROR, message);
   }

@@ -10,6 +10,7 @@ import assert from "node:assert/strict";
 import { describe, it, mock } from "node:test";
 import { connect, type Blaze, type BlazeError, type ConnectionState, type DocumentSnapshot, type QuerySnapshot } from "../src/index.js";
 import { backoffDelay, DEFAULT_RECONNECT } from "../src/backoff.js";
+import { PROTOCOL_ERROR_ATTEMPTS, PROTOCOL_ERROR_WINDOW_MS } from "../src/connection.js";
 import { FakeServer, tick, until, type FakeSocket } from "./helpers/fake-websocket.js";
 
 const FAST = { initialMs: 2, maxMs: 5 };
@@ -809,6 +810,55 @@ describe("held documents (spec 10.4.9)", () => {
       assert.equal(ws.closedByClient?.code, 4000, "results that did not fit are no source");
       assert.deepEqual([query.length, seen.get("rooms/a")?.length, errors.length], [1, 0, 0]);
       db.close();
+    }
+  });
+
+  it("after 3 protocol errors in a row it stops reconnecting, fails what is pending with protocol_error, and rests until the next request", async () => {
+    const { server, db } = setup();
+    const errors: BlazeError[] = [];
+    db.doc("rooms/a").onSnapshot(() => undefined, (e) => errors.push(e));
+    const read = db.doc("rooms/z").get();
+    read.catch(() => undefined);
+    for (let k = 1; k <= PROTOCOL_ERROR_ATTEMPTS; k++) {
+      const ws = await server.socket(k);
+      const sent = [await ws.nextRequest(), await ws.nextRequest()];
+      const listen = sent.find((f) => f.type === "listen");
+      ws.serverSend({ type: "snapshot", rid: listen?.rid, target: 1, seq: 2, docs: [held("rooms/a", 1)] });
+      assert.deepEqual(ws.closedByClient, { code: 4000, reason: "protocol_error" }, `connection ${k} dropped`);
+      assert.equal(errors.length, k < PROTOCOL_ERROR_ATTEMPTS ? 0 : 1, `after ${k}: ${k < PROTOCOL_ERROR_ATTEMPTS ? "reconnects" : "gives up"}`);
+    }
+    assert.equal(errors[0]?.code, "protocol_error");
+    await assert.rejects(read, (e: BlazeError) => e.code === "protocol_error");
+    await new Promise((resolve) => setTimeout(resolve, 10 * FAST.maxMs));
+    assert.equal(server.sockets.length, PROTOCOL_ERROR_ATTEMPTS, "no further connection by itself");
+    // The next request connects again, and is answered.
+    const again = db.doc("rooms/y").get();
+    const ws = await server.socket(PROTOCOL_ERROR_ATTEMPTS + 1);
+    const get = await ws.nextRequest();
+    ws.serverSend({ type: "doc", rid: get.rid, doc: wdoc("rooms/y", 1, { n: 1 }) });
+    assert.deepEqual((await again).data(), { n: 1 });
+    db.close();
+  });
+
+  it("a protocol error on a connection open for a minute starts the count again", async () => {
+    mock.timers.enable({ apis: ["Date"] });
+    try {
+      const { server, db } = setup();
+      const errors: BlazeError[] = [];
+      db.doc("rooms/a").onSnapshot(() => undefined, (e) => errors.push(e));
+      for (let k = 1; k <= PROTOCOL_ERROR_ATTEMPTS + 2; k++) {
+        const ws = await server.socket(k);
+        const listen = await ws.nextRequest();
+        mock.timers.tick(PROTOCOL_ERROR_WINDOW_MS);
+        ws.serverSend({ type: "snapshot", rid: listen.rid, target: 1, seq: 2, docs: [held("rooms/a", 1)] });
+        assert.equal(ws.closedByClient?.code, 4000);
+        await tick();
+        assert.deepEqual(errors, [], `still reconnecting after error ${k}`);
+      }
+      await server.socket(PROTOCOL_ERROR_ATTEMPTS + 3);
+      db.close();
+    } finally {
+      mock.timers.reset();
     }
   });
 
