@@ -21,7 +21,7 @@ use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
 use crate::options::ConnectOptions;
 use crate::session::Session;
-use crate::{Credentials, TokenProvider};
+use crate::{Credentials, Error, TokenProvider};
 
 pub(crate) use routing::Command;
 use routing::RoutedSession;
@@ -42,6 +42,8 @@ enum Ended {
     Refused(String),
     /// The connection's credential expired (close 4001 `token_expired`).
     Expired,
+    /// The server broke the protocol; the text says how.
+    Broken(String),
 }
 
 /// Runs one collection's connection until every handle to it is dropped.
@@ -75,17 +77,21 @@ pub(crate) async fn run(
         let ended = link
             .connect(&mut session, &mut commands, &mut attempt)
             .await;
-        let (reason, refused) = match ended {
+        let (reason, refused, broken) = match ended {
             Ended::Unused => return,
-            Ended::Lost(reason) => (reason, false),
-            Ended::Refused(reason) => (reason, true),
+            Ended::Lost(reason) => (reason, false, false),
+            Ended::Refused(reason) => (reason, true, false),
             // A fixed credential that expired is refused if sent again.
-            Ended::Expired => ("the credential expired".into(), provider.is_none()),
+            Ended::Expired => ("the credential expired".into(), provider.is_none(), false),
+            Ended::Broken(reason) => (reason, false, true),
         };
         attempt += 1;
         session.disconnected(attempt, &reason);
         if refused {
             session.auth_failed(&reason);
+        }
+        if broken {
+            session.protocol_failed(&reason, now_ms());
         }
         let delay = options.reconnect.delay(attempt, fastrand::f64());
         let wait = tokio::time::sleep(delay);
@@ -221,8 +227,10 @@ async fn serve(
         tokio::select! {
             frame = stream.next() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    if let Err(e) = session.handle_frame(&text) {
-                        return Ended::Lost(e.to_string());
+                    match session.handle_frame(&text) {
+                        Ok(()) => {}
+                        Err(Error::Protocol(why)) => return Ended::Broken(why),
+                        Err(e) => return Ended::Lost(e.to_string()),
                     }
                 }
                 Some(Ok(Message::Close(frame))) => return closed(frame),

@@ -81,6 +81,13 @@ impl RoutedSession {
         self.route();
     }
 
+    /// The connection was dropped at `now` for a protocol error (`why`):
+    /// after a few in a row, everything pending fails (`Session::protocol_failed`).
+    pub(crate) fn protocol_failed(&mut self, why: &str, now: u64) {
+        self.session.protocol_failed(why, now);
+        self.route();
+    }
+
     /// Takes in a command from the API.
     pub(crate) fn command(&mut self, command: Command) {
         match command {

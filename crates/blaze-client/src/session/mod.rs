@@ -19,6 +19,7 @@
 
 mod commit_id;
 mod credential;
+mod protocol_errors;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 
@@ -28,6 +29,7 @@ use blaze_protocol::{
 };
 
 use credential::{Credential, Refresh};
+use protocol_errors::ProtocolErrors;
 
 use crate::results::Results;
 use crate::snapshot::QuerySnapshot;
@@ -176,6 +178,8 @@ pub(crate) struct Session {
     events: VecDeque<Event>,
     /// What was read on the current connection.
     read: ReadCount,
+    /// Protocol errors in a row ([`Session::protocol_failed`]).
+    protocol_errors: ProtocolErrors,
 }
 
 /// Server frames are not bounded by the client frame limits (spec section 4).
@@ -205,6 +209,7 @@ impl Session {
             transmits: VecDeque::new(),
             events: VecDeque::new(),
             read: ReadCount::default(),
+            protocol_errors: ProtocolErrors::default(),
         }
     }
 
@@ -312,6 +317,7 @@ impl Session {
     /// then every unanswered request goes out, in the order they were made.
     pub(crate) fn connected(&mut self, auth: Option<&AuthState>, now: u64) {
         self.online = true;
+        self.protocol_errors.welcomed(now);
         self.credential
             .connected(auth.and_then(|auth| auth.expires), now);
         // `welcome` is the connection's first frame: read, not acknowledged yet.
@@ -362,7 +368,22 @@ impl Session {
         if !self.credential.failed() {
             return;
         }
-        let error = || Error::rejected(ErrorCode::Unauthenticated, message);
+        self.fail_all(|| Error::rejected(ErrorCode::Unauthenticated, message));
+    }
+
+    /// The connection was dropped at `now` because the server broke the
+    /// protocol (`why`, from [`Session::handle_frame`]). After a few in a
+    /// row (`protocol_errors`), every request and listener fails with
+    /// [`Error::Protocol`] and the session has no work left, so the driver
+    /// stops reconnecting until the application asks for something again.
+    pub(crate) fn protocol_failed(&mut self, why: &str, now: u64) {
+        if self.protocol_errors.broke(now) {
+            self.fail_all(|| Error::Protocol(why.to_owned()));
+        }
+    }
+
+    /// Fails every request and listener with `error()`.
+    fn fail_all(&mut self, error: impl Fn() -> Error) {
         for request in std::mem::take(&mut self.requests).into_keys() {
             let result = Err(error());
             self.events.push_back(Event::Answer { request, result });

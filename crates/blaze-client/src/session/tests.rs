@@ -489,6 +489,89 @@ fn refusals_in_a_row_fail_requests_and_listeners_with_unauthenticated() {
     );
 }
 
+/// Connects `session` at `welcomed`, lets it answer its listen with a held
+/// entry naming nothing (a protocol error) at `broke`, and drops the
+/// connection as the driver does.
+fn broken_connection(session: &mut Session, attempt: u32, welcomed: u64, broke: u64) {
+    session.connected(None, welcomed);
+    let listen = drain(session)
+        .into_iter()
+        .find(|f| f["type"] == "listen")
+        .expect("the listen is sent again");
+    let why = protocol_error(
+        session,
+        snapshot(listen["rid"].as_u64().unwrap(), 1, 3, vec![held("a", 3)]),
+    );
+    session.disconnected(attempt, &why);
+    session.protocol_failed(&why, broke);
+}
+
+#[test]
+fn protocol_errors_in_a_row_fail_requests_and_listeners_and_a_minute_starts_over() {
+    use super::protocol_errors::{PROTOCOL_ERROR_ATTEMPTS, PROTOCOL_ERROR_WINDOW_MS};
+    let mut session = Session::new(None, 1);
+    let listener = session.listen(ListenTarget::Doc(doc_path("c/a")));
+    let get = session.request(Request::Get(doc_path("c/b")));
+    // Connections open for a minute each: never gives up.
+    let mut now = 0;
+    for attempt in 1..=PROTOCOL_ERROR_ATTEMPTS + 2 {
+        broken_connection(&mut session, attempt, now, now + PROTOCOL_ERROR_WINDOW_MS);
+        now += 2 * PROTOCOL_ERROR_WINDOW_MS;
+        let failed = events(&mut session).into_iter().any(|e| {
+            matches!(
+                e,
+                Event::Answer { .. }
+                    | Event::Listener {
+                        update: ListenerUpdate::Failed(_),
+                        ..
+                    }
+            )
+        });
+        assert!(!failed, "attempt {attempt} is retried");
+    }
+    // The last of those was the first in a row; quick ones follow: the
+    // third in a row fails everything with the protocol error.
+    for attempt in 2..=PROTOCOL_ERROR_ATTEMPTS {
+        broken_connection(&mut session, attempt, now, now + 10);
+        now += 20;
+        let failed: Vec<Event> = events(&mut session)
+            .into_iter()
+            .filter(|e| {
+                !matches!(
+                    e,
+                    Event::Listener {
+                        update: ListenerUpdate::State(_),
+                        ..
+                    }
+                )
+            })
+            .collect();
+        if attempt < PROTOCOL_ERROR_ATTEMPTS {
+            assert!(
+                failed.is_empty(),
+                "attempt {attempt} is retried: {failed:?}"
+            );
+            continue;
+        }
+        assert_eq!(failed.len(), 2, "{failed:?}");
+        for event in failed {
+            let error = match event {
+                Event::Answer { request, result } if request == get => result.unwrap_err(),
+                Event::Listener {
+                    id,
+                    update: ListenerUpdate::Failed(error),
+                } if id == listener => error,
+                other => panic!("unexpected {other:?}"),
+            };
+            assert!(
+                matches!(&error, Error::Protocol(why) if why.contains("held")),
+                "{error}"
+            );
+        }
+    }
+    assert!(!session.has_work(), "nothing left to reconnect for");
+}
+
 fn denied(rid: u64) -> Value {
     json!({"type": "error", "rid": rid, "error": {"code": "permission_denied", "message": "the access rules do not allow this request"}})
 }
