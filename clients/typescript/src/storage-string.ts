@@ -34,8 +34,8 @@ export async function uploadString(ref: FileRef, value: string, format: StringFo
   return uploadBytes(ref, bytes, typed);
 }
 
-/** The bytes `value` stands for in `format`, and a data URL's media type. @internal */
-export function stringBytes(value: string, format: StringFormat): { bytes: Uint8Array; contentType?: string } {
+/** The bytes `value` stands for in `format`, and a data URL's media type. */
+function stringBytes(value: string, format: StringFormat): { bytes: Uint8Array; contentType?: string } {
   switch (format) {
     case StringFormat.RAW:
       return { bytes: utf8Encode(value) };
