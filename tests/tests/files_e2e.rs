@@ -286,6 +286,7 @@ fn files_on_r2() {
         timed("live folder", live_folder(port)).await;
         timed("flood with a bystander", flood_with_bystander(port, &state)).await;
         timed("10,000 files listed", ten_thousand(port)).await;
+        timed("subfolders among 10,000 files", subfolders(port)).await;
     });
     drop(server);
 }
@@ -1929,6 +1930,136 @@ async fn ten_thousand(port: u16) {
         listed, names,
         "every file once, in name order, in {pages} pages"
     );
+}
+
+/// One page of `folder`'s subfolders (`?prefixes`) as `auth`: the answer.
+async fn prefixes_page(port: u16, folder: &str, query: &str, auth: &str) -> Answer {
+    let path = format!("/v1/files/{folder}?prefixes{query}");
+    let headers: &[(&str, &str)] = if auth.is_empty() {
+        &[]
+    } else {
+        &[("Authorization", auth)]
+    };
+    get(port, &path, headers).await
+}
+
+/// Every subfolder of `folder`, `max` a page, and how many pages it took.
+async fn all_prefixes(port: u16, folder: &str, max: usize) -> (Vec<String>, usize) {
+    let mut names = Vec::new();
+    let mut after: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let position = after.as_deref().map_or(String::new(), |a| {
+            format!("&after={}", a.replace('/', "%2F").replace('+', "%2B"))
+        });
+        let query = format!("&max={max}{position}");
+        let answer = prefixes_page(port, folder, &query, ADMIN).await;
+        assert_eq!(answer.status, 200, "{:?}", answer.json());
+        let page = answer.json();
+        let got = page["prefixes"].as_array().unwrap();
+        assert!(got.len() <= max, "a page holds at most max names");
+        names.extend(got.iter().map(|n| n.as_str().unwrap().to_owned()));
+        pages += 1;
+        assert!(pages < 100, "paging ends");
+        match page["after"].as_str() {
+            Some(next) => after = Some(next.to_owned()),
+            None => return (names, pages),
+        }
+    }
+}
+
+/// A folder's subfolders (spec 15.2, `?prefixes`) among the 10,000 files
+/// of `many`: each once, paged past the folder's own keys, a folder that
+/// shares a file's name included, a nested one only as its top folder;
+/// gone once its last file is deleted; never named to a caller the rules
+/// do not let list the folder; positions a page did not answer refused.
+async fn subfolders(port: u16) {
+    for path in [
+        "many/sub-a/x.bin",
+        "many/f05000.bin/y.bin",
+        "many/zz/deep/z.bin",
+        "many/zz/w.bin",
+        "many/a+b/v.bin",
+    ] {
+        let put = put(
+            port,
+            &format!("/v1/files/{path}"),
+            ADMIN,
+            "text/plain",
+            b"s",
+        )
+        .await;
+        assert_eq!(put.status, 200, "{path}: {:?}", put.json());
+    }
+    let expected = ["a+b", "f05000.bin", "sub-a", "zz"];
+    let (names, pages) = all_prefixes(port, "many/", 1000).await;
+    assert_eq!(names, expected, "each subfolder once");
+    assert!(
+        pages >= 10,
+        "10,000 keys are looked at 1,000 a page: {pages}"
+    );
+    let (names, _) = all_prefixes(port, "many/", 1).await;
+    assert_eq!(names, expected, "a page of one: no gap, no duplicate");
+    let (nested, _) = all_prefixes(port, "many/zz/", 10).await;
+    assert_eq!(nested, ["deep"]);
+    let (root, _) = all_prefixes(port, "", 1000).await;
+    assert!(root.iter().any(|n| n == "many"), "{root:?}");
+    let (none, _) = all_prefixes(port, "many/sub-a/", 10).await;
+    assert!(none.is_empty(), "a folder of files only has no subfolders");
+
+    // The last file of a subfolder deleted: the subfolder is gone.
+    let deleted = request(
+        port,
+        "DELETE",
+        "/v1/files/many/sub-a/x.bin",
+        &[("Authorization", ADMIN)],
+        Body::None,
+    )
+    .await;
+    assert_eq!(deleted.status, 204, "{:?}", deleted.json());
+    let (names, _) = all_prefixes(port, "many/", 1000).await;
+    assert_eq!(names, ["a+b", "f05000.bin", "zz"]);
+
+    // Whoever may not run the folder's listing learns no name.
+    let bob = bearer("bob");
+    for auth in [bob.as_str(), ""] {
+        let denied = prefixes_page(port, "many/", "", auth).await;
+        assert_eq!(denied.status, 403, "{:?}", denied.json());
+        assert_eq!(denied.code(), "permission_denied");
+        assert!(!String::from_utf8_lossy(&denied.body).contains("zz"));
+    }
+    // `live` may be listed by any signed-in caller.
+    let put_live = put(
+        port,
+        "/v1/files/live/inner/l.bin",
+        ADMIN,
+        "text/plain",
+        b"l",
+    )
+    .await;
+    assert_eq!(put_live.status, 200);
+    let allowed = prefixes_page(port, "live/", "", &bob).await;
+    assert_eq!(allowed.status, 200, "{:?}", allowed.json());
+    assert_eq!(
+        allowed.json(),
+        json!({"prefixes": ["inner"], "after": null})
+    );
+
+    // Positions and sizes a page never answers are refused.
+    for query in [
+        "&max=0",
+        "&max=1001",
+        "&after=..",
+        "&after=a%2Fb",
+        "&after=",
+        "&after=%2F",
+    ] {
+        let refused = prefixes_page(port, "many/", query, ADMIN).await;
+        assert_eq!(refused.status, 400, "{query}: {:?}", refused.json());
+        assert_eq!(refused.code(), "invalid_frame", "{query}");
+    }
+    let not_folder = prefixes_page(port, "many", "", ADMIN).await;
+    assert_eq!(not_folder.code(), "invalid_path");
 }
 
 /// Rules in Firebase Storage's form (`service firebase.storage`, spec 15.6)

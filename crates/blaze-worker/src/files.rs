@@ -30,6 +30,7 @@ use crate::files_plan::{
     presentation_of, query_param, signed_url, url_key, url_ttl, Bytes, Change, FilePath, SignedFor,
     Upload, DEFAULT_MAX_FILE_BYTES, INTERNAL_FILES, PRESENTATION, REPLACED_KEY,
 };
+use crate::files_prefixes::PrefixPage;
 use crate::files_sweep::{key_prefix, new_key};
 use crate::http_types::HttpResponse;
 
@@ -50,6 +51,9 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
     let query = req.url()?.query().map(str::to_owned);
     if req.inner().method() == "GET" && query_param(query.as_deref(), "keys").is_some() {
         return keys(&req, env, &path[PREFIX.len()..]).await;
+    }
+    if req.inner().method() == "GET" && query_param(query.as_deref(), "prefixes").is_some() {
+        return prefixes(&req, env, &path[PREFIX.len()..], query.as_deref()).await;
     }
     let file = match FilePath::parse(&path[PREFIX.len()..]) {
         Ok(file) => file,
@@ -269,6 +273,36 @@ async fn keys(req: &Request, env: &Env, raw: &str) -> Result<Response> {
         authorization,
         &keys,
         Some(body),
+    )
+    .await
+}
+
+/// `GET /v1/files/{folder}/?prefixes`: one page of the folder's subfolders,
+/// answered by the folder's object for a caller who may run the folder's
+/// listing query (spec 15.2).
+async fn prefixes(req: &Request, env: &Env, raw: &str, query: Option<&str>) -> Result<Response> {
+    let (folder, page) = match folder_path(raw).and_then(|f| Ok((f, PrefixPage::parse(query)?))) {
+        Ok(asked) => asked,
+        Err(refused) => return respond(refused),
+    };
+    let authorization = req.headers().get("Authorization")?;
+    let listing = json!({
+        "collection": folder.as_str(),
+        "order_by": [{"field": "__name__"}],
+        "limit": 1,
+    });
+    let op = page.to_op();
+    let internal = [(INTERNAL_FILES, op.as_str())];
+    let body = Some(listing.to_string());
+    let authorization = authorization.as_deref();
+    ask(
+        env,
+        &folder,
+        "/v1/query",
+        Method::Post,
+        authorization,
+        &internal,
+        body,
     )
     .await
 }

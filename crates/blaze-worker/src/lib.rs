@@ -12,6 +12,7 @@
 
 pub mod files_hint;
 pub mod files_plan;
+pub mod files_prefixes;
 pub mod files_sweep;
 pub mod http_api;
 pub mod http_types;

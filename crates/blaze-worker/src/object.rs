@@ -58,6 +58,7 @@ use worker::{
 
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::files_plan::{self, INTERNAL_FILES};
+use crate::files_prefixes::PrefixPage;
 use crate::files_sweep::Sweep;
 use crate::http_api::{self, Answer, FileOp};
 use crate::http_types::{bearer, unauthenticated, HttpRequest, HttpResponse};
@@ -104,6 +105,7 @@ struct Live {
     sweep: Sweep,
 }
 
+mod prefixes;
 mod sweep;
 mod uploads;
 
@@ -442,6 +444,14 @@ impl DurableObject for BlazeCollection {
             Some("check") => Some(FileOp::Check),
             Some("commit") => Some(FileOp::Commit),
             Some("keys") => return self.keys(&hreq, &identity, started).await,
+            Some(op) if op.starts_with("prefixes") => {
+                let Some(page) = PrefixPage::from_op(op) else {
+                    return Response::error("not a file operation", 400);
+                };
+                return self
+                    .prefixes(page, &endpoint, &hreq, identity, started)
+                    .await;
+            }
             Some(op) if op.starts_with("upload-") => {
                 let answered = self.upload_op(op, &req, &hreq, &endpoint, identity, started);
                 let answer = answered.await?;

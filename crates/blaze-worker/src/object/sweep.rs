@@ -32,7 +32,7 @@ impl Live {
     }
 
     /// The collection this object serves.
-    fn folder(&self) -> Result<CollectionPath> {
+    pub(super) fn folder(&self) -> Result<CollectionPath> {
         CollectionPath::parse(&self.collection).map_err(|e| worker::Error::RustError(e.to_string()))
     }
 
