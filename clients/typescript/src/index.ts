@@ -67,8 +67,6 @@ export {
   getMetadata,
   updateMetadata,
   deleteObject,
-  list,
-  listAll,
   folderQuery,
   fileMetadataOf,
   getDownloadURL,
@@ -85,11 +83,10 @@ export {
   type BlobLike,
   type ByteRange,
   type GetBytesOptions,
-  type ListOptions,
-  type ListResult,
   type DownloadURLOptions,
 } from "./storage.js";
 export { uploadString, StringFormat } from "./storage-string.js";
+export { list, listAll, type ListOptions, type ListResult } from "./storage-list.js";
 export {
   UploadTask,
   uploadBytesResumable,

@@ -2,7 +2,7 @@
  * Files (spec section 15) in the shape of Firebase Storage's modular API:
  * {@link fileRef}, {@link uploadBytes}, {@link getBytes},
  * {@link getMetadata}, {@link updateMetadata}, {@link deleteObject},
- * {@link list} / {@link listAll},
+ * `list` / `listAll` (storage-list.ts),
  * {@link getDownloadURL}, and {@link folderQuery} for a live folder.
  *
  * A file's bytes go over the HTTP routes `/v1/files/{path}`; its metadata
@@ -312,22 +312,6 @@ export interface GetBytesOptions {
   signal?: AbortSignalLike;
 }
 
-/** Options of {@link list}. */
-export interface ListOptions {
-  /** Files per page, 1 to {@link MAX_LIST_RESULTS} (default {@link MAX_LIST_RESULTS}). */
-  maxResults?: number;
-  /** The `nextPageToken` of the previous page. */
-  pageToken?: string;
-}
-
-/** One page of a folder's files (Firebase Storage's `ListResult`, without `prefixes`). */
-export interface ListResult {
-  /** The files of the page, in name order (byte order of the names). */
-  readonly items: FileMetadata[];
-  /** Pass it as `pageToken` for the next page; absent on the last page. */
-  readonly nextPageToken?: string;
-}
-
 /** Options of {@link getDownloadURL}. */
 export interface DownloadURLOptions {
   /** How long the URL stays valid, in whole seconds (default: the server's). */
@@ -370,7 +354,8 @@ function metadataFromDoc(db: Blaze, docPath: string, data: JsonObject, version: 
   return md5 === undefined ? result : { ...result, md5 };
 }
 
-function metadataFromWire(db: Blaze, doc: unknown): FileMetadata {
+/** The typed metadata of a document as the wire sends it (`protocol_error` if it is not a file's). @internal */
+export function metadataFromWire(db: Blaze, doc: unknown): FileMetadata {
   const wire = doc as WireDoc;
   if (!isJsonObject(doc) || typeof wire.path !== "string" || wire.exists !== true || !isJsonObject(wire.data)) {
     throw protocolError(`expected an existing document, got ${JSON.stringify(doc)}`);
@@ -526,7 +511,8 @@ export async function updateMetadata(ref: FileRef, metadata: SettableMetadata): 
   return ref._db._http.send(request, async (response) => uploadResultOf(ref, await readJson(response)));
 }
 
-function checkInteger(value: unknown, what: string, min: number): number {
+/** `value` as an integer of at least `min` (`invalid_argument` otherwise). @internal */
+export function checkInteger(value: unknown, what: string, min: number): number {
   if (typeof value !== "number" || !Number.isSafeInteger(value) || value < min) throw invalidArgument(`${what} must be an integer of at least ${min}`);
   return value;
 }
@@ -646,45 +632,6 @@ export async function deleteObject(ref: FileRef): Promise<void> {
 export function folderQuery(folder: FileRef): Query {
   checkRef(folder, "folderQuery");
   return folder._db.collection(folder.folderCollectionPath).orderBy("__name__");
-}
-
-/**
- * One page of the files in the folder `folder`, in name order (`POST
- * /v1/query` on its collection, paged with `start_after`, spec 9.6). Only
- * files directly in the folder: the folder's subfolders are not listed (no
- * `prefixes`; see the README, "Files").
- */
-export async function list(folder: FileRef, options: ListOptions = {}): Promise<ListResult> {
-  checkRef(folder, "list");
-  const max = options.maxResults === undefined ? MAX_LIST_RESULTS : checkInteger(options.maxResults, "maxResults", 1);
-  if (max > MAX_LIST_RESULTS) throw invalidArgument(`maxResults must be at most ${MAX_LIST_RESULTS}`);
-  let query = folderQuery(folder).limit(max + 1);
-  if (options.pageToken !== undefined) {
-    if (typeof options.pageToken !== "string" || segmentProblem(options.pageToken) !== undefined) throw invalidArgument("pageToken is not a token list() made");
-    query = query.startAfter(options.pageToken);
-  }
-  const body = query.toWire();
-  const db = folder._db;
-  return db._http.send({ method: "POST", path: "/v1/query", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body), safe: true, timed: true }, async (response) => {
-    const answer = await readJson(response);
-    const docs = isJsonObject(answer) ? answer.docs : undefined;
-    if (!Array.isArray(docs)) throw protocolError(`not a query's answer: ${JSON.stringify(answer)}`);
-    const items = docs.slice(0, max).map((doc) => metadataFromWire(db, doc));
-    const last = items[items.length - 1];
-    return docs.length > max && last !== undefined ? { items, nextPageToken: last.name } : { items };
-  });
-}
-
-/** Every file in the folder `folder` (pages of {@link MAX_LIST_RESULTS} from {@link list}), in name order. */
-export async function listAll(folder: FileRef): Promise<ListResult> {
-  const items: FileMetadata[] = [];
-  let pageToken: string | undefined;
-  do {
-    const page: ListResult = await list(folder, pageToken === undefined ? {} : { pageToken });
-    items.push(...page.items);
-    pageToken = page.nextPageToken;
-  } while (pageToken !== undefined);
-  return { items };
 }
 
 /**

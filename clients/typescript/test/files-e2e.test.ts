@@ -200,11 +200,16 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
     }
     await uploadBytes(folder.child("sub/nested.txt"), new Uint8Array([1]));
 
+    await uploadBytes(folder.child("sub/deeper/z.txt"), new Uint8Array([2]));
+    await uploadBytes(folder.child("other+x/y.txt"), new Uint8Array([3]));
+
     const pages: string[][] = [];
+    const prefixes: string[] = [];
     let pageToken: string | undefined;
     do {
       const page = await list(folder, pageToken === undefined ? { maxResults: 10 } : { maxResults: 10, pageToken });
       pages.push(page.items.map((item) => item.name));
+      prefixes.push(...page.prefixes.map((p) => p.path));
       assert.ok(page.items.every((item) => item.size === item.name.length && item.ref.parent?.isEqual(folder)));
       pageToken = page.nextPageToken;
       assert.ok(pages.length <= 3, "at most three pages");
@@ -214,13 +219,31 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
       [10, 10, 5],
     );
     assert.deepEqual(pages.flat(), names, "every file once, in order");
+    const subfolders = [folder.child("other+x").path, folder.child("sub").path];
+    assert.deepEqual(prefixes, subfolders, "each subfolder once, nested ones under theirs");
+    const all = await listAll(folder);
     assert.deepEqual(
-      (await listAll(folder)).items.map((i) => i.name),
+      all.items.map((i) => i.name),
       names,
     );
     assert.deepEqual(
-      (await list(folder.child("sub"))).items.map((i) => i.path),
+      all.prefixes.map((p) => p.path),
+      subfolders,
+    );
+    const sub = await list(folder.child("sub"));
+    assert.deepEqual(
+      sub.items.map((i) => i.path),
       [folder.child("sub/nested.txt").path],
+    );
+    assert.deepEqual(
+      sub.prefixes.map((p) => p.path),
+      [folder.child("sub/deeper").path],
+    );
+    // Its last file deleted, a subfolder is gone.
+    await deleteObject(folder.child("other+x/y.txt"));
+    assert.deepEqual(
+      (await listAll(folder)).prefixes.map((p) => p.path),
+      [folder.child("sub").path],
     );
   });
 

@@ -642,10 +642,25 @@ describe("getMetadata and deleteObject", () => {
 });
 
 describe("list", () => {
-  /** A POST /v1/query server over the metadata documents of `names` in the folder `docs`, honouring order_by __name__, start_after and limit. */
-  function folderServer(names: string[]) {
+  /**
+   * A server over the folder `docs`: POST /v1/query over the metadata
+   * documents of `names` (order_by __name__, start_after, limit), and GET
+   * ?prefixes over `subfolders` as the real one pages them (positions are
+   * the last name followed by `/`; at most `scan` names looked at a page).
+   */
+  function folderServer(names: string[], subfolders: string[] = [], scan = 1000) {
     const sorted = [...names].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
     return stubFetch((call) => {
+      if (call.init.method === "GET") {
+        const url = new URL(call.url);
+        const max = Number(url.searchParams.get("max") ?? "1000");
+        const after = url.searchParams.get("after");
+        const from = after === null ? 0 : subfolders.indexOf(after.slice(0, -1)) + 1;
+        const looked = subfolders.slice(from, from + Math.min(max, scan));
+        const last = looked[looked.length - 1];
+        const more = from + looked.length < subfolders.length;
+        return json({ prefixes: looked, after: more && last !== undefined ? `${last}/` : null });
+      }
       const query = JSON.parse(call.init.body as string) as { start_after?: [string]; limit: number };
       const after = query.start_after?.[0];
       const docs = sorted.filter((n) => after === undefined || n > after).slice(0, query.limit);
@@ -653,50 +668,52 @@ describe("list", () => {
     });
   }
 
-  it("POSTs the folder's query: its collection by __name__, maxResults + 1, start_after the page token", async () => {
-    const { fetch, calls } = folderServer(["a", "b", "c"]);
+  const posts = (calls: { init: FetchInit }[]) => calls.filter((c) => c.init.method === "POST").map((c) => JSON.parse(c.init.body as string));
+  const gets = (calls: { url: string; init: FetchInit }[]) => calls.filter((c) => c.init.method === "GET").map((c) => c.url);
+
+  it("POSTs the folder's query (by __name__, maxResults + 1, start_after) and GETs its subfolders at once", async () => {
+    const { fetch, calls } = folderServer(["a", "b", "c"], ["x", "y+z"]);
     const folder = fileRef(client(fetch), "docs");
     const first = await list(folder, { maxResults: 2 });
-    assert.equal(calls[0]?.url, "https://blaze.test/v1/query");
-    assert.equal(calls[0]?.init.method, "POST");
-    assert.equal(calls[0]?.init.headers["Content-Type"], "application/json");
-    assert.deepEqual(JSON.parse(calls[0]?.init.body as string), {
-      collection: "_files/docs/_files",
-      order_by: [{ field: "__name__", direction: "asc" }],
-      limit: 3,
-    });
+    assert.equal(calls.length, 2, "both asked for the first page");
+    assert.deepEqual(posts(calls), [{ collection: "_files/docs/_files", order_by: [{ field: "__name__", direction: "asc" }], limit: 3 }]);
+    assert.deepEqual(gets(calls), ["https://blaze.test/v1/files/docs/?prefixes&max=2"]);
     assert.deepEqual(
       first.items.map((i) => i.path),
       ["docs/a", "docs/b"],
     );
+    assert.deepEqual(
+      first.prefixes.map((p) => p.path),
+      ["docs/x", "docs/y+z"],
+    );
     assert.equal(typeof first.nextPageToken, "string");
     const second = await list(folder, { maxResults: 2, pageToken: first.nextPageToken as string });
-    assert.deepEqual(JSON.parse(calls[1]?.init.body as string), {
-      collection: "_files/docs/_files",
-      order_by: [{ field: "__name__", direction: "asc" }],
-      limit: 3,
-      start_after: ["b"],
-    });
+    assert.equal(calls.length, 3, "the subfolders were complete: only the files asked");
+    assert.deepEqual(posts(calls)[1], { collection: "_files/docs/_files", order_by: [{ field: "__name__", direction: "asc" }], limit: 3, start_after: ["b"] });
     assert.deepEqual(
       second.items.map((i) => i.path),
       ["docs/c"],
     );
-    assert.equal(second.nextPageToken, undefined);
+    assert.deepEqual(second.prefixes, []);
     assert.ok(!("nextPageToken" in second));
-    assert.equal(JSON.parse(calls[0]?.init.body as string).limit, 3);
     await list(folder);
-    assert.equal(JSON.parse(calls[2]?.init.body as string).limit, 1001, "default page: 1000");
+    assert.equal(posts(calls)[2].limit, 1001, "default page: 1000");
+    assert.deepEqual(gets(calls)[1], "https://blaze.test/v1/files/docs/?prefixes&max=1000");
   });
 
-  it("pages 25 files by 10 without duplicate or gap; a full last page has no token", async () => {
+  it("pages 25 files and 7 subfolders by 10 and 3 without duplicate or gap; a full last page has no token", async () => {
     const names = Array.from({ length: 25 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
-    const { fetch } = folderServer([...names].reverse());
+    const subfolders = ["a", "b", "c:d", "e", "f@g", "h+i", "j"];
+    const { fetch, calls } = folderServer([...names].reverse(), subfolders, 3);
     const folder = fileRef(client(fetch), "docs");
     const pages: string[][] = [];
+    const prefixes: string[] = [];
     let pageToken: string | undefined;
     do {
       const page = await list(folder, pageToken === undefined ? { maxResults: 10 } : { maxResults: 10, pageToken });
       pages.push(page.items.map((i) => i.name));
+      prefixes.push(...page.prefixes.map((p) => p.name));
+      assert.ok(page.prefixes.every((p) => p.parent?.isEqual(folder)));
       pageToken = page.nextPageToken;
     } while (pageToken !== undefined);
     assert.deepEqual(
@@ -704,6 +721,8 @@ describe("list", () => {
       [10, 10, 5],
     );
     assert.deepEqual(pages.flat(), names);
+    assert.deepEqual(prefixes, subfolders, "every subfolder once");
+    assert.deepEqual(gets(calls).slice(1), ["https://blaze.test/v1/files/docs/?prefixes&max=10&after=c%3Ad%2F", "https://blaze.test/v1/files/docs/?prefixes&max=10&after=h%2Bi%2F"], "positions are encoded");
 
     const { fetch: twenty } = folderServer(names.slice(0, 20));
     const two = fileRef(client(twenty), "docs");
@@ -711,29 +730,46 @@ describe("list", () => {
     const p2 = await list(two, { maxResults: 10, pageToken: p1.nextPageToken as string });
     assert.equal(p2.items.length, 10);
     assert.equal(p2.nextPageToken, undefined, "no empty third page");
+    const all = await listAll(two);
     assert.deepEqual(
-      (await listAll(two)).items.map((i) => i.name),
+      all.items.map((i) => i.name),
       names.slice(0, 20),
     );
+    assert.deepEqual(all.prefixes, []);
+
+    const { fetch: many } = folderServer(["only.txt"], Array.from({ length: 2500 }, (_, i) => `s${String(i).padStart(4, "0")}`));
+    const everything = await listAll(fileRef(client(many), "docs"));
+    assert.equal(everything.items.length, 1);
+    assert.equal(everything.prefixes.length, 2500, "listAll follows the subfolders past the files");
   });
 
-  it("lists the root folder's collection _files", async () => {
-    const { fetch, calls } = stubFetch(() => json({ seq: 1, docs: [metadataDoc("top.txt")] }));
+  it("lists the root folder: collection _files, subfolders at /v1/files/?prefixes", async () => {
+    const { fetch, calls } = stubFetch((call) => (call.init.method === "GET" ? json({ prefixes: ["top"], after: null }) : json({ seq: 1, docs: [metadataDoc("top.txt")] })));
     const page = await list(fileRef(client(fetch)));
-    assert.equal(JSON.parse(calls[0]?.init.body as string).collection, "_files");
+    assert.equal(posts(calls)[0].collection, "_files");
+    assert.deepEqual(gets(calls), ["https://blaze.test/v1/files/?prefixes&max=1000"]);
     assert.equal(page.items[0]?.path, "top.txt");
+    assert.equal(page.prefixes[0]?.path, "top");
   });
 
-  it("refuses bad maxResults and page tokens locally; passes permission_denied through", async () => {
+  it("refuses bad maxResults and page tokens locally; passes permission_denied through; refuses a bad subfolder listing", async () => {
     const { fetch, calls } = folderServer([]);
     const folder = fileRef(client(fetch), "docs");
     for (const maxResults of [0, -1, 1.5, 1001]) await assert.rejects(list(folder, { maxResults }), code("invalid_argument"), String(maxResults));
-    for (const pageToken of ["", "a/b", "..", 5]) await assert.rejects(list(folder, { pageToken: pageToken as string }), code("invalid_argument"), String(pageToken));
+    for (const pageToken of ["", "a/b", "..", 5, "a", "a|b|c", "!|!", "..|!", "!|a/b", "a|b//"]) {
+      await assert.rejects(list(folder, { pageToken: pageToken as string }), code("invalid_argument"), String(pageToken));
+    }
     assert.equal(calls.length, 0);
     const { fetch: denied } = stubFetch(() => wireError(403, "permission_denied"));
     await assert.rejects(list(fileRef(client(denied), "docs")), code("permission_denied"));
-    const { fetch: bad } = stubFetch(() => json({ seq: 1 }));
+    const { fetch: deniedFolders } = stubFetch((call) => (call.init.method === "GET" ? wireError(403, "permission_denied") : json({ seq: 1, docs: [] })));
+    await assert.rejects(list(fileRef(client(deniedFolders), "docs")), code("permission_denied"));
+    const { fetch: bad } = stubFetch((call) => (call.init.method === "GET" ? json({ prefixes: [], after: null }) : json({ seq: 1 })));
     await assert.rejects(list(fileRef(client(bad), "docs")), code("protocol_error"));
+    for (const answer of [{ prefixes: ["a/b"], after: null }, { prefixes: ["a"] }, { prefixes: "a", after: null }, { prefixes: [], after: ".." }, { prefixes: ["a", "b"], after: null }]) {
+      const { fetch: odd } = stubFetch((call) => (call.init.method === "GET" ? json(answer) : json({ seq: 1, docs: [] })));
+      await assert.rejects(list(fileRef(client(odd), "docs"), { maxResults: 1 }), code("protocol_error"), JSON.stringify(answer));
+    }
   });
 });
 
