@@ -201,7 +201,8 @@ async fn range_download(files: &Files) {
     );
 }
 
-/// 250 files (and one in a subfolder, not listed) in pages of 100: 100, 100, 50, in name order, each once.
+/// 250 files in pages of 100: 100, 100, 50, in name order, each once; the
+/// folder's subfolders (a nested one under its own) once, beside them.
 async fn list_in_pages(files: &Files) {
     let names: Vec<String> = (0..250).map(|i| format!("f{i:03}.txt")).collect();
     for chunk in names.chunks(25) {
@@ -218,15 +219,16 @@ async fn list_in_pages(files: &Files) {
         });
         futures_util::future::join_all(uploads).await;
     }
-    files
-        .upload(
-            "many/sub/nested.txt",
-            &mut [1u8].as_slice(),
-            1,
-            &UploadMetadata::default(),
-        )
-        .await
-        .expect("upload");
+    for nested in [
+        "many/sub/nested.txt",
+        "many/sub/deeper/d.txt",
+        "many/a-b/x.txt",
+    ] {
+        files
+            .upload(nested, &mut [1u8].as_slice(), 1, &UploadMetadata::default())
+            .await
+            .expect("upload");
+    }
     let mut pages: Vec<ListPage> = Vec::new();
     let mut cursor: Option<String> = None;
     loop {
@@ -254,6 +256,13 @@ async fn list_in_pages(files: &Files) {
         .iter()
         .flat_map(|p| &p.items)
         .all(|f| f.size == f.name.len() as u64));
+    let folders: Vec<&str> = pages
+        .iter()
+        .flat_map(|p| p.prefixes.iter().map(String::as_str))
+        .collect();
+    assert_eq!(folders, ["many/a-b", "many/sub"], "each subfolder once");
+    let bad = files.list("many", 10, Some("..|!")).await;
+    assert!(matches!(bad, Err(blaze_client::Error::Usage(_))), "{bad:?}");
     let sub = files
         .list("many/sub", 10, None)
         .await
@@ -265,6 +274,7 @@ async fn list_in_pages(files: &Files) {
             .collect::<Vec<_>>(),
         ["many/sub/nested.txt"]
     );
+    assert_eq!(sub.prefixes, ["many/sub/deeper"]);
     assert_eq!(sub.next_cursor, None);
 }
 

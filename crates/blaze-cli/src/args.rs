@@ -56,12 +56,13 @@ pub enum Command {
     /// Print a collection as JSON lines (`{"id": …, "data": {…}}`), in id order.
     Export(ExportArgs),
     /// Copy files to or from the server: `blaze cp LOCAL blaze:PATH` or
-    /// `blaze cp blaze:PATH LOCAL`; a local folder is copied with its
+    /// `blaze cp blaze:PATH LOCAL`; a folder is copied with its
     /// subfolders. Files over `--resumable-over` bytes go up in resumable
     /// parts, and running the same copy again after it stopped resumes it.
     Cp(CpArgs),
-    /// List the files of a remote folder (`blaze:avatars`, `blaze:` for the
-    /// root), one JSON line each, in name order.
+    /// List a remote folder (`blaze:avatars`, `blaze:` for the root): its
+    /// files, one JSON line each in name order, then its subfolders
+    /// (`{"folder": PATH}`).
     Ls {
         /// The folder.
         folder: String,

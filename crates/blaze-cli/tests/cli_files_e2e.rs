@@ -53,6 +53,11 @@ fn ok(server: &WranglerDev, cache: &Path, args: &[&str]) -> Vec<Value> {
     common::json_lines(blaze(server, cache, args), args)
 }
 
+/// `ls` lines split into the files' and the subfolders' (`{"folder": …}`).
+fn files_and_folders(lines: Vec<Value>) -> (Vec<Value>, Vec<Value>) {
+    lines.into_iter().partition(|l| l.get("folder").is_none())
+}
+
 fn field<'a>(lines: &'a [Value], key: &str) -> Vec<&'a str> {
     lines
         .iter()
@@ -92,12 +97,16 @@ fn cp_both_ways_ls_and_rm() {
         [5, 0, 300_000]
     );
 
-    let listed = ok(&server, &cache, &["ls", "blaze:up"]);
+    let lines = ok(&server, &cache, &["ls", "blaze:up"]);
+    let (listed, folders) = files_and_folders(lines);
     assert_eq!(
         field(&listed, "name"),
         ["a.txt", "empty.bin"],
         "the folder's own files"
     );
+    assert_eq!(field(&folders, "folder"), ["up/sub"], "then its subfolders");
+    let (_, deeper) = files_and_folders(ok(&server, &cache, &["ls", "blaze:up/sub"]));
+    assert_eq!(field(&deeper, "folder"), ["up/sub/deep"]);
     assert_eq!(
         field(&listed, "contentType"),
         ["text/plain", "application/octet-stream"]
@@ -153,14 +162,24 @@ fn cp_both_ways_ls_and_rm() {
         &cache,
         &["cp", "blaze:up", folder.to_str().unwrap()],
     );
-    assert_eq!(field(&down, "path"), ["up/a.txt", "up/empty.bin"]);
+    assert_eq!(
+        field(&down, "path"),
+        ["up/a.txt", "up/empty.bin", "up/sub/deep/c.bin"],
+        "the folder with its subfolders"
+    );
     assert_eq!(std::fs::read(folder.join("a.txt")).unwrap(), b"hello");
     assert_eq!(std::fs::read(folder.join("empty.bin")).unwrap(), b"");
-    let leftovers: Vec<_> = std::fs::read_dir(&folder)
+    assert_eq!(std::fs::read(folder.join("sub/deep/c.bin")).unwrap(), big);
+    let mut leftovers: Vec<_> = std::fs::read_dir(&folder)
         .unwrap()
         .map(|e| e.unwrap().file_name())
         .collect();
-    assert_eq!(leftovers.len(), 2, "no partial files left: {leftovers:?}");
+    leftovers.sort();
+    assert_eq!(
+        leftovers,
+        ["a.txt", "empty.bin", "sub"],
+        "no partial files left"
+    );
 
     let renamed = ok(
         &server,
@@ -174,10 +193,8 @@ fn cp_both_ways_ls_and_rm() {
     assert_eq!(field(&renamed, "path"), ["single/named.txt"]);
 
     assert!(ok(&server, &cache, &["rm", "blaze:up/a.txt"]).is_empty());
-    assert_eq!(
-        field(&ok(&server, &cache, &["ls", "blaze:up"]), "name"),
-        ["empty.bin"]
-    );
+    let (left, _) = files_and_folders(ok(&server, &cache, &["ls", "blaze:up"]));
+    assert_eq!(field(&left, "name"), ["empty.bin"]);
     let again = blaze(&server, &cache, &["rm", "blaze:up/a.txt"]);
     assert_eq!(again.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&again.stderr).contains("not_found"));

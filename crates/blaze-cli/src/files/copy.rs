@@ -18,7 +18,7 @@ use serde_json::json;
 use tokio::io::{AsyncRead, AsyncWriteExt, ReadBuf};
 
 use super::upload_state::UploadState;
-use super::{files_of, list_all, remote};
+use super::{files_of, list_tree, remote};
 use crate::args::CpArgs;
 use crate::output;
 use crate::Failure;
@@ -188,12 +188,15 @@ async fn download(files: &Files, from: &str, to: &Path) -> Result<(), Failure> {
             (vec![(file, local)], None)
         }
         Err(e) if e.code() == Some(ErrorCode::NotFound) || from.is_empty() => {
-            let listed = list_all(files, from).await?;
+            let listed = list_tree(files, from).await?;
             if listed.is_empty() {
                 return Err(e.into());
             }
             let jobs = listed.into_iter().map(|f| {
-                let local = to.join(&f.name);
+                // The file's path below `from`, segment by segment.
+                let below = f.path.get(from.len()..).unwrap_or(&f.name);
+                let local = below.split('/').filter(|s| !s.is_empty());
+                let local = local.fold(to.to_owned(), |dir, s| dir.join(s));
                 (f, local)
             });
             (jobs.collect(), Some(to))
@@ -205,6 +208,9 @@ async fn download(files: &Files, from: &str, to: &Path) -> Result<(), Failure> {
     }
     let progress = bar(jobs.iter().map(|(f, _)| f.size).sum());
     for (file, local) in &jobs {
+        if let Some(dir) = local.parent().filter(|_| base.is_some()) {
+            tokio::fs::create_dir_all(dir).await?;
+        }
         download_one(files, &file.path, local, &progress).await?;
         output::print(
             &json!({"path": file.path, "local": local.to_string_lossy(), "size": file.size}),

@@ -30,18 +30,41 @@ pub fn files_of(db: &Blaze) -> Result<Files, Failure> {
     Ok(db.files()?)
 }
 
-/// Every file directly in `folder`, page by page.
-pub async fn list_all(files: &Files, folder: &str) -> Result<Vec<FileMetadata>, Failure> {
-    let mut all = Vec::new();
+/// A folder's files and subfolders.
+#[derive(Default)]
+pub struct Listing {
+    /// The files directly in it, in name order.
+    pub files: Vec<FileMetadata>,
+    /// Its subfolders' paths, in the server's key order.
+    pub folders: Vec<String>,
+}
+
+/// Every file directly in `folder` and every subfolder, page by page.
+pub async fn list_all(files: &Files, folder: &str) -> Result<Listing, Failure> {
+    let mut all = Listing::default();
     let mut cursor: Option<String> = None;
     loop {
         let page = files.list(folder, MAX_PAGE_SIZE, cursor.as_deref()).await?;
-        all.extend(page.items);
+        all.files.extend(page.items);
+        all.folders.extend(page.prefixes);
         match page.next_cursor {
             Some(next) => cursor = Some(next),
             None => return Ok(all),
         }
     }
+}
+
+/// Every file under `folder`, its subfolders' included (depth first, each
+/// folder's files in name order before its subfolders').
+pub async fn list_tree(files: &Files, folder: &str) -> Result<Vec<FileMetadata>, Failure> {
+    let mut found = Vec::new();
+    let mut pending = vec![folder.to_owned()];
+    while let Some(next) = pending.pop() {
+        let listing = list_all(files, &next).await?;
+        found.extend(listing.files);
+        pending.extend(listing.folders.into_iter().rev());
+    }
+    Ok(found)
 }
 
 /// A file as one JSON line (the presentation fields only when set).
@@ -64,12 +87,16 @@ fn file_line(file: &FileMetadata) -> Value {
     line
 }
 
-/// `blaze ls blaze:FOLDER`: the files directly in the folder (subfolders
-/// are not listed: nothing marks a folder but its files' collection).
+/// `blaze ls blaze:FOLDER`: the files directly in the folder, then its
+/// subfolders (`{"folder": PATH}`), one JSON line each.
 pub async fn list(db: &Blaze, folder: &str) -> Result<(), Failure> {
     let files = files_of(db)?;
-    for file in list_all(&files, remote_only(folder)).await? {
-        output::print(&file_line(&file));
+    let listing = list_all(&files, remote_only(folder)).await?;
+    for file in &listing.files {
+        output::print(&file_line(file));
+    }
+    for folder in &listing.folders {
+        output::print(&json!({ "folder": folder }));
     }
     Ok(())
 }

@@ -2,9 +2,11 @@
 //!
 //! A file's bytes go over `/v1/files/{path}`; its metadata is a document
 //! (`avatars/alice.png` → `_files/avatars/_files/alice.png`), and a folder is
-//! the collection of those documents, listed with a query.
+//! the collection of those documents, listed with a query (its subfolders
+//! from the object store, spec 15.2).
 
 mod http;
+mod listing;
 mod paths;
 mod resumable;
 mod settable;
@@ -16,7 +18,7 @@ use std::task::{Context, Poll};
 use blaze_protocol::{DocSnapshot, ErrorCode};
 use bytes::Bytes;
 use futures_core::Stream;
-use serde_json::{json, Value};
+use serde_json::Value;
 use tokio::io::AsyncRead;
 
 use crate::options::ConnectOptions;
@@ -187,50 +189,6 @@ impl Files {
             .bytes()
             .await
             .map(drop)
-    }
-
-    /// One page of the files directly in `folder` (`""`: the root), in name
-    /// order: a query on the folder's collection ordered by `__name__`,
-    /// `page_size` (1 to [`MAX_PAGE_SIZE`]) files after `cursor` (the
-    /// previous page's [`ListPage::next_cursor`]).
-    pub async fn list(
-        &self,
-        folder: &str,
-        page_size: usize,
-        cursor: Option<&str>,
-    ) -> Result<ListPage, Error> {
-        paths::check_folder(folder)?;
-        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
-            return Err(Error::Usage(format!(
-                "page_size must be 1 to {MAX_PAGE_SIZE}, got {page_size}"
-            )));
-        }
-        let mut query = json!({
-            "collection": folder_collection_path(folder),
-            "order_by": [{"field": "__name__"}],
-            "limit": page_size + 1,
-        });
-        if let Some(cursor) = cursor {
-            query["start_after"] = json!([cursor]);
-        }
-        let request = Request::new("POST", "/v1/query".into())
-            .header("Content-Type", "application/json")
-            .body(Body::Bytes(query.to_string().into_bytes()));
-        let answer = self.json(request).await?;
-        let docs: Vec<DocSnapshot> = serde_json::from_value(answer["docs"].clone())
-            .map_err(|e| Error::Protocol(format!("not a query's answer: {e}")))?;
-        let mut items = docs
-            .iter()
-            .map(FileMetadata::from_doc)
-            .collect::<Result<Vec<_>, _>>()?;
-        let more = items.len() > page_size;
-        items.truncate(page_size);
-        let next_cursor = if more {
-            items.last().map(|f| f.name.clone())
-        } else {
-            None
-        };
-        Ok(ListPage { items, next_cursor })
     }
 }
 

@@ -140,11 +140,14 @@ fn string_map(value: &Value) -> Option<BTreeMap<String, String>> {
         .collect()
 }
 
-/// One page of a folder's files.
+/// One page of a folder's files and subfolders.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ListPage {
     /// The files of the page, in name order.
     pub items: Vec<FileMetadata>,
+    /// The subfolders of the page (their paths, `albums/2026`), in the
+    /// server's key order (spec 15.2).
+    pub prefixes: Vec<String>,
     /// The cursor of the next page; `None` on the last page.
     pub next_cursor: Option<String>,
 }

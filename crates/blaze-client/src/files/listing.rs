@@ -1,0 +1,225 @@
+//! Listing a folder: its files from a query on the folder's collection
+//! (spec 15.2), its subfolders from `GET /v1/files/{folder}/?prefixes`,
+//! both paged by one cursor (`<files' position>|<subfolders' position>`,
+//! [`DONE`] for a complete side).
+
+use blaze_protocol::{CollectionPath, DocSnapshot};
+use serde_json::{json, Value};
+
+use super::http::{Body, Request};
+use super::paths::{check_folder, folder_collection_path};
+use super::{FileMetadata, Files, ListPage, MAX_PAGE_SIZE};
+use crate::Error;
+
+/// A side of a cursor that is complete.
+const DONE: &str = "!";
+
+impl Files {
+    /// One page of the folder `folder` (`""`: the root): up to `page_size`
+    /// (1 to [`MAX_PAGE_SIZE`]) files directly in it, in name order (a
+    /// query on its collection ordered by `__name__`), and up to
+    /// `page_size` of its subfolders, in the server's key order (spec
+    /// 15.2), asked at once, from `cursor` (the previous page's
+    /// [`ListPage::next_cursor`]). A page may hold fewer of either and
+    /// still have a next one; `next_cursor` is `None` exactly when both
+    /// are complete.
+    pub async fn list(
+        &self,
+        folder: &str,
+        page_size: usize,
+        cursor: Option<&str>,
+    ) -> Result<ListPage, Error> {
+        check_folder(folder)?;
+        if !(1..=MAX_PAGE_SIZE).contains(&page_size) {
+            return Err(Error::Usage(format!(
+                "page_size must be 1 to {MAX_PAGE_SIZE}, got {page_size}"
+            )));
+        }
+        let (files_at, folders_at) = match cursor {
+            None => ("", ""),
+            Some(cursor) => positions(cursor)?,
+        };
+        let files = async {
+            match files_at {
+                DONE => Ok((Vec::new(), DONE.to_owned())),
+                after => self.files_page(folder, page_size, after).await,
+            }
+        };
+        let folders = async {
+            match folders_at {
+                DONE => Ok((Vec::new(), DONE.to_owned())),
+                after => self.folders_page(folder, page_size, after).await,
+            }
+        };
+        let ((items, files_next), (names, folders_next)) =
+            futures_util::future::try_join(files, folders).await?;
+        let prefixes = names
+            .iter()
+            .map(|name| match folder {
+                "" => name.clone(),
+                folder => format!("{folder}/{name}"),
+            })
+            .collect();
+        let next_cursor = (files_next != DONE || folders_next != DONE)
+            .then(|| format!("{files_next}|{folders_next}"));
+        Ok(ListPage {
+            items,
+            prefixes,
+            next_cursor,
+        })
+    }
+
+    /// Up to `page_size` files after the name `after` (`""`: the first), and
+    /// the next position.
+    async fn files_page(
+        &self,
+        folder: &str,
+        page_size: usize,
+        after: &str,
+    ) -> Result<(Vec<FileMetadata>, String), Error> {
+        let mut query = json!({
+            "collection": folder_collection_path(folder),
+            "order_by": [{"field": "__name__"}],
+            "limit": page_size + 1,
+        });
+        if !after.is_empty() {
+            query["start_after"] = json!([after]);
+        }
+        let request = Request::new("POST", "/v1/query".into())
+            .header("Content-Type", "application/json")
+            .body(Body::Bytes(query.to_string().into_bytes()));
+        let answer = self.json(request).await?;
+        let docs: Vec<DocSnapshot> = serde_json::from_value(answer["docs"].clone())
+            .map_err(|e| Error::Protocol(format!("not a query's answer: {e}")))?;
+        let mut items = docs
+            .iter()
+            .map(FileMetadata::from_doc)
+            .collect::<Result<Vec<_>, _>>()?;
+        let more = items.len() > page_size;
+        items.truncate(page_size);
+        let next = match items.last() {
+            Some(last) if more => last.name.clone(),
+            _ => DONE.to_owned(),
+        };
+        Ok((items, next))
+    }
+
+    /// Up to `page_size` subfolder names after the position `after` (`""`:
+    /// the first), and the next position.
+    async fn folders_page(
+        &self,
+        folder: &str,
+        page_size: usize,
+        after: &str,
+    ) -> Result<(Vec<String>, String), Error> {
+        let base = match folder {
+            "" => "/v1/files/".to_owned(),
+            folder => format!("/v1/files/{folder}/"),
+        };
+        let mut path = format!("{base}?prefixes&max={page_size}");
+        if !after.is_empty() {
+            path.push_str("&after=");
+            path.push_str(&encode(after));
+        }
+        let answer = self.json(Request::new("GET", path)).await?;
+        subfolder_page(&answer, page_size)
+            .ok_or_else(|| Error::Protocol(format!("not a subfolder listing: {answer}")))
+    }
+}
+
+/// The names and next position of a `?prefixes` answer, if it is one.
+fn subfolder_page(answer: &Value, page_size: usize) -> Option<(Vec<String>, String)> {
+    let names = answer.get("prefixes")?.as_array()?;
+    let names = names
+        .iter()
+        .map(|n| n.as_str().filter(|n| is_segment(n)).map(str::to_owned))
+        .collect::<Option<Vec<_>>>()?;
+    let next = match answer.get("after")? {
+        Value::Null => DONE.to_owned(),
+        Value::String(after) if is_position(after) => after.clone(),
+        _ => return None,
+    };
+    (names.len() <= page_size).then_some((names, next))
+}
+
+/// The two positions of a cursor [`Files::list`] made, else `invalid_argument`.
+fn positions(cursor: &str) -> Result<(&str, &str), Error> {
+    let valid = cursor.split_once('|').filter(|(files, folders)| {
+        (*files == DONE || is_segment(files))
+            && (*folders == DONE || is_position(folders))
+            && (*files, *folders) != (DONE, DONE)
+    });
+    valid.ok_or_else(|| Error::Usage(format!("{cursor:?} is not a cursor list() made")))
+}
+
+/// Whether `text` is one valid path segment (spec 2.1).
+fn is_segment(text: &str) -> bool {
+    // One segment is a valid collection path exactly when it is a valid segment.
+    !text.contains('/') && CollectionPath::parse(text).is_ok()
+}
+
+/// Whether `text` is a subfolder position: a segment, optionally followed by `/`.
+fn is_position(text: &str) -> bool {
+    is_segment(text.strip_suffix('/').unwrap_or(text))
+}
+
+/// `text` percent-encoded for a query string: a segment's characters
+/// other than letters, digits, `-`, `_`, `.` and `~`, and `/`.
+fn encode(text: &str) -> String {
+    text.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            b => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_are_two_positions() {
+        assert_eq!(positions("a.txt|b/").unwrap(), ("a.txt", "b/"));
+        assert_eq!(positions("!|u-1").unwrap(), ("!", "u-1"));
+        assert_eq!(positions("a|!").unwrap(), ("a", "!"));
+        for bad in [
+            "", "a", "!|!", "a|b|c", "..|!", "a/b|!", "a|b//", "|b", "a|",
+        ] {
+            assert!(
+                matches!(positions(bad), Err(Error::Usage(_))),
+                "{bad:?} is refused"
+            );
+        }
+    }
+
+    #[test]
+    fn a_subfolder_answer_is_checked() {
+        let page = |v: Value| subfolder_page(&v, 2);
+        assert_eq!(
+            page(json!({"prefixes": ["a", "b+c"], "after": "b+c/"})),
+            Some((vec!["a".into(), "b+c".into()], "b+c/".into()))
+        );
+        assert_eq!(
+            page(json!({"prefixes": [], "after": null})),
+            Some((vec![], DONE.into()))
+        );
+        for bad in [
+            json!({"prefixes": ["a/b"], "after": null}),
+            json!({"prefixes": ["a"]}),
+            json!({"prefixes": "a", "after": null}),
+            json!({"prefixes": [], "after": ".."}),
+            json!({"prefixes": ["a", "b", "c"], "after": null}),
+        ] {
+            assert_eq!(page(bad.clone()), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn positions_are_encoded_for_a_query_string() {
+        assert_eq!(encode("a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(encode("x+y:z@w/"), "x%2By%3Az%40w%2F");
+    }
+}
