@@ -1,8 +1,9 @@
 //! The client against a scripted fake server over real loopback WebSockets:
 //! reconnect with backoff, re-authentication, resume from the last seq, reset,
 //! what happens to requests in flight (commits are re-sent with their
-//! commit id), and credentials: in-band refresh, close 4001, refusals. The only waits are the client's
-//! own timers (backoff) and the frames themselves.
+//! commit id), credentials (in-band refresh, close 4001, refusals), and a
+//! server that breaks the protocol on every connection. The only waits are
+//! the client's own timers (backoff) and the frames themselves.
 
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
@@ -639,4 +640,61 @@ async fn a_refused_admin_key_fails_calls_at_once() {
         .unwrap()
         .unwrap_err();
     assert!(is_unauthenticated(&error), "{error}");
+}
+
+#[tokio::test]
+async fn a_server_that_breaks_the_protocol_three_times_in_a_row_fails_the_listener_and_is_left_alone(
+) {
+    let (db, server) = client().await;
+    let mut listener = db.collection("c").where_("n", ">", 1).listen();
+    for round in 0..3 {
+        let mut ws = handshake(&server).await;
+        assert_eq!(expect(&mut ws).await["type"], "listen", "round {round}");
+        send(&mut ws, json!({"type": "no_such_frame"})).await;
+        // The client drops the connection with close 4000 (spec 10).
+        let closed = loop {
+            match tokio::time::timeout(BOUND, ws.next())
+                .await
+                .expect("closed")
+            {
+                Some(Ok(Message::Close(frame))) => break frame,
+                Some(Ok(_)) => continue,
+                other => panic!("expected a close, got {other:?}"),
+            }
+        };
+        assert_eq!(closed.map(|f| u16::from(f.code)), Some(4000));
+    }
+    // Offline and online again twice, then the failure.
+    let error = loop {
+        match tokio::time::timeout(BOUND, listener.next()).await {
+            Ok(Some(Ok(ListenEvent::State(_)))) => continue,
+            Ok(Some(Err(error))) => break error,
+            other => panic!("expected states then a failure, got {other:?}"),
+        }
+    };
+    assert!(matches!(error, Error::Protocol(_)), "{error:?}");
+    assert!(tokio::time::timeout(BOUND, listener.next())
+        .await
+        .unwrap()
+        .is_none());
+    // Nothing pending: no fourth connection, though backoff would allow many.
+    let idle = tokio::time::timeout(Duration::from_millis(500), server.accept()).await;
+    assert!(idle.is_err(), "the client rests");
+    // A new listener connects again, and a working server serves it.
+    let mut again = db.collection("c").where_("n", ">", 1).listen();
+    let mut ws = handshake(&server).await;
+    let listen = expect(&mut ws).await;
+    assert_eq!(listen["type"], "listen");
+    send(
+        &mut ws,
+        json!({"type": "snapshot", "rid": listen["rid"], "target": 1, "seq": 1, "docs": [doc("a", 2)]}),
+    )
+    .await;
+    let first = loop {
+        match next(&mut again).await {
+            ListenEvent::State(_) => continue,
+            event => break snapshot(event),
+        }
+    };
+    assert_eq!(paths(&first), ["c/a"]);
 }

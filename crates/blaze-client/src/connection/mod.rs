@@ -31,6 +31,18 @@ type Socket = WebSocketStream<MaybeTlsStream<TcpStream>>;
 /// The close code of a refused or expired credential (spec 13.5).
 const CLOSE_UNAUTHENTICATED: u16 = 4001;
 
+/// The close code the client drops a connection with when the server broke
+/// the protocol (a private code, as the TypeScript client's).
+const CLOSE_PROTOCOL_ERROR: u16 = 4000;
+
+/// The close frame of a connection the server broke the protocol on.
+fn broken_close() -> CloseFrame {
+    CloseFrame {
+        code: CLOSE_PROTOCOL_ERROR.into(),
+        reason: "protocol error".into(),
+    }
+}
+
 /// Why a connection ended.
 enum Ended {
     /// Every handle is gone: the task stops.
@@ -229,7 +241,11 @@ async fn serve(
                 Some(Ok(Message::Text(text))) => {
                     match session.handle_frame(&text) {
                         Ok(()) => {}
-                        Err(Error::Protocol(why)) => return Ended::Broken(why),
+                        Err(Error::Protocol(why)) => {
+                            // Told to the server as the TypeScript client does.
+                            let _ = sink.send(Message::Close(Some(broken_close()))).await;
+                            return Ended::Broken(why);
+                        }
                         Err(e) => return Ended::Lost(e.to_string()),
                     }
                 }
