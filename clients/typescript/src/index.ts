@@ -57,7 +57,7 @@ export type { JsonPatchOp } from "./json-patch.js";
 export type { JsonObject, JsonValue } from "./json.js";
 export type { SnapshotObserver, Unsubscribe } from "./observe.js";
 export type { ReconnectOptions } from "./backoff.js";
-export type { WebSocketConstructor, WebSocketLike, FetchFunction, FetchInit, FetchResponseLike, AbortSignalLike } from "./platform.js";
+export type { WebSocketConstructor, WebSocketLike, FetchFunction, FetchInit, FetchResponseLike, AbortSignalLike, ReadableStreamLike } from "./platform.js";
 export {
   FileRef,
   fileRef,
@@ -87,6 +87,7 @@ export {
 } from "./storage.js";
 export { uploadString, StringFormat } from "./storage-string.js";
 export { list, listAll, type ListOptions, type ListResult } from "./storage-list.js";
+export { getStream } from "./storage-stream.js";
 export {
   UploadTask,
   uploadBytesResumable,

@@ -62,6 +62,7 @@ interface HostGlobals extends EventTargetLike {
   clearTimeout(handle: TimerHandle): void;
   TextEncoder?: new () => { encode(input: string): Uint8Array };
   Blob?: new (parts: Uint8Array[], options: { type: string }) => unknown;
+  ReadableStream?: new (source: ByteSourceLike, strategy?: { highWaterMark: number }) => ReadableStreamLike;
   crypto?: { getRandomValues<T extends Uint8Array>(array: T): T };
   console?: { error(...args: unknown[]): void };
   reportError?: (error: unknown) => void;
@@ -85,6 +86,8 @@ export interface FetchResponseLike {
   readonly headers: { get(name: string): string | null };
   /** The whole body as bytes. */
   arrayBuffer(): Promise<ArrayBuffer>;
+  /** The body as a WHATWG `ReadableStream` of bytes, where the host has one (typed loosely). */
+  readonly body?: unknown;
   /** The whole body as text. */
   text(): Promise<string>;
 }
@@ -134,6 +137,34 @@ export interface AbortControllerLike {
 /** A new `AbortController`, or `undefined` where the host has none. */
 export function newAbortController(): AbortControllerLike | undefined {
   return typeof host.AbortController === "function" ? new host.AbortController() : undefined;
+}
+
+/** The WHATWG `ReadableStream` surface {@link getStream} returns: read it with `getReader()`, `for await`, or `pipeTo`. */
+export interface ReadableStreamLike {
+  /** A reader of its chunks. */
+  getReader(): { read(): Promise<{ done: boolean; value?: Uint8Array }>; cancel(reason?: unknown): Promise<void>; releaseLock(): void };
+  /** Cancels it: the download stops. */
+  cancel(reason?: unknown): Promise<void>;
+}
+
+/** The controller a {@link ByteSourceLike} is given (the WHATWG `ReadableStreamDefaultController`). @internal */
+export interface StreamControllerLike {
+  readonly desiredSize: number | null;
+  enqueue(chunk: Uint8Array): void;
+  close(): void;
+  error(reason: unknown): void;
+}
+
+/** The underlying source of a `ReadableStream`. @internal */
+export interface ByteSourceLike {
+  start(controller: StreamControllerLike): void;
+  pull(): void;
+  cancel(): void;
+}
+
+/** A `ReadableStream` over `source`, or `undefined` on a host without one. @internal */
+export function makeReadableStream(source: ByteSourceLike): ReadableStreamLike | undefined {
+  return typeof host.ReadableStream === "function" ? new host.ReadableStream(source, { highWaterMark: 1 }) : undefined;
 }
 
 /** An opaque timer handle returned by {@link startTimer}. */

@@ -517,8 +517,8 @@ export function checkInteger(value: unknown, what: string, min: number): number 
   return value;
 }
 
-/** The `Range` header of `range`. */
-function rangeHeader(range: ByteRange): string {
+/** The `Range` header of `range` (`invalid_argument` for a bad range). @internal */
+export function rangeHeader(range: ByteRange): string {
   if (typeof range !== "object" || range === null) throw invalidArgument("range must be { offset, length? } or { suffix }");
   if ("suffix" in range) return `bytes=-${checkInteger(range.suffix, "range.suffix", 1)}`;
   const offset = checkInteger(range.offset, "range.offset", 0);

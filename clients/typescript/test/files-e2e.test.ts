@@ -25,6 +25,7 @@ import {
   getBlob,
   getBytes,
   getDoc,
+  getStream,
   getDownloadURL,
   getMetadata,
   list,
@@ -38,6 +39,7 @@ import {
   type Blaze,
   type FileRef,
   type QuerySnapshot,
+  type ReadableStreamLike,
   type UploadTaskSnapshot,
 } from "../src/index.js";
 import { eventually } from "./helpers/eventually.js";
@@ -85,6 +87,18 @@ function code(expected: string) {
   };
 }
 
+/** Every byte of `stream` and how many chunks they came in. */
+async function streamedBytes(stream: ReadableStreamLike): Promise<{ bytes: Uint8Array; chunks: number }> {
+  const reader = stream.getReader();
+  const parts: Uint8Array[] = [];
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    if (value !== undefined) parts.push(value);
+  }
+  return { bytes: new Uint8Array(Buffer.concat(parts)), chunks: parts.length };
+}
+
 describe("files end to end (wrangler dev, blaze.rules)", () => {
   let admin: Blaze;
   let alice: Blaze;
@@ -123,6 +137,13 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
       const downloaded = await getBytes(ref);
       assert.equal(downloaded.length, bytes.length, name);
       assert.equal(sha256(downloaded), sha256(bytes), `${name} round trip`);
+      const streamed = await streamedBytes(getStream(ref));
+      assert.equal(sha256(streamed.bytes), sha256(bytes), `${name} streamed`);
+      if (bytes.length > 1) {
+        assert.ok(streamed.chunks > 1, `${name} arrives in chunks, not whole: ${streamed.chunks}`);
+        const tail = await streamedBytes(getStream(ref, { range: { suffix: 3 } }));
+        assert.deepEqual(tail.bytes, bytes.slice(-3));
+      }
 
       const meta = await getMetadata(ref);
       assert.ok(meta.ref.isEqual(ref));
@@ -191,7 +212,7 @@ describe("files end to end (wrangler dev, blaze.rules)", () => {
     assert.deepEqual((await listAll(folder)).items, []);
   });
 
-  it("lists a folder of 25 files in pages of 10, in name order, with no duplicate and no gap (subfolders not listed)", async () => {
+  it("lists a folder of 25 files in pages of 10, in name order, with no duplicate and no gap, and its subfolders once", async () => {
     const folder = freshFolder(admin);
     const names = Array.from({ length: 25 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
     const shuffled = [...names].sort(() => Math.random() - 0.5);
