@@ -2,18 +2,8 @@
 import { strict as assert } from "node:assert";
 import { describe, it } from "node:test";
 
-import { BlazeError, connect, fileRef, getBytes, getStream, type Blaze, type ByteRange, type FetchFunction, type FetchInit, type ReadableStreamLike } from "../src/index.js";
-
-class NoWebSocket {
-  constructor() {
-    throw new Error("no WebSocket in these tests");
-  }
-}
-
-interface Call {
-  url: string;
-  init: FetchInit;
-}
+import { BlazeError, connect, fileRef, getBytes, getStream, type Blaze, type ByteRange, type FetchFunction, type ReadableStreamLike } from "../src/index.js";
+import { NoWebSocket, type Call } from "./helpers/no-websocket.js";
 
 function client(answer: (call: Call) => Response): { db: Blaze; calls: Call[] } {
   const calls: Call[] = [];

@@ -35,18 +35,7 @@ import {
   type FetchInit,
 } from "../src/index.js";
 import { DocumentSnapshot } from "../src/snapshot.js";
-
-/** A WebSocket constructor that is never used: these tests make HTTP requests only. */
-class NoWebSocket {
-  constructor() {
-    throw new Error("no WebSocket in these tests");
-  }
-}
-
-interface Call {
-  url: string;
-  init: FetchInit;
-}
+import { NoWebSocket, type Call } from "./helpers/no-websocket.js";
 
 /** A fetch that records its calls and answers each with `answer(call)`. */
 function stubFetch(answer: (call: Call) => Response | Promise<Response>) {
