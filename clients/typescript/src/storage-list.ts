@@ -12,7 +12,7 @@ import { checkInteger, checkRef, folderQuery, metadataFromWire, protocolError, M
 
 /** Options of {@link list}. */
 export interface ListOptions {
-  /** Files, and subfolders, per page: 1 to {@link MAX_LIST_RESULTS} of each (default {@link MAX_LIST_RESULTS}). */
+  /** Entries (files and subfolders together) per page: 1 to {@link MAX_LIST_RESULTS} (default {@link MAX_LIST_RESULTS}). */
   maxResults?: number;
   /** The `nextPageToken` of the previous page. */
   pageToken?: string;
@@ -38,13 +38,13 @@ interface Positions {
 }
 
 /**
- * One page of the folder `folder`: up to `maxResults` files directly in it,
- * in name order (`POST /v1/query` on its collection, paged with
- * `start_after`, spec 9.6), and up to `maxResults` of its subfolders as
- * references (`GET /v1/files/{folder}/?prefixes`, spec 15.2), the two asked
- * at once. A page may hold fewer of either and still have a next page; the
- * token is absent exactly when both are complete. Unlike Firebase,
- * `maxResults` bounds each of the two, not their sum.
+ * One page of the folder `folder`: up to `maxResults` entries in all, files
+ * directly in it (`items`, from `POST /v1/query` on its collection, paged
+ * with `start_after`, spec 9.6) and its subfolders (`prefixes`, references
+ * from `GET /v1/files/{folder}/?prefixes`, spec 15.2), asked at once and
+ * taken in name order, as Firebase Storage's `list` pages them. A page may
+ * hold fewer and still have a next page; the token is absent exactly when
+ * both are complete.
  */
 export async function list(folder: FileRef, options: ListOptions = {}): Promise<ListResult> {
   checkRef(folder, "list");
@@ -55,9 +55,45 @@ export async function list(folder: FileRef, options: ListOptions = {}): Promise<
     at.files === DONE ? { items: [], next: DONE } : filesPage(folder, max, at.files),
     at.prefixes === DONE ? { names: [], next: DONE } : prefixesPage(folder, max, at.prefixes),
   ]);
-  const page = { items: files.items, prefixes: subfolders.names.map((name) => folder.child(name)) };
-  if (files.next === DONE && subfolders.next === DONE) return page;
-  return { ...page, nextPageToken: `${files.next}|${subfolders.next}` };
+  const taken = takeInNameOrder(
+    files.items.map((i) => i.name),
+    subfolders.names,
+    max,
+  );
+  const page = { items: files.items.slice(0, taken.files), prefixes: subfolders.names.slice(0, taken.prefixes).map((name) => folder.child(name)) };
+  const next = {
+    files: nextPosition(at.files, files.items.map((i) => i.name), taken.files, files.next, ""),
+    prefixes: nextPosition(at.prefixes, subfolders.names, taken.prefixes, subfolders.next, "/"),
+  };
+  if (next.files === DONE && next.prefixes === DONE) return page;
+  return { ...page, nextPageToken: `${next.files}|${next.prefixes}` };
+}
+
+/**
+ * How many of `files` and of `folders` (each in its listing's order) the
+ * first `max` entries in name order take; a file before a folder of the
+ * same name.
+ */
+function takeInNameOrder(files: string[], folders: string[], max: number): { files: number; prefixes: number } {
+  let i = 0;
+  let j = 0;
+  while (i + j < max && (i < files.length || j < folders.length)) {
+    const file = files[i];
+    const folder = folders[j];
+    if (folder === undefined || (file !== undefined && file <= folder)) i += 1;
+    else j += 1;
+  }
+  return { files: i, prefixes: j };
+}
+
+/**
+ * Where a side's next page starts: past the last of `names` the page took
+ * (followed by `suffix`), the side's own next position when it took them
+ * all, or where this page started when it took none.
+ */
+function nextPosition(started: string, names: string[], taken: number, next: string, suffix: string): string {
+  if (taken === names.length) return next;
+  return taken === 0 ? started : `${names[taken - 1]}${suffix}`;
 }
 
 /** Every file and subfolder of the folder `folder` (pages of {@link MAX_LIST_RESULTS} from {@link list}). */
@@ -82,9 +118,10 @@ function positionsOf(token: unknown): Positions {
     parts.length === 2 &&
     files !== undefined &&
     prefixes !== undefined &&
-    (files === DONE || segmentProblem(files) === undefined) &&
-    (prefixes === DONE || isPosition(prefixes)) &&
-    !(files === DONE && prefixes === DONE);
+    (files === DONE || files === "" || segmentProblem(files) === undefined) &&
+    (prefixes === DONE || prefixes === "" || isPosition(prefixes)) &&
+    !(files === DONE && prefixes === DONE) &&
+    !(files === "" && prefixes === "");
   if (!valid || files === undefined || prefixes === undefined) throw invalidArgument("pageToken is not a token list() made");
   return { files, prefixes };
 }

@@ -660,7 +660,7 @@ describe("list", () => {
   const posts = (calls: { init: FetchInit }[]) => calls.filter((c) => c.init.method === "POST").map((c) => JSON.parse(c.init.body as string));
   const gets = (calls: { url: string; init: FetchInit }[]) => calls.filter((c) => c.init.method === "GET").map((c) => c.url);
 
-  it("POSTs the folder's query (by __name__, maxResults + 1, start_after) and GETs its subfolders at once", async () => {
+  it("POSTs the folder's query (by __name__, maxResults + 1, start_after) and GETs its subfolders at once; maxResults bounds both together", async () => {
     const { fetch, calls } = folderServer(["a", "b", "c"], ["x", "y+z"]);
     const folder = fileRef(client(fetch), "docs");
     const first = await list(folder, { maxResults: 2 });
@@ -668,50 +668,51 @@ describe("list", () => {
     assert.deepEqual(posts(calls), [{ collection: "_files/docs/_files", order_by: [{ field: "__name__", direction: "asc" }], limit: 3 }]);
     assert.deepEqual(gets(calls), ["https://blaze.test/v1/files/docs/?prefixes&max=2"]);
     assert.deepEqual(
-      first.items.map((i) => i.path),
-      ["docs/a", "docs/b"],
+      [first.items.map((i) => i.path), first.prefixes.map((p) => p.path)],
+      [["docs/a", "docs/b"], []],
+      "the first two entries in name order",
     );
-    assert.deepEqual(
-      first.prefixes.map((p) => p.path),
-      ["docs/x", "docs/y+z"],
-    );
-    assert.equal(typeof first.nextPageToken, "string");
     const second = await list(folder, { maxResults: 2, pageToken: first.nextPageToken as string });
-    assert.equal(calls.length, 3, "the subfolders were complete: only the files asked");
     assert.deepEqual(posts(calls)[1], { collection: "_files/docs/_files", order_by: [{ field: "__name__", direction: "asc" }], limit: 3, start_after: ["b"] });
-    assert.deepEqual(
-      second.items.map((i) => i.path),
-      ["docs/c"],
-    );
-    assert.deepEqual(second.prefixes, []);
-    assert.ok(!("nextPageToken" in second));
+    assert.deepEqual(gets(calls)[1], "https://blaze.test/v1/files/docs/?prefixes&max=2", "no subfolder taken yet: from the start again");
+    assert.deepEqual([second.items.map((i) => i.path), second.prefixes.map((p) => p.path)], [["docs/c"], ["docs/x"]]);
+    const third = await list(folder, { maxResults: 2, pageToken: second.nextPageToken as string });
+    assert.equal(posts(calls).length, 2, "the files were complete: only the subfolders asked");
+    assert.deepEqual(gets(calls)[2], "https://blaze.test/v1/files/docs/?prefixes&max=2&after=x%2F");
+    assert.deepEqual([third.items, third.prefixes.map((p) => p.path)], [[], ["docs/y+z"]]);
+    assert.ok(!("nextPageToken" in third));
     await list(folder);
     assert.equal(posts(calls)[2].limit, 1001, "default page: 1000");
-    assert.deepEqual(gets(calls)[1], "https://blaze.test/v1/files/docs/?prefixes&max=1000");
+    assert.deepEqual(gets(calls)[3], "https://blaze.test/v1/files/docs/?prefixes&max=1000");
   });
 
-  it("pages 25 files and 7 subfolders by 10 and 3 without duplicate or gap; a full last page has no token", async () => {
+  it("pages 25 files and 7 subfolders by 10 without duplicate or gap, each page in name order; a full last page has no token", async () => {
     const names = Array.from({ length: 25 }, (_, i) => `f${String(i).padStart(2, "0")}.txt`);
     const subfolders = ["a", "b", "c:d", "e", "f@g", "h+i", "j"];
     const { fetch, calls } = folderServer([...names].reverse(), subfolders, 3);
     const folder = fileRef(client(fetch), "docs");
     const pages: string[][] = [];
+    const items: string[] = [];
     const prefixes: string[] = [];
     let pageToken: string | undefined;
     do {
       const page = await list(folder, pageToken === undefined ? { maxResults: 10 } : { maxResults: 10, pageToken });
-      pages.push(page.items.map((i) => i.name));
+      const entries = [...page.items.map((i) => i.name), ...page.prefixes.map((p) => p.name)];
+      pages.push(entries);
+      assert.ok(entries.length <= 10, `at most 10 entries a page: ${entries.length}`);
+      items.push(...page.items.map((i) => i.name));
       prefixes.push(...page.prefixes.map((p) => p.name));
       assert.ok(page.prefixes.every((p) => p.parent?.isEqual(folder)));
       pageToken = page.nextPageToken;
+      assert.ok(pages.length <= 10, "paging ends");
     } while (pageToken !== undefined);
-    assert.deepEqual(
-      pages.map((p) => p.length),
-      [10, 10, 5],
-    );
-    assert.deepEqual(pages.flat(), names);
+    assert.deepEqual(items, names, "every file once, in order");
     assert.deepEqual(prefixes, subfolders, "every subfolder once");
-    assert.deepEqual(gets(calls).slice(1), ["https://blaze.test/v1/files/docs/?prefixes&max=10&after=c%3Ad%2F", "https://blaze.test/v1/files/docs/?prefixes&max=10&after=h%2Bi%2F"], "positions are encoded");
+    // The server answers 3 subfolders a page here: each page takes the first
+    // 10 in name order of what the two listings answered.
+    const f = (from: number, to: number) => names.slice(from, to);
+    assert.deepEqual(pages, [[...f(0, 7), "a", "b", "c:d"], [...f(7, 16), "e"], [...f(16, 25), "f@g"], ["h+i", "j"]]);
+    assert.ok(gets(calls).some((url) => url.endsWith("&after=c%3Ad%2F")), `positions are encoded: ${gets(calls).join(" ")}`);
 
     const { fetch: twenty } = folderServer(names.slice(0, 20));
     const two = fileRef(client(twenty), "docs");

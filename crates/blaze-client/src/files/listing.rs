@@ -16,13 +16,13 @@ const DONE: &str = "!";
 
 impl Files {
     /// One page of the folder `folder` (`""`: the root): up to `page_size`
-    /// (1 to [`MAX_PAGE_SIZE`]) files directly in it, in name order (a
-    /// query on its collection ordered by `__name__`), and up to
-    /// `page_size` of its subfolders, in the server's key order (spec
-    /// 15.2), asked at once, from `cursor` (the previous page's
-    /// [`ListPage::next_cursor`]). A page may hold fewer of either and
-    /// still have a next one; `next_cursor` is `None` exactly when both
-    /// are complete.
+    /// (1 to [`MAX_PAGE_SIZE`]) entries in all, files directly in it (a
+    /// query on its collection ordered by `__name__`) and its subfolders
+    /// (`?prefixes`, spec 15.2), asked at once and taken in name order, as
+    /// Firebase Storage's `list` pages them, from `cursor` (the previous
+    /// page's [`ListPage::next_cursor`]). A page may hold fewer and still
+    /// have a next one; `next_cursor` is `None` exactly when both are
+    /// complete.
     pub async fn list(
         &self,
         folder: &str,
@@ -51,8 +51,14 @@ impl Files {
                 after => self.folders_page(folder, page_size, after).await,
             }
         };
-        let ((items, files_next), (names, folders_next)) =
+        let ((mut items, files_next), (mut names, folders_next)) =
             futures_util::future::try_join(files, folders).await?;
+        let file_names: Vec<&str> = items.iter().map(|f| f.name.as_str()).collect();
+        let (files_taken, folders_taken) = take_in_name_order(&file_names, &names, page_size);
+        let files_next = next_position(files_at, &file_names, files_taken, files_next, "");
+        let folders_next = next_position(folders_at, &names, folders_taken, folders_next, "/");
+        items.truncate(files_taken);
+        names.truncate(folders_taken);
         let prefixes = names
             .iter()
             .map(|name| match folder {
@@ -127,6 +133,38 @@ impl Files {
     }
 }
 
+/// How many of `files` and of `folders` (each in its listing's order) the
+/// first `max` entries in name order take; a file before a folder of the
+/// same name.
+fn take_in_name_order(files: &[&str], folders: &[impl AsRef<str>], max: usize) -> (usize, usize) {
+    let (mut i, mut j) = (0, 0);
+    while i + j < max && (i < files.len() || j < folders.len()) {
+        match (files.get(i), folders.get(j).map(AsRef::as_ref)) {
+            (Some(file), Some(folder)) if *file > folder => j += 1,
+            (Some(_), _) => i += 1,
+            (None, _) => j += 1,
+        }
+    }
+    (i, j)
+}
+
+/// Where a side's next page starts: past the last of `names` the page took
+/// (followed by `suffix`), the side's own `next` when it took them all, or
+/// where this page `started` when it took none.
+fn next_position(
+    started: &str,
+    names: &[impl AsRef<str>],
+    taken: usize,
+    next: String,
+    suffix: &str,
+) -> String {
+    match taken {
+        t if t == names.len() => next,
+        0 => started.to_owned(),
+        t => format!("{}{suffix}", names[t - 1].as_ref()),
+    }
+}
+
 /// The names and next position of a `?prefixes` answer, if it is one.
 fn subfolder_page(answer: &Value, page_size: usize) -> Option<(Vec<String>, String)> {
     let names = answer.get("prefixes")?.as_array()?;
@@ -145,9 +183,10 @@ fn subfolder_page(answer: &Value, page_size: usize) -> Option<(Vec<String>, Stri
 /// The two positions of a cursor [`Files::list`] made, else `invalid_argument`.
 fn positions(cursor: &str) -> Result<(&str, &str), Error> {
     let valid = cursor.split_once('|').filter(|(files, folders)| {
-        (*files == DONE || is_segment(files))
-            && (*folders == DONE || is_position(folders))
+        (*files == DONE || files.is_empty() || is_segment(files))
+            && (*folders == DONE || folders.is_empty() || is_position(folders))
             && (*files, *folders) != (DONE, DONE)
+            && (*files, *folders) != ("", "")
     });
     valid.ok_or_else(|| Error::Usage(format!("{cursor:?} is not a cursor list() made")))
 }
@@ -185,14 +224,42 @@ mod tests {
         assert_eq!(positions("a.txt|b/").unwrap(), ("a.txt", "b/"));
         assert_eq!(positions("!|u-1").unwrap(), ("!", "u-1"));
         assert_eq!(positions("a|!").unwrap(), ("a", "!"));
+        assert_eq!(positions("a|").unwrap(), ("a", ""));
+        assert_eq!(positions("|b/").unwrap(), ("", "b/"));
         for bad in [
-            "", "a", "!|!", "a|b|c", "..|!", "a/b|!", "a|b//", "|b", "a|",
+            "", "a", "!|!", "|", "a|b|c", "..|!", "a/b|!", "a|b//", "|b//",
         ] {
             assert!(
                 matches!(positions(bad), Err(Error::Usage(_))),
                 "{bad:?} is refused"
             );
         }
+    }
+
+    #[test]
+    fn a_page_takes_the_first_entries_in_name_order() {
+        let check = |files: &[&str], folders: &[&str], max, expected| {
+            assert_eq!(
+                take_in_name_order(files, folders, max),
+                expected,
+                "{files:?} {folders:?} {max}"
+            );
+        };
+        check(&["a", "b", "c"], &["x", "y+z"], 2, (2, 0));
+        check(&["c"], &["x", "y+z"], 2, (1, 1));
+        check(&[], &["x", "y+z"], 2, (0, 2));
+        check(&["b", "d"], &["a", "c", "e"], 4, (2, 2));
+        check(&["same"], &["same"], 1, (1, 0));
+        check(&["a"], &[], 5, (1, 0));
+    }
+
+    #[test]
+    fn each_side_goes_on_past_what_the_page_took() {
+        let names = ["a", "b"];
+        assert_eq!(next_position("", &names, 2, DONE.into(), "/"), DONE);
+        assert_eq!(next_position("", &names, 1, DONE.into(), "/"), "a/");
+        assert_eq!(next_position("z/", &names, 0, DONE.into(), "/"), "z/");
+        assert_eq!(next_position("", &names, 1, "b".into(), ""), "a");
     }
 
     #[test]
