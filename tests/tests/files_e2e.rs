@@ -2060,6 +2060,25 @@ async fn subfolders(port: u16) {
     }
     let not_folder = prefixes_page(port, "many", "", ADMIN).await;
     assert_eq!(not_folder.code(), "invalid_path");
+    // A browser's preflight of the folder route is answered.
+    let preflight = request(
+        port,
+        "OPTIONS",
+        "/v1/files/many/?prefixes&max=10",
+        &[
+            ("Origin", "http://127.0.0.1:5173"),
+            ("Access-Control-Request-Method", "GET"),
+            ("Access-Control-Request-Headers", "authorization"),
+        ],
+        Body::None,
+    )
+    .await;
+    assert_eq!(preflight.status, 204);
+    assert_eq!(preflight.header("access-control-allow-origin"), Some("*"));
+    let allowed = preflight
+        .header("access-control-allow-headers")
+        .unwrap_or("");
+    assert!(allowed.contains("Authorization"), "{allowed}");
 }
 
 /// Rules in Firebase Storage's form (`service firebase.storage`, spec 15.6)

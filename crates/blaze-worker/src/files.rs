@@ -49,6 +49,10 @@ const ALLOW: &str = "GET, HEAD, PUT, POST, PATCH, DELETE, OPTIONS";
 pub async fn serve(req: Request, env: &Env) -> Result<Response> {
     let path = req.path();
     let query = req.url()?.query().map(str::to_owned);
+    if req.inner().method() == "OPTIONS" {
+        // Folder routes (`?prefixes`) too: a browser asks before a GET with a credential.
+        return preflight();
+    }
     if req.inner().method() == "GET" && query_param(query.as_deref(), "keys").is_some() {
         return keys(&req, env, &path[PREFIX.len()..]).await;
     }
@@ -59,8 +63,7 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
         Ok(file) => file,
         Err(refused) => return respond(refused),
     };
-    let preflight_asked = req.inner().method() == "OPTIONS";
-    if let Some(id) = query_param(query.as_deref(), "upload").filter(|_| !preflight_asked) {
+    if let Some(id) = query_param(query.as_deref(), "upload") {
         return crate::files_upload::serve(req, env, &file, id).await;
     }
     match req.inner().method().as_str() {
@@ -73,7 +76,6 @@ pub async fn serve(req: Request, env: &Env) -> Result<Response> {
         "HEAD" => download(&req, env, &file, false).await,
         "PATCH" => update(req, env, &file).await,
         "DELETE" => delete(&req, env, &file).await,
-        "OPTIONS" => preflight(),
         _ => not_allowed(),
     }
 }
