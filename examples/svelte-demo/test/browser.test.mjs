@@ -11,7 +11,8 @@
 // must show in B (and back) within one second, and a todo change in one of
 // alice's windows in the other; an image attached to a todo in one of
 // alice's windows appears in the other (uploaded resumably, shown through a
-// signed download URL) and no one else can read it; bob never sees alice's todos (neither on his
+// signed download URL) and no one else can read it, and the page can list
+// the attachments folder's subfolders across origins; bob never sees alice's todos (neither on his
 // page nor in any WebSocket frame his page receives), his own todos are his,
 // and the anonymous window sees neither the board nor any todo. Then the
 // worker is killed (offline banner in A and B) and restarted on the same port
@@ -425,6 +426,17 @@ test("an image alice attaches in one window appears in her other window; nobody 
   const moved = await fetch(src.replace(`/alice/${id}`, "/alice/elsewhere"));
   assert.equal(moved.status, 403, "a signed URL does not open another file");
   assert.deepEqual(framesWith("B", [file, "poster.png"]), [], "nothing about the attachment reached bob's page");
+  // The folder route (subfolders, spec 15.2) answers a cross-origin request
+  // with a credential from the page, its preflight included.
+  const listed = await pageA.evaluate(
+    async ([url, key]) => {
+      const answer = await fetch(url, { headers: { Authorization: `Bearer ${key}` } });
+      return { status: answer.status, body: await answer.json() };
+    },
+    [api("/v1/files/attachments/?prefixes"), ADMIN_KEY],
+  );
+  assert.equal(listed.status, 200, JSON.stringify(listed.body));
+  assert.ok(listed.body.prefixes.includes("alice"), JSON.stringify(listed.body));
 
   // Deleting the todo deletes its image too.
   await itemOf(pageA, text).getByTestId("todo-delete").click();
