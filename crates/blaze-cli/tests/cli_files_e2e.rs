@@ -210,6 +210,33 @@ fn cp_both_ways_ls_and_rm() {
         String::from_utf8_lossy(&missing.stderr)
     );
 
+    // A remote file that is also a folder (spec 15.2) cannot go into one
+    // local folder: refused before anything is written.
+    let a = tree.join("a.txt");
+    ok(
+        &server,
+        &cache,
+        &["cp", a.to_str().unwrap(), "blaze:clash/b"],
+    );
+    ok(
+        &server,
+        &cache,
+        &["cp", a.to_str().unwrap(), "blaze:clash/b/c.txt"],
+    );
+    let clash = out.join("clash");
+    let refused = blaze(
+        &server,
+        &cache,
+        &["cp", "blaze:clash", clash.to_str().unwrap()],
+    );
+    assert_eq!(refused.status.code(), Some(2));
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains("blaze:clash/b is both a file and a folder"),
+        "{why}"
+    );
+    assert!(!clash.exists(), "nothing written");
+
     let both_local = blaze(&server, &cache, &["cp", tree_arg, out.to_str().unwrap()]);
     assert_eq!(both_local.status.code(), Some(2));
     assert!(!cache.exists(), "small files leave no upload state");

@@ -192,6 +192,11 @@ async fn download(files: &Files, from: &str, to: &Path) -> Result<(), Failure> {
             if listed.is_empty() {
                 return Err(e.into());
             }
+            if let Some(path) = file_and_folder(listed.iter().map(|f| f.path.as_str())) {
+                return Err(Failure::Usage(format!(
+                    "blaze:{path} is both a file and a folder, which a local folder cannot hold: copy them one at a time"
+                )));
+            }
             let jobs = listed.into_iter().map(|f| {
                 // The file's path below `from`, segment by segment.
                 let below = f.path.get(from.len()..).unwrap_or(&f.name);
@@ -283,6 +288,16 @@ fn file_name(path: &Path) -> Result<String, Failure> {
         .ok_or_else(|| Failure::Usage(format!("{}: no file name in UTF-8", path.display())))
 }
 
+/// A path among `paths` that is also a folder of another (spec 15.2 lets a
+/// file and a folder share a name; a local folder cannot), if any.
+fn file_and_folder<'a>(paths: impl Iterator<Item = &'a str> + Clone) -> Option<&'a str> {
+    let folders: std::collections::HashSet<&str> = paths
+        .clone()
+        .flat_map(|path| path.match_indices('/').map(move |(at, _)| &path[..at]))
+        .collect();
+    paths.into_iter().find(|path| folders.contains(path))
+}
+
 fn join(folder: &str, name: &str) -> String {
     if folder.is_empty() {
         name.to_owned()
@@ -322,6 +337,22 @@ fn guess_content_type(path: &Path) -> &'static str {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_file_that_is_also_a_folder_is_found_before_any_download() {
+        let check = |paths: &[&str], expected: Option<&str>| {
+            assert_eq!(
+                file_and_folder(paths.iter().copied()),
+                expected,
+                "{paths:?}"
+            );
+        };
+        check(&["a/x", "a/y/z", "b"], None);
+        check(&["up/b", "up/b/c.txt"], Some("up/b"));
+        check(&["up/b/c/d", "up/b/c"], Some("up/b/c"));
+        check(&["up/b.txt", "up/b/c"], None);
+        check(&[], None);
+    }
 
     #[test]
     fn a_folder_maps_to_remote_paths_recursively_and_a_file_by_the_destination() {
