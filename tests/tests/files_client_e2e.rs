@@ -265,6 +265,15 @@ async fn list_in_pages(files: &Files) {
         .flat_map(|p| p.prefixes.iter().map(String::as_str))
         .collect();
     assert_eq!(folders, ["many/a-b", "many/sub"], "each subfolder once");
+    let all = files.list_all("many").await.expect("every page");
+    let all_names: Vec<&str> = all.items.iter().map(|f| f.name.as_str()).collect();
+    assert_eq!(all_names, names, "list_all: every file");
+    assert_eq!(
+        all.prefixes,
+        ["many/a-b", "many/sub"],
+        "list_all: every subfolder"
+    );
+    assert_eq!(all.next_cursor, None);
     let bad = files.list("many", 10, Some("..|!")).await;
     assert!(matches!(bad, Err(blaze_client::Error::Usage(_))), "{bad:?}");
     let sub = files

@@ -5,7 +5,7 @@
 pub mod copy;
 mod upload_state;
 
-use blaze_client::files::{FileMetadata, Files, PresentationField, MAX_PAGE_SIZE};
+use blaze_client::files::{FileMetadata, Files, PresentationField};
 use blaze_client::Blaze;
 use serde_json::{json, Value};
 
@@ -30,39 +30,15 @@ pub fn files_of(db: &Blaze) -> Result<Files, Failure> {
     Ok(db.files()?)
 }
 
-/// A folder's files and subfolders.
-#[derive(Default)]
-pub struct Listing {
-    /// The files directly in it, in name order.
-    pub files: Vec<FileMetadata>,
-    /// Its subfolders' paths, in the server's key order.
-    pub folders: Vec<String>,
-}
-
-/// Every file directly in `folder` and every subfolder, page by page.
-pub async fn list_all(files: &Files, folder: &str) -> Result<Listing, Failure> {
-    let mut all = Listing::default();
-    let mut cursor: Option<String> = None;
-    loop {
-        let page = files.list(folder, MAX_PAGE_SIZE, cursor.as_deref()).await?;
-        all.files.extend(page.items);
-        all.folders.extend(page.prefixes);
-        match page.next_cursor {
-            Some(next) => cursor = Some(next),
-            None => return Ok(all),
-        }
-    }
-}
-
 /// Every file under `folder`, its subfolders' included (depth first, each
 /// folder's files in name order before its subfolders').
 pub async fn list_tree(files: &Files, folder: &str) -> Result<Vec<FileMetadata>, Failure> {
     let mut found = Vec::new();
     let mut pending = vec![folder.to_owned()];
     while let Some(next) = pending.pop() {
-        let listing = list_all(files, &next).await?;
-        found.extend(listing.files);
-        pending.extend(listing.folders.into_iter().rev());
+        let listing = files.list_all(&next).await?;
+        found.extend(listing.items);
+        pending.extend(listing.prefixes.into_iter().rev());
     }
     Ok(found)
 }
@@ -91,11 +67,11 @@ fn file_line(file: &FileMetadata) -> Value {
 /// subfolders (`{"folder": PATH}`), one JSON line each.
 pub async fn list(db: &Blaze, folder: &str) -> Result<(), Failure> {
     let files = files_of(db)?;
-    let listing = list_all(&files, remote_only(folder)).await?;
-    for file in &listing.files {
+    let listing = files.list_all(remote_only(folder)).await?;
+    for file in &listing.items {
         output::print(&file_line(file));
     }
-    for folder in &listing.folders {
+    for folder in &listing.prefixes {
         output::print(&json!({ "folder": folder }));
     }
     Ok(())

@@ -75,6 +75,27 @@ impl Files {
         })
     }
 
+    /// Every file directly in `folder` and every subfolder: [`Files::list`]
+    /// pages of [`MAX_PAGE_SIZE`] gathered (Firebase's `listAll`);
+    /// `next_cursor` is `None`.
+    pub async fn list_all(&self, folder: &str) -> Result<ListPage, Error> {
+        let mut all = ListPage {
+            items: Vec::new(),
+            prefixes: Vec::new(),
+            next_cursor: None,
+        };
+        let mut cursor: Option<String> = None;
+        loop {
+            let page = self.list(folder, MAX_PAGE_SIZE, cursor.as_deref()).await?;
+            all.items.extend(page.items);
+            all.prefixes.extend(page.prefixes);
+            match page.next_cursor {
+                Some(next) => cursor = Some(next),
+                None => return Ok(all),
+            }
+        }
+    }
+
     /// Up to `page_size` files after the name `after` (`""`: the first), and
     /// the next position.
     async fn files_page(
