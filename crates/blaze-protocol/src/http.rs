@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{DocSnapshot, ErrorBody};
+use crate::{check_id, DocSnapshot, ErrorBody};
 
 /// `GET /v1/health`: `{"ok": true}`.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +29,31 @@ pub struct CountAnswer {
     pub seq: u64,
     /// The number of results.
     pub count: u64,
+}
+
+/// `GET /v1/files/{folder}/?prefixes`: one page of a folder's subfolders
+/// (spec 15.2).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PrefixesAnswer {
+    /// The subfolders' names (one path segment each), in key order.
+    pub prefixes: Vec<String>,
+    /// Where the next page starts (a position, [`PrefixesAnswer::is_position`]),
+    /// or `null` after the last page.
+    pub after: Option<String>,
+}
+
+impl PrefixesAnswer {
+    /// Whether `text` is a position a page answers: a segment (a file's
+    /// key) or a segment followed by `/` (a subfolder).
+    pub fn is_position(text: &str) -> bool {
+        check_id(text.strip_suffix('/').unwrap_or(text)).is_ok()
+    }
+
+    /// Whether every name is one segment and the position is one.
+    pub fn is_valid(&self) -> bool {
+        self.prefixes.iter().all(|name| check_id(name).is_ok())
+            && self.after.as_deref().is_none_or(Self::is_position)
+    }
 }
 
 /// Every HTTP error answer: `{"error": {"code", "message", "write_index"?}}`.
@@ -72,5 +97,44 @@ mod tests {
             r#"{"error":{"code":"already_exists","message":"a exists","write_index":1}}"#
         );
         assert_eq!(serde_json::from_str::<ErrorAnswer>(&text).unwrap(), error);
+        check(
+            json!(PrefixesAnswer {
+                prefixes: vec!["a".into()],
+                after: None
+            }),
+            json!({"prefixes": ["a"], "after": null}),
+        );
+    }
+
+    #[test]
+    fn prefix_positions() {
+        let check = |text: &str, want: bool| {
+            assert_eq!(PrefixesAnswer::is_position(text), want, "{text:?}")
+        };
+        check("b", true);
+        check("b/", true);
+        check("0b6f1c2e-5d1f-4c53-9a1e-2f7d6c1b9a00", true);
+        check("", false);
+        check("/", false);
+        check("b//", false);
+        check("a/b", false);
+        check("../", false);
+        check("__x__/", false);
+    }
+
+    #[test]
+    fn a_prefixes_answer_is_valid_only_with_segments_and_a_position() {
+        let check = |prefixes: &[&str], after: Option<&str>, want: bool| {
+            let answer = PrefixesAnswer {
+                prefixes: prefixes.iter().map(|p| p.to_string()).collect(),
+                after: after.map(str::to_owned),
+            };
+            assert_eq!(answer.is_valid(), want, "{answer:?}");
+        };
+        check(&[], None, true);
+        check(&["a", "b"], Some("b/"), true);
+        check(&["a/b"], None, false);
+        check(&[".."], None, false);
+        check(&["a"], Some("a//"), false);
     }
 }

@@ -35,7 +35,7 @@ pub use message::{
     Change, ClientMessage, CommitBody, CommitResult, DocSnapshot, ErrorBody, ServerMessage,
     WriteResult,
 };
-pub use path::{CollectionPath, DocPath, PathError};
+pub use path::{check_id, CollectionPath, DocPath, PathError};
 pub use query::{Cursor, Direction, FieldFilter, Filter, Op, OrderBy, Query};
 pub use write::{Precondition, Write, WriteKind};
 

@@ -9,7 +9,8 @@
 //! key's last segment (`<uuid>`) or a subfolder (`s/`), so no position a
 //! client sends can start the listing outside `o/C/`.
 
-use blaze_protocol::{DocPath, ErrorCode};
+use blaze_protocol::http::PrefixesAnswer;
+use blaze_protocol::{check_id, ErrorCode};
 
 use crate::files_plan::query_param;
 use crate::http_types::{percent_decode, HttpResponse};
@@ -57,7 +58,7 @@ impl PrefixPage {
             None => None,
             Some(raw) => Some(
                 percent_decode(raw)
-                    .filter(|after| is_position(after))
+                    .filter(|after| PrefixesAnswer::is_position(after))
                     .ok_or_else(|| refuse("after is not a position a page answered"))?,
             ),
         };
@@ -79,7 +80,11 @@ impl PrefixPage {
         let max = parts.next()?.parse().ok()?;
         let after = parts.next().map(str::to_owned);
         let page = Self { max, after };
-        let valid = (1..=MAX_PREFIXES).contains(&max) && page.after.iter().all(|a| is_position(a));
+        let valid = (1..=MAX_PREFIXES).contains(&max)
+            && page
+                .after
+                .as_deref()
+                .is_none_or(PrefixesAnswer::is_position);
         valid.then_some(page)
     }
 
@@ -96,14 +101,20 @@ impl PrefixPage {
 
     /// The subfolder names of one listing of `prefix`, at most `max`, and
     /// the position of the next page (`None` when this was the last).
-    pub fn answer(&self, prefix: &str, listed: Listed) -> (Vec<String>, Option<String>) {
+    pub fn answer(&self, prefix: &str, listed: Listed) -> PrefixesAnswer {
+        let (prefixes, after) = self.names_and_next(prefix, listed);
+        PrefixesAnswer { prefixes, after }
+    }
+
+    /// [`PrefixPage::answer`]'s names and next position.
+    fn names_and_next(&self, prefix: &str, listed: Listed) -> (Vec<String>, Option<String>) {
         let mut names = Vec::new();
         let mut position = None::<String>;
         for delimited in &listed.prefixes {
             let Some(name) = delimited
                 .strip_prefix(prefix)
                 .and_then(|rest| rest.strip_suffix('/'))
-                .filter(|name| is_segment(name))
+                .filter(|name| check_id(name).is_ok())
             else {
                 continue;
             };
@@ -132,17 +143,6 @@ impl PrefixPage {
         };
         (names, Some(next))
     }
-}
-
-/// Whether `text` is a position a page answers: a segment, or a segment
-/// followed by `/`.
-fn is_position(text: &str) -> bool {
-    is_segment(text.strip_suffix('/').unwrap_or(text))
-}
-
-/// Whether `text` is one valid path segment (spec 2.1).
-fn is_segment(text: &str) -> bool {
-    !text.contains('/') && DocPath::parse(&format!("_files/{text}")).is_ok()
 }
 
 #[cfg(test)]
@@ -211,9 +211,10 @@ mod tests {
     }
 
     fn check_answer(max: u32, got: Listed, names: &[&str], next: Option<&str>) {
-        let (got_names, got_next) = page(max, None).answer(PREFIX, got);
-        assert_eq!(got_names, names);
-        assert_eq!(got_next.as_deref(), next);
+        let answer = page(max, None).answer(PREFIX, got);
+        assert_eq!(answer.prefixes, names);
+        assert_eq!(answer.after.as_deref(), next);
+        assert!(answer.is_valid());
     }
 
     #[test]

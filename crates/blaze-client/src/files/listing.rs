@@ -3,7 +3,9 @@
 //! both paged by one cursor (`<files' position>|<subfolders' position>`,
 //! [`DONE`] for a complete side).
 
-use blaze_protocol::{CollectionPath, DocSnapshot};
+use blaze_protocol::http::PrefixesAnswer;
+use blaze_protocol::{check_id, DocSnapshot};
+use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::http::{Body, Request};
@@ -188,39 +190,23 @@ fn next_position(
 
 /// The names and next position of a `?prefixes` answer, if it is one.
 fn subfolder_page(answer: &Value, page_size: usize) -> Option<(Vec<String>, String)> {
-    let names = answer.get("prefixes")?.as_array()?;
-    let names = names
-        .iter()
-        .map(|n| n.as_str().filter(|n| is_segment(n)).map(str::to_owned))
-        .collect::<Option<Vec<_>>>()?;
-    let next = match answer.get("after")? {
-        Value::Null => DONE.to_owned(),
-        Value::String(after) if is_position(after) => after.clone(),
-        _ => return None,
-    };
-    (names.len() <= page_size).then_some((names, next))
+    // `after` is `null` on the last page, never left out.
+    answer.get("after")?;
+    let page = PrefixesAnswer::deserialize(answer).ok()?;
+    let fits = page.is_valid() && page.prefixes.len() <= page_size;
+    let next = page.after.unwrap_or_else(|| DONE.to_owned());
+    fits.then_some((page.prefixes, next))
 }
 
 /// The two positions of a cursor [`Files::list`] made, else `invalid_argument`.
 fn positions(cursor: &str) -> Result<(&str, &str), Error> {
     let valid = cursor.split_once('|').filter(|(files, folders)| {
-        (*files == DONE || files.is_empty() || is_segment(files))
-            && (*folders == DONE || folders.is_empty() || is_position(folders))
+        (*files == DONE || files.is_empty() || check_id(files).is_ok())
+            && (*folders == DONE || folders.is_empty() || PrefixesAnswer::is_position(folders))
             && (*files, *folders) != (DONE, DONE)
             && (*files, *folders) != ("", "")
     });
     valid.ok_or_else(|| Error::Usage(format!("{cursor:?} is not a cursor list() made")))
-}
-
-/// Whether `text` is one valid path segment (spec 2.1).
-fn is_segment(text: &str) -> bool {
-    // One segment is a valid collection path exactly when it is a valid segment.
-    !text.contains('/') && CollectionPath::parse(text).is_ok()
-}
-
-/// Whether `text` is a subfolder position: a segment, optionally followed by `/`.
-fn is_position(text: &str) -> bool {
-    is_segment(text.strip_suffix('/').unwrap_or(text))
 }
 
 /// `text` percent-encoded for a query string: a segment's characters

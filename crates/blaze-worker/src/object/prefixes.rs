@@ -4,7 +4,6 @@
 
 use blaze_core::{Caller, Hub};
 use blaze_protocol::Identity;
-use serde_json::json;
 use worker::{Response, Result};
 
 use super::{now, BlazeCollection};
@@ -70,9 +69,6 @@ impl BlazeCollection {
             last_key: objects.objects().last().map(|o| o.key()),
             truncated: objects.truncated(),
         };
-        let (names, after) = page.answer(&prefix, listed);
-        Ok(HttpResponse::ok(
-            &json!({"prefixes": names, "after": after}),
-        ))
+        Ok(HttpResponse::ok(&page.answer(&prefix, listed)))
     }
 }
