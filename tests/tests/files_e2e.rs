@@ -7,7 +7,8 @@
 //! rules refuse before a byte is read, signed download URLs (tampered,
 //! moved, expired), updates of metadata (`PATCH`), a live folder listener,
 //! a flood of racing and stalled uploads beside a bystander on the same
-//! folder, and 10,000 files listed page by page. One worker serves every
+//! folder, 10,000 files listed page by page, their subfolders paged and
+//! flooded beside a bystander. One worker serves every
 //! scenario, each in a folder of its own. Beside it, on workers of their
 //! own: the sweep of orphaned bytes across SIGKILLs, resumable uploads,
 //! their expiry, and SIGKILLs in the middle of completing them.
@@ -17,7 +18,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blaze_auth::mint;
-use blaze_tests::live::{e2e, run, WranglerDev, Ws};
+use blaze_tests::live::{e2e, run, workerd_memory, WranglerDev, Ws};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -287,6 +288,7 @@ fn files_on_r2() {
         timed("flood with a bystander", flood_with_bystander(port, &state)).await;
         timed("10,000 files listed", ten_thousand(port)).await;
         timed("subfolders among 10,000 files", subfolders(port)).await;
+        timed("a flood of subfolder pages", prefixes_flood(port)).await;
     });
     drop(server);
 }
@@ -2079,6 +2081,108 @@ async fn subfolders(port: u16) {
         .header("access-control-allow-headers")
         .unwrap_or("");
     assert!(allowed.contains("Authorization"), "{allowed}");
+}
+
+/// Where the flood's pages start: the start, past keys all over the
+/// folder's (its `<uuid>`s), past a subfolder, past the last.
+const FLOOD_POSITIONS: [&str; 6] = [
+    "",
+    "&after=3",
+    "&after=8f",
+    "&after=c",
+    "&after=sub-a%2F",
+    "&after=zzz",
+];
+
+/// A flood of `?prefixes` (spec 15.2) beside a bystander on the same
+/// folder: 240 full pages of the 10,000-key folder, 16 at a time, from
+/// positions all over it, half of them from a caller the rules deny. Every
+/// allowed page answers, every refused one is 403 and names nothing;
+/// meanwhile the bystander's uploads into a subfolder are stored, its
+/// listener sees each, its subfolder's own page answers; afterwards the
+/// folder's subfolders are what they were. The runtime's memory is
+/// printed, but says little about the folder's object: the process also
+/// runs `wrangler dev`'s R2 simulation, whose memory grows with every
+/// listing (bench/RESULTS.md, twelfth session).
+async fn prefixes_flood(port: u16) {
+    use futures_util::StreamExt;
+    const ZZ: &str = "_files/many/_files/zz/_files";
+    let memory = |when: &str| match workerd_memory(port) {
+        Some(rss) => println!(
+            "workerd {when}: VmRSS {} KiB, VmHWM {} KiB",
+            rss.now_kib, rss.peak_kib
+        ),
+        None => println!("workerd {when}: memory not readable"),
+    };
+    memory("before the flood of subfolder pages");
+    let (before, _) = all_prefixes(port, "many/", 1000).await;
+    let mut ws = Ws::raw(port, ZZ).await;
+    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"}))
+        .await;
+    assert_eq!(ws.recv().await["type"], "welcome");
+    let listen = json!({"type": "listen", "query": {"collection": ZZ}});
+    let snapshot = ws.request(listen, &mut Vec::new()).await;
+    assert_eq!(
+        snapshot["docs"].as_array().map(Vec::len),
+        Some(1),
+        "{snapshot}"
+    );
+
+    let bob = bearer("bob");
+    let attack = futures_util::stream::iter(0..240usize)
+        .map(|i| {
+            let bob = bob.clone();
+            async move {
+                let position = FLOOD_POSITIONS[i % FLOOD_POSITIONS.len()];
+                if i % 2 == 0 {
+                    let query = format!("&max=1000{position}");
+                    let page = prefixes_page(port, "many/", &query, ADMIN).await;
+                    assert_eq!(page.status, 200, "{query}: {:?}", page.json());
+                    let names = page.json()["prefixes"].as_array().map(Vec::len);
+                    assert!(names.is_some_and(|n| n <= 4), "{query}: {:?}", page.json());
+                } else {
+                    let denied = prefixes_page(port, "many/", position, &bob).await;
+                    assert_eq!(denied.status, 403, "{position}: {:?}", denied.json());
+                    assert_eq!(denied.code(), "permission_denied");
+                    assert!(!String::from_utf8_lossy(&denied.body).contains("zz"));
+                }
+            }
+        })
+        .buffer_unordered(16)
+        .collect::<Vec<()>>();
+    let bystander = async {
+        for k in 0..4u8 {
+            let path = format!("/v1/files/many/zz/b-{k}.bin");
+            let data = bytes(2000, k);
+            let answer = put(port, &path, ADMIN, "application/octet-stream", &data).await;
+            assert_eq!(
+                answer.status,
+                200,
+                "the bystander's upload: {:?}",
+                answer.json()
+            );
+            let read = get(port, &path, &[("Authorization", ADMIN)]).await;
+            assert_eq!(
+                sha(&read.body),
+                sha(&data),
+                "the bystander's file reads back whole"
+            );
+            let own = prefixes_page(port, "many/zz/", "", ADMIN).await;
+            assert_eq!(own.json(), json!({"prefixes": ["deep"], "after": null}));
+        }
+    };
+    let (pages, ()) = tokio::join!(attack, bystander);
+    assert_eq!(pages.len(), 240, "every page of the flood was answered");
+    memory("after the flood of subfolder pages");
+
+    let mine: Vec<String> = (0..4).map(|k| format!("{ZZ}/b-{k}.bin")).collect();
+    let mut frames = Vec::new();
+    while !mine.iter().all(|p| added(&frames).contains(p)) {
+        frames.push(ws.recv().await);
+    }
+    ws.close().await;
+    let (after, _) = all_prefixes(port, "many/", 1000).await;
+    assert_eq!(after, before, "the folder's subfolders are what they were");
 }
 
 /// Rules in Firebase Storage's form (`service firebase.storage`, spec 15.6)
