@@ -1,0 +1,307 @@
+//! What the scenarios share: development tokens, one raw HTTP exchange
+//! with a binary answer, byte helpers, and views of the bucket and folders.
+
+use crate::{ADMIN, SECRET};
+use blaze_auth::mint;
+use blaze_tests::live::run;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::Path;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+pub fn bearer(uid: &str) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    let claims =
+        json!({"iss": "blaze-dev", "aud": "blaze", "sub": uid, "iat": now, "exp": now + 3600});
+    format!("Bearer {}", mint::hs256(SECRET.as_bytes(), &claims))
+}
+
+/// An HTTP answer with a binary body.
+pub struct Answer {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Answer {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        let name = name.to_ascii_lowercase();
+        self.headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+
+    pub fn code(&self) -> String {
+        self.json()["error"]["code"]
+            .as_str()
+            .unwrap_or("")
+            .to_owned()
+    }
+}
+
+/// What a request sends after its headers.
+pub enum Body<'a> {
+    /// These bytes, with their `Content-Length`.
+    Bytes(&'a [u8]),
+    /// `Content-Length: declared`, then only `sent`, then the write side closes.
+    Short { declared: u64, sent: &'a [u8] },
+    /// No body and no `Content-Length`.
+    None,
+    /// An empty chunked body (the headers must say `Transfer-Encoding: chunked`).
+    Chunked,
+}
+
+/// One request over a fresh connection (`Connection: close`), the answer read to its end.
+pub async fn request(
+    port: u16,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: Body<'_>,
+) -> Answer {
+    let exchange = async {
+        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
+        let mut head =
+            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
+        for (k, v) in headers {
+            head.push_str(&format!("{k}: {v}\r\n"));
+        }
+        let (declared, sent): (Option<u64>, &[u8]) = match body {
+            Body::Bytes(bytes) => (Some(bytes.len() as u64), bytes),
+            Body::Short { declared, sent } => (Some(declared), sent),
+            Body::None => (None, &[]),
+            Body::Chunked => (None, b"0\r\n\r\n"),
+        };
+        if let Some(n) = declared {
+            head.push_str(&format!("Content-Length: {n}\r\n"));
+        }
+        head.push_str("\r\n");
+        stream.write_all(head.as_bytes()).await?;
+        // A server that answers before reading may close first: the answer is what counts.
+        let _ = stream.write_all(sent).await;
+        if matches!(body, Body::Short { .. }) {
+            let _ = stream.shutdown().await;
+        }
+        // Read until the answer is whole: the runtime may keep the connection open.
+        let mut raw = Vec::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = stream.read(&mut buf).await?;
+            if n == 0 {
+                break;
+            }
+            raw.extend_from_slice(&buf[..n]);
+            if whole(&raw, method == "HEAD") {
+                break;
+            }
+        }
+        Ok::<_, std::io::Error>(raw)
+    };
+    let raw = tokio::time::timeout(Duration::from_secs(60), exchange)
+        .await
+        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"))
+        .expect("HTTP exchange");
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("an HTTP answer");
+    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut body = raw[split + 4..].to_vec();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .and_then(|l| l.split(' ').nth(1))
+        .and_then(|s| s.parse().ok())
+        .expect("a status line");
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
+        .collect();
+    if headers
+        .iter()
+        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
+    {
+        body = dechunk(&body);
+    }
+    Answer {
+        status,
+        headers,
+        body,
+    }
+}
+
+/// Whether `raw` holds a whole answer: its head, then `Content-Length`
+/// bytes or the last chunk (no body after a `HEAD`, a 204 or a 304).
+pub fn whole(raw: &[u8], head_only: bool) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head_only || head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304") {
+        return true;
+    }
+    if let Some(len) = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length:"))
+        .and_then(|v| v.trim().parse::<usize>().ok())
+    {
+        return body.len() >= len;
+    }
+    if head.contains("transfer-encoding: chunked") {
+        return body.ends_with(b"0\r\n\r\n");
+    }
+    false
+}
+
+pub fn dechunk(mut rest: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
+        let size = std::str::from_utf8(&rest[..end]).unwrap_or("0");
+        let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap_or(0);
+        let data = &rest[end + 2..];
+        if n == 0 || data.len() < n {
+            break;
+        }
+        out.extend_from_slice(&data[..n]);
+        rest = &data[n..];
+        rest = rest.strip_prefix(b"\r\n").unwrap_or(rest);
+    }
+    out
+}
+
+pub fn sha(bytes: &[u8]) -> String {
+    Sha256::digest(bytes)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Deterministic bytes of every value.
+pub fn bytes(n: usize, seed: u8) -> Vec<u8> {
+    (0..n)
+        .map(|i| (i as u8).wrapping_mul(31).wrapping_add(seed) ^ (i >> 8) as u8)
+        .collect()
+}
+
+/// The blobs the simulated bucket holds.
+pub fn blobs(state: &Path) -> usize {
+    let dir = state.join("v3/r2/blaze-files/blobs");
+    std::fs::read_dir(dir).map_or(0, |d| d.count())
+}
+
+pub async fn put(port: u16, path: &str, auth: &str, content_type: &str, data: &[u8]) -> Answer {
+    let headers = [("Authorization", auth), ("Content-Type", content_type)];
+    request(port, "PUT", path, &headers, Body::Bytes(data)).await
+}
+
+pub async fn get(port: u16, path: &str, headers: &[(&str, &str)]) -> Answer {
+    request(port, "GET", path, headers, Body::None).await
+}
+
+/// Runs `scenario`, printing how long it took.
+pub async fn timed(name: &str, scenario: impl std::future::Future<Output = ()>) {
+    let started = std::time::Instant::now();
+    scenario.await;
+    println!("{name}: {:?}", started.elapsed());
+}
+
+pub async fn patch(port: u16, path: &str, auth: &str, body: &str) -> Answer {
+    let headers = [
+        ("Authorization", auth),
+        ("Content-Type", "application/json"),
+    ];
+    request(port, "PATCH", path, &headers, Body::Bytes(body.as_bytes())).await
+}
+
+/// Sends an upload and reads what comes back, whatever happens to the
+/// server meanwhile: the status, or `None` if the connection died.
+pub async fn upload_raw(port: u16, path: String, data: Vec<u8>) -> Option<u16> {
+    send_raw(port, "PUT", path, data).await
+}
+
+/// A `DELETE` as [`upload_raw`] sends an upload.
+pub async fn delete_raw(port: u16, path: String) -> Option<u16> {
+    send_raw(port, "DELETE", path, Vec::new()).await
+}
+
+/// `method path` as the admin with `data` as the body, on a connection of
+/// its own; the answer's status, or `None` when the server died first.
+pub async fn send_raw(port: u16, method: &str, path: String, data: Vec<u8>) -> Option<u16> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).await.ok()?;
+    let head = format!(
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\
+         Authorization: {ADMIN}\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    stream.write_all(head.as_bytes()).await.ok()?;
+    stream.write_all(&data).await.ok()?;
+    let mut answer = Vec::new();
+    stream.read_to_end(&mut answer).await.ok()?;
+    let line = String::from_utf8_lossy(&answer);
+    line.split(' ').nth(1)?.parse().ok()
+}
+
+/// The keys of folder `folder` (`a/`) in R2, through the admin diagnostic:
+/// (key, named by a metadata document).
+pub async fn keys(port: u16, folder: &str) -> Vec<(String, bool)> {
+    let got = get(
+        port,
+        &format!("/v1/files/{folder}?keys"),
+        &[("Authorization", ADMIN)],
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    let keys = got.json()["keys"].as_array().cloned().unwrap_or_default();
+    keys.iter()
+        .map(|k| (k["key"].as_str().unwrap().to_owned(), k["named"] == true))
+        .collect()
+}
+
+/// The metadata documents of folder `collection`.
+pub async fn folder_docs(port: u16, collection: &str) -> Vec<Value> {
+    let query = json!({"collection": collection}).to_string();
+    let headers = [("Authorization", ADMIN)];
+    let got = request(
+        port,
+        "POST",
+        "/v1/query",
+        &headers,
+        Body::Bytes(query.as_bytes()),
+    )
+    .await;
+    assert_eq!(got.status, 200, "{:?}", got.json());
+    got.json()["docs"].as_array().cloned().unwrap_or_default()
+}
+
+/// [`run`] for a body with a result.
+pub fn run_returning<T: Send + 'static>(
+    body: impl std::future::Future<Output = T> + Send + 'static,
+) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    run(Duration::from_secs(60), async move {
+        let _ = tx.send(body.await);
+    });
+    rx.recv().expect("the body ran")
+}
+
+/// Names of the `added` documents in the `change` frames `frames`.
+pub fn added(frames: &[Value]) -> Vec<String> {
+    frames
+        .iter()
+        .filter(|f| f["type"] == "change")
+        .flat_map(|f| f["changes"].as_array().cloned().unwrap_or_default())
+        .filter(|c| c["type"] == "added")
+        .filter_map(|c| c["doc"]["path"].as_str().map(str::to_owned))
+        .collect()
+}
