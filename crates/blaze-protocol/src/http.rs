@@ -120,6 +120,11 @@ mod tests {
         check("a/b", false);
         check("../", false);
         check("__x__/", false);
+        // A segment's bound holds for positions too (spec 2.1: 128 bytes).
+        check(&"a".repeat(128), true);
+        check(&format!("{}/", "a".repeat(128)), true);
+        check(&"a".repeat(129), false);
+        check("a b", false);
     }
 
     #[test]
