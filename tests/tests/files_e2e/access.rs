@@ -1,9 +1,10 @@
 //! Who may do what: rules on files (both forms), signed and pinned
 //! download URLs.
 
-use crate::support::{bearer, blobs, bytes, get, patch, put, request, sha, Answer, Body};
 use std::path::Path;
 use std::time::Duration;
+
+use crate::support::{bearer, blobs, bytes, get, patch, put, request, sha, Answer, Body};
 
 pub async fn rules(port: u16, state: &Path) {
     let alice = bearer("alice");

@@ -1,11 +1,13 @@
 //! Uploads and downloads: byte-exact round trips, replacement and
 //! deletion, ranges and conditional requests, bad requests, a body cut short.
 
-use crate::support::{blobs, bytes, get, put, request, sha, Body};
-use crate::{ADMIN, MAX_BYTES};
+use std::path::Path;
+
 use blaze_tests::live::Ws;
 use serde_json::{json, Value};
-use std::path::Path;
+
+use crate::support::{blobs, bytes, get, put, request, sha, Body};
+use crate::{ADMIN, MAX_BYTES};
 
 pub async fn round_trips(port: u16, state: &Path) {
     for (n, name) in [(0usize, "empty"), (1, "one"), (5_000_000, "five-mb")] {

@@ -1,14 +1,14 @@
 //! A flood of racing and stalled uploads beside a bystander on the same
 //! folder.
 
-use crate::support::{added, blobs, bytes, folder_docs, get, put, sha};
-use crate::ADMIN;
-use blaze_tests::live::Ws;
-use serde_json::json;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
+
 use tokio::io::AsyncWriteExt;
 use tokio::net::TcpStream;
+
+use crate::support::{added, blobs, bytes, folder_docs, folder_listener, get, put, sha};
+use crate::ADMIN;
 
 /// A client allowed to upload floods one folder: 40 uploads racing on one
 /// path, 8 at a time, then 24 uploads that announce 7 MB, send 64 KB and
@@ -28,12 +28,7 @@ pub async fn flood_with_bystander(port: u16, state: &Path) {
     )
     .await;
     let before = blobs(state);
-    let mut ws = Ws::raw(port, FOLDER).await;
-    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"}))
-        .await;
-    assert_eq!(ws.recv().await["type"], "welcome");
-    let listen = json!({"type": "listen", "query": {"collection": FOLDER}});
-    let snapshot = ws.request(listen, &mut Vec::new()).await;
+    let (mut ws, snapshot) = folder_listener(port, FOLDER).await;
     assert_eq!(
         snapshot["docs"].as_array().map(Vec::len),
         Some(1),

@@ -1,10 +1,11 @@
 //! Listing: 10,000 files paged by `__name__`, their subfolders
 //! (`?prefixes`) paged and flooded beside a bystander.
 
-use crate::support::{added, bearer, bytes, get, put, request, sha, Answer, Body};
-use crate::ADMIN;
-use blaze_tests::live::{workerd_memory, Ws};
+use blaze_tests::live::workerd_memory;
 use serde_json::json;
+
+use crate::support::{added, bearer, bytes, folder_listener, get, put, request, sha, Answer, Body};
+use crate::ADMIN;
 
 /// 10,000 files in one folder, listed 500 at a time by `__name__` with
 /// `start_after` (spec 15.2): every file exactly once, in name order.
@@ -252,12 +253,7 @@ pub async fn prefixes_flood(port: u16) {
     };
     memory("before the flood of subfolder pages");
     let (before, _) = all_prefixes(port, "many/", 1000).await;
-    let mut ws = Ws::raw(port, ZZ).await;
-    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"}))
-        .await;
-    assert_eq!(ws.recv().await["type"], "welcome");
-    let listen = json!({"type": "listen", "query": {"collection": ZZ}});
-    let snapshot = ws.request(listen, &mut Vec::new()).await;
+    let (mut ws, snapshot) = folder_listener(port, ZZ).await;
     assert_eq!(
         snapshot["docs"].as_array().map(Vec::len),
         Some(1),

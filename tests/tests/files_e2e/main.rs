@@ -23,6 +23,10 @@ mod resumable;
 mod support;
 mod sweep;
 
+use std::time::Duration;
+
+use blaze_tests::live::{e2e, run, WranglerDev};
+
 use crate::access::{rules, signed_urls, storage_form_rules};
 use crate::basics::{
     bad_requests, cut_short, ranges_and_conditionals, replace_and_delete, round_trips,
@@ -31,8 +35,6 @@ use crate::flood::flood_with_bystander;
 use crate::listing::{prefixes_flood, subfolders, ten_thousand};
 use crate::metadata::{live_folder, presentation, update_metadata};
 use crate::support::timed;
-use blaze_tests::live::{e2e, run, WranglerDev};
-use std::time::Duration;
 
 const ADMIN: &str = "Bearer blaze-dev-admin-key";
 

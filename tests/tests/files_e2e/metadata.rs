@@ -1,13 +1,16 @@
 //! Metadata as data: presentation fields, a live folder, `PATCH` of a
 //! file's metadata.
 
+use std::path::Path;
+
+use serde_json::json;
+
 use crate::access::mint_url;
 use crate::resumable::{on_upload, put_part};
-use crate::support::{bearer, blobs, bytes, get, patch, put, request, sha, Answer, Body};
+use crate::support::{
+    bearer, blobs, bytes, folder_listener, get, patch, put, request, sha, Answer, Body,
+};
 use crate::ADMIN;
-use blaze_tests::live::Ws;
-use serde_json::json;
-use std::path::Path;
 
 /// Firebase's settable `cacheControl`, `contentDisposition` and
 /// `contentLanguage` (spec 15.2): set by an upload's headers (one at once or
@@ -82,15 +85,7 @@ pub async fn presentation(port: u16, state: &Path) {
     presented(&got, "private, max-age=0", None, Some("de"));
     // Hostile values: over-long, or a line break that would end the header,
     // while a bystander listens to the folder.
-    let mut bystander = Ws::raw(port, "_files/present/_files").await;
-    let hello = json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"});
-    bystander.send_json(&hello).await;
-    assert_eq!(bystander.recv().await["type"], "welcome");
-    let rid = bystander.rid();
-    let listen =
-        json!({"type": "listen", "rid": rid, "query": {"collection": "_files/present/_files"}});
-    let snapshot = bystander.request(listen, &mut Vec::new()).await;
-    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    let (mut bystander, _) = folder_listener(port, "_files/present/_files").await;
     let blobs_before = blobs(state);
     let long = "a".repeat(1025);
     let mut headers = vec![("Authorization", ADMIN), ("Content-Type", "image/svg+xml")];
@@ -166,16 +161,7 @@ pub async fn presentation(port: u16, state: &Path) {
 }
 
 pub async fn live_folder(port: u16) {
-    let mut ws = Ws::raw(port, "_files/live/_files").await;
-    let hello = json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"});
-    ws.send_json(&hello).await;
-    let welcome = ws.recv().await;
-    assert_eq!(welcome["type"], "welcome", "{welcome}");
-    let rid = ws.rid();
-    let listen =
-        json!({"type": "listen", "rid": rid, "query": {"collection": "_files/live/_files"}});
-    let snapshot = ws.request(listen, &mut Vec::new()).await;
-    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    let (mut ws, _) = folder_listener(port, "_files/live/_files").await;
     let path = "/v1/files/live/f.txt";
     let mut kinds = Vec::new();
     put(port, path, ADMIN, "text/plain", b"one").await;

@@ -1,10 +1,12 @@
 //! SIGKILLs in the middle of completing resumable uploads.
 
+use std::time::Duration;
+
+use blaze_tests::live::{e2e, run, WranglerDev};
+
 use crate::resumable::{on_upload, put_part, start_upload};
 use crate::support::{bytes, folder_docs, get, keys, put, run_returning, send_raw, sha};
 use crate::ADMIN;
-use blaze_tests::live::{e2e, run, WranglerDev};
-use std::time::Duration;
 
 /// One resumable upload of the mid-complete SIGKILL test: its path, its
 /// id, the bytes it sends, and the bytes the path held before (if any).

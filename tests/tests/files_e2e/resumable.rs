@@ -1,14 +1,16 @@
 //! Resumable uploads (spec 15.7): parts, resume after a cut, bad parts,
 //! owners, aborts, expiry, and the bound on open uploads.
 
-use crate::support::{bearer, bytes, get, keys, request, sha, timed, Answer, Body};
-use crate::{ADMIN, RULES};
+use std::time::Duration;
+
 use blaze_tests::live::{e2e, run, WranglerDev};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
-use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::support::{bearer, bytes, get, keys, request, sha, timed, Answer, Body};
+use crate::{ADMIN, RULES};
 
 /// Byte `i` of the large file the resumable tests upload.
 pub fn big_byte(i: u64) -> u8 {

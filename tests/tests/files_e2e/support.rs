@@ -1,15 +1,18 @@
 //! What the scenarios share: development tokens, one raw HTTP exchange
 //! with a binary answer, byte helpers, and views of the bucket and folders.
 
-use crate::{ADMIN, SECRET};
-use blaze_auth::mint;
-use blaze_tests::live::run;
-use serde_json::{json, Value};
-use sha2::{Digest, Sha256};
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use blaze_auth::mint;
+use blaze_tests::live::run;
+use blaze_tests::live::Ws;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
+
+use crate::{ADMIN, SECRET};
 
 pub fn bearer(uid: &str) -> String {
     let now = SystemTime::now()
@@ -304,4 +307,18 @@ pub fn added(frames: &[Value]) -> Vec<String> {
         .filter(|c| c["type"] == "added")
         .filter_map(|c| c["doc"]["path"].as_str().map(str::to_owned))
         .collect()
+}
+
+/// An admin's WebSocket listening to the folder whose metadata collection
+/// is `collection`, and the listener's first snapshot.
+pub async fn folder_listener(port: u16, collection: &str) -> (Ws, Value) {
+    let mut ws = Ws::raw(port, collection).await;
+    let hello = json!({"type": "hello", "protocol": 1, "auth": "blaze-dev-admin-key"});
+    ws.send_json(&hello).await;
+    let welcome = ws.recv().await;
+    assert_eq!(welcome["type"], "welcome", "{welcome}");
+    let listen = json!({"type": "listen", "query": {"collection": collection}});
+    let snapshot = ws.request(listen, &mut Vec::new()).await;
+    assert_eq!(snapshot["type"], "snapshot", "{snapshot}");
+    (ws, snapshot)
 }

@@ -1,12 +1,14 @@
 //! The sweep of unnamed bytes, across SIGKILLs of the runtime.
 
+use std::time::Duration;
+
+use blaze_tests::live::{e2e, run, WranglerDev};
+use serde_json::json;
+
 use crate::support::{
     bytes, delete_raw, folder_docs, get, keys, put, run_returning, sha, upload_raw,
 };
 use crate::ADMIN;
-use blaze_tests::live::{e2e, run, WranglerDev};
-use serde_json::json;
-use std::time::Duration;
 
 /// What a file at `path` was uploaded with, in the SIGKILL test: the
 /// bytes are a function of the path, so any document must name exactly them.
