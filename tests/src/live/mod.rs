@@ -10,7 +10,7 @@ mod server;
 mod ws;
 
 pub use availability::worker_available;
-pub use http::{http, Answer};
+pub use http::{http, request, Answer, Body};
 pub use memory::{workerd_memory, Rss};
 pub use proxy::Proxy;
 pub use runner::{e2e, run};

@@ -1,12 +1,12 @@
-//! What the scenarios share: development tokens, one raw HTTP exchange
-//! with a binary answer, byte helpers, and views of the bucket and folders.
+//! What the scenarios share: development tokens, HTTP requests with
+//! binary answers, byte helpers, and views of the bucket and folders.
 
 use std::path::Path;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use blaze_auth::mint;
-use blaze_tests::live::run;
-use blaze_tests::live::Ws;
+use blaze_tests::live::{self, run, Ws};
+pub use blaze_tests::live::{request, Body};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -25,163 +25,7 @@ pub fn bearer(uid: &str) -> String {
 }
 
 /// An HTTP answer with a binary body.
-pub struct Answer {
-    pub status: u16,
-    pub headers: Vec<(String, String)>,
-    pub body: Vec<u8>,
-}
-
-impl Answer {
-    pub fn header(&self, name: &str) -> Option<&str> {
-        let name = name.to_ascii_lowercase();
-        self.headers
-            .iter()
-            .find(|(k, _)| *k == name)
-            .map(|(_, v)| v.as_str())
-    }
-
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-
-    pub fn code(&self) -> String {
-        self.json()["error"]["code"]
-            .as_str()
-            .unwrap_or("")
-            .to_owned()
-    }
-}
-
-/// What a request sends after its headers.
-pub enum Body<'a> {
-    /// These bytes, with their `Content-Length`.
-    Bytes(&'a [u8]),
-    /// `Content-Length: declared`, then only `sent`, then the write side closes.
-    Short { declared: u64, sent: &'a [u8] },
-    /// No body and no `Content-Length`.
-    None,
-    /// An empty chunked body (the headers must say `Transfer-Encoding: chunked`).
-    Chunked,
-}
-
-/// One request over a fresh connection (`Connection: close`), the answer read to its end.
-pub async fn request(
-    port: u16,
-    method: &str,
-    path: &str,
-    headers: &[(&str, &str)],
-    body: Body<'_>,
-) -> Answer {
-    let exchange = async {
-        let mut stream = TcpStream::connect(("127.0.0.1", port)).await?;
-        let mut head =
-            format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n");
-        for (k, v) in headers {
-            head.push_str(&format!("{k}: {v}\r\n"));
-        }
-        let (declared, sent): (Option<u64>, &[u8]) = match body {
-            Body::Bytes(bytes) => (Some(bytes.len() as u64), bytes),
-            Body::Short { declared, sent } => (Some(declared), sent),
-            Body::None => (None, &[]),
-            Body::Chunked => (None, b"0\r\n\r\n"),
-        };
-        if let Some(n) = declared {
-            head.push_str(&format!("Content-Length: {n}\r\n"));
-        }
-        head.push_str("\r\n");
-        stream.write_all(head.as_bytes()).await?;
-        // A server that answers before reading may close first: the answer is what counts.
-        let _ = stream.write_all(sent).await;
-        if matches!(body, Body::Short { .. }) {
-            let _ = stream.shutdown().await;
-        }
-        // Read until the answer is whole: the runtime may keep the connection open.
-        let mut raw = Vec::new();
-        let mut buf = vec![0u8; 256 * 1024];
-        loop {
-            let n = stream.read(&mut buf).await?;
-            if n == 0 {
-                break;
-            }
-            raw.extend_from_slice(&buf[..n]);
-            if whole(&raw, method == "HEAD") {
-                break;
-            }
-        }
-        Ok::<_, std::io::Error>(raw)
-    };
-    let raw = tokio::time::timeout(Duration::from_secs(60), exchange)
-        .await
-        .unwrap_or_else(|_| panic!("{method} {path}: no answer within 60 s"))
-        .expect("HTTP exchange");
-    let split = raw
-        .windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("an HTTP answer");
-    let head = String::from_utf8_lossy(&raw[..split]).into_owned();
-    let mut body = raw[split + 4..].to_vec();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .and_then(|l| l.split(' ').nth(1))
-        .and_then(|s| s.parse().ok())
-        .expect("a status line");
-    let headers: Vec<(String, String)> = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_owned()))
-        .collect();
-    if headers
-        .iter()
-        .any(|(k, v)| k == "transfer-encoding" && v.contains("chunked"))
-    {
-        body = dechunk(&body);
-    }
-    Answer {
-        status,
-        headers,
-        body,
-    }
-}
-
-/// Whether `raw` holds a whole answer: its head, then `Content-Length`
-/// bytes or the last chunk (no body after a `HEAD`, a 204 or a 304).
-pub fn whole(raw: &[u8], head_only: bool) -> bool {
-    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
-        return false;
-    };
-    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
-    let body = &raw[split + 4..];
-    if head_only || head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304") {
-        return true;
-    }
-    if let Some(len) = head
-        .lines()
-        .find_map(|l| l.strip_prefix("content-length:"))
-        .and_then(|v| v.trim().parse::<usize>().ok())
-    {
-        return body.len() >= len;
-    }
-    if head.contains("transfer-encoding: chunked") {
-        return body.ends_with(b"0\r\n\r\n");
-    }
-    false
-}
-
-pub fn dechunk(mut rest: &[u8]) -> Vec<u8> {
-    let mut out = Vec::new();
-    while let Some(end) = rest.windows(2).position(|w| w == b"\r\n") {
-        let size = std::str::from_utf8(&rest[..end]).unwrap_or("0");
-        let n = usize::from_str_radix(size.split(';').next().unwrap().trim(), 16).unwrap_or(0);
-        let data = &rest[end + 2..];
-        if n == 0 || data.len() < n {
-            break;
-        }
-        out.extend_from_slice(&data[..n]);
-        rest = &data[n..];
-        rest = rest.strip_prefix(b"\r\n").unwrap_or(rest);
-    }
-    out
-}
+pub type Answer = live::Answer<Vec<u8>>;
 
 pub fn sha(bytes: &[u8]) -> String {
     Sha256::digest(bytes)
