@@ -8,6 +8,11 @@
 //! so a worker that copies every result cannot take the machine with it.
 //! The connections say `held_docs` (spec 10.4.9), as the reference clients
 //! do: each connection is sent the 1 MB once, not once per listener.
+//!
+//! A `workerd` keeps tens of MB after its first WebSocket connections, once
+//! (the next hundreds add about 40 KB each), so the run is made twice, each
+//! on a worker of its own: from a cold process, and from one warmed by 40
+//! connections opened and closed before the collection is filled.
 
 use std::time::{Duration, Instant};
 
@@ -52,9 +57,22 @@ enum Answer {
     Lost,
 }
 
-/// Measures the worker of wrangler config `config` (`label` names it).
+/// Measures the worker of wrangler config `config` (`label` names it),
+/// cold, then warmed.
 pub fn run(runtime: &tokio::runtime::Runtime, config: &str, label: &str) {
-    let server = WranglerDev::start_config(config, &format!("loadbench-memory-{label}"));
+    run_one(runtime, config, label, false);
+    run_one(runtime, config, label, true);
+}
+
+/// One run on a worker of its own; when `warm`, [`CONNECTIONS`] connections
+/// are opened and closed before the collection is filled.
+fn run_one(runtime: &tokio::runtime::Runtime, config: &str, label: &str, warm: bool) {
+    let slug = if warm { "warm" } else { "cold" };
+    let server = WranglerDev::start_config(config, &format!("loadbench-memory-{label}-{slug}"));
+    let label = match warm {
+        true => format!("{label}, warmed"),
+        false => label.to_owned(),
+    };
     let cap_mb: f64 = std::env::var("BLAZE_BENCH_MEMORY_CAP_MB")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -66,7 +84,16 @@ pub fn run(runtime: &tokio::runtime::Runtime, config: &str, label: &str) {
     );
     let started = workerd_memory(server.port).expect("a workerd under wrangler dev");
     println!("{:>24}: {}", "started", show(started, None));
-    runtime.block_on(measure(&server, started, cap_mb, label));
+    runtime.block_on(async {
+        if warm {
+            drop(open(server.port).await);
+            tokio::time::sleep(Duration::from_secs(2)).await;
+            let warmed = workerd_memory(server.port).expect("the worker is up");
+            let step = format!("{CONNECTIONS} opened, closed");
+            println!("{step:>24}: {}", show(warmed, Some(started)));
+        }
+        measure(&server, started, cap_mb, &label).await
+    });
 }
 
 async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
@@ -78,12 +105,7 @@ async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
         "idle, collection filled",
         show(idle, Some(started))
     );
-    let mut conns = Vec::new();
-    for _ in 0..CONNECTIONS {
-        let (sink, source) = connect(System::Blaze, server.port).await;
-        // Frames read on the connection: its welcome so far.
-        conns.push((sink, source, 1u64));
-    }
+    let mut conns = open(server.port).await;
     if let Some(open) = workerd_memory(server.port) {
         let label = format!("{CONNECTIONS} connections open");
         println!("{label:>24}: {}", show(open, Some(idle)));
@@ -159,6 +181,17 @@ async fn measure(server: &WranglerDev, started: Rss, cap_mb: f64, label: &str) {
             per_listener_kb * LISTENERS as f64 / 1024.0
         );
     }
+}
+
+/// [`CONNECTIONS`] connections to the worker on `port`, each with the
+/// frames read on it so far (its welcome).
+async fn open(port: u16) -> Vec<(Sink, Source, u64)> {
+    let mut conns = Vec::new();
+    for _ in 0..CONNECTIONS {
+        let (sink, source) = connect(System::Blaze, port).await;
+        conns.push((sink, source, 1u64));
+    }
+    conns
 }
 
 /// "VmRSS … MB (+… MB), VmHWM … MB" of `now`, with `over`'s RSS as the base.
