@@ -3,7 +3,7 @@
 # Durable Object under `wrangler dev` side by side and prints the figures.
 #
 #   bash scripts/loadbench.sh            latency, fan-out and saturation
-#   bash scripts/loadbench.sh memory     the worker's memory under 4,000 distinct listeners
+#   bash scripts/loadbench.sh memory     the worker's memory under 4,000 distinct listeners (cold, then warmed)
 #   bash scripts/loadbench.sh all        both
 #   bash scripts/loadbench.sh writes     the write path alone, three rounds
 #   bash scripts/loadbench.sh connect    connection setup with and without a credential
