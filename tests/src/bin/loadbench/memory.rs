@@ -10,7 +10,7 @@
 //! do: each connection is sent the 1 MB once, not once per listener.
 //!
 //! A `workerd` keeps tens of MB after its first WebSocket connections, once
-//! (the next hundreds add about 40 KB each), so the run is made twice, each
+//! (the next hundreds add 20 to 30 KB each), so the run is made twice, each
 //! on a worker of its own: from a cold process, and from one warmed by 40
 //! connections opened and closed before the collection is filled.
 
