@@ -78,8 +78,8 @@ pub async fn replace_and_delete(port: u16, state: &Path) {
     assert_eq!(blobs(state), before, "the deleted bytes left the bucket");
     let gone = get(port, path, &[("Authorization", ADMIN)]).await;
     assert_eq!(
-        (gone.status, gone.code().unwrap_or_default().as_str()),
-        (404, "not_found")
+        (gone.status, gone.code().as_deref()),
+        (404, Some("not_found"))
     );
     let again = request(
         port,
@@ -90,8 +90,8 @@ pub async fn replace_and_delete(port: u16, state: &Path) {
     )
     .await;
     assert_eq!(
-        (again.status, again.code().unwrap_or_default().as_str()),
-        (404, "not_found")
+        (again.status, again.code().as_deref()),
+        (404, Some("not_found"))
     );
 }
 
@@ -117,8 +117,8 @@ pub async fn ranges_and_conditionals(port: u16) {
     for range in ["bytes=1000-", "bytes=-0"] {
         let got = get(port, path, &[auth, ("Range", range)]).await;
         assert_eq!(
-            (got.status, got.code().unwrap_or_default().as_str()),
-            (416, "range_not_satisfiable")
+            (got.status, got.code().as_deref()),
+            (416, Some("range_not_satisfiable"))
         );
         assert_eq!(got.header("content-range"), Some("bytes */1000"));
     }
@@ -151,8 +151,8 @@ pub async fn bad_requests(port: u16) {
     ] {
         let got = request(port, "PUT", path, &[auth], Body::Bytes(b"x")).await;
         assert_eq!(
-            (got.status, got.code().unwrap_or_default().as_str()),
-            (400, "invalid_path"),
+            (got.status, got.code().as_deref()),
+            (400, Some("invalid_path")),
             "{path}"
         );
     }
@@ -160,8 +160,8 @@ pub async fn bad_requests(port: u16) {
     let chunked = [auth, ("Transfer-Encoding", "chunked")];
     let got = request(port, "PUT", "/v1/files/bad/c", &chunked, Body::Chunked).await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (411, "length_required")
+        (got.status, got.code().as_deref()),
+        (411, Some("length_required"))
     );
     // Over the maximum: refused by its Content-Length (the worker answers
     // before reading; wrangler dev's own proxy in front of workerd sometimes
@@ -169,8 +169,7 @@ pub async fn bad_requests(port: u16) {
     let big = vec![7u8; MAX_BYTES as usize + 1];
     let got = request(port, "PUT", "/v1/files/bad/big", &[auth], Body::Bytes(&big)).await;
     assert!(
-        (got.status, got.code().unwrap_or_default().as_str()) == (413, "file_too_large")
-            || got.status == 503,
+        (got.status, got.code().as_deref()) == (413, Some("file_too_large")) || got.status == 503,
         "{} {:?}",
         got.status,
         got.json()
@@ -180,13 +179,13 @@ pub async fn bad_requests(port: u16) {
     let meta = [auth, ("X-Blaze-Metadata", "{\"n\":1}")];
     let got = request(port, "PUT", "/v1/files/bad/m", &meta, Body::Bytes(b"x")).await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (400, "invalid_frame")
+        (got.status, got.code().as_deref()),
+        (400, Some("invalid_frame"))
     );
     let got = request(port, "PROPFIND", "/v1/files/bad/m", &[auth], Body::None).await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (405, "method_not_allowed")
+        (got.status, got.code().as_deref()),
+        (405, Some("method_not_allowed"))
     );
     assert_eq!(
         got.header("allow"),
@@ -203,8 +202,8 @@ pub async fn bad_requests(port: u16) {
     )
     .await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (403, "permission_denied")
+        (got.status, got.code().as_deref()),
+        (403, Some("permission_denied"))
     );
     let commit =
         json!({"collection": "_files/bad/_files", "writes": [{"op": "delete", "id": "m"}]});
@@ -217,8 +216,8 @@ pub async fn bad_requests(port: u16) {
     )
     .await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (403, "permission_denied")
+        (got.status, got.code().as_deref()),
+        (403, Some("permission_denied"))
     );
     let mut ws = Ws::open(port, "_files/bad/_files").await;
     let rid = ws.rid();
@@ -243,7 +242,7 @@ pub async fn cut_short(port: u16) {
     // The client that cut its body is gone: the worker answers 400
     // `upload_incomplete`, which wrangler dev's proxy may turn into a 503.
     assert!(
-        (got.status, got.code().unwrap_or_default().as_str()) == (400, "upload_incomplete")
+        (got.status, got.code().as_deref()) == (400, Some("upload_incomplete"))
             || got.status == 503,
         "{} {:?}",
         got.status,

@@ -180,8 +180,8 @@ pub async fn large_file_in_parts(port: u16) {
     assert_eq!(download_sha(port, path).await, (want, SIZE), "byte-exact");
     let gone = on_upload(port, "GET", path, ADMIN, &id).await;
     assert_eq!(
-        (gone.status, gone.code().unwrap_or_default().as_str()),
-        (404, "not_found"),
+        (gone.status, gone.code().as_deref()),
+        (404, Some("not_found")),
         "completed"
     );
     let keys = keys(port, "big/").await;
@@ -214,7 +214,7 @@ pub async fn resume_after_a_cut(port: u16) {
     };
     let cut = request(port, "PUT", &url, &[("Authorization", ADMIN)], body).await;
     assert!(
-        (cut.status, cut.code().unwrap_or_default().as_str()) == (400, "upload_incomplete")
+        (cut.status, cut.code().as_deref()) == (400, Some("upload_incomplete"))
             || cut.status == 503,
         "{} {:?}",
         cut.status,
@@ -260,8 +260,8 @@ pub async fn bad_parts(port: u16) {
     ] {
         let got = put_part(port, path, ADMIN, &id, n, &vec![1u8; len]).await;
         assert_eq!(
-            (got.status, got.code().unwrap_or_default().as_str()),
-            (400, "invalid_part"),
+            (got.status, got.code().as_deref()),
+            (400, Some("invalid_part")),
             "part {n}, {len} bytes"
         );
     }
@@ -269,8 +269,8 @@ pub async fn bad_parts(port: u16) {
     let url = format!("{path}?upload={id}&part=2");
     let got = request(port, "PUT", &url, &chunked, Body::Chunked).await;
     assert_eq!(
-        (got.status, got.code().unwrap_or_default().as_str()),
-        (411, "length_required")
+        (got.status, got.code().as_deref()),
+        (411, Some("length_required"))
     );
     assert_eq!(
         put_part(port, path, ADMIN, &id, 2, &vec![2u8; last])
@@ -280,8 +280,8 @@ pub async fn bad_parts(port: u16) {
     );
     let early = on_upload(port, "POST", path, ADMIN, &id).await;
     assert_eq!(
-        (early.status, early.code().unwrap_or_default().as_str()),
-        (400, "upload_incomplete")
+        (early.status, early.code().as_deref()),
+        (400, Some("upload_incomplete"))
     );
     let status = on_upload(port, "GET", path, ADMIN, &id).await;
     assert_eq!(status.json()["stored"], json!([2]), "the upload stays");
@@ -298,16 +298,13 @@ pub async fn bad_parts(port: u16) {
     )
     .await;
     assert_eq!(
-        (
-            no_length.status,
-            no_length.code().unwrap_or_default().as_str()
-        ),
-        (411, "length_required")
+        (no_length.status, no_length.code().as_deref()),
+        (411, Some("length_required"))
     );
     let huge = start_upload(port, path, ADMIN, 6 << 30, "x/y").await;
     assert_eq!(
-        (huge.status, huge.code().unwrap_or_default().as_str()),
-        (413, "file_too_large")
+        (huge.status, huge.code().as_deref()),
+        (413, Some("file_too_large"))
     );
     let method = on_upload(port, "PATCH", path, ADMIN, &id).await;
     assert_eq!(method.status, 405);
@@ -320,8 +317,8 @@ pub async fn owners_and_abort(port: u16) {
     // The rules see the announced size: 5,000 bytes is over alice's limit.
     let refused = start_upload(port, path, &alice, 5_000, "image/png").await;
     assert_eq!(
-        (refused.status, refused.code().unwrap_or_default().as_str()),
-        (403, "permission_denied")
+        (refused.status, refused.code().as_deref()),
+        (403, Some("permission_denied"))
     );
     let started = start_upload(port, path, &alice, 500, "image/png").await;
     assert_eq!(started.status, 201, "{:?}", started.json());
@@ -339,15 +336,15 @@ pub async fn owners_and_abort(port: u16) {
         for method in ["GET", "POST", "DELETE"] {
             let got = on_upload(port, method, path, auth, id).await;
             assert_eq!(
-                (got.status, got.code().unwrap_or_default().as_str()),
-                (404, "not_found"),
+                (got.status, got.code().as_deref()),
+                (404, Some("not_found")),
                 "{method} {path}"
             );
         }
         let got = put_part(port, path, auth, id, 1, &data).await;
         assert_eq!(
-            (got.status, got.code().unwrap_or_default().as_str()),
-            (404, "not_found"),
+            (got.status, got.code().as_deref()),
+            (404, Some("not_found")),
             "PUT {path}"
         );
     }
@@ -360,8 +357,8 @@ pub async fn owners_and_abort(port: u16) {
     for method in ["GET", "POST", "DELETE"] {
         let got = on_upload(port, method, path, &alice, &id).await;
         assert_eq!(
-            (got.status, got.code().unwrap_or_default().as_str()),
-            (404, "not_found"),
+            (got.status, got.code().as_deref()),
+            (404, Some("not_found")),
             "{method} after abort"
         );
     }
@@ -465,8 +462,8 @@ pub async fn open_uploads_bounded(port: u16) {
     }
     let refused = start_upload(port, "/v1/files/rules/open-100.png", &bob, 10, "image/png").await;
     assert_eq!(
-        (refused.status, refused.code().unwrap_or_default().as_str()),
-        (429, "resource_exhausted")
+        (refused.status, refused.code().as_deref()),
+        (429, Some("resource_exhausted"))
     );
     let hers = start_upload(port, "/v1/files/rules/hers.png", &alice, 10, "image/png").await;
     assert_eq!(

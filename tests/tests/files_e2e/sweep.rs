@@ -104,8 +104,8 @@ pub fn orphans_are_swept_and_files_stay_whole_across_a_sigkill() {
     run(Duration::from_secs(120), async move {
         let denied = get(port, "/v1/files/sweep/?keys", &[]).await;
         assert_eq!(
-            (denied.status, denied.code().unwrap_or_default().as_str()),
-            (403, "permission_denied")
+            (denied.status, denied.code().as_deref()),
+            (403, Some("permission_denied"))
         );
         // The alarm set by the uploads sweeps them once they are 10 s old.
         let deadline = std::time::Instant::now() + Duration::from_secs(60);
