@@ -30,6 +30,19 @@ fn hostile_listeners_are_bounded_and_bystanders_keep_working() {
     });
 }
 
+/// The most connections of one collection in `connections_past_the_most`'s worker.
+const MAX_CONNECTIONS: usize = 8;
+
+#[test]
+fn connections_past_the_most_are_refused_and_bystanders_keep_working() {
+    let Some(_serial) = e2e() else { return };
+    live::run(TEST_LIMIT, async {
+        let most = format!("BLAZE_MAX_CONNECTIONS:{MAX_CONNECTIONS}");
+        let server = WranglerDev::start_with_vars("hostile-connections", &[&most]);
+        connections_past_the_most(server.port).await;
+    });
+}
+
 /// Tells the server the client read the first `frames` frames of `ws`
 /// (welcome included), as a prompt reader does (spec 10.4.6).
 async fn ack(ws: &mut Ws, frames: u64) {
@@ -300,5 +313,87 @@ async fn non_indexable_listeners_leave_commits_fast(port: u16) {
     for ws in attackers {
         ws.close().await;
     }
+    bystander.close().await;
+}
+
+/// Connections an attacker opens and never says hello on: past the most one
+/// collection keeps open, an upgrade is refused 429 `resource_exhausted`
+/// before a socket opens; the bystander keeps its listener and its writes,
+/// another collection and HTTP are not affected, and a closed connection
+/// frees its place.
+async fn connections_past_the_most(port: u16) {
+    const COLLECTION: &str = "hostile_sockets";
+    let mut bystander = Ws::open(port, COLLECTION).await;
+    let answer = listen(&mut bystander, json!({"collection": COLLECTION})).await;
+    assert_eq!(answer["type"], "snapshot", "{answer}");
+    let mut attackers = Vec::new();
+    for _ in 1..MAX_CONNECTIONS {
+        attackers.push(Ws::raw(port, COLLECTION).await);
+    }
+    // Refused to the client library and to a plain HTTP upgrade alike,
+    // which reads the error body.
+    for _ in 0..2 {
+        let refused = Ws::try_raw(port, COLLECTION).await.err();
+        assert_eq!(refused, Some(429), "a connection past {MAX_CONNECTIONS}");
+    }
+    let upgrade = [
+        ("Upgrade", "websocket"),
+        ("Connection", "Upgrade"),
+        ("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="),
+        ("Sec-WebSocket-Version", "13"),
+    ];
+    let path = format!("/v1/ws/{COLLECTION}");
+    let refused = http(port, "GET", &path, &upgrade, "").await;
+    assert_eq!(
+        (refused.status, refused.code().as_deref()),
+        (429, Some("resource_exhausted")),
+        "{}",
+        refused.body
+    );
+
+    // The bystander writes and hears its write; HTTP reads it.
+    let set = json!([{"op": "set", "id": "b1", "data": {"by": "bystander"}}]);
+    let committed = commit(&mut bystander, COLLECTION, set).await;
+    let change = own_change(&mut bystander, &committed).await;
+    let added = &change["changes"][0];
+    assert_eq!(added["type"], "added", "{change}");
+    assert_eq!(added["doc"]["path"], format!("{COLLECTION}/b1"), "{change}");
+    let got = http(port, "GET", &format!("/v1/docs/{COLLECTION}/b1"), &[], "").await;
+    assert_eq!(got.status, 200, "{}", got.body);
+    assert_eq!(got.json()["data"], json!({"by": "bystander"}));
+    // The bound is one collection's: another collection opens as usual.
+    Ws::open(port, "hostile_sockets_other").await.close().await;
+
+    // A closed connection frees its place (the close reaches the object
+    // shortly after the client sees it).
+    attackers.pop().expect("an attacker").close_and_wait().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut newcomer = loop {
+        match Ws::try_raw(port, COLLECTION).await {
+            Ok(ws) => break ws,
+            Err(429) if Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(status) => panic!("the freed place is not given: {status}"),
+        }
+    };
+    newcomer
+        .send_json(&json!({"type": "hello", "protocol": 1}))
+        .await;
+    assert_eq!(newcomer.recv().await["type"], "welcome");
+    let query = json!({"collection": COLLECTION}).to_string();
+    let listing = http(port, "POST", "/v1/query", &[], &query).await;
+    assert_eq!(listing.status, 200, "{}", listing.body);
+    let docs = listing.json()["docs"].as_array().map(Vec::len);
+    assert_eq!(
+        docs,
+        Some(1),
+        "nothing stored but the bystander's write: {}",
+        listing.body
+    );
+    for ws in attackers {
+        ws.close().await;
+    }
+    newcomer.close().await;
     bystander.close().await;
 }

@@ -207,3 +207,27 @@ fn shared_bodies_count_once_against_the_object_budget() {
         "every accepted listener hears the edit"
     );
 }
+
+#[test]
+fn connections_past_the_most_are_refused_and_the_open_ones_keep_working() {
+    let config = HubConfig {
+        max_connections: 3,
+        ..HubConfig::default()
+    };
+    let mut hub = hub(config);
+    for conn in 1..=3 {
+        assert!(hub.admit_connection().is_ok(), "connection {conn} fits");
+        open(&mut hub, conn);
+        listen_where(&mut hub, conn, 1, "==", 0);
+    }
+    drain(&mut hub);
+    let refused = hub.admit_connection().expect_err("a fourth is refused");
+    assert_eq!(refused.code.as_str(), "resource_exhausted");
+    // The refusal disturbed nobody: every listener hears an edit.
+    assert_eq!(edit(&mut hub, 1, 2), vec![1, 2, 3]);
+    // A closed connection frees its place.
+    hub.handle_close(2);
+    assert!(hub.admit_connection().is_ok(), "a place is free again");
+    open(&mut hub, 4);
+    assert!(hub.admit_connection().is_err(), "and taken again");
+}

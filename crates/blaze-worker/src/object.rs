@@ -147,10 +147,14 @@ impl BlazeCollection {
             let path = CollectionPath::parse(&collection)
                 .map_err(|e| worker::Error::RustError(e.to_string()))?;
             let db = Database::new(store, Limits::default()).with_change_log(log);
+            let defaults = HubConfig::default();
             let config = HubConfig {
                 foreign_recheck_ms: var(&self.env, "BLAZE_RULES_RECHECK_MS")
-                    .unwrap_or(HubConfig::default().foreign_recheck_ms),
-                ..HubConfig::default()
+                    .unwrap_or(defaults.foreign_recheck_ms),
+                max_connections: var(&self.env, "BLAZE_MAX_CONNECTIONS")
+                    .and_then(|n| usize::try_from(n).ok())
+                    .unwrap_or(defaults.max_connections),
+                ..defaults
             };
             let metadata = files_plan::is_metadata(&path);
             let mut hub = Hub::new(db, config)
@@ -427,6 +431,13 @@ impl DurableObject for BlazeCollection {
         }
         let mut live = self.live(Some(collection.as_str()))?;
         if upgrade {
+            // Past the most connections, the upgrade is refused before a
+            // socket is accepted (spec 10.1).
+            if let Err(refused) = live.hub.admit_connection() {
+                let refused = HttpResponse::rejected(refused.code, refused.message);
+                log_http(&hreq, &refused, Who::Unknown, now().saturating_sub(started));
+                return respond(refused);
+            }
             let pair = WebSocketPair::new()?;
             let conn = live.next_conn()?;
             self.state.accept_web_socket(&pair.server);

@@ -43,14 +43,27 @@ impl Ws {
 
     /// Connects without saying hello.
     pub async fn raw(port: u16, collection: &str) -> Self {
+        match Self::try_raw(port, collection).await {
+            Ok(ws) => ws,
+            Err(status) => panic!("WebSocket refused: {status}"),
+        }
+    }
+
+    /// Connects without saying hello, or returns the status of the HTTP
+    /// answer that refused the upgrade.
+    pub async fn try_raw(port: u16, collection: &str) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::Error;
         let url = format!("ws://127.0.0.1:{port}/v1/ws/{collection}");
-        let (stream, _) = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
             .await
-            .expect("connects in time")
-            .expect("WebSocket connects");
-        Self {
-            stream,
-            next_rid: 0,
+            .expect("connects in time");
+        match connected {
+            Ok((stream, _)) => Ok(Self {
+                stream,
+                next_rid: 0,
+            }),
+            Err(Error::Http(answer)) => Err(answer.status().as_u16()),
+            Err(e) => panic!("WebSocket connects: {e}"),
         }
     }
 

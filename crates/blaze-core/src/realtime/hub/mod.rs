@@ -67,8 +67,8 @@ pub type Frame = Arc<str>;
 
 /// The hub's configuration beyond the announced [`Limits`](blaze_protocol::Limits)
 /// (the bounds on each connection's unread output are limits: clients are
-/// told them): the memory it may hold for its clients (spec 10.4.8), and how
-/// often a listener resting on documents of other collections is checked
+/// told them): the memory it may hold for its clients (spec 10.4.8), how
+/// many connections it keeps open at once (spec 10.1), and how often a listener resting on documents of other collections is checked
 /// again (spec 14.5).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct HubConfig {
@@ -78,6 +78,9 @@ pub struct HubConfig {
     /// Most estimated bytes one connection's listeners hold (their targets
     /// and the bodies of their results, counted in full).
     pub connection_budget: usize,
+    /// Most connections open at once; one more is refused before it opens
+    /// (see [`Hub::admit_connection`]).
+    pub max_connections: usize,
     /// How long (ms) a listener whose access rules read documents of other
     /// collections keeps its permission before those documents are fetched
     /// and the rules checked again.
@@ -85,12 +88,14 @@ pub struct HubConfig {
 }
 
 impl Default for HubConfig {
-    /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection; documents
-    /// of other collections checked again every minute.
+    /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection; 4,096
+    /// connections; documents of other collections checked again every
+    /// minute.
     fn default() -> Self {
         Self {
             memory_budget: 64 * 1024 * 1024,
             connection_budget: 8 * 1024 * 1024,
+            max_connections: 4096,
             foreign_recheck_ms: 60_000,
         }
     }
@@ -247,6 +252,19 @@ impl<S: Storage> Hub<S> {
     /// whatever its clients ask for.
     pub fn answer_bytes(&self) -> usize {
         self.answer_bytes
+    }
+
+    /// Whether one more connection may open: `resource_exhausted` when
+    /// [`HubConfig::max_connections`] are open (spec 10.1). The driver asks
+    /// before it accepts a socket and answers a refusal instead of opening
+    /// one; the open connections are not disturbed.
+    pub fn admit_connection(&self) -> Result<(), Rejection> {
+        let max = self.config.max_connections;
+        if self.conns.len() < max {
+            return Ok(());
+        }
+        let msg = format!("this collection has {max} connections open, its most");
+        Err(Rejection::new(ErrorCode::ResourceExhausted, msg))
     }
 
     /// A connection opened; it must send `hello` first. Reusing the id of an
