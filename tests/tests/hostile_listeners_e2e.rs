@@ -10,7 +10,7 @@
 
 use std::time::{Duration, Instant};
 
-use blaze_tests::live::{self, e2e, http, workerd_memory, WranglerDev, Ws};
+use blaze_tests::live::{self, e2e, http, workerd_memory, Incoming, WranglerDev, Ws};
 use serde_json::{json, Value};
 
 /// The longest the test may take, start of `wrangler dev` included.
@@ -319,8 +319,8 @@ async fn non_indexable_listeners_leave_commits_fast(port: u16) {
 /// Connections an attacker opens and never says hello on: past the most one
 /// collection keeps open, an upgrade is refused 429 `resource_exhausted`
 /// before a socket opens; the bystander keeps its listener and its writes,
-/// another collection and HTTP are not affected, and a closed connection
-/// frees its place.
+/// another collection and HTTP are not affected, a closed connection frees
+/// its place, and the silent ones are closed after 10 s, which frees theirs.
 async fn connections_past_the_most(port: u16) {
     const COLLECTION: &str = "hostile_sockets";
     let mut bystander = Ws::open(port, COLLECTION).await;
@@ -391,7 +391,35 @@ async fn connections_past_the_most(port: u16) {
         "nothing stored but the bystander's write: {}",
         listing.body
     );
-    for ws in attackers {
+
+    // The silent sockets are closed 10 s after they opened (4002
+    // `handshake_required`), which frees their places.
+    for mut ws in attackers {
+        let error = ws.next_incoming(Duration::from_secs(20)).await;
+        let Some(Incoming::Text(error)) = error else {
+            panic!("an error frame first: {error:?}");
+        };
+        let error: Value = serde_json::from_str(&error).expect("JSON");
+        assert_eq!(error["error"]["code"], "handshake_required", "{error}");
+        let closed = ws.next_incoming(Duration::from_secs(5)).await;
+        assert!(
+            matches!(closed, Some(Incoming::Closed { code: 4002, .. })),
+            "{closed:?}"
+        );
+    }
+    let mut joined = Vec::new();
+    for _ in 2..MAX_CONNECTIONS {
+        joined.push(Ws::open(port, COLLECTION).await);
+    }
+    // The bystander still hears writes, now from a newcomer.
+    let set = json!([{"op": "set", "id": "b2", "data": {"by": "newcomer"}}]);
+    commit(&mut newcomer, COLLECTION, set).await;
+    let heard = expect_change(&mut bystander).await;
+    assert_eq!(
+        heard["changes"][0]["doc"]["path"],
+        format!("{COLLECTION}/b2")
+    );
+    for ws in joined {
         ws.close().await;
     }
     newcomer.close().await;

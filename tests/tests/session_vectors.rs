@@ -71,7 +71,7 @@ fn feed(servers: &mut Servers, step: &Value) -> Result<Vec<Value>, String> {
         let collection = connection_collection(step)?.to_owned();
         servers.conns.insert(c, collection.clone());
         let hub = servers.of(&collection)?;
-        hub.handle_open(c);
+        hub.handle_open(c, 0);
         hub
     } else if let Some(c) = conn("recv") {
         let hub = servers.of_conn(c)?;

@@ -84,7 +84,7 @@ fn room_query(room: usize) -> Query {
 
 /// Opens connection `conn`, says hello and listens to `query`; drops the answers.
 fn listener(hub: &mut Hub<MemoryStorage>, conn: u64, query: &Query) {
-    hub.handle_open(conn);
+    hub.handle_open(conn, 0);
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: None,
@@ -351,7 +351,7 @@ fn member(uid: &str) -> Identity {
 /// Opens connection `conn` as `identity` (its credential verified at once)
 /// and listens to `query`; drops the answers.
 fn member_listener(hub: &mut Hub<MemoryStorage>, conn: u64, identity: &Identity, query: &Query) {
-    hub.handle_open(conn);
+    hub.handle_open(conn, 0);
     let hello = ClientMessage::Hello {
         protocol: 1,
         auth: Some("a token".into()),

@@ -40,7 +40,7 @@ fn hub_of(config: HubConfig, docs: u64) -> Hub<MemoryStorage> {
 }
 
 fn open(hub: &mut Hub<MemoryStorage>, conn: u64) {
-    hub.handle_open(conn);
+    hub.handle_open(conn, 0);
     hub.handle_frame(conn, r#"{"type":"hello","protocol":1}"#, 0);
 }
 
@@ -230,4 +230,71 @@ fn connections_past_the_most_are_refused_and_the_open_ones_keep_working() {
     assert!(hub.admit_connection().is_ok(), "a place is free again");
     open(&mut hub, 4);
     assert!(hub.admit_connection().is_err(), "and taken again");
+}
+
+#[test]
+fn a_connection_silent_past_its_time_to_say_hello_is_closed_and_frees_its_place() {
+    let config = HubConfig {
+        max_connections: 2,
+        hello_timeout_ms: 10_000,
+        ..HubConfig::default()
+    };
+    let mut hub = hub(config);
+    open(&mut hub, 1);
+    listen_where(&mut hub, 1, 1, "==", 0);
+    hub.handle_open(2, 5_000);
+    drain(&mut hub);
+    assert_eq!(hub.poll_timeout(), Some(15_000), "the silent one's time");
+    assert!(hub.admit_connection().is_err(), "both places are taken");
+    hub.handle_timeout(14_999);
+    assert!(drain(&mut hub).is_empty(), "not yet");
+    hub.handle_timeout(15_000);
+    let mut outputs = Vec::new();
+    while let Some(output) = hub.poll_output() {
+        outputs.push(output);
+    }
+    let error = outputs.iter().find_map(|o| match o {
+        Output::Send { conn: 2, frame } => Some(serde_json::from_str::<Value>(frame).unwrap()),
+        _ => None,
+    });
+    assert_eq!(
+        error.as_ref().and_then(error_code),
+        Some("handshake_required")
+    );
+    assert!(
+        outputs
+            .iter()
+            .any(|o| matches!(o, Output::Close { conn: 2, .. })),
+        "{outputs:?}"
+    );
+    assert!(hub.admit_connection().is_ok(), "its place is free");
+    assert_eq!(hub.poll_timeout(), None, "nothing else is due");
+    // The connection that said hello keeps its listener.
+    assert_eq!(edit(&mut hub, 1, 2), vec![1]);
+    // A connection that says hello in time is not closed at its time.
+    hub.handle_open(3, 20_000);
+    hub.handle_frame(3, r#"{"type":"hello","protocol":1}"#, 29_000);
+    drain(&mut hub);
+    assert_eq!(hub.poll_timeout(), None);
+    hub.handle_timeout(40_000);
+    assert!(drain(&mut hub).is_empty(), "nobody is closed");
+}
+
+#[test]
+fn a_silent_connection_restored_after_the_hub_lost_its_memory_is_due_at_once() {
+    let mut before = hub(HubConfig::default());
+    before.handle_open(1, 0);
+    let saved = before
+        .session(1)
+        .expect("a session for the silent connection");
+    let mut after = hub(HubConfig::default());
+    after.set_now(50_000);
+    after.restore(1, &saved).expect("restores");
+    assert_eq!(after.poll_timeout(), Some(50_000));
+    after.handle_timeout(50_000);
+    let mut closed = false;
+    while let Some(output) = after.poll_output() {
+        closed |= matches!(output, Output::Close { conn: 1, .. });
+    }
+    assert!(closed, "closed with handshake_required");
 }

@@ -62,7 +62,7 @@ fn a_refused_handshake_is_told_then_sent_then_closed() {
         Database::new(MemoryStorage::new(), Limits::default()),
         HubConfig::default(),
     );
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, r#"{"type":"hello","protocol":9}"#, 0);
     let out = drain(&mut hub);
     assert_eq!(out.len(), 3, "{out:?}");
@@ -93,7 +93,7 @@ fn a_storage_failure_keeps_its_detail_off_the_wire() {
         Database::new(FailingCommits(MemoryStorage::new()), Limits::default()),
         HubConfig::default(),
     );
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
     drain(&mut hub);
     let commit = r#"{"type":"commit","rid":7,"collection":"rooms","writes":[{"op":"set","id":"r1","data":{}}]}"#;

@@ -153,7 +153,7 @@ fn a_driver_written_collection_refuses_commit_frames_but_serves_listeners() {
     let folder = CollectionPath::parse("_files").unwrap();
     // Open access, so the refusal is not the rules'.
     let mut hub = hub(folder.as_str(), Access::Open).driver_written();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     let hello = json!({"type": "hello", "protocol": 1, "auth": null});
     hub.handle_frame(1, &hello.to_string(), NOW);
     frames(&mut hub, 1);

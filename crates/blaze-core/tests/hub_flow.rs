@@ -17,7 +17,7 @@ fn hub() -> Hub<MemoryStorage> {
 }
 
 fn open(hub: &mut Hub<MemoryStorage>, conn: u64) {
-    hub.handle_open(conn);
+    hub.handle_open(conn, 0);
     hub.handle_frame(conn, r#"{"type":"hello","protocol":1}"#, NOW);
 }
 

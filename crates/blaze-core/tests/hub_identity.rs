@@ -82,7 +82,7 @@ fn hello(credential: Option<&str>) -> String {
 
 /// Opens `conn` as `identity`, valid until `expires`.
 fn sign_in(hub: &mut Hub<MemoryStorage>, conn: u64, identity: Identity, expires: Option<u64>) {
-    hub.handle_open(conn);
+    hub.handle_open(conn, 0);
     hub.handle_frame(conn, &hello(Some("token")), NOW);
     hub.handle_verified(conn, None, Ok((identity, expires)), NOW);
     drain(hub);
@@ -112,7 +112,7 @@ fn kinds(seen: &[Seen]) -> Vec<String> {
 #[test]
 fn a_hello_without_a_credential_is_welcomed_at_once_as_anonymous() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(None), NOW);
     let seen = drain(&mut hub);
     assert_eq!(
@@ -126,7 +126,7 @@ fn a_hello_without_a_credential_is_welcomed_at_once_as_anonymous() {
 #[test]
 fn a_credential_is_verified_and_the_frames_pipelined_after_hello_wait_in_order() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(Some("eyJ.token")), NOW);
     listen(&mut hub, 1, NOW);
     hub.handle_frame(1, &commit(2, "r1"), NOW);
@@ -155,7 +155,7 @@ fn a_credential_is_verified_and_the_frames_pipelined_after_hello_wait_in_order()
 #[test]
 fn a_refused_credential_gets_unauthenticated_and_close_4001_and_its_frames_are_dropped() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(Some("forged")), NOW);
     hub.handle_frame(1, &commit(2, "r1"), NOW);
     drain(&mut hub);
@@ -177,7 +177,7 @@ fn a_refused_credential_gets_unauthenticated_and_close_4001_and_its_frames_are_d
 #[test]
 fn an_oversized_credential_is_refused_without_asking_the_driver() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     let long = "x".repeat(Limits::default().max_credential_bytes + 1);
     hub.handle_frame(1, &hello(Some(&long)), NOW);
     assert_eq!(
@@ -185,7 +185,7 @@ fn an_oversized_credential_is_refused_without_asking_the_driver() {
         ["1:error", "1:close unauthenticated"]
     );
     // The largest credential allowed is passed on.
-    hub.handle_open(2);
+    hub.handle_open(2, 0);
     let longest = &long[1..];
     hub.handle_frame(2, &hello(Some(longest)), NOW);
     assert_eq!(drain(&mut hub), [Seen::Verify(2, None, longest.to_owned())]);
@@ -195,14 +195,14 @@ fn an_oversized_credential_is_refused_without_asking_the_driver() {
 fn a_hub_refusing_anonymous_closes_a_hello_without_credential() {
     let why = Rejection::new(ErrorCode::Unauthenticated, "BLAZE_AUTH does not parse");
     let mut hub = hub().refusing_anonymous(why);
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(None), NOW);
     assert_eq!(
         kinds(&drain(&mut hub)),
         ["1:error", "1:close unauthenticated"]
     );
     // A credential is still passed to the driver, which decides.
-    hub.handle_open(2);
+    hub.handle_open(2, 0);
     hub.handle_frame(2, &hello(Some("admin-key")), NOW);
     assert_eq!(kinds(&drain(&mut hub)), ["2:verify None"]);
 }
@@ -311,7 +311,7 @@ fn a_fourth_refused_refresh_in_a_row_closes_the_connection() {
 #[test]
 fn an_anonymous_connection_cannot_take_a_credential_in_band() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(None), NOW);
     hub.handle_frame(1, r#"{"type":"auth","rid":4,"auth":"token"}"#, NOW);
     hub.handle_frame(1, r#"{"type":"get","rid":5,"path":"rooms/r1"}"#, NOW);
@@ -323,7 +323,7 @@ fn an_anonymous_connection_cannot_take_a_credential_in_band() {
 fn no_change_reaches_a_connection_once_its_credential_expired() {
     let mut hub = hub();
     sign_in(&mut hub, 1, user("alice"), Some(5_000));
-    hub.handle_open(2);
+    hub.handle_open(2, 0);
     hub.handle_frame(2, &hello(None), NOW);
     listen(&mut hub, 1, NOW);
     listen(&mut hub, 2, NOW);
@@ -403,7 +403,7 @@ fn a_saved_session_keeps_the_identity_and_expiry_and_restores_them() {
 #[test]
 fn a_session_verifying_its_credential_does_not_restore() {
     let mut hub = hub();
-    hub.handle_open(1);
+    hub.handle_open(1, 0);
     hub.handle_frame(1, &hello(Some("token")), NOW);
     let session = hub.session(1).unwrap();
     assert!(session.waiting);

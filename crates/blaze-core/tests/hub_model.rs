@@ -250,7 +250,7 @@ impl World {
         let conn = self.next_conn;
         self.next_conn += 1;
         self.clients[c].conn = Some(conn);
-        self.hub.handle_open(conn);
+        self.hub.handle_open(conn, 0);
         self.send(
             c,
             &ClientMessage::Hello {

@@ -115,7 +115,7 @@ impl World {
     }
 
     fn sign_in(&mut self, conn: u64, identity: Option<Identity>) {
-        self.hub.handle_open(conn);
+        self.hub.handle_open(conn, 0);
         match identity {
             Some(identity) => {
                 let hello = r#"{"type":"hello","protocol":1,"auth":"token"}"#;
@@ -1333,7 +1333,7 @@ service cloud.firestore {
         }
     };
     w.now += 1;
-    w.hub.handle_open(9);
+    w.hub.handle_open(9, 0);
     w.hub
         .handle_frame(9, r#"{"type":"hello","protocol":1,"auth":"t"}"#, w.now);
     w.hub

@@ -199,7 +199,7 @@ impl World {
                 claims: json!({"sub": uid}).as_object().unwrap().clone(),
             };
             let conn = conn as u64;
-            world.hub.handle_open(conn);
+            world.hub.handle_open(conn, 0);
             let hello = r#"{"type":"hello","protocol":1,"auth":"token"}"#;
             world.hub.handle_frame(conn, hello, NOW);
             world

@@ -26,7 +26,9 @@
 //! with `handle_verified`, while the hub holds the connection's later
 //! frames in order. Credentials expire: a Durable Object alarm is set at
 //! the hub's `poll_timeout`, and `alarm` closes the expired connections
-//! (4001 `token_expired`). A connection's identity and expiry are in its
+//! (4001 `token_expired`), and those that never said `hello` (4002).
+//! Before a socket is accepted, the hub's `admit_connection` may refuse it
+//! (429 `resource_exhausted`, past `BLAZE_MAX_CONNECTIONS`). A connection's identity and expiry are in its
 //! saved session, so they survive hibernation; the credential never is.
 //!
 //! Access rules (spec 14): the hub enforces the isolate's compiled rules
@@ -429,28 +431,15 @@ impl DurableObject for BlazeCollection {
         if self.live.borrow().is_some() {
             self.run_queued()?;
         }
-        let mut live = self.live(Some(collection.as_str()))?;
         if upgrade {
-            // Past the most connections, the upgrade is refused before a
-            // socket is accepted (spec 10.1).
-            if let Err(refused) = live.hub.admit_connection() {
-                let refused = HttpResponse::rejected(refused.code, refused.message);
-                log_http(&hreq, &refused, Who::Unknown, now().saturating_sub(started));
-                return respond(refused);
+            let (answer, opened) = self.upgrade(collection.as_str(), &hreq, started)?;
+            if opened {
+                // Its time to say `hello` may be the hub's next timeout.
+                self.schedule_alarm().await?;
             }
-            let pair = WebSocketPair::new()?;
-            let conn = live.next_conn()?;
-            self.state.accept_web_socket(&pair.server);
-            pair.server.serialize_attachment(conn)?;
-            live.sockets.insert(conn, pair.server);
-            live.hub.handle_open(conn);
-            if let Err(e) = live.save(conn) {
-                live.fail(conn, &e);
-                live.close_failed();
-            }
-            return Response::from_websocket(pair.client);
+            return Ok(answer);
         }
-        drop(live);
+        drop(self.live(Some(collection.as_str()))?);
         let file_op = match req.headers().get(INTERNAL_FILES)?.as_deref() {
             Some("check") => Some(FileOp::Check),
             Some("commit") => Some(FileOp::Commit),
@@ -832,6 +821,34 @@ impl BlazeCollection {
         Ok(())
     }
 
+    /// Accepts a WebSocket to `collection`, or answers the refusal when the
+    /// hub has the most connections open already (spec 10.1); says whether
+    /// a socket opened.
+    fn upgrade(
+        &self,
+        collection: &str,
+        hreq: &HttpRequest,
+        started: u64,
+    ) -> Result<(Response, bool)> {
+        let mut live = self.live(Some(collection))?;
+        if let Err(refused) = live.hub.admit_connection() {
+            let refused = HttpResponse::rejected(refused.code, refused.message);
+            log_http(hreq, &refused, Who::Unknown, now().saturating_sub(started));
+            return Ok((respond(refused)?, false));
+        }
+        let pair = WebSocketPair::new()?;
+        let conn = live.next_conn()?;
+        self.state.accept_web_socket(&pair.server);
+        pair.server.serialize_attachment(conn)?;
+        live.sockets.insert(conn, pair.server);
+        live.hub.handle_open(conn, now());
+        if let Err(e) = live.save(conn) {
+            live.fail(conn, &e);
+            live.close_failed();
+        }
+        Ok((Response::from_websocket(pair.client)?, true))
+    }
+
     /// Sets the Durable Object alarm at the earliest credential expiry of
     /// the connections or the next run of the files sweep, when it is not
     /// set for that time already.
@@ -842,7 +859,9 @@ impl BlazeCollection {
                 (Some(a), Some(b)) => Some(a.min(b)),
                 (a, b) => a.or(b),
             };
-            if due.is_none() || due == live.alarm {
+            // An alarm set for this time or earlier will do: when it runs,
+            // it sets the next one.
+            if due.is_none() || live.alarm.is_some_and(|at| Some(at) <= due) {
                 return Ok(());
             }
             live.alarm = due;

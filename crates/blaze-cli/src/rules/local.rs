@@ -256,7 +256,7 @@ fn listen(
     what: &Value,
     now: u64,
 ) -> Result<Outcome, String> {
-    hub.handle_open(CONN);
+    hub.handle_open(CONN, now);
     let hello = match identity {
         Identity::Anonymous => json!({"type": "hello", "protocol": 1}),
         _ => json!({"type": "hello", "protocol": 1, "auth": "verified-by-the-runner"}),

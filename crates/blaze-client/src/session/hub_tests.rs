@@ -145,7 +145,7 @@ impl World {
     fn connect(&mut self) {
         self.conn += 1;
         self.now += 1;
-        self.hub.handle_open(self.conn);
+        self.hub.handle_open(self.conn, 0);
         self.hub
             .handle_frame(self.conn, &self.session.hello(), self.now);
         self.pump();

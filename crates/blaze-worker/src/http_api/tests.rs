@@ -386,7 +386,7 @@ fn batch_query_and_count_routes() {
 #[test]
 fn http_writes_reach_websocket_listeners() {
     let h = &mut hub();
-    h.handle_open(1);
+    h.handle_open(1, 0);
     h.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
     h.handle_frame(1, r#"{"type":"listen","rid":1,"doc":"rooms/r1"}"#, 0);
     while h.poll_output().is_some() {}
@@ -408,7 +408,7 @@ fn http_writes_reach_websocket_listeners() {
 #[test]
 fn a_commit_id_makes_an_http_commit_safe_to_retry() {
     let h = &mut hub();
-    h.handle_open(1);
+    h.handle_open(1, 0);
     h.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
     h.handle_frame(
         1,

@@ -22,6 +22,9 @@ pub(super) enum Verifying {
 pub(super) struct Connection {
     /// Whether `hello` was accepted.
     pub open: bool,
+    /// When the connection is closed if its first frame has not come
+    /// (milliseconds since the Unix epoch; spec 10.1).
+    pub hello_due: u64,
     /// Who the connection's credential says it is.
     pub identity: Identity,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
@@ -74,10 +77,12 @@ impl Connection {
     pub(super) const MAX_REFUSED_AUTHS: u32 = 3;
 }
 
-impl Default for Connection {
-    fn default() -> Self {
+impl Connection {
+    /// A connection just opened, closed at `hello_due` if it says nothing.
+    pub(super) fn new(hello_due: u64) -> Self {
         Self {
             open: false,
+            hello_due,
             identity: Identity::Anonymous,
             expires: None,
             verifying: None,
@@ -103,6 +108,18 @@ impl Connection {
     /// more may be sent to it (spec 13.5).
     pub(super) fn expired(&self, now: u64) -> bool {
         self.expires.is_some_and(|expires| now >= expires)
+    }
+
+    /// Whether the connection is still waiting for its first frame at
+    /// `now`, past its due time.
+    pub(super) fn silent_past(&self, now: u64) -> bool {
+        self.waiting_for_hello() && now >= self.hello_due
+    }
+
+    /// Whether no first frame has been read: neither open nor verifying a
+    /// credential.
+    pub(super) fn waiting_for_hello(&self) -> bool {
+        !self.open && self.verifying.is_none()
     }
 
     /// The estimated bytes of one listener in a connection's tables.

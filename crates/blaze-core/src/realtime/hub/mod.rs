@@ -81,6 +81,9 @@ pub struct HubConfig {
     /// Most connections open at once; one more is refused before it opens
     /// (see [`Hub::admit_connection`]).
     pub max_connections: usize,
+    /// How long (ms) a connection may stay open without its first frame
+    /// (`hello`) before it is closed with 4002 `handshake_required`.
+    pub hello_timeout_ms: u64,
     /// How long (ms) a listener whose access rules read documents of other
     /// collections keeps its permission before those documents are fetched
     /// and the rules checked again.
@@ -89,13 +92,14 @@ pub struct HubConfig {
 
 impl Default for HubConfig {
     /// A 64 MiB memory budget, 8 MiB (1/8) of it per connection; 4,096
-    /// connections; documents of other collections checked again every
-    /// minute.
+    /// connections, each saying `hello` within 10 s; documents of other
+    /// collections checked again every minute.
     fn default() -> Self {
         Self {
             memory_budget: 64 * 1024 * 1024,
             connection_budget: 8 * 1024 * 1024,
             max_connections: 4096,
+            hello_timeout_ms: 10_000,
             foreign_recheck_ms: 60_000,
         }
     }
@@ -123,7 +127,7 @@ pub struct HubStats {
 /// let db = Database::new(MemoryStorage::new(), Limits::default());
 /// let mut hub = Hub::new(db, HubConfig::default());
 /// let now_ms = 1_700_000_000_000;
-/// hub.handle_open(1);
+/// hub.handle_open(1, now_ms);
 /// hub.handle_frame(1, r#"{"type":"hello","protocol":1}"#, now_ms);
 /// hub.handle_frame(1, r#"{"type":"listen","rid":1,"query":{"collection":"rooms"}}"#, now_ms);
 /// hub.handle_frame(1, r#"{"type":"commit","rid":2,"collection":"rooms","writes":[{"op":"set","id":"r1","data":{}}]}"#, now_ms);
@@ -267,11 +271,13 @@ impl<S: Storage> Hub<S> {
         Err(Rejection::new(ErrorCode::ResourceExhausted, msg))
     }
 
-    /// A connection opened; it must send `hello` first. Reusing the id of an
-    /// open connection drops that connection's state.
-    pub fn handle_open(&mut self, conn: ConnId) {
+    /// A connection opened at `now` (milliseconds since the Unix epoch); it
+    /// must send `hello` first, within [`HubConfig::hello_timeout_ms`].
+    /// Reusing the id of an open connection drops that connection's state.
+    pub fn handle_open(&mut self, conn: ConnId, now: u64) {
         self.forget(conn);
-        self.conns.insert(conn, Connection::default());
+        let hello_due = now.saturating_add(self.config.hello_timeout_ms);
+        self.conns.insert(conn, Connection::new(hello_due));
     }
 
     /// A connection closed (by the peer or the transport): its listeners are freed.
@@ -344,25 +350,37 @@ impl<S: Storage> Hub<S> {
     }
 
     /// When [`Hub::handle_timeout`] must next be called: the earliest expiry
-    /// of a connection's credential (milliseconds since the Unix epoch).
+    /// of a connection's credential or of its time to say `hello`
+    /// (milliseconds since the Unix epoch).
     pub fn poll_timeout(&self) -> Option<u64> {
-        let expiry = self.conns.values().filter_map(|c| c.expires).min();
-        expiry.into_iter().chain(self.refetch_due()).min()
+        let expiry = self.conns.values().filter_map(|c| c.expires);
+        let hello = self.conns.values().filter(|c| c.waiting_for_hello());
+        let hello = hello.map(|c| c.hello_due);
+        expiry.chain(hello).chain(self.refetch_due()).min()
     }
 
     /// Time passed to `now`: every connection whose credential has expired
-    /// is closed with 4001 `token_expired`.
+    /// is closed with 4001 `token_expired`, and every connection that has
+    /// not sent its first frame in time with 4002 `handshake_required`.
     pub fn handle_timeout(&mut self, now: u64) {
         self.now = now;
-        let mut expired: Vec<ConnId> = self
-            .conns
-            .iter()
-            .filter(|(_, c)| c.expired(now))
-            .map(|(&conn, _)| conn)
-            .collect();
-        expired.sort_unstable();
+        let due = |pick: fn(&Connection, u64) -> bool| {
+            let mut conns: Vec<ConnId> = self
+                .conns
+                .iter()
+                .filter(|(_, c)| pick(c, now))
+                .map(|(&conn, _)| conn)
+                .collect();
+            conns.sort_unstable();
+            conns
+        };
+        let (expired, silent) = (due(Connection::expired), due(Connection::silent_past));
         for conn in expired {
             self.close(conn, CloseCode::TokenExpired);
+        }
+        let msg = format!("no hello within {} ms", self.config.hello_timeout_ms);
+        for conn in silent {
+            self.refuse_handshake(conn, ErrorCode::HandshakeRequired, &msg);
         }
         self.refetch_due_listeners(now);
     }

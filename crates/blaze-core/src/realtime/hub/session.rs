@@ -117,8 +117,11 @@ impl<S: Storage> Hub<S> {
                 Err(other) => return Err(other),
             }
         }
-        self.handle_open(conn);
+        // A connection that had not said `hello` when the hub lost its
+        // memory is due at once: the hub cannot tell how long it was silent.
+        self.handle_open(conn, self.now);
         if let Some(c) = self.conns.get_mut(&conn) {
+            c.hello_due = self.now;
             c.open = session.open;
             c.identity = session.identity.clone();
             c.expires = session.expires;

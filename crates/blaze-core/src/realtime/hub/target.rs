@@ -190,7 +190,7 @@ mod tests {
     fn field_paths_that_name_one_field_share_one_target() {
         let db = Database::new(MemoryStorage::new(), Limits::default());
         let mut hub = Hub::new(db, HubConfig::default());
-        hub.handle_open(1);
+        hub.handle_open(1, 0);
         hub.handle_frame(1, r#"{"type":"hello","protocol":1}"#, 0);
         listen(&mut hub, 1, "n", "a.b");
         listen(&mut hub, 2, "`n`", "`a`.`b`");
