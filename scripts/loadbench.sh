@@ -6,7 +6,7 @@
 #   bash scripts/loadbench.sh memory     the worker's memory under 4,000 distinct listeners (cold, then warmed)
 #   bash scripts/loadbench.sh all        both
 #   bash scripts/loadbench.sh writes     the write path alone, three rounds
-#   bash scripts/loadbench.sh connect    connection setup with and without a credential
+#   bash scripts/loadbench.sh connect    connection setup with and without a credential (with BLAZE_BASELINE, also on that build)
 #   bash scripts/loadbench.sh rules      the demo's access rules beside open rules (same build)
 #   bash scripts/loadbench.sh files      files (spec 15) beside a bare R2 Worker: throughput, first byte, memory
 #

@@ -61,6 +61,15 @@ impl WranglerDev {
         Self::launch(config, state, &[])
     }
 
+    /// Starts the worker of wrangler config `config` with `[vars]`
+    /// overridden as [`Self::start_with_vars`] does, with a fresh state
+    /// directory.
+    pub fn start_config_with_vars(config: &str, name: &str, vars: &[&str]) -> Self {
+        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&state);
+        Self::launch(config, state, vars)
+    }
+
     /// Starts the Blaze worker on a new port, keeping the state directory `state`.
     pub fn start_with_state(state: PathBuf) -> Self {
         Self::launch(BLAZE_CONFIG, state, &[])
@@ -76,9 +85,7 @@ impl WranglerDev {
     /// Starts the Blaze worker with `[vars]` overridden (`NAME:VALUE` each;
     /// a name of [`DEV_IDENTITY`] named here replaces its value there).
     pub fn start_with_vars(name: &str, vars: &[&str]) -> Self {
-        let state = std::env::temp_dir().join(format!("blaze-e2e-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&state);
-        Self::launch(BLAZE_CONFIG, state, vars)
+        Self::start_config_with_vars(BLAZE_CONFIG, name, vars)
     }
 
     fn launch(config: &str, state: PathBuf, vars: &[&str]) -> Self {

@@ -6,7 +6,10 @@
 //! and the figures are medians with their ratio to the anonymous connection.
 //! A "first" token is new on every connection, so the worker verifies its
 //! signature; a "cached" one is the same token every time, answered from the
-//! verifier's cache.
+//! verifier's cache. With a baseline build (`BLAZE_BASELINE`), a second
+//! worker of that build runs beside it, and each round also opens one
+//! connection without a credential and one with the admin key there, so a
+//! change to connection setup is measured against the build before it.
 
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -33,8 +36,12 @@ struct Kind {
     credential: Box<dyn Fn(usize) -> Option<String>>,
 }
 
-/// Runs the benchmark and prints its table.
-pub fn run(runtime: &tokio::runtime::Runtime) {
+/// The kinds (indices into the kinds table) also timed on the baseline build.
+const COMPARED: [usize; 2] = [0, 1];
+
+/// Runs the benchmark and prints its table; `baseline` is the wrangler
+/// config and label of an earlier build to compare with.
+pub fn run(runtime: &tokio::runtime::Runtime, baseline: Option<&(String, String)>) {
     let (es_private, es_public) = mint::generate("ES256");
     let (rs_private, rs_public) = mint::generate("RS256");
     let issuers = json!({
@@ -46,6 +53,9 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
     });
     let auth = format!("BLAZE_AUTH:{issuers}");
     let server = WranglerDev::start_with_vars("loadbench-connect", &[&auth]);
+    let before = baseline.map(|(config, _)| {
+        WranglerDev::start_config_with_vars(config, "loadbench-connect-baseline", &[&auth])
+    });
     let exp = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
@@ -104,25 +114,28 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
     println!(
         "## connection setup (connect, hello, welcome), {CONNECTIONS} connections of each kind, interleaved"
     );
-    let times = runtime.block_on(async {
+    let (times, before_times) = runtime.block_on(async {
         let mut times = vec![Vec::new(); kinds.len()];
+        let mut before_times = vec![Vec::new(); COMPARED.len()];
         let deadline = Instant::now() + Duration::from_secs(300);
         for round in &rounds {
             for (k, (kind, credential)) in kinds.iter().zip(round).enumerate() {
                 if Instant::now() > deadline {
-                    return times;
+                    return (times, before_times);
                 }
-                let took = setup(server.port, credential.as_deref()).await;
-                match took {
-                    Some(took) => times[k].push(took.as_secs_f64() * 1000.0),
-                    None => panic!("{}: no welcome", kind.name),
+                times[k].push(timed(server.port, credential.as_deref(), kind.name).await);
+            }
+            for (slot, &k) in before_times.iter_mut().zip(&COMPARED) {
+                if let Some(before) = &before {
+                    let name = kinds[k].name;
+                    slot.push(timed(before.port, round[k].as_deref(), name).await);
                 }
             }
         }
-        times
+        (times, before_times)
     });
     let anonymous = median(times[0].clone());
-    for (kind, t) in kinds.iter().zip(times) {
+    for (kind, t) in kinds.iter().zip(&times) {
         let ms = median(t.clone());
         println!(
             "{:>24}: median {ms:6.2} ms ({:.2}x no credential), {} connections",
@@ -130,6 +143,25 @@ pub fn run(runtime: &tokio::runtime::Runtime) {
             ms / anonymous,
             t.len()
         );
+    }
+    let Some((_, label)) = baseline else { return };
+    println!("## the same rounds on {label}'s worker, beside this build's");
+    for (t, &k) in before_times.iter().zip(&COMPARED) {
+        let (now, then) = (median(times[k].clone()), median(t.clone()));
+        println!(
+            "{:>24}: median {then:6.2} ms on {label}, {now:6.2} ms on this build ({:.2}x {label}), {} connections",
+            kinds[k].name,
+            now / then,
+            t.len()
+        );
+    }
+}
+
+/// The milliseconds [`setup`] took; panics when no `welcome` came.
+async fn timed(port: u16, credential: Option<&str>, kind: &str) -> f64 {
+    match setup(port, credential).await {
+        Some(took) => took.as_secs_f64() * 1000.0,
+        None => panic!("{kind}: no welcome"),
     }
 }
 

@@ -520,7 +520,7 @@ fn main() {
     let baseline = baseline();
     if mode == "connect" {
         println!("# Blaze connection setup benchmark: wrangler dev on 127.0.0.1");
-        connect::run(&runtime);
+        connect::run(&runtime, baseline.as_ref());
         return;
     }
     if mode == "files" {
