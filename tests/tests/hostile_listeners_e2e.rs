@@ -8,7 +8,9 @@
 //! nothing stored changes but what the bystander wrote.
 //! `scripts/build-worker.sh` must have built the worker.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use blaze_auth::mint;
 
 use blaze_tests::live::{self, e2e, http, workerd_memory, Incoming, WranglerDev, Ws};
 use serde_json::{json, Value};
@@ -320,7 +322,8 @@ async fn non_indexable_listeners_leave_commits_fast(port: u16) {
 /// collection keeps open, an upgrade is refused 429 `resource_exhausted`
 /// before a socket opens; the bystander keeps its listener and its writes,
 /// another collection and HTTP are not affected, a closed connection frees
-/// its place, and the silent ones are closed after 10 s, which frees theirs.
+/// its place, and the silent ones are closed after 10 s, which frees theirs;
+/// one user past an eighth of the places is refused at `hello`.
 async fn connections_past_the_most(port: u16) {
     const COLLECTION: &str = "hostile_sockets";
     let mut bystander = Ws::open(port, COLLECTION).await;
@@ -420,8 +423,47 @@ async fn connections_past_the_most(port: u16) {
         format!("{COLLECTION}/b2")
     );
     for ws in joined {
+        ws.close_and_wait().await;
+    }
+
+    // A user past an eighth of the places (here one) is refused at `hello`;
+    // her open connection and other users are not affected.
+    let mut first = signed_in(port, COLLECTION, "mallory").await;
+    assert_eq!(first.recv().await["type"], "welcome");
+    let mut second = signed_in(port, COLLECTION, "mallory").await;
+    let refused = second.recv().await;
+    assert_eq!(refused["error"]["code"], "resource_exhausted", "{refused}");
+    let closed = second.next_incoming(Duration::from_secs(5)).await;
+    assert!(
+        matches!(closed, Some(Incoming::Closed { code: 4002, .. })),
+        "{closed:?}"
+    );
+    let mut alice = signed_in(port, COLLECTION, "alice").await;
+    assert_eq!(alice.recv().await["type"], "welcome");
+    let set = json!([{"op": "set", "id": "m1", "data": {"by": "mallory"}}]);
+    commit(&mut first, COLLECTION, set).await;
+    let heard = expect_change(&mut bystander).await;
+    assert_eq!(
+        heard["changes"][0]["doc"]["path"],
+        format!("{COLLECTION}/m1")
+    );
+    for ws in [first, alice, newcomer, bystander] {
         ws.close().await;
     }
-    newcomer.close().await;
-    bystander.close().await;
+}
+
+/// A connection to `collection` that says `hello` with a development token
+/// of `uid` (its `welcome` or refusal not read).
+async fn signed_in(port: u16, collection: &str, uid: &str) -> Ws {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("after 1970")
+        .as_secs();
+    let claims =
+        json!({"iss": "blaze-dev", "aud": "blaze", "sub": uid, "iat": now, "exp": now + 3600});
+    let token = mint::hs256(b"blaze-dev-secret-not-for-production", &claims);
+    let mut ws = Ws::raw(port, collection).await;
+    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": token}))
+        .await;
+    ws
 }

@@ -417,3 +417,57 @@ fn a_session_verifying_its_credential_does_not_restore() {
     let mut hub = Hub::new(hub.into_database(), HubConfig::default());
     assert!(hub.restore(1, &session).is_err());
 }
+
+/// Opens `conn` with a credential verified as `identity`; what the hub said.
+fn try_sign_in(hub: &mut Hub<MemoryStorage>, conn: u64, identity: Identity) -> Vec<String> {
+    hub.handle_open(conn, 0);
+    hub.handle_frame(conn, &hello(Some("token")), NOW);
+    hub.handle_verified(conn, None, Ok((identity, None)), NOW);
+    let seen = drain(hub);
+    let mut said = kinds(&seen);
+    for s in &seen {
+        if let Seen::Send(_, frame) = s {
+            if let Some(code) = frame["error"]["code"].as_str() {
+                said.push(code.to_owned());
+            }
+        }
+    }
+    said.retain(|s| !s.ends_with(":verify None"));
+    said
+}
+
+#[test]
+fn a_user_past_an_eighth_of_the_connections_is_refused_at_hello() {
+    // 16 connections in all: two per user.
+    let config = HubConfig {
+        max_connections: 16,
+        ..HubConfig::default()
+    };
+    let mut hub = Hub::new(
+        Database::new(MemoryStorage::new(), Limits::default()),
+        config,
+    );
+    assert_eq!(try_sign_in(&mut hub, 1, user("mallory")), ["1:welcome"]);
+    assert_eq!(try_sign_in(&mut hub, 2, user("mallory")), ["2:welcome"]);
+    assert_eq!(
+        try_sign_in(&mut hub, 3, user("mallory")),
+        [
+            "3:error",
+            "3:close handshake_required",
+            "resource_exhausted"
+        ]
+    );
+    // Other users, admins and anonymous connections are not hers to take.
+    assert_eq!(try_sign_in(&mut hub, 4, user("alice")), ["4:welcome"]);
+    assert_eq!(try_sign_in(&mut hub, 5, Identity::Admin), ["5:welcome"]);
+    assert_eq!(try_sign_in(&mut hub, 6, Identity::Admin), ["6:welcome"]);
+    assert_eq!(try_sign_in(&mut hub, 7, Identity::Admin), ["7:welcome"]);
+    hub.handle_open(8, 0);
+    hub.handle_frame(8, &hello(None), NOW);
+    assert_eq!(kinds(&drain(&mut hub)), ["8:welcome"]);
+    // Her connections keep working; one closed frees her place.
+    hub.handle_frame(1, &commit(1, "r1"), NOW);
+    assert!(kinds(&drain(&mut hub)).contains(&"1:committed".to_owned()));
+    hub.handle_close(2);
+    assert_eq!(try_sign_in(&mut hub, 9, user("mallory")), ["9:welcome"]);
+}

@@ -35,12 +35,18 @@ pub(super) fn alice() -> String {
     mint::hs256(SECRET.as_bytes(), &claims)
 }
 
+/// Every connection here is alice's, and one user may hold an eighth of a
+/// collection's connections (spec 10.1): a bound whose eighth holds the
+/// 1,000 listeners' connections.
+const ONE_USERS_CONNECTIONS: &str = "BLAZE_MAX_CONNECTIONS:16384";
+
 /// Runs the rounds and prints the figures as ratios (demo rules / open rules).
 pub(super) fn run(runtime: &tokio::runtime::Runtime) {
     let text = std::fs::read_to_string(repo_root().join("blaze.rules")).expect("blaze.rules");
-    let open = WranglerDev::start("loadbench-open-rules");
+    let open = WranglerDev::start_with_vars("loadbench-open-rules", &[ONE_USERS_CONNECTIONS]);
+    let rules = format!("BLAZE_RULES:{text}");
     let ruled =
-        WranglerDev::start_with_vars("loadbench-demo-rules", &[&format!("BLAZE_RULES:{text}")]);
+        WranglerDev::start_with_vars("loadbench-demo-rules", &[&rules, ONE_USERS_CONNECTIONS]);
     let servers = [("open rules", open.port), ("demo rules", ruled.port)];
     let rounds = round_count();
     runtime.block_on(async {

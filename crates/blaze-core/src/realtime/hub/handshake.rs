@@ -32,6 +32,12 @@ impl<S: Storage> Hub<S> {
         now: u64,
     ) {
         self.now = now;
+        // A user past its share of the collection's connections is refused
+        // at its `hello` (spec 10.1).
+        let crowded = match (&result, rid) {
+            (Ok((identity, _)), None) => self.user_share_taken(identity),
+            _ => None,
+        };
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -44,6 +50,9 @@ impl<S: Storage> Hub<S> {
             return;
         }
         c.verifying = None;
+        if let Some(msg) = crowded {
+            return self.refuse_handshake(conn, ErrorCode::ResourceExhausted, &msg);
+        }
         match (rid, result) {
             (None, Ok((identity, expires))) => {
                 let auth = AuthState::of(&identity, expires);
@@ -132,6 +141,19 @@ impl<S: Storage> Hub<S> {
                 "the first frame must be hello",
             ),
         }
+    }
+
+    /// Why one more connection of `identity` would take it past a user's
+    /// share of the collection's connections (an eighth of
+    /// [`HubConfig::max_connections`](super::HubConfig::max_connections),
+    /// rounded up); `None` when it fits, or when `identity` is not a user's.
+    fn user_share_taken(&self, identity: &Identity) -> Option<String> {
+        let uid = identity.uid()?;
+        let share = self.config.max_connections.div_ceil(8);
+        let mine = |c: &&Connection| c.open && c.identity.uid() == Some(uid);
+        let open = self.conns.values().filter(mine).count();
+        let msg = format!("this user has {open} connections to this collection, its most");
+        (open >= share).then_some(msg)
     }
 
     fn welcome(&mut self, conn: ConnId, auth: Option<AuthState>) {

@@ -79,7 +79,8 @@ pub struct HubConfig {
     /// and the bodies of their results, counted in full).
     pub connection_budget: usize,
     /// Most connections open at once; one more is refused before it opens
-    /// (see [`Hub::admit_connection`]).
+    /// (see [`Hub::admit_connection`]). One user may hold an eighth of them
+    /// (rounded up): past that, their `hello` is refused.
     pub max_connections: usize,
     /// How long (ms) a connection may stay open without its first frame
     /// (`hello`) before it is closed with 4002 `handshake_required`.
