@@ -323,20 +323,25 @@ async fn non_indexable_listeners_leave_commits_fast(port: u16) {
 /// before a socket opens; the bystander keeps its listener and its writes,
 /// another collection and HTTP are not affected, a closed connection frees
 /// its place, and the silent ones are closed after 10 s, which frees theirs;
-/// one user past an eighth of the places is refused at `hello`.
+/// one user past an eighth of the places is refused at `hello`, and so is
+/// one client network past an eighth of them in connections that do not
+/// sign in, before a socket opens. Each client comes from a network of its
+/// own (`CF-Connecting-IP`, which `wrangler dev` passes on) unless it says.
 async fn connections_past_the_most(port: u16) {
     const COLLECTION: &str = "hostile_sockets";
-    let mut bystander = Ws::open(port, COLLECTION).await;
+    let net = |k: usize| format!("198.51.100.{k}");
+    let mut bystander = Ws::open_from(port, COLLECTION, Some(&net(1))).await;
     let answer = listen(&mut bystander, json!({"collection": COLLECTION})).await;
     assert_eq!(answer["type"], "snapshot", "{answer}");
     let mut attackers = Vec::new();
-    for _ in 1..MAX_CONNECTIONS {
-        attackers.push(Ws::raw(port, COLLECTION).await);
+    for k in 1..MAX_CONNECTIONS {
+        let from = format!("203.0.113.{k}");
+        attackers.push(Ws::raw_from(port, COLLECTION, Some(&from)).await);
     }
     // Refused to the client library and to a plain HTTP upgrade alike,
     // which reads the error body.
-    for _ in 0..2 {
-        let refused = Ws::try_raw(port, COLLECTION).await.err();
+    for k in 20..22 {
+        let refused = Ws::try_raw(port, COLLECTION, Some(&net(k))).await.err();
         assert_eq!(refused, Some(429), "a connection past {MAX_CONNECTIONS}");
     }
     let upgrade = [
@@ -372,7 +377,7 @@ async fn connections_past_the_most(port: u16) {
     attackers.pop().expect("an attacker").close_and_wait().await;
     let deadline = Instant::now() + Duration::from_secs(10);
     let mut newcomer = loop {
-        match Ws::try_raw(port, COLLECTION).await {
+        match Ws::try_raw(port, COLLECTION, Some(&net(2))).await {
             Ok(ws) => break ws,
             Err(429) if Instant::now() < deadline => {
                 tokio::time::sleep(Duration::from_millis(100)).await;
@@ -411,8 +416,8 @@ async fn connections_past_the_most(port: u16) {
         );
     }
     let mut joined = Vec::new();
-    for _ in 2..MAX_CONNECTIONS {
-        joined.push(Ws::open(port, COLLECTION).await);
+    for k in 2..MAX_CONNECTIONS {
+        joined.push(Ws::open_from(port, COLLECTION, Some(&net(10 + k))).await);
     }
     // The bystander still hears writes, now from a newcomer.
     let set = json!([{"op": "set", "id": "b2", "data": {"by": "newcomer"}}]);
@@ -440,6 +445,35 @@ async fn connections_past_the_most(port: u16) {
     );
     let mut alice = signed_in(port, COLLECTION, "alice").await;
     assert_eq!(alice.recv().await["type"], "welcome");
+
+    // One network past an eighth of the places (here one) in connections
+    // that do not sign in is refused before a socket opens, to the client
+    // library and to a plain upgrade alike; other networks are not, and an
+    // IPv6 client's whole /64 is one network.
+    let attacker = "203.0.113.99";
+    let mut silent = Ws::raw_from(port, COLLECTION, Some(attacker)).await;
+    let refused = Ws::try_raw(port, COLLECTION, Some(attacker)).await.err();
+    assert_eq!(refused, Some(429), "a second socket from {attacker}");
+    let from = [upgrade.as_slice(), &[("CF-Connecting-IP", attacker)]].concat();
+    let refused = http(port, "GET", &path, &from, "").await;
+    assert_eq!(
+        (refused.status, refused.code().as_deref()),
+        (429, Some("resource_exhausted")),
+        "{}",
+        refused.body
+    );
+    let v6 = Ws::raw_from(port, COLLECTION, Some("2001:db8:0:1::1")).await;
+    let refused = Ws::try_raw(port, COLLECTION, Some("2001:db8:0:1:ffff::2")).await;
+    assert_eq!(refused.err(), Some(429), "the same /64");
+    // Signing in leaves the network's count: its next socket opens.
+    silent
+        .send_json(&json!({"type": "hello", "protocol": 1, "auth": dev_token("bob")}))
+        .await;
+    assert_eq!(silent.recv().await["type"], "welcome");
+    let again = Ws::raw_from(port, COLLECTION, Some(attacker)).await;
+
+    // Through all of it the bystander hears writes, and mallory's first
+    // connection still commits.
     let set = json!([{"op": "set", "id": "m1", "data": {"by": "mallory"}}]);
     commit(&mut first, COLLECTION, set).await;
     let heard = expect_change(&mut bystander).await;
@@ -447,7 +481,7 @@ async fn connections_past_the_most(port: u16) {
         heard["changes"][0]["doc"]["path"],
         format!("{COLLECTION}/m1")
     );
-    for ws in [first, alice, newcomer, bystander] {
+    for ws in [first, alice, newcomer, bystander, silent, v6, again] {
         ws.close().await;
     }
 }
@@ -455,15 +489,19 @@ async fn connections_past_the_most(port: u16) {
 /// A connection to `collection` that says `hello` with a development token
 /// of `uid` (its `welcome` or refusal not read).
 async fn signed_in(port: u16, collection: &str, uid: &str) -> Ws {
+    let mut ws = Ws::raw(port, collection).await;
+    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": dev_token(uid)}))
+        .await;
+    ws
+}
+
+/// A development token of `uid`, valid for an hour.
+fn dev_token(uid: &str) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("after 1970")
         .as_secs();
     let claims =
         json!({"iss": "blaze-dev", "aud": "blaze", "sub": uid, "iat": now, "exp": now + 3600});
-    let token = mint::hs256(b"blaze-dev-secret-not-for-production", &claims);
-    let mut ws = Ws::raw(port, collection).await;
-    ws.send_json(&json!({"type": "hello", "protocol": 1, "auth": token}))
-        .await;
-    ws
+    mint::hs256(b"blaze-dev-secret-not-for-production", &claims)
 }

@@ -216,20 +216,20 @@ fn connections_past_the_most_are_refused_and_the_open_ones_keep_working() {
     };
     let mut hub = hub(config);
     for conn in 1..=3 {
-        assert!(hub.admit_connection().is_ok(), "connection {conn} fits");
+        assert!(hub.admit_connection(None).is_ok(), "connection {conn} fits");
         open(&mut hub, conn);
         listen_where(&mut hub, conn, 1, "==", 0);
     }
     drain(&mut hub);
-    let refused = hub.admit_connection().expect_err("a fourth is refused");
+    let refused = hub.admit_connection(None).expect_err("a fourth is refused");
     assert_eq!(refused.code.as_str(), "resource_exhausted");
     // The refusal disturbed nobody: every listener hears an edit.
     assert_eq!(edit(&mut hub, 1, 2), vec![1, 2, 3]);
     // A closed connection frees its place.
     hub.handle_close(2);
-    assert!(hub.admit_connection().is_ok(), "a place is free again");
+    assert!(hub.admit_connection(None).is_ok(), "a place is free again");
     open(&mut hub, 4);
-    assert!(hub.admit_connection().is_err(), "and taken again");
+    assert!(hub.admit_connection(None).is_err(), "and taken again");
 }
 
 #[test]
@@ -245,7 +245,7 @@ fn a_connection_silent_past_its_time_to_say_hello_is_closed_and_frees_its_place(
     hub.handle_open(2, 5_000);
     drain(&mut hub);
     assert_eq!(hub.poll_timeout(), Some(15_000), "the silent one's time");
-    assert!(hub.admit_connection().is_err(), "both places are taken");
+    assert!(hub.admit_connection(None).is_err(), "both places are taken");
     hub.handle_timeout(14_999);
     assert!(drain(&mut hub).is_empty(), "not yet");
     hub.handle_timeout(15_000);
@@ -267,7 +267,7 @@ fn a_connection_silent_past_its_time_to_say_hello_is_closed_and_frees_its_place(
             .any(|o| matches!(o, Output::Close { conn: 2, .. })),
         "{outputs:?}"
     );
-    assert!(hub.admit_connection().is_ok(), "its place is free");
+    assert!(hub.admit_connection(None).is_ok(), "its place is free");
     assert_eq!(hub.poll_timeout(), None, "nothing else is due");
     // The connection that said hello keeps its listener.
     assert_eq!(edit(&mut hub, 1, 2), vec![1]);

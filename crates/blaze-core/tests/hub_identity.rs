@@ -19,6 +19,19 @@ fn hub() -> Hub<MemoryStorage> {
     )
 }
 
+/// A hub keeping at most 16 connections open: two per user, or per
+/// network in connections without a user's or an admin's credential.
+fn sixteen_places() -> Hub<MemoryStorage> {
+    let config = HubConfig {
+        max_connections: 16,
+        ..HubConfig::default()
+    };
+    Hub::new(
+        Database::new(MemoryStorage::new(), Limits::default()),
+        config,
+    )
+}
+
 fn user(uid: &str) -> Identity {
     let mut claims = Map::new();
     claims.insert("sub".into(), json!(uid));
@@ -437,16 +450,52 @@ fn try_sign_in(hub: &mut Hub<MemoryStorage>, conn: u64, identity: Identity) -> V
 }
 
 #[test]
-fn a_user_past_an_eighth_of_the_connections_is_refused_at_hello() {
-    // 16 connections in all: two per user.
-    let config = HubConfig {
-        max_connections: 16,
-        ..HubConfig::default()
-    };
-    let mut hub = Hub::new(
-        Database::new(MemoryStorage::new(), Limits::default()),
-        config,
+fn an_address_holds_at_most_an_eighth_of_the_connections_without_a_users_credential() {
+    let mut hub = sixteen_places();
+    let attacker = Some("203.0.113.66");
+    let admit = |hub: &Hub<MemoryStorage>, address| hub.admit_connection(address).map(|_| ());
+    // A silent connection and an anonymous one take the address's share.
+    hub.handle_open_from(1, 0, attacker.map(str::to_owned));
+    hub.handle_open_from(2, 0, attacker.map(str::to_owned));
+    hub.handle_frame(2, &hello(None), NOW);
+    assert_eq!(kinds(&drain(&mut hub)), ["2:welcome"]);
+    let refused = admit(&hub, attacker).expect_err("a third is refused before it opens");
+    assert_eq!(refused.code, ErrorCode::ResourceExhausted);
+    assert!(
+        refused.message.contains("this address has 2 connections"),
+        "{}",
+        refused.message
     );
+    // Other addresses, and connections whose address is not known, still open.
+    assert_eq!(admit(&hub, Some("198.51.100.7")), Ok(()));
+    assert_eq!(admit(&hub, None), Ok(()));
+    // A connection that signs in as a user or an admin leaves the address's
+    // count (users have their own share), and the silent one's place frees.
+    hub.handle_frame(1, &hello(Some("token")), NOW);
+    hub.handle_verified(1, None, Ok((user("alice"), None)), NOW);
+    assert_eq!(kinds(&drain(&mut hub)), ["1:verify None", "1:welcome"]);
+    assert_eq!(admit(&hub, attacker), Ok(()));
+    // The address is saved with the session and counts after a restore.
+    hub.handle_open_from(3, 0, attacker.map(str::to_owned));
+    let saved = hub.session(3).expect("the silent connection's session");
+    assert_eq!(saved.address.as_deref(), attacker);
+    let anonymous = hub.session(2).expect("the anonymous connection's session");
+    let mut restored = sixteen_places();
+    restored.set_now(NOW);
+    restored.restore(2, &anonymous).expect("restores");
+    restored.restore(3, &saved).expect("restores");
+    assert!(
+        admit(&restored, attacker).is_err(),
+        "both places are held again"
+    );
+    // The anonymous connection kept working meanwhile.
+    hub.handle_frame(2, r#"{"type":"get","rid":1,"path":"rooms/r1"}"#, NOW);
+    assert_eq!(kinds(&drain(&mut hub)), ["2:doc"]);
+}
+
+#[test]
+fn a_user_past_an_eighth_of_the_connections_is_refused_at_hello() {
+    let mut hub = sixteen_places();
     assert_eq!(try_sign_in(&mut hub, 1, user("mallory")), ["1:welcome"]);
     assert_eq!(try_sign_in(&mut hub, 2, user("mallory")), ["2:welcome"]);
     assert_eq!(

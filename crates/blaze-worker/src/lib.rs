@@ -10,6 +10,7 @@
 //! hub answers every frame and commit; this crate moves bytes between it,
 //! the sockets and SQLite, and logs.
 
+pub mod client_network;
 pub mod files_hint;
 pub mod files_plan;
 pub mod files_prefixes;

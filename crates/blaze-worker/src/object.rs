@@ -28,8 +28,11 @@
 //! the hub's `poll_timeout`, and `alarm` closes the expired connections
 //! (4001 `token_expired`), and those that never said `hello` (4002).
 //! Before a socket is accepted, the hub's `admit_connection` may refuse it
-//! (429 `resource_exhausted`, past `BLAZE_MAX_CONNECTIONS`). A connection's identity and expiry are in its
-//! saved session, so they survive hibernation; the credential never is.
+//! (429 `resource_exhausted`, past `BLAZE_MAX_CONNECTIONS`, or past an
+//! eighth of them from one `CF-Connecting-IP` network without a user's or
+//! an admin's credential). A connection's identity, expiry and network are
+//! in its saved session, so they survive hibernation; the credential never
+//! is.
 //!
 //! Access rules (spec 14): the hub enforces the isolate's compiled rules
 //! (`rules.rs`). When they read documents of other collections, the hub
@@ -58,6 +61,7 @@ use worker::{
     WebSocket, WebSocketIncomingMessage, WebSocketPair,
 };
 
+use crate::client_network;
 use crate::entry::{http_request, is_upgrade, respond};
 use crate::files_plan::{self, INTERNAL_FILES};
 use crate::files_prefixes::PrefixPage;
@@ -432,7 +436,9 @@ impl DurableObject for BlazeCollection {
             self.run_queued()?;
         }
         if upgrade {
-            let (answer, opened) = self.upgrade(collection.as_str(), &hreq, started)?;
+            let from = req.headers().get("CF-Connecting-IP").ok().flatten();
+            let network = client_network::network(from.as_deref());
+            let (answer, opened) = self.upgrade(collection.as_str(), &hreq, network, started)?;
             if opened {
                 // Its time to say `hello` may be the hub's next timeout.
                 self.schedule_alarm().await?;
@@ -821,17 +827,18 @@ impl BlazeCollection {
         Ok(())
     }
 
-    /// Accepts a WebSocket to `collection`, or answers the refusal when the
-    /// hub has the most connections open already (spec 10.1); says whether
-    /// a socket opened.
+    /// Accepts a WebSocket to `collection` from `network`, or answers the
+    /// refusal when the hub has the most connections open already, or that
+    /// network its share of them (spec 10.1); says whether a socket opened.
     fn upgrade(
         &self,
         collection: &str,
         hreq: &HttpRequest,
+        network: Option<String>,
         started: u64,
     ) -> Result<(Response, bool)> {
         let mut live = self.live(Some(collection))?;
-        if let Err(refused) = live.hub.admit_connection() {
+        if let Err(refused) = live.hub.admit_connection(network.as_deref()) {
             let refused = HttpResponse::rejected(refused.code, refused.message);
             log_http(hreq, &refused, Who::Unknown, now().saturating_sub(started));
             return Ok((respond(refused)?, false));
@@ -841,7 +848,7 @@ impl BlazeCollection {
         self.state.accept_web_socket(&pair.server);
         pair.server.serialize_attachment(conn)?;
         live.sockets.insert(conn, pair.server);
-        live.hub.handle_open(conn, now());
+        live.hub.handle_open_from(conn, now(), network);
         if let Err(e) = live.save(conn) {
             live.fail(conn, &e);
             live.close_failed();

@@ -34,7 +34,14 @@ const WAIT: Duration = Duration::from_secs(10);
 impl Ws {
     /// Connects to `collection` and completes the handshake.
     pub async fn open(port: u16, collection: &str) -> Self {
-        let mut ws = Self::raw(port, collection).await;
+        Self::open_from(port, collection, None).await
+    }
+
+    /// [`Ws::open`] from the client network `address` (the
+    /// `CF-Connecting-IP` that `wrangler dev`, like Cloudflare, passes to
+    /// the worker; `None`: the loopback address it fills in).
+    pub async fn open_from(port: u16, collection: &str, address: Option<&str>) -> Self {
+        let mut ws = Self::raw_from(port, collection, address).await;
         ws.send_json(&json!({"type": "hello", "protocol": 1})).await;
         let welcome = ws.recv().await;
         assert_eq!(welcome["type"], "welcome", "{welcome}");
@@ -43,18 +50,31 @@ impl Ws {
 
     /// Connects without saying hello.
     pub async fn raw(port: u16, collection: &str) -> Self {
-        match Self::try_raw(port, collection).await {
+        Self::raw_from(port, collection, None).await
+    }
+
+    /// [`Ws::raw`] from the client network `address` (see [`Ws::open_from`]).
+    pub async fn raw_from(port: u16, collection: &str, address: Option<&str>) -> Self {
+        match Self::try_raw(port, collection, address).await {
             Ok(ws) => ws,
             Err(status) => panic!("WebSocket refused: {status}"),
         }
     }
 
-    /// Connects without saying hello, or returns the status of the HTTP
-    /// answer that refused the upgrade.
-    pub async fn try_raw(port: u16, collection: &str) -> Result<Self, u16> {
+    /// Connects from the client network `address` (see [`Ws::open_from`])
+    /// without saying hello, or returns the status of the HTTP answer that
+    /// refused the upgrade.
+    pub async fn try_raw(port: u16, collection: &str, address: Option<&str>) -> Result<Self, u16> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+        use tokio_tungstenite::tungstenite::http::HeaderValue;
         use tokio_tungstenite::tungstenite::Error;
         let url = format!("ws://127.0.0.1:{port}/v1/ws/{collection}");
-        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(url))
+        let mut request = url.into_client_request().expect("a WebSocket URL");
+        if let Some(address) = address {
+            let address = HeaderValue::from_str(address).expect("an address");
+            request.headers_mut().insert("CF-Connecting-IP", address);
+        }
+        let connected = tokio::time::timeout(WAIT, tokio_tungstenite::connect_async(request))
             .await
             .expect("connects in time");
         match connected {

@@ -14,7 +14,7 @@
 //! is bounded in count and time; both servers listen on 127.0.0.1 only and
 //! are stopped at the end.
 
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +32,8 @@ use futures_util::{SinkExt, StreamExt};
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -130,10 +132,24 @@ impl System {
     }
 }
 
+/// A client network of its own for each connection, as that many clients
+/// on the internet have (`CF-Connecting-IP`, which `wrangler dev` passes
+/// on): Blaze counts the connections that do not sign in per network (spec
+/// 10.1), the floors ignore the header.
+fn next_network() -> HeaderValue {
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let [_, b, c, d] = NEXT.fetch_add(1, Ordering::Relaxed).to_be_bytes();
+    HeaderValue::from_str(&format!("10.{b}.{c}.{d}")).expect("an address")
+}
+
 async fn connect(system: System, port: u16) -> (Sink, Source) {
+    let mut request = system.url(port).into_client_request().expect("a URL");
+    request
+        .headers_mut()
+        .insert("CF-Connecting-IP", next_network());
     let (socket, _) = tokio::time::timeout(
         Duration::from_secs(20),
-        tokio_tungstenite::connect_async(system.url(port)),
+        tokio_tungstenite::connect_async(request),
     )
     .await
     .expect("connects in time")

@@ -27,6 +27,10 @@ pub(super) struct Connection {
     pub hello_due: u64,
     /// Who the connection's credential says it is.
     pub identity: Identity,
+    /// The network the driver saw the connection come from, if it told
+    /// one: an address's connections not identified as a user's or an
+    /// admin's are counted against its share (spec 10.1).
+    pub address: Option<String>,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
     pub expires: Option<u64>,
     /// A credential being verified: the connection's later frames are held until it is.
@@ -78,12 +82,14 @@ impl Connection {
 }
 
 impl Connection {
-    /// A connection just opened, closed at `hello_due` if it says nothing.
-    pub(super) fn new(hello_due: u64) -> Self {
+    /// A connection just opened from `address`, closed at `hello_due` if it
+    /// says nothing.
+    pub(super) fn new(hello_due: u64, address: Option<String>) -> Self {
         Self {
             open: false,
             hello_due,
             identity: Identity::Anonymous,
+            address,
             expires: None,
             verifying: None,
             held_docs: false,

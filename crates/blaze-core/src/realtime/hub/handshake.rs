@@ -149,7 +149,7 @@ impl<S: Storage> Hub<S> {
     /// rounded up); `None` when it fits, or when `identity` is not a user's.
     fn user_share_taken(&self, identity: &Identity) -> Option<String> {
         let uid = identity.uid()?;
-        let share = self.config.max_connections.div_ceil(8);
+        let share = self.share();
         let mine = |c: &&Connection| c.open && c.identity.uid() == Some(uid);
         let open = self.conns.values().filter(mine).count();
         let msg = format!("this user has {open} connections to this collection, its most");

@@ -20,6 +20,8 @@ pub struct SavedSession {
     pub open: bool,
     /// Who the connection's credential says it is.
     pub identity: Identity,
+    /// The network the driver saw the connection come from, if it told one.
+    pub address: Option<String>,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
     pub expires: Option<u64>,
     /// Whether the client takes held `snapshot` entries (spec 10.4.9).
@@ -40,6 +42,7 @@ impl Default for SavedSession {
         Self {
             open: false,
             identity: Identity::Anonymous,
+            address: None,
             expires: None,
             held_docs: false,
             listeners: Vec::new(),
@@ -76,6 +79,7 @@ impl<S: Storage> Hub<S> {
         Some(SavedSession {
             open: c.open,
             identity: c.identity.clone(),
+            address: c.address.clone(),
             expires: c.expires,
             held_docs: c.held_docs,
             listeners,
@@ -119,7 +123,7 @@ impl<S: Storage> Hub<S> {
         }
         // A connection that had not said `hello` when the hub lost its
         // memory is due at once: the hub cannot tell how long it was silent.
-        self.handle_open(conn, self.now);
+        self.handle_open_from(conn, self.now, session.address.clone());
         if let Some(c) = self.conns.get_mut(&conn) {
             c.hello_due = self.now;
             c.open = session.open;
