@@ -450,11 +450,11 @@ fn try_sign_in(hub: &mut Hub<MemoryStorage>, conn: u64, identity: Identity) -> V
 }
 
 #[test]
-fn an_address_holds_at_most_an_eighth_of_the_connections_without_a_users_credential() {
+fn a_network_holds_at_most_an_eighth_of_the_connections_without_a_users_credential() {
     let mut hub = sixteen_places();
     let attacker = Some("203.0.113.66");
-    let admit = |hub: &Hub<MemoryStorage>, address| hub.admit_connection(address).map(|_| ());
-    // A silent connection and an anonymous one take the address's share.
+    let admit = |hub: &Hub<MemoryStorage>, network| hub.admit_connection(network).map(|_| ());
+    // A silent connection and an anonymous one take the network's share.
     hub.handle_open_from(1, 0, attacker.map(str::to_owned));
     hub.handle_open_from(2, 0, attacker.map(str::to_owned));
     hub.handle_frame(2, &hello(None), NOW);
@@ -462,23 +462,23 @@ fn an_address_holds_at_most_an_eighth_of_the_connections_without_a_users_credent
     let refused = admit(&hub, attacker).expect_err("a third is refused before it opens");
     assert_eq!(refused.code, ErrorCode::ResourceExhausted);
     assert!(
-        refused.message.contains("this address has 2 connections"),
+        refused.message.contains("this network has 2 connections"),
         "{}",
         refused.message
     );
-    // Other addresses, and connections whose address is not known, still open.
+    // Other networks, and connections whose network is not known, still open.
     assert_eq!(admit(&hub, Some("198.51.100.7")), Ok(()));
     assert_eq!(admit(&hub, None), Ok(()));
-    // A connection that signs in as a user or an admin leaves the address's
+    // A connection that signs in as a user or an admin leaves the network's
     // count (users have their own share), and the silent one's place frees.
     hub.handle_frame(1, &hello(Some("token")), NOW);
     hub.handle_verified(1, None, Ok((user("alice"), None)), NOW);
     assert_eq!(kinds(&drain(&mut hub)), ["1:verify None", "1:welcome"]);
     assert_eq!(admit(&hub, attacker), Ok(()));
-    // The address is saved with the session and counts after a restore.
+    // The network is saved with the session and counts after a restore.
     hub.handle_open_from(3, 0, attacker.map(str::to_owned));
     let saved = hub.session(3).expect("the silent connection's session");
-    assert_eq!(saved.address.as_deref(), attacker);
+    assert_eq!(saved.network.as_deref(), attacker);
     let anonymous = hub.session(2).expect("the anonymous connection's session");
     let mut restored = sixteen_places();
     restored.set_now(NOW);

@@ -52,7 +52,7 @@ pub struct StoredSession {
     /// The network the connection came from (spec 10.1), if the server
     /// knew it; left out when it did not.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub address: Option<String>,
+    pub network: Option<String>,
 }
 
 /// One listener of a [`StoredSession`], stored as `[rid, target, key]`.
@@ -159,7 +159,7 @@ mod tests {
                 expires: None,
                 identity: None,
                 held_docs: false,
-                address: None,
+                network: None,
             }
         );
         assert_eq!(serde_json::to_string(&session).unwrap(), stored);
@@ -174,10 +174,10 @@ mod tests {
         let held: StoredSession = serde_json::from_str(waiting).unwrap();
         assert!(held.waiting);
         assert_eq!(serde_json::to_string(&held).unwrap(), waiting);
-        let from = r#"{"listeners":[],"open":false,"address":"203.0.113.66"}"#;
-        let addressed: StoredSession = serde_json::from_str(from).unwrap();
-        assert_eq!(addressed.address.as_deref(), Some("203.0.113.66"));
-        assert_eq!(serde_json::to_string(&addressed).unwrap(), from);
+        let from = r#"{"listeners":[],"open":false,"network":"203.0.113.66"}"#;
+        let from_network: StoredSession = serde_json::from_str(from).unwrap();
+        assert_eq!(from_network.network.as_deref(), Some("203.0.113.66"));
+        assert_eq!(serde_json::to_string(&from_network).unwrap(), from);
         let fresh = r#"{"listeners":[],"open":false}"#;
         let empty: StoredSession = serde_json::from_str(fresh).unwrap();
         assert_eq!(empty, StoredSession::default());

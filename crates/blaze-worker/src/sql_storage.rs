@@ -283,7 +283,7 @@ impl SqlStore {
             let session = SavedSession {
                 open: state.open,
                 identity: state.identity.unwrap_or(Identity::Anonymous),
-                address: state.address,
+                network: state.network,
                 expires: state.expires,
                 held_docs: state.held_docs,
                 listeners,
@@ -352,7 +352,7 @@ impl SqlStore {
             expires: session.expires,
             identity: (!anonymous).then(|| session.identity.clone()),
             held_docs: session.held_docs,
-            address: session.address.clone(),
+            network: session.network.clone(),
         };
         let state = serde_json::to_string(&state).map_err(failed)?;
         let sql = self.sql.clone();

@@ -28,9 +28,9 @@ pub(super) struct Connection {
     /// Who the connection's credential says it is.
     pub identity: Identity,
     /// The network the driver saw the connection come from, if it told
-    /// one: an address's connections not identified as a user's or an
+    /// one: a network's connections not identified as a user's or an
     /// admin's are counted against its share (spec 10.1).
-    pub address: Option<String>,
+    pub network: Option<String>,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
     pub expires: Option<u64>,
     /// A credential being verified: the connection's later frames are held until it is.
@@ -82,14 +82,14 @@ impl Connection {
 }
 
 impl Connection {
-    /// A connection just opened from `address`, closed at `hello_due` if it
+    /// A connection just opened from `network`, closed at `hello_due` if it
     /// says nothing.
-    pub(super) fn new(hello_due: u64, address: Option<String>) -> Self {
+    pub(super) fn new(hello_due: u64, network: Option<String>) -> Self {
         Self {
             open: false,
             hello_due,
             identity: Identity::Anonymous,
-            address,
+            network,
             expires: None,
             verifying: None,
             held_docs: false,

@@ -81,7 +81,7 @@ pub struct HubConfig {
     /// Most connections open at once; one more is refused before it opens
     /// (see [`Hub::admit_connection`]). One user may hold an eighth of them
     /// (rounded up): past that, their `hello` is refused; so may one
-    /// address in connections without a user's or an admin's credential:
+    /// client network in connections without a user's or an admin's credential:
     /// past that, one more is refused before it opens.
     pub max_connections: usize,
     /// How long (ms) a connection may stay open without its first frame
@@ -261,36 +261,36 @@ impl<S: Storage> Hub<S> {
         self.answer_bytes
     }
 
-    /// Whether one more connection may open from `address` (the network
-    /// the driver saw it come from, if it can tell): `resource_exhausted`
-    /// when [`HubConfig::max_connections`] are open, or when the address
+    /// Whether one more connection may open from `network` (the client
+    /// network the driver saw it come from, if it can tell): `resource_exhausted`
+    /// when [`HubConfig::max_connections`] are open, or when that network
     /// holds its share of them (an eighth, rounded up) in connections not
     /// identified as a user's or an admin's (spec 10.1). The driver asks
     /// before it accepts a socket and answers a refusal instead of opening
     /// one; the open connections are not disturbed.
-    pub fn admit_connection(&self, address: Option<&str>) -> Result<(), Rejection> {
+    pub fn admit_connection(&self, network: Option<&str>) -> Result<(), Rejection> {
         let max = self.config.max_connections;
         if self.conns.len() >= max {
             let msg = format!("this collection has {max} connections open, its most");
             return Err(Rejection::new(ErrorCode::ResourceExhausted, msg));
         }
-        let Some(address) = address else {
+        let Some(network) = network else {
             return Ok(());
         };
         let unidentified = |c: &&Connection| {
-            c.identity == Identity::Anonymous && c.address.as_deref() == Some(address)
+            c.identity == Identity::Anonymous && c.network.as_deref() == Some(network)
         };
         let open = self.conns.values().filter(unidentified).count();
         if open < self.share() {
             return Ok(());
         }
         let msg = format!(
-            "this address has {open} connections to this collection without a user's or an admin's credential, its most"
+            "this network has {open} connections to this collection without a user's or an admin's credential, its most"
         );
         Err(Rejection::new(ErrorCode::ResourceExhausted, msg))
     }
 
-    /// Most connections one user, or one address's unidentified
+    /// Most connections one user, or one network's unidentified
     /// connections, may hold: an eighth of [`HubConfig::max_connections`],
     /// rounded up.
     fn share(&self) -> usize {
@@ -305,11 +305,11 @@ impl<S: Storage> Hub<S> {
     }
 
     /// [`Hub::handle_open`] for a connection the driver saw come from
-    /// `address` (the one it gave [`Hub::admit_connection`]).
-    pub fn handle_open_from(&mut self, conn: ConnId, now: u64, address: Option<String>) {
+    /// `network` (the one it gave [`Hub::admit_connection`]).
+    pub fn handle_open_from(&mut self, conn: ConnId, now: u64, network: Option<String>) {
         self.forget(conn);
         let hello_due = now.saturating_add(self.config.hello_timeout_ms);
-        self.conns.insert(conn, Connection::new(hello_due, address));
+        self.conns.insert(conn, Connection::new(hello_due, network));
     }
 
     /// A connection closed (by the peer or the transport): its listeners are freed.

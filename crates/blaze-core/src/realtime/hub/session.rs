@@ -21,7 +21,7 @@ pub struct SavedSession {
     /// Who the connection's credential says it is.
     pub identity: Identity,
     /// The network the driver saw the connection come from, if it told one.
-    pub address: Option<String>,
+    pub network: Option<String>,
     /// When that credential expires (milliseconds since the Unix epoch), if it does.
     pub expires: Option<u64>,
     /// Whether the client takes held `snapshot` entries (spec 10.4.9).
@@ -42,7 +42,7 @@ impl Default for SavedSession {
         Self {
             open: false,
             identity: Identity::Anonymous,
-            address: None,
+            network: None,
             expires: None,
             held_docs: false,
             listeners: Vec::new(),
@@ -79,7 +79,7 @@ impl<S: Storage> Hub<S> {
         Some(SavedSession {
             open: c.open,
             identity: c.identity.clone(),
-            address: c.address.clone(),
+            network: c.network.clone(),
             expires: c.expires,
             held_docs: c.held_docs,
             listeners,
@@ -123,7 +123,7 @@ impl<S: Storage> Hub<S> {
         }
         // A connection that had not said `hello` when the hub lost its
         // memory is due at once: the hub cannot tell how long it was silent.
-        self.handle_open_from(conn, self.now, session.address.clone());
+        self.handle_open_from(conn, self.now, session.network.clone());
         if let Some(c) = self.conns.get_mut(&conn) {
             c.hello_due = self.now;
             c.open = session.open;
