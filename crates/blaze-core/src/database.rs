@@ -3,8 +3,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use blaze_protocol::{
-    CollectionPath, CommitId, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition,
-    Query, Write, WriteKind, WriteResult,
+    CollectionPath, CommitResult, DocPath, DocSnapshot, ErrorCode, Limits, Precondition, Query,
+    Write, WriteKind, WriteResult,
 };
 use serde_json::{Map, Value};
 
@@ -17,7 +17,9 @@ use blaze_json::size::{check_document, object_len, serialized_len};
 use crate::error::{Error, Rejection};
 use crate::index::{self, IndexBounds};
 use crate::rules::{Access, Asker, FetchedDocs, Step};
-use crate::store::{CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc};
+use crate::store::{
+    CommitKey, CommitRecord, DocWrite, RememberedCommit, Storage, StorageBatch, StoredDoc,
+};
 
 /// A query's answer: the matching documents and the sequence number they are consistent with.
 #[derive(Clone, Debug, PartialEq)]
@@ -152,9 +154,9 @@ impl<S: Storage> Database<S> {
             .map(|c| c.expect("applied"))
     }
 
-    /// [`Database::commit`] with an optional client-chosen commit id. When
-    /// `collection` remembers a commit with this id (its change log still
-    /// reaches back to it), nothing is written and the original answer comes
+    /// [`Database::commit`] with an optional client-chosen commit id, keyed
+    /// by who sent it ([`CommitKey`]). When `collection` remembers a commit
+    /// with this key (its change log still reaches back to it), nothing is written and the original answer comes
     /// back as [`CommitOutcome::Replayed`]; otherwise the batch is applied and,
     /// if it succeeds, its id and answer are remembered with its change log
     /// entry, and forgotten when the log is trimmed past it. A rejected commit
@@ -163,10 +165,10 @@ impl<S: Storage> Database<S> {
         &mut self,
         collection: &CollectionPath,
         writes: &[Write],
-        commit_id: Option<&CommitId>,
+        commit_key: Option<&CommitKey>,
         now: u64,
     ) -> Result<CommitOutcome, Error> {
-        self.commit_guarded(collection, writes, commit_id, now, None)
+        self.commit_guarded(collection, writes, commit_key, now, None)
     }
 
     /// [`Database::commit_with_id`], with every write checked by `guard`'s
@@ -175,16 +177,16 @@ impl<S: Storage> Database<S> {
         &mut self,
         collection: &CollectionPath,
         writes: &[Write],
-        commit_id: Option<&CommitId>,
+        commit_key: Option<&CommitKey>,
         now: u64,
         guard: Option<&Guard<'_>>,
     ) -> Result<CommitOutcome, Error> {
-        if let Some(id) = commit_id {
-            if let Some(result) = self.storage.remembered(collection, id)? {
+        if let Some(key) = commit_key {
+            if let Some(result) = self.storage.remembered(collection, key)? {
                 return Ok(CommitOutcome::Replayed(result));
             }
         }
-        self.apply_batch(collection, writes, commit_id, now, guard, Apply::Yes)
+        self.apply_batch(collection, writes, commit_key, now, guard, Apply::Yes)
             .map(|c| CommitOutcome::Applied(c.expect("applied")))
     }
 
@@ -201,12 +203,12 @@ impl<S: Storage> Database<S> {
             .map(|_| ())
     }
 
-    /// Checks and applies one batch; remembers `commit_id` with its answer.
+    /// Checks and applies one batch; remembers `commit_key` with its answer.
     fn apply_batch(
         &mut self,
         collection: &CollectionPath,
         writes: &[Write],
-        commit_id: Option<&CommitId>,
+        commit_key: Option<&CommitKey>,
         now: u64,
         guard: Option<&Guard<'_>>,
         apply: Apply,
@@ -277,8 +279,8 @@ impl<S: Storage> Database<S> {
             time: now,
             writes: results,
         };
-        commit.remember = commit_id.map(|id| RememberedCommit {
-            id: id.clone(),
+        commit.remember = commit_key.map(|key| RememberedCommit {
+            key: key.clone(),
             result: result.clone(),
         });
         self.storage.apply(collection, commit)?;
@@ -593,6 +595,7 @@ mod tests {
         DocPath::parse(path).unwrap()
     }
     use crate::store::MemoryStorage;
+    use blaze_protocol::{CommitId, Identity};
     use serde_json::json;
 
     fn write(id: &str, kind: WriteKind) -> Write {
@@ -769,8 +772,8 @@ mod tests {
         assert_eq!(seqs(&db, 3), None);
     }
 
-    fn id(text: &str) -> CommitId {
-        CommitId::parse(text).unwrap()
+    fn id(text: &str) -> CommitKey {
+        CommitKey::new(&CommitId::parse(text).unwrap(), &Identity::Anonymous)
     }
 
     fn tags(db: &Database<MemoryStorage>) -> Value {
@@ -808,6 +811,31 @@ mod tests {
         db.commit_with_id(&coll("c"), &push, Some(&id("k2")), 5)
             .unwrap();
         assert_eq!(tags(&db), json!(["x", "x"]));
+        // So is the same id sent by another caller: it is hers, not a retry.
+        let hers = CommitKey::new(&CommitId::parse("k1").unwrap(), &user("mallory"));
+        let as_hers = db
+            .commit_with_id(&coll("c"), &push, Some(&hers), 6)
+            .unwrap();
+        assert!(matches!(as_hers, CommitOutcome::Applied(_)), "{as_hers:?}");
+        assert_eq!(tags(&db), json!(["x", "x", "x"]));
+        let admin = CommitKey::new(&CommitId::parse("k1").unwrap(), &Identity::Admin);
+        assert!(matches!(
+            db.commit_with_id(&coll("c"), &push, Some(&admin), 7),
+            Ok(CommitOutcome::Applied(_))
+        ));
+        // And each caller's retry is answered with her own commit.
+        let again = db
+            .commit_with_id(&coll("c"), &push, Some(&hers), 8)
+            .unwrap();
+        assert_eq!(again, CommitOutcome::Replayed(as_hers.result().clone()));
+        assert_eq!(tags(&db), json!(["x", "x", "x", "x"]));
+    }
+
+    fn user(uid: &str) -> Identity {
+        Identity::User {
+            uid: uid.to_owned(),
+            claims: Map::new(),
+        }
     }
 
     #[test]

@@ -66,8 +66,8 @@ pub use rules::{
     Access, Evaluated, Explanation, FetchedDocs, Held, Rules, RulesError, StagedWrite,
 };
 pub use store::{
-    CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter, MemoryStorage,
-    RememberedCommit, Storage, StorageBatch, StoredDoc,
+    CommitKey, CommitRecord, DocIter, DocWrite, EntryIter, IndexEntry, KeyRange, LogIter,
+    MemoryStorage, RememberedCommit, Storage, StorageBatch, StoredDoc,
 };
 
 /// Internals for this crate's benchmarks and tests; not part of the API.

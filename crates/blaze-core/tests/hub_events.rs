@@ -4,10 +4,10 @@
 use std::ops::Bound;
 
 use blaze_core::{
-    Database, DocIter, EntryIter, Hub, HubConfig, HubEvent, KeyRange, Limits, LogIter,
+    CommitKey, Database, DocIter, EntryIter, Hub, HubConfig, HubEvent, KeyRange, Limits, LogIter,
     MemoryStorage, Output, Storage, StorageBatch, StorageError, StoredDoc,
 };
-use blaze_protocol::{CloseCode, CollectionPath, CommitId, CommitResult, ErrorCode};
+use blaze_protocol::{CloseCode, CollectionPath, CommitResult, ErrorCode};
 use serde_json::Value;
 
 /// Memory storage whose commits fail.
@@ -43,9 +43,9 @@ impl Storage for FailingCommits {
     fn remembered(
         &self,
         c: &CollectionPath,
-        id: &CommitId,
+        key: &CommitKey,
     ) -> Result<Option<CommitResult>, StorageError> {
-        self.0.remembered(c, id)
+        self.0.remembered(c, key)
     }
     fn apply(&mut self, _: &CollectionPath, _: StorageBatch) -> Result<(), StorageError> {
         Err(StorageError("sqlite: disk I/O error".into()))

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use blaze_core::{
     Access, Caller, Database, Error, Hub, HubConfig, HubEvent, Limits, MemoryStorage, Output, Rules,
 };
-use blaze_protocol::{CollectionPath, DocPath, ErrorCode, Identity, Query, Write};
+use blaze_protocol::{CollectionPath, CommitId, DocPath, ErrorCode, Identity, Query, Write};
 use serde_json::{json, Map, Value};
 
 const ALICE: u64 = 1;
@@ -845,6 +845,51 @@ fn permission_denied_wins_over_every_failure_that_tells_about_the_document() {
         commit(53, "todos", json!([{"op": "verify", "id": "a1"}])),
     );
     assert_eq!(answer["type"], "committed");
+    w.assert_bob_saw_nothing_of_alice();
+}
+
+#[test]
+fn a_commit_id_is_answered_only_to_the_caller_whose_commit_it_was() {
+    let mut w = todos_world();
+    let alices = json!([{"op": "create", "id": "a3", "data": {"owner": "alice", "title": SECRET}}]);
+    let with_id = |rid: u64, batch: &Value| {
+        let mut frame = commit(rid, "todos", batch.clone());
+        frame["commit_id"] = json!("order-7");
+        frame
+    };
+    let first = w.one(ALICE, with_id(1, &alices));
+    assert_eq!(first["type"], "committed", "{first}");
+    let seq = first["seq"].as_u64().unwrap();
+    let a3 = w.hub.database().get(&doc("todos/a3")).unwrap();
+    // Her retry is answered with her commit, and writes nothing.
+    let retry = w.one(ALICE, with_id(2, &alices));
+    assert_eq!(retry["seq"], seq, "{retry}");
+    assert_eq!(w.hub.database().get(&doc("todos/a3")).unwrap(), a3);
+    // Bob sending her id is not answered with her commit: his is checked
+    // by the rules as his own, on the WebSocket and over HTTP alike.
+    assert_denied_at(&w.one(BOB, with_id(3, &alices)), 3, 0);
+    let id = CommitId::parse("order-7").unwrap();
+    let over_http = w.hub.handle_commit_with_id(
+        &Caller::new(user("bob")),
+        &collection("todos"),
+        &writes(alices.clone()),
+        Some(&id),
+        w.now,
+    );
+    assert_eq!(over_http.unwrap_err().code(), ErrorCode::PermissionDenied);
+    assert_denied_at(&w.one(ANON, with_id(4, &alices)), 4, 0);
+    // The id is his to use for a commit of his own, and an admin's commit
+    // with it is checked anew (here: a3 exists, so `create` fails).
+    let bobs = json!([{"op": "create", "id": "b5", "data": {"owner": "bob"}}]);
+    let his = w.one(BOB, with_id(5, &bobs));
+    assert_eq!(his["type"], "committed", "{his}");
+    assert!(his["seq"].as_u64().unwrap() > seq);
+    assert!(w.hub.database().get(&doc("todos/b5")).unwrap().exists);
+    assert_eq!(code(&w.one(ADMIN, with_id(6, &alices))), "already_exists");
+    // Each retry still gets its own caller's answer.
+    assert_eq!(w.one(BOB, with_id(7, &bobs))["seq"], his["seq"]);
+    assert_eq!(w.one(ALICE, with_id(8, &alices))["seq"], seq);
+    assert_eq!(w.hub.database().get(&doc("todos/a3")).unwrap(), a3);
     w.assert_bob_saw_nothing_of_alice();
 }
 

@@ -10,13 +10,13 @@ use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
 
 use blaze_core::{
-    CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener, SavedSession,
-    Storage, StorageBatch, StorageError, StoredDoc,
+    CommitKey, CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener,
+    SavedSession, Storage, StorageBatch, StorageError, StoredDoc,
 };
 use blaze_protocol::stored::{
     join_key_parts, key_parts, StoredDocument, StoredListener, StoredListenerPart, StoredSession,
 };
-use blaze_protocol::{CollectionPath, CommitId, CommitResult, Identity};
+use blaze_protocol::{CollectionPath, CommitResult, Identity};
 use serde_json::{Map, Value};
 
 use crate::resumable::Resumable;
@@ -40,7 +40,10 @@ const SCHEMA: [&str; 12] = [
     "CREATE TABLE IF NOT EXISTS sessions (conn INTEGER PRIMARY KEY, state TEXT NOT NULL)",
     // Commit ids with the answer a retry gets (the `committed` result as
     // JSON), trimmed with the log by `seq`; added after the first release,
-    // so a database from before simply gains the empty table.
+    // so a database from before simply gains the empty table. `id` is the
+    // commit key (`CommitKey`: the id and who sent it); a row from before
+    // keys were per caller holds the bare id, matches no key, and leaves
+    // with its log entry.
     "CREATE TABLE IF NOT EXISTS commit_ids (collection TEXT NOT NULL, id TEXT NOT NULL, seq INTEGER NOT NULL, \
      result TEXT NOT NULL, PRIMARY KEY (collection, id)) WITHOUT ROWID",
     "CREATE INDEX IF NOT EXISTS commit_ids_by_seq ON commit_ids (collection, seq)",
@@ -530,12 +533,12 @@ impl Storage for SqlStore {
     fn remembered(
         &self,
         collection: &CollectionPath,
-        id: &CommitId,
+        key: &CommitKey,
     ) -> Result<Option<CommitResult>, StorageError> {
         let row = self
             .rows(
                 "SELECT result FROM commit_ids WHERE collection = ? AND id = ?",
-                vec![text(&collection.to_string()), text(id.as_str())],
+                vec![text(&collection.to_string()), text(key.as_str())],
             )?
             .next()
             .transpose()
@@ -664,7 +667,7 @@ fn apply(sql: &SqlStorage, collection: &str, commit: &StorageBatch) -> Result<()
             "INSERT OR REPLACE INTO commit_ids (collection, id, seq, result) VALUES (?, ?, ?, ?)",
             vec![
                 c(),
-                text(remember.id.as_str()),
+                text(remember.key.as_str()),
                 int(record.seq),
                 V::String(result),
             ],

@@ -57,6 +57,11 @@ fn denied_data_never_reaches_a_user() {
         .await;
         timed("write probes", writes::write_probes(port)).await;
         timed("denied writes", writes::denied_writes(port)).await;
+        timed(
+            "commit ids per caller",
+            writes::commit_ids_are_the_callers_own(port),
+        )
+        .await;
         timed("room membership", rooms::membership(port)).await;
         timed("flood", hostile::flood(port)).await;
         timed("crowded object", hostile::flood_on_the_same_object(port)).await;

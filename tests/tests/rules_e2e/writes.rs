@@ -1,7 +1,8 @@
 //! Writes: a failure never tells bob what the rules would not let him read
 //! (a patch's `test`, a precondition, a `verify`, a `create` over an
 //! existing document), and writes the rules deny change nothing, in batches
-//! too, with the denied write named.
+//! too, with the denied write named; a commit id is its caller's own, so
+//! another caller sending it gets no other's answer.
 
 use serde_json::{json, Value};
 
@@ -254,4 +255,66 @@ pub async fn denied_writes(port: u16) {
         before["seq"].as_u64().map(|s| s + 1)
     );
     listener.close().await;
+}
+
+/// A commit id is remembered per caller (spec 8.7): bob re-sending alice's
+/// commit with her commit id gets his own commit checked (denied), not her
+/// answer (which names her document); the id stays free for a commit of
+/// his, and alice's retry still gets her own answer.
+pub async fn commit_ids_are_the_callers_own(port: u16) {
+    let coll = "runs/commit-ids/todos";
+    const HERS: &str = "alices-private-order";
+    let alice = User::new(port, "alice");
+    let bob = User::new(port, "bob").never_sees(HERS);
+    let anonymous = User::anonymous(port).never_sees(HERS);
+    let alices = json!([{"op": "create", "id": HERS, "data": {"owner": "alice"}}]);
+    let body =
+        |writes: &Value| json!({"collection": coll, "writes": writes, "commit_id": "order-7"});
+
+    let mut hers = alice.ws(coll).await;
+    let first = hers
+        .ask(
+            json!({"type": "commit", "collection": coll, "writes": alices, "commit_id": "order-7"}),
+        )
+        .await;
+    assert_eq!(first["type"], "committed", "{first}");
+    let before = stored(port, coll).await;
+
+    let mut his = bob.ws(coll).await;
+    let frame =
+        json!({"type": "commit", "collection": coll, "writes": alices, "commit_id": "order-7"});
+    assert_ws_denied(
+        &his.ask(frame).await,
+        Some(0),
+        "bob re-sends alice's commit id",
+    );
+    let sent = body(&alices).to_string();
+    for user in [&bob, &anonymous] {
+        let answer = user.send("POST", "/v1/commit", &[], &sent).await;
+        assert_denied(&answer, Some(0), "alice's commit id over HTTP");
+    }
+    assert_eq!(stored(port, coll).await, before, "nothing changed");
+
+    // The id is bob's too, for his own commit; then each retry is its caller's.
+    let bobs = json!([{"op": "create", "id": "b1", "data": {"owner": "bob"}}]);
+    let own = bob
+        .send("POST", "/v1/commit", &[], &body(&bobs).to_string())
+        .await;
+    assert_eq!(own.status, 200, "{}", own.body);
+    assert_eq!(own.json()["seq"], first["seq"].as_u64().unwrap() + 1);
+    let again = bob
+        .send("POST", "/v1/commit", &[], &body(&bobs).to_string())
+        .await;
+    assert_eq!(again.json()["seq"], own.json()["seq"], "{}", again.body);
+    let retry = alice.send("POST", "/v1/commit", &[], &sent).await;
+    assert_eq!(retry.status, 200, "{}", retry.body);
+    assert_eq!(retry.json()["seq"], first["seq"], "{}", retry.body);
+    assert_eq!(retry.json()["writes"], first["writes"]);
+    let docs = stored(port, coll).await;
+    assert_eq!(
+        crate::support::ids(&docs["docs"]),
+        [HERS, "b1"].map(String::from)
+    );
+    hers.close().await;
+    his.close().await;
 }

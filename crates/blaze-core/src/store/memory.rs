@@ -3,10 +3,11 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::ops::Bound;
 
-use blaze_protocol::{CollectionPath, CommitId, CommitResult};
+use blaze_protocol::{CollectionPath, CommitResult};
 
 use super::{
-    CommitRecord, DocIter, EntryIter, KeyRange, LogIter, Storage, StorageBatch, StoredDoc,
+    CommitKey, CommitRecord, DocIter, EntryIter, KeyRange, LogIter, Storage, StorageBatch,
+    StoredDoc,
 };
 use crate::error::StorageError;
 
@@ -18,9 +19,9 @@ struct Collection {
     docs: BTreeMap<String, StoredDoc>,
     indexes: HashMap<String, Index>,
     log: BTreeMap<u64, CommitRecord>,
-    /// Remembered commits by sequence number (for trimming), and their seqs by id.
-    remembered: BTreeMap<u64, (CommitId, CommitResult)>,
-    remembered_seqs: HashMap<CommitId, u64>,
+    /// Remembered commits by sequence number (for trimming), and their seqs by key.
+    remembered: BTreeMap<u64, (CommitKey, CommitResult)>,
+    remembered_seqs: HashMap<CommitKey, u64>,
 }
 
 /// An in-memory [`Storage`]; nothing it holds outlives the process.
@@ -134,13 +135,13 @@ impl Storage for MemoryStorage {
     fn remembered(
         &self,
         collection: &CollectionPath,
-        id: &CommitId,
+        key: &CommitKey,
     ) -> Result<Option<CommitResult>, StorageError> {
         let Some(c) = self.collections.get(collection) else {
             return Ok(None);
         };
         Ok(c.remembered_seqs
-            .get(id)
+            .get(key)
             .and_then(|seq| c.remembered.get(seq))
             .map(|(_, result)| result.clone()))
     }
@@ -155,12 +156,12 @@ impl Storage for MemoryStorage {
         c.log.insert(commit.record.seq, commit.record);
         c.log = c.log.split_off(&commit.log_trim_below);
         if let Some(r) = commit.remember {
-            c.remembered_seqs.insert(r.id.clone(), r.result.seq);
-            c.remembered.insert(r.result.seq, (r.id, r.result));
+            c.remembered_seqs.insert(r.key.clone(), r.result.seq);
+            c.remembered.insert(r.result.seq, (r.key, r.result));
         }
         let kept = c.remembered.split_off(&commit.log_trim_below);
-        for (id, _) in std::mem::replace(&mut c.remembered, kept).into_values() {
-            c.remembered_seqs.remove(&id);
+        for (key, _) in std::mem::replace(&mut c.remembered, kept).into_values() {
+            c.remembered_seqs.remove(&key);
         }
         for id in commit.deletes {
             c.docs.remove(&id);

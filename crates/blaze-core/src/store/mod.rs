@@ -6,7 +6,7 @@
 
 use std::ops::Bound;
 
-use blaze_protocol::{CollectionPath, CommitId, CommitResult, DocSnapshot};
+use blaze_protocol::{CollectionPath, CommitId, CommitResult, DocSnapshot, Identity};
 use serde_json::{Map, Value};
 
 use crate::error::StorageError;
@@ -79,11 +79,36 @@ pub struct CommitRecord {
     pub docs: Vec<DocWrite>,
 }
 
+/// A commit id as the store remembers it: the client-chosen id and who
+/// sent it (spec 8.7), so a retry is answered only to the caller whose
+/// commit it was. Every admin key is one caller, and so is every anonymous
+/// one; a user is her `uid`.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct CommitKey(String);
+
+impl CommitKey {
+    /// `id` as sent by `caller`.
+    pub fn new(id: &CommitId, caller: &Identity) -> Self {
+        // A commit id has no space, so the id and the caller split apart again.
+        let caller = match caller {
+            Identity::Anonymous => "anonymous".to_owned(),
+            Identity::Admin => "admin".to_owned(),
+            Identity::User { uid, .. } => format!("user:{uid}"),
+        };
+        Self(format!("{} {caller}", id.as_str()))
+    }
+
+    /// The key as one string (the id, a space, the caller).
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
 /// A commit id the store remembers, with the answer a retry of that commit gets.
 #[derive(Clone, Debug, PartialEq)]
 pub struct RememberedCommit {
-    /// The client-chosen commit id.
-    pub id: CommitId,
+    /// The client-chosen commit id, with who sent it.
+    pub key: CommitKey,
     /// The commit's original outcome; `result.seq` is its sequence number.
     pub result: CommitResult,
 }
@@ -168,12 +193,12 @@ pub trait Storage {
         Ok(None)
     }
 
-    /// The outcome of the commit of `collection` that was stored with commit id
-    /// `id`, while its sequence number is at or above the last `log_trim_below`.
+    /// The outcome of the commit of `collection` that was stored with commit
+    /// key `key`, while its sequence number is at or above the last `log_trim_below`.
     fn remembered(
         &self,
         collection: &CollectionPath,
-        id: &CommitId,
+        key: &CommitKey,
     ) -> Result<Option<CommitResult>, StorageError>;
 
     /// Applies a commit atomically: all of it or, on error, none of it.

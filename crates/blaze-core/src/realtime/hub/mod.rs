@@ -51,7 +51,7 @@ use crate::error::{Denial, Error, Rejection};
 use crate::realtime::bodies::Bodies;
 use crate::realtime::listener_index::ListenerIndex;
 use crate::rules::{Access, FetchedDocs};
-use crate::store::Storage;
+use crate::store::{CommitKey, Storage};
 use connection::{Connection, FlowBounds};
 pub use guard::Caller;
 use guard::Read;
@@ -470,9 +470,9 @@ impl<S: Storage> Hub<S> {
     }
 
     /// [`Hub::handle_commit`] with the client's optional commit id: a commit
-    /// whose id the collection remembers is answered with its original result,
-    /// writes nothing and sends no listener anything (see
-    /// [`Database::commit_with_id`]).
+    /// whose id the collection remembers from the same caller is answered
+    /// with its original result, writes nothing and sends no listener
+    /// anything (see [`Database::commit_with_id`]).
     pub fn handle_commit_with_id(
         &mut self,
         caller: &Caller,
@@ -540,9 +540,10 @@ impl<S: Storage> Hub<S> {
             fetched,
         };
         let guard = (!matches!(self.access, Access::Open)).then_some(&guard);
+        let key = commit_id.map(|id| CommitKey::new(id, identity));
         let outcome = self
             .db
-            .commit_guarded(collection, writes, commit_id, now, guard);
+            .commit_guarded(collection, writes, key.as_ref(), now, guard);
         match guard::bounded_fetches(outcome, fetched)? {
             CommitOutcome::Applied(committed) => {
                 self.fan_out(collection.as_str(), &committed.record);
