@@ -1,5 +1,5 @@
 //! Hostile end-to-end tests (issue 13, findings 3 and 5) under `wrangler dev`:
-//! what one document, query or commit may cost the engine. An innocent
+//! what one document, query answer or commit may cost the engine. An innocent
 //! bystander shares the collection with the attacker and keeps its listener
 //! and its answers throughout; the worker's memory is printed before and after.
 
@@ -96,6 +96,7 @@ fn big_documents_big_query_values_and_amplifying_batches() {
         let server = WranglerDev::start("hostile-documents");
         let port = server.port;
         memory(&server, "at start");
+        answers_past_the_bound(&server).await;
 
         let mut bystander = Ws::open(port, COLLECTION).await;
         let mut watcher = Ws::open(port, COLLECTION).await;
@@ -232,4 +233,132 @@ fn big_documents_big_query_values_and_amplifying_batches() {
         bystander.close().await;
         watcher.close().await;
     });
+}
+
+/// Documents of about 1 MB in the collection `answers`: 40 of them, five
+/// times `max_answer_bytes` (8 MiB).
+const ANSWERS: &str = "answers";
+const ANSWER_DOCS: usize = 40;
+
+/// Spec 9.5: a query over 40 MB of documents (asked for whole over HTTP and
+/// WebSocket, and listened to) is refused before it is read, and a listener
+/// resumed from before those 40 MB of changes gets a snapshot (10.4.4), so
+/// the worker's peak memory stays well under a Durable Object's 128 MB;
+/// pages of it, and a count, are answered; a bystander keeps its listener.
+async fn answers_past_the_bound(server: &WranglerDev) {
+    let port = server.port;
+    let pad = "x".repeat(1_000_000);
+    for i in 0..ANSWER_DOCS {
+        let body = json!({"n": i, "pad": pad}).to_string();
+        let put = http(
+            port,
+            "PUT",
+            &format!("/v1/docs/{ANSWERS}/d{i:02}"),
+            &[],
+            &body,
+        )
+        .await;
+        assert_eq!(put.status, 200, "{}", put.body);
+    }
+    let mut watcher = Ws::open(port, ANSWERS).await;
+    let mut skipped = Vec::new();
+    let listen = json!({"type": "listen", "doc": format!("{ANSWERS}/d00")});
+    assert_eq!(
+        watcher.request(listen, &mut skipped).await["type"],
+        "snapshot"
+    );
+    let before = workerd_memory(port).map(|m| m.peak_kib);
+
+    let whole = json!({"collection": ANSWERS});
+    let started = Instant::now();
+    let refused = post(port, "/v1/query", &whole).await;
+    let took = started.elapsed();
+    assert_eq!(
+        (refused.status, refused.code().as_deref()),
+        (413, Some("answer_too_large")),
+        "{}",
+        refused.body
+    );
+    let ordered = json!({"collection": ANSWERS, "order_by": [{"field": "n", "direction": "desc"}]});
+    let mut attacker = Ws::open(port, ANSWERS).await;
+    for query in [&whole, &ordered] {
+        let answer = attacker
+            .request(json!({"type": "query", "query": query}), &mut skipped)
+            .await;
+        assert_eq!(answer["error"]["code"], "answer_too_large", "{query}");
+    }
+    let listened = attacker
+        .request(json!({"type": "listen", "query": whole}), &mut skipped)
+        .await;
+    assert_eq!(
+        listened["error"]["code"], "resource_exhausted",
+        "{listened}"
+    );
+    // A narrow listener resumed from seq 0: the 40 MB of changes since are
+    // not read; a snapshot with `reset` answers (spec 10.4.4).
+    let narrow = json!({"collection": ANSWERS, "where": {"field": "n", "op": "==", "value": 3}});
+    let resumed = attacker
+        .request(
+            json!({"type": "listen", "query": narrow, "since": 0}),
+            &mut skipped,
+        )
+        .await;
+    assert_eq!(
+        (resumed["type"].as_str(), resumed["reset"].as_bool()),
+        (Some("snapshot"), Some(true)),
+        "{}",
+        resumed["type"]
+    );
+    assert_eq!(resumed["docs"][0]["path"], format!("{ANSWERS}/d03"));
+    let after = workerd_memory(port).map(|m| m.peak_kib);
+    if let (Some(before), Some(after)) = (before, after) {
+        println!(
+            "40 MB asked for whole (HTTP, WebSocket, listen, resume from 0): refused or reset, the first in {took:?}; workerd VmHWM {before} -> {after} KiB"
+        );
+        assert!(
+            after.saturating_sub(before) < 64 * 1024,
+            "the worker's peak grew by {} KiB",
+            after - before
+        );
+    }
+
+    // Pages of 7 documents (7 MB), then a count: all 40, each once.
+    let mut seen = Vec::new();
+    let mut after_id: Option<String> = None;
+    while seen.len() < ANSWER_DOCS {
+        let mut page =
+            json!({"collection": ANSWERS, "order_by": [{"field": "__name__"}], "limit": 7});
+        if let Some(id) = &after_id {
+            page["start_after"] = json!([id]);
+        }
+        let answer = post(port, "/v1/query", &page).await;
+        assert_eq!(answer.status, 200, "{}", answer.status);
+        let got = ids(&answer);
+        assert!(!got.is_empty(), "a page after {after_id:?} is empty");
+        after_id = got
+            .last()
+            .map(|p| p.rsplit('/').next().unwrap_or_default().to_owned());
+        seen.extend(got);
+    }
+    let want: Vec<String> = (0..ANSWER_DOCS)
+        .map(|i| format!("{ANSWERS}/d{i:02}"))
+        .collect();
+    assert_eq!(seen, want);
+    let count = post(port, "/v1/count", &whole).await;
+    assert_eq!(count.json()["count"], ANSWER_DOCS, "{}", count.body);
+
+    // The bystander's listener still hears its document change.
+    let write = json!({"type": "commit", "collection": ANSWERS,
+        "writes": [{"op": "merge", "id": "d00", "patch": {"n": -1}}]});
+    assert_eq!(
+        attacker.request(write, &mut skipped).await["type"],
+        "committed"
+    );
+    let change = watcher
+        .try_recv(Duration::from_secs(10))
+        .await
+        .expect("the bystander's listener gets the change");
+    assert_eq!(change["type"], "change", "{change}");
+    attacker.close().await;
+    watcher.close().await;
 }

@@ -8,7 +8,7 @@ use blaze_protocol::{
 };
 use serde_json::{Map, Value};
 
-use crate::query::{count_query, run_query, CompiledQuery};
+use crate::query::{count_query, run_query, CompiledQuery, HeldBound};
 use blaze_json::budget::CommitBudget;
 use blaze_json::merge::apply_merge_patch;
 use blaze_json::patch::apply_json_patch_within;
@@ -376,10 +376,28 @@ impl<S: Storage> Database<S> {
         collection: &CollectionPath,
         after: u64,
     ) -> Result<Option<Vec<CommitRecord>>, Error> {
-        let records = self
-            .storage
-            .log(collection, after)?
-            .collect::<Result<Vec<_>, _>>()?;
+        self.log_since_within(collection, after, usize::MAX)
+    }
+
+    /// [`Database::log_since`], reading at most `max_bytes` of documents
+    /// (each entry's documents before and after, as compact JSON): `None`
+    /// as soon as the entries pass it, before the rest are read.
+    pub fn log_since_within(
+        &self,
+        collection: &CollectionPath,
+        after: u64,
+        max_bytes: usize,
+    ) -> Result<Option<Vec<CommitRecord>>, Error> {
+        let mut records = Vec::new();
+        let mut bytes = 0usize;
+        for record in self.storage.log(collection, after)? {
+            let record = record?;
+            bytes = bytes.saturating_add(record_bytes(&record));
+            if bytes > max_bytes {
+                return Ok(None);
+            }
+            records.push(record);
+        }
         let current = self.storage.seq(collection)?;
         let reaches = match records.first() {
             Some(first) => first.seq == after + 1,
@@ -459,11 +477,16 @@ impl<S: Storage> Database<S> {
         Ok((exists, docs))
     }
 
-    /// Runs a query.
+    /// Runs a query; an answer of more than `max_answer_bytes` of documents
+    /// is refused with `answer_too_large` before it is all read.
     pub fn query(&self, query: &Query) -> Result<QueryOutput, Error> {
         let compiled = CompiledQuery::compile(query, &self.limits)?;
         let seq = self.storage.seq(&compiled.collection)?;
-        let docs = run_query(&self.storage, &compiled)?;
+        let bound = HeldBound {
+            bytes: self.limits.max_answer_bytes,
+            code: ErrorCode::AnswerTooLarge,
+        };
+        let docs = run_query(&self.storage, &compiled, Some(bound))?;
         Ok(QueryOutput { seq, docs })
     }
 
@@ -474,6 +497,16 @@ impl<S: Storage> Database<S> {
         let seq = self.storage.seq(&compiled.collection)?;
         Ok((seq, count_query(&self.storage, &compiled)?))
     }
+}
+
+/// The bytes of the documents a change log entry holds, before and after.
+fn record_bytes(record: &CommitRecord) -> usize {
+    let doc = |d: &Option<StoredDoc>| d.as_ref().map_or(0, |d| d.id.len() + object_len(&d.data));
+    record
+        .docs
+        .iter()
+        .map(|w| doc(&w.before) + doc(&w.after))
+        .sum()
 }
 
 /// The batch's view of the documents it touched: their state before the batch and now,
@@ -829,6 +862,85 @@ mod tests {
             .unwrap();
         assert_eq!(again, CommitOutcome::Replayed(as_hers.result().clone()));
         assert_eq!(tags(&db), json!(["x", "x", "x", "x"]));
+    }
+
+    /// A database whose answers may carry 1,000 bytes, with ten documents of
+    /// about 300 bytes: all with `n` = 1, `tag` "x" on the last five.
+    fn ten_big_documents() -> Database<MemoryStorage> {
+        let limits = Limits {
+            max_answer_bytes: 1000,
+            ..Limits::default()
+        };
+        let mut db = Database::new(MemoryStorage::new(), limits);
+        let writes: Vec<Write> = (0..10)
+            .map(|i| {
+                let tag = if i >= 5 { "x" } else { "y" };
+                set(
+                    &format!("d{i}"),
+                    json!({"n": 1, "tag": tag, "pad": "p".repeat(270)}),
+                )
+            })
+            .collect();
+        db.commit(&coll("c"), &writes, 1).unwrap();
+        db
+    }
+
+    fn query(value: Value) -> Query {
+        serde_json::from_value(value).unwrap()
+    }
+
+    fn ids(db: &Database<MemoryStorage>, q: Value) -> Result<Vec<String>, ErrorCode> {
+        let out = db.query(&query(q)).map_err(|e| e.code())?;
+        Ok(out.docs.into_iter().map(|d| d.id).collect())
+    }
+
+    #[test]
+    fn an_answer_past_max_answer_bytes_is_refused_and_a_limit_pages_it() {
+        let db = ten_big_documents();
+        assert_eq!(
+            ids(&db, json!({"collection": "c"})),
+            Err(ErrorCode::AnswerTooLarge)
+        );
+        assert_eq!(
+            ids(
+                &db,
+                json!({"collection": "c", "where": {"field": "n", "op": "==", "value": 1}})
+            ),
+            Err(ErrorCode::AnswerTooLarge)
+        );
+        assert_eq!(
+            ids(&db, json!({"collection": "c", "limit": 3})),
+            Ok(vec!["d0".into(), "d1".into(), "d2".into()])
+        );
+        let next = json!({"collection": "c", "order_by": [{"field": "__name__"}],
+                          "start_after": ["d2"], "limit": 3});
+        assert_eq!(
+            ids(&db, next),
+            Ok(vec!["d3".into(), "d4".into(), "d5".into()])
+        );
+        // Counting holds no document: no bound.
+        let all = query(json!({"collection": "c"}));
+        assert_eq!(db.count(&all).unwrap().1, 10);
+        let after = query(
+            json!({"collection": "c", "order_by": [{"field": "__name__"}], "start_after": ["d0"]}),
+        );
+        assert_eq!(db.count(&after).unwrap().1, 9);
+    }
+
+    #[test]
+    fn documents_waiting_to_be_ordered_are_held_as_sort_keys_not_as_documents() {
+        let db = ten_big_documents();
+        // Ten documents tie on `n`: the ordered scan sorts the whole group
+        // (3,000 bytes of documents) and keeps two.
+        let tied = json!({"collection": "c", "order_by": [{"field": "n", "direction": "desc"}], "limit": 2});
+        assert_eq!(ids(&db, tied), Ok(vec!["d9".into(), "d8".into()]));
+        // Five candidates of `tag == "x"` (1,500 bytes) ordered by `n`.
+        let candidates = json!({"collection": "c", "where": {"field": "tag", "op": "==", "value": "x"},
+                                "order_by": [{"field": "n"}], "limit": 2});
+        assert_eq!(ids(&db, candidates), Ok(vec!["d5".into(), "d6".into()]));
+        let last = json!({"collection": "c", "where": {"field": "tag", "op": "==", "value": "x"},
+                          "order_by": [{"field": "n"}], "limit_to_last": 2});
+        assert_eq!(ids(&db, last), Ok(vec!["d8".into(), "d9".into()]));
     }
 
     fn user(uid: &str) -> Identity {

@@ -76,5 +76,5 @@ pub mod testing {
     pub use crate::index::key_encoding::{encode_key, encode_key_bounded};
     pub use crate::index::IndexBounds;
     pub use crate::query::CompiledQuery;
-    pub use crate::realtime::{diff_results, results_at, Bodies, ListenerIndex, QueryView};
+    pub use crate::realtime::{diff_results, Bodies, ListenerIndex, QueryView};
 }

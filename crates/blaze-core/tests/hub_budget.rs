@@ -1,9 +1,18 @@
 //! The hub's memory budget (spec 10.4.8): a `listen` past the object's
 //! budget, or past its connection's share, is refused with
-//! `resource_exhausted`, and nothing else changes.
+//! `resource_exhausted`, and nothing else changes; its results are read
+//! only until they pass the share, and a resume whose changes are more than
+//! the share is answered with a snapshot (spec 10.4.4).
 
-use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output};
-use blaze_protocol::CollectionPath;
+use std::cell::Cell;
+use std::ops::Bound;
+use std::rc::Rc;
+
+use blaze_core::{
+    CommitKey, Database, DocIter, EntryIter, Hub, HubConfig, KeyRange, Limits, LogIter,
+    MemoryStorage, Output, Storage, StorageBatch, StorageError, StoredDoc,
+};
+use blaze_protocol::{CollectionPath, CommitResult};
 use serde_json::{json, Value};
 
 const MIB: usize = 1024 * 1024;
@@ -15,10 +24,12 @@ fn hub(config: HubConfig) -> Hub<MemoryStorage> {
 
 /// A hub over `docs` documents of about 100 KB each (`n` = 0, 1, …), in collection `c`.
 fn hub_of(config: HubConfig, docs: u64) -> Hub<MemoryStorage> {
-    let mut hub = Hub::new(
-        Database::new(MemoryStorage::new(), Limits::default()),
-        config,
-    );
+    hub_over(MemoryStorage::new(), config, docs)
+}
+
+/// [`hub_of`] over `storage`.
+fn hub_over<S: Storage>(storage: S, config: HubConfig, docs: u64) -> Hub<S> {
+    let mut hub = Hub::new(Database::new(storage, Limits::default()), config);
     let big = "x".repeat(100_000);
     let writes: Vec<blaze_protocol::Write> = (0..docs)
         .map(|i| blaze_protocol::Write {
@@ -39,7 +50,7 @@ fn hub_of(config: HubConfig, docs: u64) -> Hub<MemoryStorage> {
     hub
 }
 
-fn open(hub: &mut Hub<MemoryStorage>, conn: u64) {
+fn open<S: Storage>(hub: &mut Hub<S>, conn: u64) {
     hub.handle_open(conn, 0);
     hub.handle_frame(conn, r#"{"type":"hello","protocol":1}"#, 0);
 }
@@ -50,7 +61,7 @@ fn listen(hub: &mut Hub<MemoryStorage>, conn: u64, rid: u64, value: u64) {
 }
 
 /// Listens on `conn` to the query `n <op> value`.
-fn listen_where(hub: &mut Hub<MemoryStorage>, conn: u64, rid: u64, op: &str, value: u64) {
+fn listen_where<S: Storage>(hub: &mut Hub<S>, conn: u64, rid: u64, op: &str, value: u64) {
     let frame = format!(
         r#"{{"type":"listen","rid":{rid},"query":{{"collection":"c","where":{{"field":"n","op":"{op}","value":{value}}}}}}}"#
     );
@@ -58,7 +69,7 @@ fn listen_where(hub: &mut Hub<MemoryStorage>, conn: u64, rid: u64, op: &str, val
 }
 
 /// The frames sent to each connection since the last call, parsed; panics on a close.
-fn drain(hub: &mut Hub<MemoryStorage>) -> Vec<(u64, Value)> {
+fn drain<S: Storage>(hub: &mut Hub<S>) -> Vec<(u64, Value)> {
     let mut sent = Vec::new();
     while let Some(output) = hub.poll_output() {
         match output {
@@ -297,4 +308,145 @@ fn a_silent_connection_restored_after_the_hub_lost_its_memory_is_due_at_once() {
         closed |= matches!(output, Output::Close { conn: 1, .. });
     }
     assert!(closed, "closed with handshake_required");
+}
+
+/// Memory storage that counts the documents its scans and gets hand out.
+struct Counting(MemoryStorage, Rc<Cell<usize>>);
+
+impl Storage for Counting {
+    fn seq(&self, c: &CollectionPath) -> Result<u64, StorageError> {
+        self.0.seq(c)
+    }
+    fn get(&self, c: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError> {
+        self.1.set(self.1.get() + 1);
+        self.0.get(c, id)
+    }
+    fn scan(
+        &self,
+        c: &CollectionPath,
+        range: (Bound<&str>, Bound<&str>),
+        reverse: bool,
+    ) -> Result<DocIter<'_>, StorageError> {
+        let read = self.1.clone();
+        let docs = self.0.scan(c, range, reverse)?;
+        Ok(Box::new(docs.inspect(move |_| read.set(read.get() + 1))))
+    }
+    fn scan_index(
+        &self,
+        c: &CollectionPath,
+        index: &str,
+        range: KeyRange,
+        reverse: bool,
+    ) -> Result<EntryIter<'_>, StorageError> {
+        self.0.scan_index(c, index, range, reverse)
+    }
+    fn log(&self, c: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
+        self.0.log(c, after)
+    }
+    fn remembered(
+        &self,
+        c: &CollectionPath,
+        key: &CommitKey,
+    ) -> Result<Option<CommitResult>, StorageError> {
+        self.0.remembered(c, key)
+    }
+    fn apply(&mut self, c: &CollectionPath, batch: StorageBatch) -> Result<(), StorageError> {
+        self.0.apply(c, batch)
+    }
+}
+
+#[test]
+fn a_listen_past_the_share_is_refused_once_its_results_pass_it_before_the_rest_are_read() {
+    let config = HubConfig {
+        connection_budget: MIB,
+        ..HubConfig::default()
+    };
+    let read = Rc::new(Cell::new(0));
+    let mut hub = hub_over(Counting(MemoryStorage::new(), read.clone()), config, 40);
+    open(&mut hub, 1);
+    drain(&mut hub);
+    read.set(0);
+    // 40 documents of 100 KB, not one indexable condition: a scan in id order.
+    listen_where(&mut hub, 1, 1, "!=", 1000);
+    let sent = drain(&mut hub);
+    assert_eq!(
+        error_code(&sent[0].1),
+        Some("resource_exhausted"),
+        "{sent:?}"
+    );
+    assert!(read.get() <= 12, "{} documents read for 1 MiB", read.get());
+    assert_eq!(hub.stats().targets, 0);
+    // A narrower listen fits, and is answered.
+    listen_where(&mut hub, 1, 2, "<", 5);
+    let sent = drain(&mut hub);
+    assert_eq!(sent[0].1["type"], "snapshot");
+    assert_eq!(sent[0].1["docs"].as_array().map(Vec::len), Some(5));
+}
+
+/// Edits `big0`'s text `times` times (each change log entry holds about
+/// 200 KB: the document before and after); returns the last seq.
+fn rewrite_big0(hub: &mut Hub<MemoryStorage>, times: u64) -> u64 {
+    let mut last = 0;
+    for i in 0..times {
+        let text = format!("{i}").repeat(100_000);
+        let writes = vec![blaze_protocol::Write {
+            id: "big0".into(),
+            kind: blaze_protocol::WriteKind::Merge {
+                patch: json!({ "text": text }),
+            },
+            precondition: Default::default(),
+        }];
+        let done = hub
+            .handle_commit(
+                &blaze_core::Caller::admin(),
+                &CollectionPath::parse("c").unwrap(),
+                &writes,
+                1,
+            )
+            .unwrap();
+        last = done.seq;
+    }
+    drain(hub);
+    last
+}
+
+#[test]
+fn a_resume_whose_changes_pass_the_share_is_answered_with_a_reset_snapshot() {
+    let config = HubConfig {
+        connection_budget: MIB,
+        ..HubConfig::default()
+    };
+    let mut hub = hub_of(config, 4);
+    open(&mut hub, 1);
+    drain(&mut hub);
+    let since = hub
+        .database()
+        .storage()
+        .seq(&CollectionPath::parse("c").unwrap())
+        .unwrap();
+    // Two edits (about 400 KB of changes): resumed.
+    rewrite_big0(&mut hub, 2);
+    let resume = |rid: u64| {
+        format!(
+            r#"{{"type":"listen","rid":{rid},"since":{since},"query":{{"collection":"c","where":{{"field":"n","op":"==","value":0}}}}}}"#
+        )
+    };
+    hub.handle_frame(1, &resume(1), 1);
+    let sent = drain(&mut hub);
+    assert_eq!(sent[0].1["type"], "resumed", "{}", sent[0].1["type"]);
+    assert_eq!(sent[0].1["changes"].as_array().map(Vec::len), Some(1));
+    // Six more (2 MB of changes since `since`): a snapshot with `reset`,
+    // the document as it is now.
+    let last = rewrite_big0(&mut hub, 6);
+    hub.handle_frame(1, &resume(2), 1);
+    let sent = drain(&mut hub);
+    let answer = &sent[0].1;
+    assert_eq!(
+        (answer["type"].as_str(), answer["reset"].as_bool()),
+        (Some("snapshot"), Some(true)),
+        "{}",
+        answer["type"]
+    );
+    assert_eq!(answer["seq"], last);
+    assert_eq!(answer["docs"][0]["version"], last);
 }

@@ -71,6 +71,9 @@ pub enum ErrorCode {
     ResourceExhausted,
     /// A commit would materialise more than `Limits::max_commit_bytes`; nothing was applied.
     CommitTooLarge,
+    /// A query's answer would carry more than `Limits::max_answer_bytes` of
+    /// documents; a `limit` and cursors page it.
+    AnswerTooLarge,
     /// The credential is missing where one is required, malformed, not
     /// verified by any configured key, or expired.
     Unauthenticated,
@@ -93,7 +96,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     /// Every code, in the order of `spec/errors.md`.
-    pub const ALL: [ErrorCode; 39] = [
+    pub const ALL: [ErrorCode; 40] = [
         Self::InvalidFrame,
         Self::UnknownMessageType,
         Self::FrameTooLarge,
@@ -126,6 +129,7 @@ impl ErrorCode {
         Self::Internal,
         Self::ResourceExhausted,
         Self::CommitTooLarge,
+        Self::AnswerTooLarge,
         Self::Unauthenticated,
         Self::PermissionDenied,
         Self::LengthRequired,
@@ -170,6 +174,7 @@ impl ErrorCode {
             Self::Internal => "internal",
             Self::ResourceExhausted => "resource_exhausted",
             Self::CommitTooLarge => "commit_too_large",
+            Self::AnswerTooLarge => "answer_too_large",
             Self::Unauthenticated => "unauthenticated",
             Self::PermissionDenied => "permission_denied",
             Self::LengthRequired => "length_required",
@@ -209,6 +214,7 @@ impl ErrorCode {
             | Self::TooManyPatchOps
             | Self::BatchTooLarge
             | Self::CommitTooLarge
+            | Self::AnswerTooLarge
             | Self::FileTooLarge => 413,
             Self::LengthRequired => 411,
             Self::RangeNotSatisfiable => 416,

@@ -51,6 +51,10 @@ pub struct Limits {
     /// a longer one is `unauthenticated` without being parsed.
     #[serde(default = "later::max_credential_bytes")]
     pub max_credential_bytes: usize,
+    /// Most bytes of documents (compact JSON) one query answer carries, or a
+    /// query holds while it runs: `answer_too_large`.
+    #[serde(default = "later::max_answer_bytes")]
+    pub max_answer_bytes: usize,
 }
 
 /// Defaults of the limits added after protocol 1 was first published, for a
@@ -79,6 +83,10 @@ mod later {
     pub(super) fn max_credential_bytes() -> usize {
         super::Limits::default().max_credential_bytes
     }
+
+    pub(super) fn max_answer_bytes() -> usize {
+        super::Limits::default().max_answer_bytes
+    }
 }
 
 impl Default for Limits {
@@ -100,6 +108,7 @@ impl Default for Limits {
             max_indexed_array_elements: 1000,
             max_commit_bytes: 16 * 1024 * 1024,
             max_credential_bytes: 8 * 1024,
+            max_answer_bytes: 8 * 1024 * 1024,
         }
     }
 }
@@ -119,6 +128,7 @@ mod tests {
             "max_indexed_array_elements",
             "max_commit_bytes",
             "max_credential_bytes",
+            "max_answer_bytes",
         ] {
             fields.remove(later).unwrap();
         }

@@ -20,7 +20,7 @@ use blaze_protocol::Op;
 use serde_json::{Map, Value};
 
 use super::compile::CompiledQuery;
-use super::execute::{conjunct_ranges, run_query, wanted, Conjunct};
+use super::execute::{conjunct_ranges, count_by_scan, wanted, Conjunct};
 use super::filter::CompiledFilter;
 use crate::error::Error;
 use crate::index::{contains_index, value_index, UNINDEXED};
@@ -29,7 +29,7 @@ use crate::store::Storage;
 /// The number of results `q` has.
 pub(crate) fn count_query<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Error> {
     if q.start.is_some() || q.end.is_some() {
-        return Ok(run_query(storage, q)?.len() as u64);
+        return count_by_scan(storage, q);
     }
     let matched = count_matches(storage, q)?;
     Ok(wanted(q).map_or(matched, |n| matched.min(n as u64)))

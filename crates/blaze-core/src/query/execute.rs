@@ -21,7 +21,8 @@
 use std::collections::BTreeSet;
 use std::ops::Bound;
 
-use blaze_protocol::{Direction, Op};
+use blaze_json::size::{object_len, serialized_len};
+use blaze_protocol::{Direction, ErrorCode, Op};
 use serde_json::{Map, Value};
 
 use super::compile::{CompiledQuery, Limit};
@@ -30,24 +31,98 @@ use super::position::Position;
 use blaze_json::field_path::FieldPath;
 use blaze_json::order::TypeClass;
 
-use crate::error::Error;
+use crate::error::{Error, Rejection};
 use crate::index::{contains_index, value_index, IndexBounds, UNINDEXED};
 use crate::store::{DocIter, EntryIter, KeyRange, Storage, StoredDoc};
 
-/// Runs `query` and returns its results in query order.
+/// How many bytes of documents (compact JSON) a query may hold while it
+/// runs, and the code it is refused with past them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct HeldBound {
+    /// The most bytes held at once: the results, and the sort keys of the
+    /// documents waiting to be ordered.
+    pub(crate) bytes: usize,
+    /// The refusal's code.
+    pub(crate) code: ErrorCode,
+}
+
+/// What a running query holds, charged against its bound.
+struct Held {
+    bound: Option<HeldBound>,
+    bytes: usize,
+}
+
+impl Held {
+    fn charge(&mut self, n: usize) -> Result<(), Error> {
+        self.bytes = self.bytes.saturating_add(n);
+        match self.bound {
+            Some(bound) if self.bytes > bound.bytes => {
+                let msg = format!(
+                    "the query would hold more than {} bytes of documents: page it with a limit and cursors",
+                    bound.bytes
+                );
+                Err(Rejection::new(bound.code, msg).into())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    fn release(&mut self, n: usize) {
+        self.bytes = self.bytes.saturating_sub(n);
+    }
+}
+
+/// What a query holds for one result document.
+fn doc_bytes(doc: &StoredDoc) -> usize {
+    doc.id.len() + object_len(&doc.data)
+}
+
+/// What a query holds for one sort key besides its id (ids are held anyway).
+fn position_bytes(p: &Position) -> usize {
+    p.values.iter().map(serialized_len).sum()
+}
+
+/// Whether a scan keeps the documents it finds or only counts them.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Keep {
+    Docs,
+    Count,
+}
+
+/// Runs `query` and returns its results in query order. Past `bound` (the
+/// results, and the sort keys of documents found by an index lookup and
+/// waiting to be ordered), it stops with the bound's code.
 pub(crate) fn run_query<S: Storage>(
     storage: &S,
     query: &CompiledQuery,
+    bound: Option<HeldBound>,
 ) -> Result<Vec<StoredDoc>, Error> {
-    let mut ordered = OrderedScan::new(storage, query)?;
+    Ok(scan(storage, query, bound, Keep::Docs)?.0)
+}
+
+/// The number of results of `query`, found as [`run_query`] finds them but
+/// holding no document.
+pub(crate) fn count_by_scan<S: Storage>(storage: &S, query: &CompiledQuery) -> Result<u64, Error> {
+    Ok(scan(storage, query, None, Keep::Count)?.1 as u64)
+}
+
+/// The results (when kept) and their number.
+fn scan<S: Storage>(
+    storage: &S,
+    query: &CompiledQuery,
+    bound: Option<HeldBound>,
+    keep: Keep,
+) -> Result<(Vec<StoredDoc>, usize), Error> {
+    let mut ordered = OrderedScan::new(storage, query, bound, keep)?;
     let mut candidates = candidate_scans(storage, query)?;
     loop {
-        if let Some(done) = ordered.step()? {
-            return Ok(done);
+        if ordered.step()? {
+            return Ok(ordered.finish());
         }
         for i in 0..candidates.len() {
             if candidates[i].step()? {
-                return candidates.swap_remove(i).finish(storage, query);
+                let held = Held { bound, bytes: 0 };
+                return candidates.swap_remove(i).finish(storage, query, held, keep);
             }
         }
     }
@@ -67,6 +142,16 @@ enum Source<'a> {
     Entries(EntryIter<'a>),
 }
 
+/// Where a document found in scan order goes.
+enum Place {
+    /// Before the start cursor: skipped.
+    Skip,
+    /// A result.
+    Take,
+    /// Past the end cursor: the scan is done.
+    Done,
+}
+
 struct OrderedScan<'a, S> {
     storage: &'a S,
     query: &'a CompiledQuery,
@@ -74,12 +159,23 @@ struct OrderedScan<'a, S> {
     forward: bool,
     grouped: bool,
     group_key: Option<Vec<u8>>,
-    group: Vec<(Position, StoredDoc)>,
+    /// The sort keys of the documents sharing `group_key` that pass the
+    /// filter; their documents are read again when they are placed.
+    group: Vec<Position>,
+    group_bytes: usize,
+    keep: Keep,
+    held: Held,
     results: Vec<StoredDoc>,
+    found: usize,
 }
 
 impl<'a, S: Storage> OrderedScan<'a, S> {
-    fn new(storage: &'a S, query: &'a CompiledQuery) -> Result<Self, Error> {
+    fn new(
+        storage: &'a S,
+        query: &'a CompiledQuery,
+        bound: Option<HeldBound>,
+        keep: Keep,
+    ) -> Result<Self, Error> {
         let forward = forward(query);
         let seek_cursor = if forward { &query.start } else { &query.end };
         let seek = seek_cursor.as_ref().and_then(|c| c.values.first());
@@ -111,32 +207,38 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
             grouped: first.is_some(),
             group_key: None,
             group: Vec::new(),
+            group_bytes: 0,
+            keep,
+            held: Held { bound, bytes: 0 },
             results: Vec::new(),
+            found: 0,
         })
     }
 
-    /// Takes one entry; returns the results once the scan is done.
-    fn step(&mut self) -> Result<Option<Vec<StoredDoc>>, Error> {
-        let done = match &mut self.source {
+    /// Takes one entry; returns true once the scan is done.
+    fn step(&mut self) -> Result<bool, Error> {
+        match &mut self.source {
             Source::Docs(docs) => match docs.next().transpose()? {
                 Some(doc) => self.consider(doc),
-                None => true,
+                None => Ok(true),
             },
             Source::Entries(entries) => match entries.next().transpose()? {
-                Some((key, id)) => self.take_entry(key, id)?,
+                Some((key, id)) => self.take_entry(key, id),
                 None => {
-                    self.flush_group();
-                    true
+                    self.flush_group()?;
+                    Ok(true)
                 }
             },
-        };
-        Ok(done.then(|| {
-            let mut results = std::mem::take(&mut self.results);
-            if !self.forward {
-                results.reverse();
-            }
-            results
-        }))
+        }
+    }
+
+    /// The results in query order (when kept) and their number.
+    fn finish(&mut self) -> (Vec<StoredDoc>, usize) {
+        let mut results = std::mem::take(&mut self.results);
+        if !self.forward {
+            results.reverse();
+        }
+        (results, self.found)
     }
 
     fn take_entry(&mut self, key: Vec<u8>, id: String) -> Result<bool, Error> {
@@ -144,24 +246,29 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
             return Ok(false);
         };
         if !self.grouped {
-            return Ok(self.consider(doc));
+            return self.consider(doc);
         }
         if self.group_key.as_ref() != Some(&key) {
-            if self.flush_group() {
+            if self.flush_group()? {
                 return Ok(true);
             }
             self.group_key = Some(key);
         }
-        if let Some(position) = self.query.position(&doc.id, &doc.data) {
-            self.group.push((position, doc));
+        if let Some(position) = self.passes(&doc) {
+            let bytes = position_bytes(&position);
+            self.held.charge(bytes)?;
+            self.group_bytes += bytes;
+            self.group.push(position);
         }
         Ok(false)
     }
 
-    /// Sorts the documents that share one first-key value and considers them in order.
-    fn flush_group(&mut self) -> bool {
+    /// Sorts the documents that share one first-key value and places them in
+    /// order; returns true once the scan is done.
+    fn flush_group(&mut self) -> Result<bool, Error> {
         let mut group = std::mem::take(&mut self.group);
-        group.sort_by(|(a, _), (b, _)| {
+        self.held.release(std::mem::take(&mut self.group_bytes));
+        group.sort_by(|a, b| {
             let o = self.query.compare(a, b);
             if self.forward {
                 o
@@ -169,34 +276,77 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
                 o.reverse()
             }
         });
-        group.into_iter().any(|(_, doc)| self.consider(doc))
+        for p in group {
+            match self.place(&p) {
+                Place::Done => return Ok(true),
+                Place::Skip => continue,
+                Place::Take => {}
+            }
+            let doc = match self.keep {
+                Keep::Count => None,
+                Keep::Docs => match self.storage.get(&self.query.collection, &p.id)? {
+                    Some(doc) => Some(doc),
+                    // Read a moment ago in the same call: not gone.
+                    None => continue,
+                },
+            };
+            if self.take(doc)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
     }
 
-    /// Filters one document in scan order; returns true once the scan is done.
-    fn consider(&mut self, doc: StoredDoc) -> bool {
+    /// The document's sort key, when it passes the filter and has one.
+    fn passes(&self, doc: &StoredDoc) -> Option<Position> {
         let q = self.query;
         if !q
             .filter
             .as_ref()
             .is_none_or(|f| f.matches(&doc.id, &doc.data))
         {
-            return false;
+            return None;
         }
-        let Some(p) = q.position(&doc.id, &doc.data) else {
-            return false;
-        };
+        q.position(&doc.id, &doc.data)
+    }
+
+    /// Where the document at `p`, found in scan order, goes.
+    fn place(&self, p: &Position) -> Place {
+        let q = self.query;
         let (before_first, past_last) = if self.forward {
-            (!q.after_start(&p), !q.before_end(&p))
+            (!q.after_start(p), !q.before_end(p))
         } else {
-            (!q.before_end(&p), !q.after_start(&p))
+            (!q.before_end(p), !q.after_start(p))
         };
         if past_last {
-            return true;
+            Place::Done
+        } else if before_first {
+            Place::Skip
+        } else {
+            Place::Take
         }
-        if !before_first {
+    }
+
+    /// Adds a result (`None` when counting); returns true once the limit is reached.
+    fn take(&mut self, doc: Option<StoredDoc>) -> Result<bool, Error> {
+        if let Some(doc) = doc {
+            self.held.charge(doc_bytes(&doc))?;
             self.results.push(doc);
         }
-        wanted(q).is_some_and(|n| self.results.len() >= n)
+        self.found += 1;
+        Ok(wanted(self.query).is_some_and(|n| self.found >= n))
+    }
+
+    /// Filters one document in scan order; returns true once the scan is done.
+    fn consider(&mut self, doc: StoredDoc) -> Result<bool, Error> {
+        let Some(p) = self.passes(&doc) else {
+            return Ok(false);
+        };
+        match self.place(&p) {
+            Place::Done => Ok(true),
+            Place::Skip => Ok(false),
+            Place::Take => self.take((self.keep == Keep::Docs).then_some(doc)),
+        }
     }
 }
 
@@ -232,12 +382,58 @@ impl CandidateScan<'_> {
         Ok(true)
     }
 
-    fn finish<S: Storage>(self, storage: &S, q: &CompiledQuery) -> Result<Vec<StoredDoc>, Error> {
-        let mut docs = Vec::with_capacity(self.ids.len());
+    /// Filters the candidates, keeping only their sort keys, orders and
+    /// limits them; then reads the results (when kept) again.
+    fn finish<S: Storage>(
+        self,
+        storage: &S,
+        q: &CompiledQuery,
+        mut held: Held,
+        keep: Keep,
+    ) -> Result<(Vec<StoredDoc>, usize), Error> {
+        let mut hits = Vec::new();
         for id in self.ids {
-            docs.extend(storage.get(&q.collection, &id)?);
+            let Some(doc) = storage.get(&q.collection, &id)? else {
+                continue;
+            };
+            if !q
+                .filter
+                .as_ref()
+                .is_none_or(|f| f.matches(&doc.id, &doc.data))
+            {
+                continue;
+            }
+            let Some(p) = q.position(&doc.id, &doc.data) else {
+                continue;
+            };
+            if q.after_start(&p) && q.before_end(&p) {
+                held.charge(position_bytes(&p))?;
+                hits.push(p);
+            }
         }
-        Ok(select(q, docs))
+        hits.sort_by(|a, b| q.compare(a, b));
+        match q.limit {
+            Some(Limit::First(n)) => hits.truncate(n),
+            Some(Limit::Last(n)) => {
+                hits.drain(..hits.len().saturating_sub(n));
+            }
+            None => {}
+        }
+        let found = hits.len();
+        if keep == Keep::Count {
+            return Ok((Vec::new(), found));
+        }
+        // The sort keys go as their documents come.
+        held.release(held.bytes);
+        let mut docs = Vec::with_capacity(found);
+        for p in hits {
+            // Read a moment ago in the same call: not gone.
+            if let Some(doc) = storage.get(&q.collection, &p.id)? {
+                held.charge(doc_bytes(&doc))?;
+                docs.push(doc);
+            }
+        }
+        Ok((docs, found))
     }
 }
 

@@ -12,4 +12,4 @@ pub use hub::{
     Caller, ConnId, Frame, Hub, HubConfig, HubEvent, HubStats, Output, SavedListener, SavedSession,
 };
 pub use listener_index::ListenerIndex;
-pub use view::{diff_results, results_at, QueryView};
+pub use view::{diff_results, QueryView};

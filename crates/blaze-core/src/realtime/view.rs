@@ -20,7 +20,7 @@ use blaze_protocol::{Change, CollectionPath, Cursor, Direction};
 use serde_json::Value;
 
 use crate::error::Error;
-use crate::query::{run_query, select, CompiledQuery, Limit, Position};
+use crate::query::{run_query, select, CompiledQuery, HeldBound, Limit, Position};
 use crate::realtime::bodies::Bodies;
 use crate::store::{CommitRecord, Storage, StoredDoc};
 
@@ -35,13 +35,15 @@ pub struct QueryView {
 }
 
 impl QueryView {
-    /// Runs `query` for the first snapshot, its documents interned in `bodies`.
-    pub fn open<S: Storage>(
+    /// Runs `query` for the first snapshot, its documents interned in
+    /// `bodies`; past `bound` it stops with the bound's code.
+    pub(crate) fn open<S: Storage>(
         storage: &S,
         query: CompiledQuery,
         bodies: &mut Bodies,
+        bound: Option<HeldBound>,
     ) -> Result<Self, Error> {
-        let found = run_query(storage, &query)?;
+        let found = run_query(storage, &query, bound)?;
         // Collected into a new vector of its own size (collecting in place
         // would keep the documents' larger buffer).
         let mut docs = Vec::with_capacity(found.len());
@@ -184,7 +186,7 @@ impl QueryView {
                     Limit::Last(_) => span.first(),
                 };
                 let refill = refill_query(q, limit, missing, beside.map(|d| &**d));
-                let more = run_query(storage, &refill)?
+                let more = run_query(storage, &refill, None)?
                     .into_iter()
                     .map(|d| bodies.intern(&q.collection, d));
                 match limit {
@@ -314,11 +316,12 @@ fn refill_query(
 /// run now with its limit widened by that count holds every untouched result
 /// the window had at N. The touched documents' states at N (each one's
 /// `before` in the first entry that touched it) are added, and the window is
-/// cut again.
-pub fn results_at<S: Storage>(
+/// cut again. Past `bound`, the query run now stops with the bound's code.
+pub(crate) fn results_at<S: Storage>(
     storage: &S,
     query: &CompiledQuery,
     log: &[CommitRecord],
+    bound: Option<HeldBound>,
 ) -> Result<Vec<StoredDoc>, Error> {
     let mut then: HashMap<&str, Option<&StoredDoc>> = HashMap::new();
     for change in log.iter().flat_map(|r| &r.docs) {
@@ -332,7 +335,7 @@ pub fn results_at<S: Storage>(
         }),
         ..query.clone()
     };
-    let untouched = run_query(storage, &widened)?
+    let untouched = run_query(storage, &widened, bound)?
         .into_iter()
         .filter(|d| !then.contains_key(d.id.as_str()));
     let touched = then.values().flatten().map(|d| (*d).clone());
@@ -695,12 +698,12 @@ mod tests {
             let mut db = Database::new(MemoryStorage::new(), Limits::default());
             let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
             let mut bodies = Bodies::new();
-            let mut view = QueryView::open(db.storage(), compiled.clone(), &mut bodies).unwrap();
+            let mut view = QueryView::open(db.storage(), compiled.clone(), &mut bodies, None).unwrap();
             for (t, batch) in batches.iter().enumerate() {
                 let done = db.commit(&coll("c"), batch, t as u64).unwrap();
                 let before = view.docs().to_vec();
                 let changes = view.refresh(db.storage(), &done.record, &mut bodies).unwrap();
-                let fresh = run_query(db.storage(), &compiled).unwrap();
+                let fresh = run_query(db.storage(), &compiled, None).unwrap();
                 prop_assert_eq!(owned(view.docs()), fresh.clone());
                 prop_assert_eq!(&changes, &reference_diff(&owned(&before), &fresh));
                 prop_assert_eq!(replay(&before, &changes), snapshots(&fresh));
@@ -715,14 +718,14 @@ mod tests {
         fn results_at_an_earlier_seq_are_rebuilt_exactly(q in query(), batches in prop::collection::vec(prop::collection::vec(write(), 1..3), 1..25)) {
             let mut db = Database::new(MemoryStorage::new(), Limits::default());
             let compiled = CompiledQuery::compile(&q, db.limits()).unwrap();
-            let mut history = vec![run_query(db.storage(), &compiled).unwrap()];
+            let mut history = vec![run_query(db.storage(), &compiled, None).unwrap()];
             for (t, batch) in batches.iter().enumerate() {
                 db.commit(&coll("c"), batch, t as u64).unwrap();
-                history.push(run_query(db.storage(), &compiled).unwrap());
+                history.push(run_query(db.storage(), &compiled, None).unwrap());
             }
             for (n, want) in history.iter().enumerate() {
                 let log = db.log_since(&coll("c"), n as u64).unwrap().unwrap();
-                prop_assert_eq!(&results_at(db.storage(), &compiled, &log).unwrap(), want, "at seq {}", n);
+                prop_assert_eq!(&results_at(db.storage(), &compiled, &log, None).unwrap(), want, "at seq {}", n);
             }
         }
     }
@@ -750,6 +753,7 @@ mod tests {
             db.storage(),
             CompiledQuery::compile(&q, db.limits()).unwrap(),
             &mut bodies,
+            None,
         )
         .unwrap();
         let delete = Write {

@@ -12,6 +12,7 @@ use super::guard::Read;
 use super::target::{ListenSpec, Subscribers, Target};
 use super::{ConnId, Hub};
 use crate::error::{Error, Rejection};
+use crate::query::HeldBound;
 use crate::realtime::view::{diff_results, results_at, QueryView};
 use crate::rules::FetchedDocs;
 use crate::store::Storage;
@@ -168,7 +169,14 @@ impl<S: Storage> Hub<S> {
             _ => {}
         }
         let collection = spec.query.collection.to_string();
-        let view = QueryView::open(self.db.storage(), spec.query, &mut self.bodies)?;
+        // A new listen's results must fit the connection's share (checked
+        // exactly after): reading stops past it, before the memory is spent.
+        // A restored one is not refused (spec 10.4.8).
+        let bound = id.is_none().then_some(HeldBound {
+            bytes: self.config.connection_budget,
+            code: ErrorCode::ResourceExhausted,
+        });
+        let view = QueryView::open(self.db.storage(), spec.query, &mut self.bodies, bound)?;
         let id = id.unwrap_or(self.next_target);
         self.next_target = self.next_target.max(id + 1);
         self.target_index
@@ -204,12 +212,27 @@ impl<S: Storage> Hub<S> {
         let target = &self.targets[&target_id];
         let collection = &target.view.query().collection;
         let seq = self.db.storage().seq(collection)?;
+        // Rebuilding the results at `since` reads the changes since and the
+        // results now: past the connection's share of the memory budget, a
+        // snapshot with `reset` answers instead, from what the target holds
+        // (spec 10.4.4).
+        let share = self.config.connection_budget;
         let log = match since {
-            Some(since) if since <= seq => self.db.log_since(collection, since)?,
+            Some(since) if since <= seq => self.db.log_since_within(collection, since, share)?,
             _ => None,
         };
+        let bound = HeldBound {
+            bytes: share,
+            code: ErrorCode::ResourceExhausted,
+        };
         let then = match log {
-            Some(log) => Some(results_at(self.db.storage(), target.view.query(), &log)?),
+            Some(log) => {
+                match results_at(self.db.storage(), target.view.query(), &log, Some(bound)) {
+                    Ok(then) => Some(then),
+                    Err(e) if e.code() == ErrorCode::ResourceExhausted => None,
+                    Err(e) => return Err(e),
+                }
+            }
             None => None,
         };
         let then = then.filter(|then| {
