@@ -461,6 +461,18 @@ impl Storage for SqlStore {
         Ok(Box::new(rows.map(|row| doc_row(row.map_err(failed)?))))
     }
 
+    fn count_docs(&self, collection: &CollectionPath) -> Result<u64, StorageError> {
+        let row = self
+            .rows(
+                "SELECT COUNT(*) FROM docs WHERE collection = ?",
+                vec![text(&collection.to_string())],
+            )?
+            .next()
+            .transpose()
+            .map_err(failed)?;
+        row.map_or(Ok(0), |r| as_u64(&r[0]))
+    }
+
     fn scan_index(
         &self,
         collection: &CollectionPath,
@@ -490,6 +502,24 @@ impl Storage for SqlStore {
             };
             Ok((key, as_text(&row[1])?.to_owned()))
         })))
+    }
+
+    fn count_entries(
+        &self,
+        collection: &CollectionPath,
+        index: &str,
+        range: KeyRange,
+    ) -> Result<u64, StorageError> {
+        let mut sql = String::from("SELECT COUNT(*) FROM entries WHERE collection = ? AND idx = ?");
+        let mut binds = vec![text(&collection.to_string()), text(index)];
+        bounds(
+            "key",
+            (range.0.map(V::Blob), range.1.map(V::Blob)),
+            &mut sql,
+            &mut binds,
+        );
+        let row = self.rows(&sql, binds)?.next().transpose().map_err(failed)?;
+        row.map_or(Ok(0), |r| as_u64(&r[0]))
     }
 
     fn log(&self, collection: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {

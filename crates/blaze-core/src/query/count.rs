@@ -1,5 +1,9 @@
 //! Counting a query's results without building them.
 //!
+//! A query with no filter and no field to order by counts the collection's
+//! documents, and one decided by a single index range counts its entries,
+//! without reading them (`Storage::count_docs`, `Storage::count_entries`).
+//!
 //! Each conjunct an index answers (`==`, `in`, `array-contains(-any)`,
 //! ranges) gives the exact set of ids that pass it, read from index entries
 //! alone; the count walks their intersection (or, for a single index range,
@@ -66,6 +70,11 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
             None => decided = false,
         }
     }
+    let ordered_by_a_field = q.order.iter().any(|(f, _)| !f.is_document_id());
+    if q.filter.is_none() && !ordered_by_a_field {
+        // No filter, no field to order by: every document is a result.
+        return Ok(storage.count_docs(&q.collection)?);
+    }
     if sources.is_empty() {
         // No index narrows it down: every document is looked at.
         let mut n = 0;
@@ -89,12 +98,7 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
             if let [(index, range)] = &mut only[..] {
                 // One index range holds each id at most once: count its entries.
                 let range = std::mem::replace(range, (Bound::Unbounded, Bound::Unbounded));
-                let mut n = 0;
-                for entry in storage.scan_index(&q.collection, index, range, false)? {
-                    entry?;
-                    n += 1;
-                }
-                return Ok(n);
+                return Ok(storage.count_entries(&q.collection, index, range)?);
             }
         }
     }

@@ -132,6 +132,13 @@ impl Storage for MemoryStorage {
         Ok(Box::new(records))
     }
 
+    fn count_docs(&self, collection: &CollectionPath) -> Result<u64, StorageError> {
+        Ok(self
+            .collections
+            .get(collection)
+            .map_or(0, |c| c.docs.len() as u64))
+    }
+
     fn remembered(
         &self,
         collection: &CollectionPath,

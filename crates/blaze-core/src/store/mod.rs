@@ -2,7 +2,8 @@
 //!
 //! The engine decides what to write (documents and index entries, computed
 //! from the key encoding) and hands each commit over whole, so a backend can
-//! apply it in one transaction. Reads are point gets and ordered scans.
+//! apply it in one transaction. Reads are point gets and ordered scans, and
+//! counts of documents or index entries (a backend may count without reading).
 
 use std::ops::Bound;
 
@@ -162,6 +163,17 @@ pub trait Storage {
         reverse: bool,
     ) -> Result<DocIter<'_>, StorageError>;
 
+    /// How many documents the collection holds. The default counts a scan;
+    /// a backend can count without reading them.
+    fn count_docs(&self, collection: &CollectionPath) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for doc in self.scan(collection, (Bound::Unbounded, Bound::Unbounded), false)? {
+            doc?;
+            n += 1;
+        }
+        Ok(n)
+    }
+
     /// The entries of index `index` whose keys lie in `range`, ordered by
     /// `(key, id)` (descending when `reverse`).
     fn scan_index(
@@ -171,6 +183,22 @@ pub trait Storage {
         range: KeyRange,
         reverse: bool,
     ) -> Result<EntryIter<'_>, StorageError>;
+
+    /// How many entries of index `index` have keys in `range`. The default
+    /// counts a scan; a backend can count without reading them.
+    fn count_entries(
+        &self,
+        collection: &CollectionPath,
+        index: &str,
+        range: KeyRange,
+    ) -> Result<u64, StorageError> {
+        let mut n = 0;
+        for entry in self.scan_index(collection, index, range, false)? {
+            entry?;
+            n += 1;
+        }
+        Ok(n)
+    }
 
     /// The collection's change log entries with a sequence number above `after`, oldest first.
     fn log(&self, collection: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError>;
