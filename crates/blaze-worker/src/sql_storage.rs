@@ -115,6 +115,24 @@ fn bounds(column: &str, range: (Bound<V>, Bound<V>), sql: &mut String, binds: &m
     }
 }
 
+/// `SELECT <columns>` of the entries of `index` with keys in `range`, and its bindings.
+fn entries_in(
+    columns: &str,
+    collection: &CollectionPath,
+    index: &str,
+    range: KeyRange,
+) -> (String, Vec<V>) {
+    let mut sql = format!("SELECT {columns} FROM entries WHERE collection = ? AND idx = ?");
+    let mut binds = vec![text(&collection.to_string()), text(index)];
+    bounds(
+        "key",
+        (range.0.map(V::Blob), range.1.map(V::Blob)),
+        &mut sql,
+        &mut binds,
+    );
+    (sql, binds)
+}
+
 /// A stored document's JSON form in the change log.
 fn doc_json(doc: &StoredDoc) -> Result<String, StorageError> {
     let stored = StoredDocument {
@@ -480,14 +498,7 @@ impl Storage for SqlStore {
         range: KeyRange,
         reverse: bool,
     ) -> Result<EntryIter<'_>, StorageError> {
-        let mut sql = String::from("SELECT key, id FROM entries WHERE collection = ? AND idx = ?");
-        let mut binds = vec![text(&collection.to_string()), text(index)];
-        bounds(
-            "key",
-            (range.0.map(V::Blob), range.1.map(V::Blob)),
-            &mut sql,
-            &mut binds,
-        );
+        let (mut sql, binds) = entries_in("key, id", collection, index, range);
         sql.push_str(if reverse {
             " ORDER BY key DESC, id DESC"
         } else {
@@ -510,14 +521,7 @@ impl Storage for SqlStore {
         index: &str,
         range: KeyRange,
     ) -> Result<u64, StorageError> {
-        let mut sql = String::from("SELECT COUNT(*) FROM entries WHERE collection = ? AND idx = ?");
-        let mut binds = vec![text(&collection.to_string()), text(index)];
-        bounds(
-            "key",
-            (range.0.map(V::Blob), range.1.map(V::Blob)),
-            &mut sql,
-            &mut binds,
-        );
+        let (sql, binds) = entries_in("COUNT(*)", collection, index, range);
         let row = self.rows(&sql, binds)?.next().transpose().map_err(failed)?;
         row.map_or(Ok(0), |r| as_u64(&r[0]))
     }
