@@ -38,7 +38,10 @@
 //! (`rules.rs`). When they read documents of other collections, the hub
 //! asks for them (`HubEvent::Fetch` for a WebSocket request, `Answer::Fetch`
 //! for an HTTP one); they are read from their objects with an internal
-//! request the Worker never forwards, and the request is decided again. A
+//! request the Worker never forwards, and the request is decided again:
+//! one round of fetches at a time, every waiting connection's at once, with
+//! the frames that arrived meanwhile handled between rounds and a 1 ms
+//! yield after each (so the runtime reads its sockets). A
 //! listener resting on such documents is checked again every
 //! `BLAZE_RULES_RECHECK_MS` (default 60 s): the hub's `poll_timeout` covers
 //! it, the alarm asks (`HubEvent::Refetch`) and `handle_refetched` decides.
@@ -572,6 +575,10 @@ impl DurableObject for BlazeCollection {
 /// one round (and as many listeners' periodic checks).
 const FETCH_ROUND: usize = 16;
 
+/// How long the object yields after a round of fetches, so the runtime
+/// reads and writes its sockets between rounds (see `run_fetches`).
+const ROUND_YIELD: Duration = Duration::from_millis(1);
+
 /// Most bytes of documents of other collections the object holds for all
 /// the HTTP requests it is deciding at once; a request that would pass it
 /// is refused with `resource_exhausted` (429).
@@ -710,7 +717,8 @@ impl BlazeCollection {
     /// there was any. One round only: the frames queued meanwhile, from any
     /// connection, are handled before the next round, so a connection whose
     /// pipelined requests each need a fetch holds the others back for one
-    /// round at most, never for its whole pipeline.
+    /// round at most, never for its whole pipeline. A round ends with a
+    /// [`ROUND_YIELD`] pause, so frames sent meanwhile are read.
     async fn run_fetches(&self) -> Result<bool> {
         // At most FETCH_ROUND connections' requests and listeners' checks a
         // round: the documents in flight stay bounded, the rest wait a round.
@@ -736,6 +744,24 @@ impl BlazeCollection {
             (conn, rid, rules::fetch_docs(env, paths).await)
         }));
         let (fetched, refetched) = futures_util::future::join(fetched, refetched).await;
+        self.hand_fetched(fetched, refetched)?;
+        // A round's fetches are calls into objects of the same process under
+        // `wrangler dev`: rounds back to back never leave the runtime idle,
+        // and it reads sockets only then (measured: another connection's
+        // frame waited 2-3 s, and answers as long, until a flood of fetching
+        // reads ended). A timer of 1 ms lets it read and write them between
+        // rounds; `Delay::from(Duration::ZERO)` did not.
+        Delay::from(ROUND_YIELD).await;
+        Ok(true)
+    }
+
+    /// Hands one round's fetched documents to the hub, saves the sessions
+    /// they changed and sends what it produced.
+    fn hand_fetched(
+        &self,
+        fetched: Vec<(u64, rules::Fetched)>,
+        refetched: Vec<(u64, u64, rules::Fetched)>,
+    ) -> Result<()> {
         let mut live = self.live(None)?;
         for (conn, docs) in fetched {
             live.hub.handle_fetched(conn, docs, now());
@@ -751,7 +777,7 @@ impl BlazeCollection {
         }
         live.drain()?;
         live.close_failed();
-        Ok(true)
+        Ok(())
     }
 
     /// Verifies each credential the hub asked for, oldest first, and hands

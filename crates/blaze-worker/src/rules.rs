@@ -69,13 +69,14 @@ fn compile(text: String) -> Access {
     }
 }
 
+/// Documents of other collections as read for the rules: each path with
+/// its data, `None` when it does not exist (or was not answered).
+pub type Fetched = Vec<(DocPath, Option<Map<String, Value>>)>;
+
 /// Fetches each of `paths` from its collection's object: its data, or
 /// `None` when it does not exist or could not be read (which the rules see
 /// as a missing document, so they deny rather than allow).
-pub async fn fetch_docs(
-    env: &Env,
-    paths: Vec<DocPath>,
-) -> Vec<(DocPath, Option<Map<String, Value>>)> {
+pub async fn fetch_docs(env: &Env, paths: Vec<DocPath>) -> Fetched {
     let reads = paths.into_iter().map(|path| async move {
         let data = read(env, &path).await.unwrap_or_else(|e| {
             console_error!(
