@@ -53,18 +53,22 @@ struct Held {
 }
 
 impl Held {
-    fn charge(&mut self, n: usize) -> Result<(), Error> {
+    /// Adds `size()` bytes, computed only under a bound (an unbounded
+    /// query measures nothing); returns what was added.
+    fn charge(&mut self, size: impl FnOnce() -> usize) -> Result<usize, Error> {
+        let Some(bound) = self.bound else {
+            return Ok(0);
+        };
+        let n = size();
         self.bytes = self.bytes.saturating_add(n);
-        match self.bound {
-            Some(bound) if self.bytes > bound.bytes => {
-                let msg = format!(
-                    "the query would hold more than {} bytes of documents: page it with a limit and cursors",
-                    bound.bytes
-                );
-                Err(Rejection::new(bound.code, msg).into())
-            }
-            _ => Ok(()),
+        if self.bytes > bound.bytes {
+            let msg = format!(
+                "the query would hold more than {} bytes of documents: page it with a limit and cursors",
+                bound.bytes
+            );
+            return Err(Rejection::new(bound.code, msg).into());
         }
+        Ok(n)
     }
 
     fn release(&mut self, n: usize) {
@@ -255,9 +259,7 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
             self.group_key = Some(key);
         }
         if let Some(position) = self.passes(&doc) {
-            let bytes = position_bytes(&position);
-            self.held.charge(bytes)?;
-            self.group_bytes += bytes;
+            self.group_bytes += self.held.charge(|| position_bytes(&position))?;
             self.group.push(position);
         }
         Ok(false)
@@ -330,7 +332,7 @@ impl<'a, S: Storage> OrderedScan<'a, S> {
     /// Adds a result (`None` when counting); returns true once the limit is reached.
     fn take(&mut self, doc: Option<StoredDoc>) -> Result<bool, Error> {
         if let Some(doc) = doc {
-            self.held.charge(doc_bytes(&doc))?;
+            self.held.charge(|| doc_bytes(&doc))?;
             self.results.push(doc);
         }
         self.found += 1;
@@ -407,7 +409,7 @@ impl CandidateScan<'_> {
                 continue;
             };
             if q.after_start(&p) && q.before_end(&p) {
-                held.charge(position_bytes(&p))?;
+                held.charge(|| position_bytes(&p))?;
                 hits.push(p);
             }
         }
@@ -429,7 +431,7 @@ impl CandidateScan<'_> {
         for p in hits {
             // Read a moment ago in the same call: not gone.
             if let Some(doc) = storage.get(&q.collection, &p.id)? {
-                held.charge(doc_bytes(&doc))?;
+                held.charge(|| doc_bytes(&doc))?;
                 docs.push(doc);
             }
         }
