@@ -4,16 +4,12 @@
 //! only until they pass the share, and a resume whose changes are more than
 //! the share is answered with a snapshot (spec 10.4.4).
 
-use std::cell::Cell;
-use std::ops::Bound;
-use std::rc::Rc;
+mod support;
 
-use blaze_core::{
-    CommitKey, Database, DocIter, EntryIter, Hub, HubConfig, KeyRange, Limits, LogIter,
-    MemoryStorage, Output, Storage, StorageBatch, StorageError, StoredDoc,
-};
-use blaze_protocol::{CollectionPath, CommitResult};
+use blaze_core::{Database, Hub, HubConfig, Limits, MemoryStorage, Output, Storage};
+use blaze_protocol::CollectionPath;
 use serde_json::{json, Value};
+use support::Probe;
 
 const MIB: usize = 1024 * 1024;
 
@@ -310,63 +306,19 @@ fn a_silent_connection_restored_after_the_hub_lost_its_memory_is_due_at_once() {
     assert!(closed, "closed with handshake_required");
 }
 
-/// Memory storage that counts the documents its scans and gets hand out.
-struct Counting(MemoryStorage, Rc<Cell<usize>>);
-
-impl Storage for Counting {
-    fn seq(&self, c: &CollectionPath) -> Result<u64, StorageError> {
-        self.0.seq(c)
-    }
-    fn get(&self, c: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError> {
-        self.1.set(self.1.get() + 1);
-        self.0.get(c, id)
-    }
-    fn scan(
-        &self,
-        c: &CollectionPath,
-        range: (Bound<&str>, Bound<&str>),
-        reverse: bool,
-    ) -> Result<DocIter<'_>, StorageError> {
-        let read = self.1.clone();
-        let docs = self.0.scan(c, range, reverse)?;
-        Ok(Box::new(docs.inspect(move |_| read.set(read.get() + 1))))
-    }
-    fn scan_index(
-        &self,
-        c: &CollectionPath,
-        index: &str,
-        range: KeyRange,
-        reverse: bool,
-    ) -> Result<EntryIter<'_>, StorageError> {
-        self.0.scan_index(c, index, range, reverse)
-    }
-    fn log(&self, c: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
-        self.0.log(c, after)
-    }
-    fn remembered(
-        &self,
-        c: &CollectionPath,
-        key: &CommitKey,
-    ) -> Result<Option<CommitResult>, StorageError> {
-        self.0.remembered(c, key)
-    }
-    fn apply(&mut self, c: &CollectionPath, batch: StorageBatch) -> Result<(), StorageError> {
-        self.0.apply(c, batch)
-    }
-}
-
 #[test]
 fn a_listen_past_the_share_is_refused_once_its_results_pass_it_before_the_rest_are_read() {
     let config = HubConfig {
         connection_budget: MIB,
         ..HubConfig::default()
     };
-    let read = Rc::new(Cell::new(0));
-    let mut hub = hub_over(Counting(MemoryStorage::new(), read.clone()), config, 40);
+    let storage = Probe::counting(MemoryStorage::new());
+    let read = storage.read.clone();
+    let mut hub = hub_over(storage, config, 40);
     open(&mut hub, 1);
     drain(&mut hub);
     read.set(0);
-    // 40 documents of 100 KB, not one indexable condition: a scan in id order.
+    // 40 documents of 100 KB, every one a result: the first ten pass 1 MiB.
     listen_where(&mut hub, 1, 1, "!=", 1000);
     let sent = drain(&mut hub);
     assert_eq!(

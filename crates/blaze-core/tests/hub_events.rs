@@ -1,56 +1,12 @@
 //! The hub's events: what a driver logs, told beside the frames, so it never
 //! parses a frame it is handed.
 
-use std::ops::Bound;
+mod support;
 
-use blaze_core::{
-    CommitKey, Database, DocIter, EntryIter, Hub, HubConfig, HubEvent, KeyRange, Limits, LogIter,
-    MemoryStorage, Output, Storage, StorageBatch, StorageError, StoredDoc,
-};
-use blaze_protocol::{CloseCode, CollectionPath, CommitResult, ErrorCode};
+use blaze_core::{Database, Hub, HubConfig, HubEvent, Limits, MemoryStorage, Output, Storage};
+use blaze_protocol::{CloseCode, ErrorCode};
 use serde_json::Value;
-
-/// Memory storage whose commits fail.
-struct FailingCommits(MemoryStorage);
-
-impl Storage for FailingCommits {
-    fn seq(&self, c: &CollectionPath) -> Result<u64, StorageError> {
-        self.0.seq(c)
-    }
-    fn get(&self, c: &CollectionPath, id: &str) -> Result<Option<StoredDoc>, StorageError> {
-        self.0.get(c, id)
-    }
-    fn scan(
-        &self,
-        c: &CollectionPath,
-        range: (Bound<&str>, Bound<&str>),
-        reverse: bool,
-    ) -> Result<DocIter<'_>, StorageError> {
-        self.0.scan(c, range, reverse)
-    }
-    fn scan_index(
-        &self,
-        c: &CollectionPath,
-        index: &str,
-        range: KeyRange,
-        reverse: bool,
-    ) -> Result<EntryIter<'_>, StorageError> {
-        self.0.scan_index(c, index, range, reverse)
-    }
-    fn log(&self, c: &CollectionPath, after: u64) -> Result<LogIter<'_>, StorageError> {
-        self.0.log(c, after)
-    }
-    fn remembered(
-        &self,
-        c: &CollectionPath,
-        key: &CommitKey,
-    ) -> Result<Option<CommitResult>, StorageError> {
-        self.0.remembered(c, key)
-    }
-    fn apply(&mut self, _: &CollectionPath, _: StorageBatch) -> Result<(), StorageError> {
-        Err(StorageError("sqlite: disk I/O error".into()))
-    }
-}
+use support::Probe;
 
 fn drain<S: Storage>(hub: &mut Hub<S>) -> Vec<Output> {
     std::iter::from_fn(|| hub.poll_output()).collect()
@@ -90,7 +46,10 @@ fn a_refused_handshake_is_told_then_sent_then_closed() {
 #[test]
 fn a_storage_failure_keeps_its_detail_off_the_wire() {
     let mut hub = Hub::new(
-        Database::new(FailingCommits(MemoryStorage::new()), Limits::default()),
+        Database::new(
+            Probe::failing_commits(MemoryStorage::new()),
+            Limits::default(),
+        ),
         HubConfig::default(),
     );
     hub.handle_open(1, 0);
