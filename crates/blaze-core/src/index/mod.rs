@@ -61,6 +61,11 @@ pub(crate) fn value_index(field: &FieldPath) -> String {
     format!("v:{}", field.canonical())
 }
 
+/// Whether `index` is a value index (one entry per document having the field).
+pub(crate) fn is_value_index(index: &str) -> bool {
+    index.starts_with("v:")
+}
+
 /// The membership index of `field`: one entry per array element.
 pub(crate) fn contains_index(field: &FieldPath) -> String {
     format!("a:{}", field.canonical())

@@ -1,20 +1,23 @@
 //! Counting a query's results without building them.
 //!
 //! A query with no filter and no field to order by counts the collection's
-//! documents, and one decided by a single index range counts its entries,
-//! without reading them (`Storage::count_docs`, `Storage::count_entries`).
+//! documents, and one decided by the value index ranges of a single
+//! conjunct counts their entries, without reading them
+//! (`Storage::count_docs`, `Storage::count_entries`).
 //!
 //! Each conjunct an index answers (`==`, `in`, `array-contains(-any)`,
-//! ranges) gives the exact set of ids that pass it, read from index entries
-//! alone; the count walks their intersection (or, for a single index range,
-//! just counts its entries). When those entries decide the
-//! whole filter (a pure conjunction of such conjuncts and conditions on the
-//! id, every `order_by` field known to exist), no document is loaded.
-//! Otherwise each id of the intersection (or, without any such conjunct,
-//! each document) is loaded and the rest of the filter evaluated. A query
-//! with cursors compares whole positions, so it runs as a query. Entries
-//! decide nothing when an operand's key was cut or a membership index holds
-//! an `UNINDEXED` marker (index bounds): then documents are loaded too.
+//! ranges, `!=`, `not-in`) gives the exact set of ids that pass it, read
+//! from index entries alone; the count walks their intersection (or, for a
+//! single conjunct on a value index, just counts its entries). When those
+//! entries decide the whole filter (such conjuncts and conditions on the id,
+//! every `order_by` field known to exist), no document is loaded. Otherwise
+//! each id of the intersection is loaded and the rest of the filter
+//! evaluated. A filter with an `or`, or without any such conjunct (on the id
+//! alone), is counted by the query's own plans (an `or` of indexed members
+//! from the union of their ranges). A query with cursors compares whole
+//! positions, so it runs as a query. Entries decide nothing when an
+//! operand's key was cut or a membership index holds an `UNINDEXED` marker
+//! (index bounds): then documents are loaded too.
 
 use std::collections::BTreeSet;
 use std::ops::Bound;
@@ -27,7 +30,7 @@ use super::compile::CompiledQuery;
 use super::execute::{conjunct_ranges, count_by_scan, wanted, Conjunct};
 use super::filter::CompiledFilter;
 use crate::error::Error;
-use crate::index::{contains_index, value_index, UNINDEXED};
+use crate::index::{contains_index, is_value_index, value_index, UNINDEXED};
 use crate::store::Storage;
 
 /// The number of results `q` has.
@@ -46,10 +49,14 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
         .as_ref()
         .map(CompiledFilter::conjuncts)
         .unwrap_or_default();
-    let pure = q.filter.as_ref().is_none_or(is_conjunction);
+    if !q.filter.as_ref().is_none_or(is_conjunction) {
+        // An `or` somewhere: counted as the query finds its results (an
+        // `or` of indexed members from the union of their ranges).
+        return count_by_scan(storage, q);
+    }
     let mut sources = Vec::new();
     let mut on_id = Vec::new();
-    let mut decided = pure;
+    let mut decided = true;
     for &(field, op, value) in &conjuncts {
         if field.is_document_id() {
             on_id.push(CompiledFilter::Field {
@@ -76,13 +83,8 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
         return Ok(storage.count_docs(&q.collection)?);
     }
     if sources.is_empty() {
-        // No index narrows it down: every document is looked at.
-        let mut n = 0;
-        for doc in storage.scan(&q.collection, (Bound::Unbounded, Bound::Unbounded), false)? {
-            let doc = doc?;
-            n += u64::from(passes(q, &doc.id, &doc.data));
-        }
-        return Ok(n);
+        // No index narrows it down: counted as the query finds its results.
+        return count_by_scan(storage, q);
     }
     if decided {
         // Every conjunct on a field requires it to exist; an `order_by`
@@ -95,10 +97,14 @@ fn count_matches<S: Storage>(storage: &S, q: &CompiledQuery) -> Result<u64, Erro
             }
         }
         if let ([only], true) = (&mut sources[..], on_id.is_empty()) {
-            if let [(index, range)] = &mut only[..] {
-                // One index range holds each id at most once: count its entries.
-                let range = std::mem::replace(range, (Bound::Unbounded, Bound::Unbounded));
-                return Ok(storage.count_entries(&q.collection, index, range)?);
+            if only.iter().all(|(index, _)| is_value_index(index)) {
+                // A value index holds one entry per document, and one
+                // conjunct's ranges of it share no key: count their entries.
+                let mut n = 0;
+                for (index, range) in std::mem::take(only) {
+                    n += storage.count_entries(&q.collection, &index, range)?;
+                }
+                return Ok(n);
             }
         }
     }

@@ -5,8 +5,10 @@
 //!   the documents in id order) in result order, filters each document and
 //!   stops once it has `limit` results or passes the end cursor;
 //! - a candidate scan per indexable conjunct of the filter (`==`, `in`,
-//!   `array-contains(-any)`, ranges) collects the ids that conjunct allows,
-//!   then filters, sorts and limits them.
+//!   `array-contains(-any)`, ranges, and `!=` / `not-in` as the value index
+//!   around their operands) collects the ids that conjunct allows, then
+//!   filters, sorts and limits them; an `or` whose every member has such a
+//!   conjunct is one candidate scan over the union of their ranges.
 //!
 //! The first plan to finish answers, so a query costs at most (plans) times
 //! its cheapest plan: O(log n + k) when a selective conjunct or a limit bounds
@@ -471,17 +473,11 @@ fn candidate_scans<'a, S: Storage>(
     storage: &'a S,
     q: &CompiledQuery,
 ) -> Result<Vec<CandidateScan<'a>>, Error> {
-    let leaves = q
-        .filter
-        .as_ref()
-        .map(CompiledFilter::conjuncts)
-        .unwrap_or_default();
+    let Some(filter) = &q.filter else {
+        return Ok(Vec::new());
+    };
     let mut scans = Vec::new();
-    for (field, op, value) in leaves {
-        let Some(Conjunct { ranges, .. }) = conjunct_ranges(field, op, value, q.index_bounds)
-        else {
-            continue;
-        };
+    for ranges in covering_ranges(filter, q.index_bounds) {
         let sources = ranges
             .into_iter()
             .map(|(index, r)| storage.scan_index(&q.collection, &index, r, false))
@@ -494,9 +490,45 @@ fn candidate_scans<'a, S: Storage>(
     Ok(scans)
 }
 
+/// Sets of index ranges, each holding the id of every document that passes
+/// `filter` (and maybe others, re-checked): one per indexable conjunct of an
+/// `and`; for an `or`, one joining a set of each member (none when a member
+/// has none), preferring a member's set of single keys.
+fn covering_ranges(filter: &CompiledFilter, bounds: IndexBounds) -> Vec<Vec<(String, KeyRange)>> {
+    match filter {
+        CompiledFilter::Field { field, op, value } => conjunct_ranges(field, *op, value, bounds)
+            .map(|c| c.ranges)
+            .into_iter()
+            .collect(),
+        CompiledFilter::And(all) => all
+            .iter()
+            .flat_map(|f| covering_ranges(f, bounds))
+            .collect(),
+        CompiledFilter::Or(any) => {
+            let mut joined = Vec::new();
+            for member in any {
+                let best = covering_ranges(member, bounds)
+                    .into_iter()
+                    .min_by_key(|set| (!set.iter().all(|(_, r)| is_point(r)), set.len()));
+                match best {
+                    Some(set) => joined.extend(set),
+                    None => return Vec::new(),
+                }
+            }
+            vec![joined]
+        }
+    }
+}
+
+/// Whether `range` holds one key.
+fn is_point(range: &KeyRange) -> bool {
+    matches!(range, (Bound::Included(a), Bound::Included(b)) if a == b)
+}
+
 /// The index ranges that hold the ids of the documents passing one conjunct.
 pub(crate) struct Conjunct {
-    /// Index name and key range pairs.
+    /// Index name and key range pairs. When `exact`, ranges of a value index
+    /// share no key, so each document has at most one entry in all of them.
     pub(crate) ranges: Vec<(String, KeyRange)>,
     /// Whether the ranges hold exactly those ids (no operand key was cut);
     /// otherwise they hold more, to be re-checked. Membership ranges may also
@@ -505,7 +537,7 @@ pub(crate) struct Conjunct {
 }
 
 /// The index ranges that hold the ids of the documents passing
-/// `field op value`; `None` when no index answers it (`!=`, `not-in`, the id).
+/// `field op value`; `None` when no index answers it (the id).
 pub(crate) fn conjunct_ranges(
     field: &FieldPath,
     op: Op,
@@ -525,9 +557,13 @@ pub(crate) fn conjunct_ranges(
     let marker = || (contains_index(field), point(UNINDEXED.to_vec()));
     let ranges = match op {
         Op::Eq => vec![(value_index(field), point(key(value)))],
-        Op::In => values()
-            .map(|v| (value_index(field), point(key(v))))
-            .collect(),
+        Op::In => {
+            // Each key once: a value index's ranges then share no key.
+            let keys: BTreeSet<Vec<u8>> = values().map(&mut key).collect();
+            keys.into_iter()
+                .map(|k| (value_index(field), point(k)))
+                .collect()
+        }
         Op::ArrayContains => vec![(contains_index(field), point(key(value))), marker()],
         Op::ArrayContainsAny => values()
             .map(|v| (contains_index(field), point(key(v))))
@@ -538,9 +574,50 @@ pub(crate) fn conjunct_ranges(
             exact &= !cut;
             vec![(value_index(field), range(op, value, operand, cut))]
         }
-        Op::Ne | Op::NotIn => return None,
+        Op::Ne | Op::NotIn => {
+            let excluded = match op {
+                Op::Ne => std::slice::from_ref(value),
+                _ => value.as_array().map_or(&[][..], Vec::as_slice),
+            };
+            let (ranges, whole) = all_but(bounds, excluded);
+            exact &= whole;
+            let index = value_index(field);
+            ranges.into_iter().map(|r| (index.clone(), r)).collect()
+        }
     };
     Some(Conjunct { ranges, exact })
+}
+
+/// The value index ranges holding every key but `null`'s and those of
+/// `excluded` (`!=`, `not-in`: the field exists, is not null and equals none
+/// of them), in key order; and whether they hold exactly those documents. A
+/// cut key is included on both of its sides, as other values share it.
+fn all_but(bounds: IndexBounds, excluded: &[Value]) -> (Vec<KeyRange>, bool) {
+    let mut keys: Vec<(Vec<u8>, bool)> = excluded
+        .iter()
+        .filter(|v| !v.is_null())
+        .map(|v| bounds.key(v))
+        .collect();
+    keys.sort();
+    keys.dedup_by(|later, kept| {
+        let same = later.0 == kept.0;
+        kept.1 |= same && later.1;
+        same
+    });
+    let exact = keys.iter().all(|(_, cut)| !cut);
+    let mut ranges = Vec::with_capacity(keys.len() + 1);
+    let mut low = Bound::Excluded(bounds.key(&Value::Null).0);
+    for (key, cut) in keys {
+        let edge = if cut {
+            Bound::Included(key)
+        } else {
+            Bound::Excluded(key)
+        };
+        ranges.push((low, edge.clone()));
+        low = edge;
+    }
+    ranges.push((low, Bound::Unbounded));
+    (ranges, exact)
 }
 
 /// The range of exactly one key.
