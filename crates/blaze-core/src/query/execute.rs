@@ -656,3 +656,72 @@ fn class_bounds(class: TypeClass) -> (Vec<u8>, Vec<u8>) {
     };
     (vec![tag(&first)], vec![tag(&last).saturating_add(1)])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A bound on the key of a value.
+    enum B {
+        In(Value),
+        Ex(Value),
+        Open,
+    }
+
+    /// `all_but` over `excluded`, keys cut at `max_key_bytes`, gives
+    /// `expected` (bounds written as the values whose keys they are) and
+    /// whether it is `exact`.
+    fn check(excluded: Value, max_key_bytes: usize, expected: &[(B, B)], exact: bool) {
+        let bounds = IndexBounds {
+            max_key_bytes,
+            max_array_elements: 10,
+        };
+        let key = |b: &B| match b {
+            B::In(v) => Bound::Included(bounds.key(v).0),
+            B::Ex(v) => Bound::Excluded(bounds.key(v).0),
+            B::Open => Bound::Unbounded,
+        };
+        let want: Vec<KeyRange> = expected.iter().map(|(l, h)| (key(l), key(h))).collect();
+        let list = excluded.as_array().expect("a list");
+        assert_eq!(all_but(bounds, list), (want, exact), "{excluded}");
+    }
+
+    #[test]
+    fn all_but_leaves_out_null_and_each_operand() {
+        use B::{Ex, In, Open};
+        let null = || json!(null);
+        check(
+            json!([5]),
+            64,
+            &[(Ex(null()), Ex(json!(5))), (Ex(json!(5)), Open)],
+            true,
+        );
+        check(json!([null]), 64, &[(Ex(null()), Open)], true);
+        // Sorted, each key once (1 and 1.0 are one value).
+        check(
+            json!([7, null, 1, 1.0, "a"]),
+            64,
+            &[
+                (Ex(null()), Ex(json!(1))),
+                (Ex(json!(1)), Ex(json!(7))),
+                (Ex(json!(7)), Ex(json!("a"))),
+                (Ex(json!("a")), Open),
+            ],
+            true,
+        );
+        // A cut key (past 12 bytes: the strings, not the number's 9) is kept
+        // on both sides; two operands sharing it are one.
+        let (long, longer) = ("z".repeat(20), "z".repeat(21));
+        check(
+            json!([longer, 5, long]),
+            12,
+            &[
+                (Ex(null()), Ex(json!(5))),
+                (Ex(json!(5)), In(json!(long))),
+                (In(json!(long)), Open),
+            ],
+            false,
+        );
+    }
+}
