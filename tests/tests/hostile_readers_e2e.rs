@@ -3,7 +3,10 @@
 //! acks, as the reference clients do, is paced and never closed, whatever
 //! burst it sends; one that never reads is closed with 4008 once its held
 //! requests pass the bound, and the worker's memory stays bounded. In each
-//! test a bystander's listener on the same collection keeps receiving.
+//! test a bystander's listener on the same collection keeps receiving. A
+//! connection pipelining expensive counts holds another connection's commit
+//! back for a group or two, not for its whole pipeline (the queue is fair
+//! and a group ends after `GROUP_ROWS_READ` rows).
 
 use std::time::{Duration, Instant};
 
@@ -201,5 +204,64 @@ fn a_client_that_never_reads_is_closed_with_4008_and_the_worker_stays_bounded() 
         assert_eq!(changes_until(&mut watcher, seq).await, 1);
         let big = http(port, "GET", "/v1/docs/c/big", &[], "").await;
         assert_eq!(big.json()["version"], json!(1));
+    });
+}
+
+/// Counts pipelined by the attacker of the fairness test.
+const COUNTS: usize = 60;
+
+#[test]
+fn a_pipeline_of_expensive_counts_holds_another_connections_commit_back_for_a_group_or_two() {
+    let Some(_serial) = e2e() else { return };
+    live::run(TEST_LIMIT, async {
+        let server = WranglerDev::start("flow-fair");
+        let port = server.port;
+        for chunk in 0..10 {
+            let writes: Vec<Value> = (chunk * 500..(chunk + 1) * 500)
+                .map(|i| json!({"op": "set", "id": format!("d{i:05}"), "data": {"i": i, "n": 5}}))
+                .collect();
+            let body = json!({"collection": "c", "writes": writes}).to_string();
+            let commit = http(port, "POST", "/v1/commit", &[], &body).await;
+            assert_eq!(commit.status, 200, "{}", commit.body);
+        }
+        // Each count reads every one of the 5,000 documents (or twice as
+        // many index entries): an `or` of two members matching all.
+        let every = json!({"or": [{"field": "i", "op": ">=", "value": 0},
+                                  {"field": "n", "op": "==", "value": 5}]});
+        let mut attacker = Acking::open(port, "c").await;
+        let mut bystander = Ws::open(port, "c").await;
+        for rid in 1..=COUNTS {
+            let count = json!({"type": "count", "rid": rid,
+                               "query": {"collection": "c", "where": every}});
+            attacker.ws.send_json(&count).await;
+        }
+        let first = attacker.next().await;
+        assert_eq!(first["count"], 5000, "{first}");
+        // Once the attacker's answers flow, the bystander adds a document
+        // every count matches: the counts handled before it say 5,000.
+        let started = Instant::now();
+        let add = json!({"type": "commit", "collection": "c",
+                         "writes": [{"op": "set", "id": "late", "data": {"i": 1_000_000}}]});
+        let committed = bystander.request(add, &mut Vec::new()).await;
+        assert_eq!(committed["type"], "committed", "{committed}");
+        let took = started.elapsed();
+        let mut before = 0;
+        for rid in 2..=COUNTS as u64 {
+            let answer = attacker.next().await;
+            assert_eq!(answer["rid"].as_u64(), Some(rid), "{answer}");
+            match answer["count"].as_u64() {
+                Some(5000) => before += 1,
+                Some(5001) => {}
+                other => panic!("count {other:?}"),
+            }
+        }
+        println!(
+            "{COUNTS} pipelined counts over 5,000 documents; the bystander's commit answered in {took:?}, after {before} of the {} counts still waiting",
+            COUNTS - 1
+        );
+        assert!(
+            before < (COUNTS - 1) / 2,
+            "the commit waited for {before} counts"
+        );
     });
 }

@@ -11,6 +11,7 @@
 //! the sockets and SQLite, and logs.
 
 pub mod client_network;
+pub mod fair_queue;
 pub mod files_hint;
 pub mod files_plan;
 pub mod files_prefixes;

@@ -10,7 +10,10 @@
 //! runs inside one outer `transactionSync`: each commit is a savepoint in it
 //! (all or nothing on its own), the group reaches disk in one durable
 //! commit, and the output gate holds its answers and broadcasts until then.
-//! A group ends early once its answers hold `GROUP_ANSWER_BYTES`.
+//! A group ends early once its answers hold `GROUP_ANSWER_BYTES` or its
+//! queries have read `GROUP_ROWS_READ` rows; the queue hands out frames from
+//! each connection in turn (`FairQueue`), so one connection's pipeline of
+//! expensive requests delays another's frame by about one group.
 //! An HTTP request or a close handles the queue first, so arrival order is
 //! kept. A session that cannot be saved ends its own connection (1011),
 //! never the group or another socket.
@@ -47,7 +50,7 @@
 //! it, the alarm asks (`HubEvent::Refetch`) and `handle_refetched` decides.
 
 use std::cell::{RefCell, RefMut};
-use std::collections::{HashMap, VecDeque};
+use std::collections::HashMap;
 use std::rc::Rc;
 use std::sync::Arc;
 use std::time::Duration;
@@ -66,6 +69,7 @@ use worker::{
 
 use crate::client_network;
 use crate::entry::{http_request, is_upgrade, respond};
+use crate::fair_queue::FairQueue;
 use crate::files_plan::{self, INTERNAL_FILES};
 use crate::files_prefixes::PrefixPage;
 use crate::files_sweep::Sweep;
@@ -92,7 +96,7 @@ struct Live {
     sockets: HashMap<u64, WebSocket>,
     saved: HashMap<u64, SavedSession>,
     /// Frames received and not yet handled, in arrival order.
-    queued: VecDeque<(u64, WebSocketIncomingMessage)>,
+    queued: FairQueue<WebSocketIncomingMessage>,
     /// Whether a handler is running groups of `queued` (frames that arrive
     /// meanwhile wait for the next group).
     leader: bool,
@@ -180,7 +184,7 @@ impl BlazeCollection {
                 hub,
                 sockets: HashMap::new(),
                 saved: HashMap::new(),
-                queued: VecDeque::new(),
+                queued: FairQueue::default(),
                 leader: false,
                 failed: Vec::new(),
                 verifying: Vec::new(),
@@ -524,7 +528,7 @@ impl DurableObject for BlazeCollection {
         };
         let lead = {
             let mut live = self.live(None)?;
-            live.queued.push_back((conn, message));
+            live.queued.push(conn, message);
             !std::mem::replace(&mut live.leader, true)
         };
         if !lead {
@@ -583,6 +587,12 @@ const ROUND_YIELD: Duration = Duration::from_millis(1);
 /// the HTTP requests it is deciding at once; a request that would pass it
 /// is refused with `resource_exhausted` (429).
 const HTTP_FETCHED_BUDGET: usize = 16 * 1024 * 1024;
+
+/// The rows read from SQLite after which a group of frames ends and is made
+/// durable and sent before the next frame is handled (a frame's own work may
+/// pass it): a connection pipelining expensive queries holds the others
+/// back for about this much work, not for its whole pipeline.
+const GROUP_ROWS_READ: u64 = 10_000;
 
 /// The answer bytes after which a group of frames ends and is made durable
 /// and sent before the next frame is handled (a frame's own answer may pass
@@ -915,11 +925,23 @@ impl BlazeCollection {
     /// groups grow with the arrival rate. No group waits for the previous
     /// one to be durable: the output gate holds each group's answers until
     /// its own commit is, while the next group already runs.
+    ///
+    /// A group cut short (by its answers, or its work) leaves frames queued:
+    /// the handler then pauses [`ROUND_YIELD`], so the runtime reads the
+    /// sockets and a frame another connection sent meanwhile takes its turn
+    /// in the next group (the queue is fair), not after the whole pipeline.
     async fn run_groups(&self) -> Result<()> {
         loop {
-            self.run_queued()?;
+            if !self.live(None)?.queued.is_empty() {
+                self.run_group()?;
+            }
             self.settle_known()?;
-            Delay::from(Duration::ZERO).await;
+            let pause = if self.live(None)?.queued.is_empty() {
+                Duration::ZERO
+            } else {
+                ROUND_YIELD
+            };
+            Delay::from(pause).await;
             if self.live(None)?.queued.is_empty() {
                 return Ok(());
             }
@@ -929,7 +951,8 @@ impl BlazeCollection {
     /// Handles every queued frame, in groups: each group inside one outer
     /// `transactionSync`, so its commits (savepoints inside it) reach disk in
     /// one durable commit; then sends what they produced. A group ends early
-    /// once its answers hold [`GROUP_ANSWER_BYTES`], so the frames one group
+    /// once its answers hold [`GROUP_ANSWER_BYTES`] or its queries have read
+    /// [`GROUP_ROWS_READ`] rows, so the frames one group
     /// keeps in memory until they are durable stay bounded whatever its
     /// clients ask for (forty first snapshots of 1 MB each are not held at
     /// once). If a commit fails, nothing is sent: the in-memory state is
@@ -949,10 +972,13 @@ impl BlazeCollection {
         let group = transaction_sync(&storage, move || {
             let mut live = cell.borrow_mut();
             let live = live.as_mut().expect("built before queueing");
-            // At least one frame, whatever was handed out before.
+            // At least one frame, whatever was handed out or read before.
             let first = live.hub.answer_bytes();
-            while live.hub.answer_bytes() - first < GROUP_ANSWER_BYTES {
-                let Some((conn, message)) = live.queued.pop_front() else {
+            let read = live.hub.database().storage().rows_read();
+            while live.hub.answer_bytes() - first < GROUP_ANSWER_BYTES
+                && live.hub.database().storage().rows_read() - read < GROUP_ROWS_READ
+            {
+                let Some((conn, message)) = live.queued.pop() else {
                     break;
                 };
                 match message {

@@ -5,9 +5,10 @@
 //! Inside the object's group transaction ([`transaction_sync`]) that
 //! `transactionSync` is a savepoint, and the group is one durable commit.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
+use std::rc::Rc;
 
 use blaze_core::{
     CommitKey, CommitRecord, DocIter, DocWrite, EntryIter, KeyRange, LogIter, SavedListener,
@@ -68,6 +69,24 @@ pub struct SqlStore {
     sql: SqlStorage,
     /// Each collection's sequence number, read once, then kept in step by `commit`.
     seqs: RefCell<HashMap<String, u64>>,
+    /// Rows handed out by queries so far: the work meter that ends a group.
+    read: Rc<Cell<u64>>,
+}
+
+/// A query's rows, each counted into its store's [`SqlStore::rows_read`].
+struct Counted {
+    rows: SqlCursorRawIterator,
+    read: Rc<Cell<u64>>,
+}
+
+impl Iterator for Counted {
+    type Item = worker::Result<Vec<V>>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let row = self.rows.next()?;
+        self.read.set(self.read.get() + 1);
+        Some(row)
+    }
 }
 
 fn failed(e: impl std::fmt::Display) -> StorageError {
@@ -170,6 +189,7 @@ impl SqlStore {
             sql: storage.sql(),
             storage,
             seqs: RefCell::new(HashMap::new()),
+            read: Rc::new(Cell::new(0)),
         };
         for statement in SCHEMA {
             store.exec(statement, Vec::new())?;
@@ -183,8 +203,16 @@ impl SqlStore {
         Ok(())
     }
 
-    fn rows(&self, query: &str, binds: Vec<V>) -> Result<SqlCursorRawIterator, StorageError> {
-        Ok(self.sql.exec(query, binds).map_err(failed)?.raw())
+    fn rows(&self, query: &str, binds: Vec<V>) -> Result<Counted, StorageError> {
+        let rows = self.sql.exec(query, binds).map_err(failed)?.raw();
+        let read = self.read.clone();
+        Ok(Counted { rows, read })
+    }
+
+    /// How many rows queries have read from this store so far (a meter of
+    /// work: the caller compares two readings).
+    pub fn rows_read(&self) -> u64 {
+        self.read.get()
     }
 
     /// A value of the `meta` table.
